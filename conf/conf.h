@@ -1,0 +1,174 @@
+/*
+ * conf/conf.h - the one immutable configuration object.
+ *
+ * sg_conf_load() reads a libconfig file, checks every key against the key table
+ * (conf/keys.c) and every referenced file (certificates, keys, secrets), and
+ * returns a refcounted sg_conf_t whose strings live in the object's own arena.
+ * Nothing here knows about sockets; proxy/ and filters/ only read the object.
+ * A configuration is never modified after sg_conf_load() returns; a reload
+ * builds a new one and swaps pointers (STYLE.md "Config").
+ */
+#ifndef SG_CONF_H
+#define SG_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SG_CONF_ERR_MAX 512
+
+typedef enum { SG_ROUTE_FORWARD = 0, SG_ROUTE_DENY = 1 } sg_route_unmatched_t;
+typedef enum { SG_LOG_ERROR = 0, SG_LOG_WARN, SG_LOG_INFO, SG_LOG_DEBUG } sg_log_level_t;
+typedef enum { SG_JWT_RS256 = 1, SG_JWT_ES256, SG_JWT_EDDSA, SG_JWT_HS256 } sg_jwt_alg_t;
+typedef enum { SG_AUDIT_SYNC_ALWAYS = 0, SG_AUDIT_SYNC_BATCH, SG_AUDIT_SYNC_NONE } sg_audit_sync_t;
+
+typedef struct {
+    char *address;     /* numeric IPv4/IPv6 address to bind */
+    int port;          /* 1..65535 */
+    char *certificate; /* PEM path (required) */
+    char *private_key; /* PEM path (required) */
+    int min_version;   /* TLS1_2_VERSION or TLS1_3_VERSION (OpenSSL constants) */
+    char *client_ca;   /* "" = no mTLS; else PEM path of CAs for client certificates */
+} sg_conf_listen_t;
+
+typedef struct {
+    char **v; /* NULL-terminated is not guaranteed: use n */
+    size_t n;
+} sg_conf_strv_t;
+
+typedef struct {
+    char *id;
+    uint8_t sha256[32]; /* SHA-256 of the token, decoded from 64 hex digits */
+    char *subject;
+    char *tenant;
+    sg_conf_strv_t roles;
+} sg_conf_token_t;
+
+typedef struct {
+    char *kid;
+    sg_jwt_alg_t alg;
+    char *public_key;  /* PEM path for RS256/ES256/EdDSA, else NULL */
+    char *secret_file; /* raw secret path for HS256, else NULL */
+} sg_conf_jwt_key_t;
+
+typedef struct {
+    char *name;
+    sg_conf_strv_t privileges;
+} sg_conf_role_t;
+
+typedef struct {
+    char *name;
+    sg_conf_strv_t providers;     /* exact names or "prefix*" */
+    sg_conf_strv_t fault_domains; /* exact names or "prefix*" */
+} sg_conf_tenant_t;
+
+typedef struct {
+    char *moid;
+    int max_size;
+} sg_conf_batch_provider_t;
+
+typedef struct sg_conf_s {
+    int refcnt;  /* atomic; sg_conf_ref/unref */
+    char *file;  /* path given to sg_conf_load */
+
+    int workers; /* resolved: 0 in the file becomes the number of online CPUs */
+
+    sg_conf_listen_t *listen;
+    size_t nlisten;
+
+    struct {
+        int enabled; /* 0 when the admin section is absent */
+        char *address;
+        int port;
+    } admin;
+
+    struct {
+        char *url;         /* as written */
+        int tls;           /* 1 for https:// */
+        char *host;        /* host part of url (brackets stripped for IPv6) */
+        int port;          /* explicit or 80/443 */
+        char *authority;   /* Host header value sent upstream: server_name or url's host[:port] */
+        char *ca_file;     /* "" = system default store */
+        int verify;        /* verify certificate and host name */
+        char *server_name; /* "" = host from url; used for SNI, Host and name check */
+        int connect_timeout_ms;
+        int response_timeout_ms;
+        int max_idle; /* idle keep-alive connections kept per worker */
+    } upstream;
+
+    struct {
+        int max_header_bytes;
+        int max_body_bytes;
+        int max_streams;
+        int header_timeout_ms;
+        int body_timeout_ms;
+        int idle_timeout_ms;
+        int max_connections; /* per process */
+        int drain_timeout_ms; /* SIGTERM: how long in-flight requests may finish */
+    } limits;
+
+    struct {
+        sg_route_unmatched_t unmatched;
+    } routes;
+
+    struct {
+        char *access; /* "off", "stderr" or a path */
+        sg_log_level_t level;
+    } log;
+
+    struct {
+        sg_conf_token_t *tokens;
+        size_t ntokens;
+        struct {
+            int enabled; /* 1 when the jwt section is present */
+            char *issuer;
+            sg_conf_strv_t audience; /* string or list in the file */
+            int leeway_s;
+            sg_conf_jwt_key_t *keys;
+            size_t nkeys;
+            char *subject_claim;
+            char *tenant_claim;
+            char *roles_claim;
+        } jwt;
+        sg_conf_role_t *roles;
+        size_t nroles;
+        sg_conf_tenant_t *tenants;
+        size_t ntenants;
+        char *force_privilege; /* "" = off */
+    } policy;
+
+    struct {
+        int max_size;
+        sg_conf_batch_provider_t *providers;
+        size_t nproviders;
+        int learn_from_toomany;
+        int max_parallel;
+        int max_parts;       /* a request may not expand into more parts than this */
+        char *task_key_file; /* "" = off; else at least 32 bytes of raw secret */
+    } batch;
+
+    struct {
+        char *file; /* "" = off */
+        sg_audit_sync_t sync;
+        int fail_closed;
+        char *signing_key; /* "" = off; Ed25519 private key PEM */
+        int checkpoint_every;
+        struct {
+            int enabled;
+            int facility; /* LOG_AUTHPRIV etc. from <syslog.h> */
+        } syslog;
+    } audit;
+
+    void *arena; /* private: owns every string and array above */
+} sg_conf_t;
+
+/*
+ * Load and validate FILE. Returns 0 and a new configuration (refcount 1) in
+ * *out, or -1 with "file:line: reason" (or "file: reason" when no line applies)
+ * in err. Never prints; never exits.
+ */
+int sg_conf_load(const char *file, sg_conf_t **out, char *err, size_t errlen);
+
+sg_conf_t *sg_conf_ref(sg_conf_t *c);
+void sg_conf_unref(sg_conf_t *c);
+
+#endif
