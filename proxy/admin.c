@@ -1,0 +1,189 @@
+/*
+ * proxy/admin.c - the admin listener on the main thread: GET /healthz answers
+ * 200 while serving and 503 while draining, so a balancer stops sending before
+ * the process goes away. Plain HTTP on a loopback address by configuration;
+ * one request per connection, bounded input, a short timeout.
+ */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ADMIN_MAX_REQUEST 8192
+#define ADMIN_TIMEOUT_S 5.0
+
+typedef struct {
+    ev_io io;
+    ev_timer timer;
+    http_parser parser;
+    char url[256];
+    size_t url_len;
+    size_t got;
+    int complete;
+} admin_conn_t;
+
+static struct {
+    sg_proxy_t *px;
+    struct ev_loop *loop;
+    int fd;
+    ev_io io;
+} admin;
+
+static void admin_close(admin_conn_t *a)
+{
+    ev_io_stop(admin.loop, &a->io);
+    ev_timer_stop(admin.loop, &a->timer);
+    close(a->io.fd);
+    free(a);
+}
+
+static int admin_on_url(http_parser *p, const char *at, size_t n)
+{
+    admin_conn_t *a = p->data;
+
+    if (a->url_len + n >= sizeof(a->url))
+        return -1;
+    memcpy(a->url + a->url_len, at, n);
+    a->url_len += n;
+    return 0;
+}
+
+static int admin_on_complete(http_parser *p)
+{
+    admin_conn_t *a = p->data;
+
+    a->complete = 1;
+    return 0;
+}
+
+static const http_parser_settings admin_settings = {
+    .on_url = admin_on_url,
+    .on_message_complete = admin_on_complete,
+};
+
+static void admin_reply(admin_conn_t *a, int status, const char *reason, const char *body)
+{
+    char out[512];
+    int n = snprintf(out, sizeof(out),
+                     "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+                     "cache-control: no-store\r\nconnection: close\r\n\r\n%s",
+                     status, reason, strlen(body), body);
+
+    /* Small enough for any socket buffer; a client that cannot take it loses it. */
+    if (send(a->io.fd, out, (size_t)n, MSG_NOSIGNAL) < 0)
+        sg_log(SG_LOG_DEBUG, "admin: send: %s", strerror(errno));
+}
+
+static void admin_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    admin_conn_t *a = io->data;
+    char buf[2048];
+    ssize_t n = read(io->fd, buf, sizeof(buf));
+    size_t used;
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        admin_close(a);
+        return;
+    }
+    a->got += (size_t)n;
+    used = http_parser_execute(&a->parser, &admin_settings, buf, (size_t)n);
+    if (HTTP_PARSER_ERRNO(&a->parser) != HPE_OK || used != (size_t)n ||
+        a->got > ADMIN_MAX_REQUEST) {
+        if (!a->complete)
+            admin_reply(a, 400, "Bad Request", "bad request\n");
+        admin_close(a);
+        return;
+    }
+    if (!a->complete)
+        return;
+    if (a->url_len == 8 && memcmp(a->url, "/healthz", 8) == 0) {
+        if (a->parser.method != HTTP_GET && a->parser.method != HTTP_HEAD)
+            admin_reply(a, 405, "Method Not Allowed", "method not allowed\n");
+        else if (__atomic_load_n(&admin.px->draining, __ATOMIC_RELAXED))
+            admin_reply(a, 503, "Service Unavailable", "draining\n");
+        else
+            admin_reply(a, 200, "OK", "ok\n");
+    } else {
+        admin_reply(a, 404, "Not Found", "not found\n");
+    }
+    admin_close(a);
+}
+
+static void admin_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    admin_close(t->data);
+}
+
+static void admin_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    admin_conn_t *a;
+    int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        close(fd);
+        return;
+    }
+    http_parser_init(&a->parser, HTTP_REQUEST);
+    a->parser.data = a;
+    ev_io_init(&a->io, admin_read_cb, fd, EV_READ);
+    a->io.data = a;
+    ev_timer_init(&a->timer, admin_timeout_cb, ADMIN_TIMEOUT_S, 0.);
+    a->timer.data = a;
+    ev_io_start(loop, &a->io);
+    ev_timer_start(loop, &a->timer);
+}
+
+int sg_admin_start(sg_proxy_t *px, struct ev_loop *loop, char *err, size_t errlen)
+{
+    const sg_conf_t *conf = px->conf;
+    struct addrinfo hints, *ai = NULL;
+    char port[16];
+    int one = 1, rv;
+
+    admin.px = px;
+    admin.loop = loop;
+    admin.fd = -1;
+    if (!conf->admin.enabled)
+        return SG_OK;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    snprintf(port, sizeof(port), "%d", conf->admin.port);
+    if ((rv = getaddrinfo(conf->admin.address, port, &hints, &ai)) != 0) {
+        snprintf(err, errlen, "admin %s:%d: %s", conf->admin.address, conf->admin.port,
+                 gai_strerror(rv));
+        return SG_ERR;
+    }
+    admin.fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (admin.fd < 0 || setsockopt(admin.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(admin.fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(admin.fd, 64) < 0) {
+        snprintf(err, errlen, "admin %s:%d: %s", conf->admin.address, conf->admin.port,
+                 strerror(errno));
+        freeaddrinfo(ai);
+        if (admin.fd >= 0)
+            close(admin.fd);
+        admin.fd = -1;
+        return SG_ERR;
+    }
+    freeaddrinfo(ai);
+    ev_io_init(&admin.io, admin_accept_cb, admin.fd, EV_READ);
+    ev_io_start(loop, &admin.io);
+    return SG_OK;
+}
+
+void sg_admin_stop(void)
+{
+    if (admin.fd >= 0) {
+        ev_io_stop(admin.loop, &admin.io);
+        close(admin.fd);
+        admin.fd = -1;
+    }
+}

@@ -1,0 +1,333 @@
+/*
+ * proxy/conn.c - a client connection: TLS handshake, non-blocking reads and
+ * writes through OpenSSL, the connection timer, and hand-off to the protocol
+ * chosen by ALPN (h2, else HTTP/1.1).
+ *
+ * Re-entrancy rule: front-end send_* calls only queue output and call
+ * sg_conn_kick(); the actual work runs from conn_io_cb, never from inside
+ * another object's callback. Closed connections are freed by the worker's
+ * prepare watcher (loop.c), when no callback can still hold them.
+ */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+void sg__conn_free_dead(sg_worker_t *w);
+
+#define CONN_WBUF_MAX (4u * 1024 * 1024) /* far above the high-water marks of h1/h2 */
+#define CONN_WRITE_CHUNK 16384          /* one TLS record per SSL_write */
+
+static uint64_t conn_next_id;
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+
+void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *ctx)
+{
+    sg_conn_t *c;
+    int one = 1;
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->ssl = SSL_new(ctx)) == NULL) {
+        sg_log(SG_LOG_ERROR, "worker=%d: out of memory accepting a connection", w->id);
+        free(c);
+        close(fd);
+        __atomic_sub_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    c->w = w;
+    c->conf = sg_conf_ref(w->conf);
+    c->fd = fd;
+    c->counted = 1;
+    c->id = __atomic_add_fetch(&conn_next_id, 1, __ATOMIC_RELAXED);
+    c->accept_ms = sg_now_ms();
+    c->state = SG_CONN_HANDSHAKE;
+    sg_pool_init(&c->pool, 2048);
+    sg_buf_init(&c->wbuf, CONN_WBUF_MAX);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer,
+                  sizeof(c->peer));
+    SSL_set_fd(c->ssl, fd);
+    SSL_set_accept_state(c->ssl);
+
+    c->next = w->conns;
+    if (w->conns != NULL)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+
+    ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+    c->io.data = c;
+    c->io_events = EV_READ;
+    ev_io_start(w->loop, &c->io);
+    ev_init(&c->timer, conn_timer_cb);
+    c->timer.data = c;
+    /* header_timeout_ms runs from accept, TLS handshake included (DESIGN.md "Details"). */
+    sg_conn_set_timer(c, c->accept_ms + (uint64_t)c->conf->limits.header_timeout_ms);
+}
+
+void sg_conn_set_timer(sg_conn_t *c, uint64_t at_ms)
+{
+    uint64_t now;
+
+    ev_timer_stop(c->w->loop, &c->timer);
+    if (at_ms == 0)
+        return;
+    now = sg_now_ms();
+    ev_timer_set(&c->timer, at_ms > now ? (double)(at_ms - now) / 1000.0 : 0.0, 0.);
+    ev_timer_start(c->w->loop, &c->timer);
+}
+
+static void conn_update_events(sg_conn_t *c)
+{
+    int ev = 0;
+
+    if (c->state == SG_CONN_CLOSED)
+        return;
+    if ((!c->eof && (c->state == SG_CONN_HANDSHAKE || c->proto->want_read(c))) ||
+        c->write_wants_read)
+        ev |= EV_READ;
+    if (sg_buf_avail(&c->wbuf) > 0 || c->read_wants_write)
+        ev |= EV_WRITE;
+    if (ev == c->io_events)
+        return;
+    ev_io_stop(c->w->loop, &c->io);
+    c->io_events = ev;
+    if (ev) {
+        ev_io_set(&c->io, c->fd, ev);
+        ev_io_start(c->w->loop, &c->io);
+    }
+}
+
+/* Map an SSL_read/SSL_write failure; logs only what is worth an operator's time. */
+static int conn_ssl_error(sg_conn_t *c, int n, const char *while_)
+{
+    char ebuf[256];
+    int e = SSL_get_error(c->ssl, n);
+
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return e;
+    case SSL_ERROR_ZERO_RETURN:
+        return SG_ECLOSED;
+    case SSL_ERROR_SYSCALL:
+        if (errno != 0 && errno != ECONNRESET && errno != EPIPE)
+            sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " %s while %s", c->id, strerror(errno), while_);
+        ERR_clear_error();
+        return SG_ECLOSED;
+    default:
+        sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " TLS error while %s: %s", c->id, while_,
+               sg_tls_errstr(ebuf, sizeof(ebuf)));
+        return SG_EPROTO;
+    }
+}
+
+static int conn_read(sg_conn_t *c)
+{
+    char buf[16384];
+    int n, rv;
+
+    c->read_wants_write = 0;
+    while (c->state == SG_CONN_OPEN && !c->eof && c->proto->want_read(c)) {
+        ERR_clear_error();
+        n = SSL_read(c->ssl, buf, sizeof(buf));
+        if (n > 0) {
+            if ((rv = c->proto->on_data(c, buf, (size_t)n)) < 0)
+                return rv;
+            continue;
+        }
+        rv = conn_ssl_error(c, n, "reading");
+        if (rv == SSL_ERROR_WANT_READ)
+            return SG_OK;
+        if (rv == SSL_ERROR_WANT_WRITE) {
+            c->read_wants_write = 1;
+            return SG_OK;
+        }
+        if (rv == SG_ECLOSED) {
+            /* Clean or abrupt EOF: in-flight requests may still be answered if the
+             * client only half-closed; the protocol's done() decides when to close. */
+            c->eof = 1;
+            return SG_OK;
+        }
+        return rv;
+    }
+    return SG_OK;
+}
+
+static int conn_write(sg_conn_t *c)
+{
+    size_t len;
+    int n, rv;
+
+    c->write_wants_read = 0;
+    for (;;) {
+        if (sg_buf_avail(&c->wbuf) == 0) {
+            if (c->state == SG_CONN_OPEN && (rv = c->proto->fill(c)) < 0)
+                return rv;
+            if (sg_buf_avail(&c->wbuf) == 0)
+                return SG_OK;
+        }
+        len = SG_MIN(sg_buf_avail(&c->wbuf), CONN_WRITE_CHUNK);
+        ERR_clear_error();
+        n = SSL_write(c->ssl, sg_buf_head(&c->wbuf), (int)len);
+        if (n > 0) {
+            sg_buf_consume(&c->wbuf, (size_t)n);
+            continue;
+        }
+        rv = conn_ssl_error(c, n, "writing");
+        if (rv == SSL_ERROR_WANT_WRITE)
+            return SG_OK; /* EV_WRITE is armed by conn_update_events */
+        if (rv == SSL_ERROR_WANT_READ) {
+            c->write_wants_read = 1;
+            return SG_OK;
+        }
+        return rv;
+    }
+}
+
+static void conn_handshake(sg_conn_t *c)
+{
+    const unsigned char *alpn = NULL;
+    unsigned alpnlen = 0;
+    int n, rv;
+
+    ERR_clear_error();
+    n = SSL_do_handshake(c->ssl);
+    if (n != 1) {
+        rv = conn_ssl_error(c, n, "handshaking");
+        if (rv == SSL_ERROR_WANT_READ || rv == SSL_ERROR_WANT_WRITE) {
+            int ev = rv == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE;
+
+            if (ev != c->io_events) {
+                ev_io_stop(c->w->loop, &c->io);
+                ev_io_set(&c->io, c->fd, ev);
+                ev_io_start(c->w->loop, &c->io);
+                c->io_events = ev;
+            }
+            return;
+        }
+        sg_conn_close(c);
+        return;
+    }
+    c->tls_version = SSL_get_version(c->ssl);
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alpnlen);
+    c->proto = (alpnlen == 2 && memcmp(alpn, "h2", 2) == 0) ? &sg_h2_proto : &sg_h1_proto;
+    c->state = SG_CONN_OPEN;
+    if (c->proto->init(c) != SG_OK) {
+        sg_conn_close(c);
+        return;
+    }
+    if (c->w->draining && c->proto->on_drain != NULL)
+        c->proto->on_drain(c);
+}
+
+/* Everything a connection does happens here: handshake, protocol advance, read,
+ * write, and the decision to close. */
+static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sg_conn_t *c = io->data;
+    int rv = SG_OK;
+
+    if (c->state == SG_CONN_HANDSHAKE) {
+        conn_handshake(c);
+        if (c->state != SG_CONN_OPEN)
+            return;
+    }
+    c->in_io = 1;
+    if (c->proto->advance != NULL)
+        c->proto->advance(c);
+    if (c->state == SG_CONN_OPEN)
+        rv = conn_read(c);
+    if (rv == SG_OK && c->state == SG_CONN_OPEN)
+        rv = conn_write(c);
+    c->in_io = 0;
+    if (c->state != SG_CONN_OPEN)
+        return;
+    if (rv < 0 || (sg_buf_avail(&c->wbuf) == 0 &&
+                   (c->close_after_flush || ((c->eof || c->w->draining) && c->proto->done(c))))) {
+        sg_conn_close(c);
+        return;
+    }
+    conn_update_events(c);
+}
+
+void sg_conn_kick(sg_conn_t *c)
+{
+    /* Run conn_io_cb soon, from the loop, not from the caller's stack. */
+    if (c->state == SG_CONN_OPEN)
+        ev_feed_event(c->w->loop, &c->io, EV_CUSTOM);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sg_conn_t *c = t->data;
+
+    if (c->state == SG_CONN_HANDSHAKE || c->proto->on_timeout == NULL) {
+        sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " timed out during the TLS handshake", c->id);
+        sg_conn_close(c);
+        return;
+    }
+    c->proto->on_timeout(c);
+}
+
+void sg_conn_close(sg_conn_t *c)
+{
+    sg_worker_t *w = c->w;
+    int was_open = c->state == SG_CONN_OPEN;
+
+    if (c->state == SG_CONN_CLOSED)
+        return;
+    c->state = SG_CONN_CLOSED;
+    if (was_open) {
+        c->proto->on_close(c);
+        /* Best effort close_notify; never wait for the peer's. */
+        SSL_set_quiet_shutdown(c->ssl, c->eof);
+        ERR_clear_error();
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    ev_io_stop(w->loop, &c->io);
+    ev_clear_pending(w->loop, &c->io);
+    ev_timer_stop(w->loop, &c->timer);
+    ev_clear_pending(w->loop, &c->timer);
+    close(c->fd);
+    c->fd = -1;
+
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    w->nconns--;
+    c->next = w->dead;
+    c->prev = NULL;
+    w->dead = c;
+    if (c->counted)
+        __atomic_sub_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
+}
+
+void sg__conn_free_dead(sg_worker_t *w)
+{
+    sg_conn_t *c;
+
+    while ((c = w->dead) != NULL) {
+        w->dead = c->next;
+        SSL_free(c->ssl);
+        sg_buf_dispose(&c->wbuf);
+        sg_pool_dispose(&c->pool);
+        sg_conf_unref(c->conf);
+        free(c);
+    }
+}

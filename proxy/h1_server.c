@@ -1,0 +1,608 @@
+/*
+ * proxy/h1_server.c - the HTTP/1.1 front end: bytes -> http_parser -> sg_req_t,
+ * and sg_req_t's response -> HTTP/1.1 bytes.
+ *
+ * One request is handled at a time per connection. The parser pauses at the end
+ * of each message, so pipelined requests wait, unparsed, in `in` and are
+ * answered in order (RFC 9112 9.3.2). Everything a client can make us hold is
+ * bounded: the request line and headers by limits.max_header_bytes, the body by
+ * limits.max_body_bytes, unparsed input by H1_IN_MAX.
+ */
+#include "proxy/proxy.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+enum { H1_IDLE, H1_HEADERS, H1_BODY, H1_WAIT };
+
+typedef struct {
+    http_parser parser;
+    sg_conn_t *c;
+    sg_req_t *r;
+    int state;
+    sg_buf_t in;  /* read but not yet parsed */
+    sg_buf_t url; /* request target as it arrives in pieces */
+    sg_buf_t hdr; /* current header: name, then value */
+    size_t hname_len;
+    size_t header_bytes; /* request line + headers, for max_header_bytes */
+    int in_value;
+    int n_cl, n_te, n_host; /* framing headers seen, for smuggling checks */
+    unsigned nreq;        /* requests begun on this connection */
+    int err_status;       /* set by a callback that stops the parser */
+    const char *err_msg;
+    unsigned msg_complete : 1, keepalive : 1, res_chunked : 1, res_done : 1, aborted : 1,
+        processing : 1;
+} h1_t;
+
+#define H1_IN_MAX(c) ((size_t)(c)->conf->limits.max_header_bytes + 65536)
+
+static const sg_front_ops_t h1_front;
+static const http_parser_settings h1_settings;
+
+static const char *h1_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+/* ---- errors before or while parsing ---- */
+
+static void h1_fail(h1_t *h, int status, const char *msg)
+{
+    sg_conn_t *c = h->c;
+
+    h->keepalive = 0;
+    if (h->r == NULL) {
+        h->r = sg_req_new(c, &h1_front);
+        if (h->r == NULL) {
+            sg_conn_close(c);
+            return;
+        }
+        h->r->http_major = 1;
+        h->r->http_minor = 1;
+    }
+    h->r->term = status == 408 ? "cR" : "CR";
+    h->state = H1_WAIT;
+    if (h->r->res_started) {
+        sg_conn_close(c);
+        return;
+    }
+    sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " refused request: %d %s", c->id, status, msg);
+    sg_req_fault(h->r, status, "InvalidRequest", msg);
+}
+
+/* ---- parser callbacks ---- */
+
+static int h1_count(h1_t *h, size_t n)
+{
+    h->header_bytes += n;
+    if (h->header_bytes > (size_t)h->c->conf->limits.max_header_bytes) {
+        h->err_status = 431;
+        h->err_msg = "The request headers are too large.";
+        return -1;
+    }
+    return 0;
+}
+
+static int h1_on_message_begin(http_parser *p)
+{
+    h1_t *h = p->data;
+    sg_conn_t *c = h->c;
+
+    h->r = sg_req_new(c, &h1_front);
+    if (h->r == NULL) {
+        h->err_status = 503;
+        h->err_msg = "The gateway is out of memory.";
+        return -1;
+    }
+    h->state = H1_HEADERS;
+    h->header_bytes = 0;
+    h->in_value = 0;
+    h->n_cl = h->n_te = h->n_host = 0;
+    sg_buf_reset(&h->url);
+    sg_buf_reset(&h->hdr);
+    /* The first request's header clock started at accept (TLS included); a later
+     * one's starts with its first byte. */
+    if (h->nreq++ > 0)
+        sg_conn_set_timer(c, sg_now_ms() + (uint64_t)c->conf->limits.header_timeout_ms);
+    return 0;
+}
+
+static int h1_on_url(http_parser *p, const char *at, size_t n)
+{
+    h1_t *h = p->data;
+
+    if (h1_count(h, n) < 0 || sg_buf_append(&h->url, at, n) != SG_OK)
+        return -1;
+    return 0;
+}
+
+static int h1_commit_header(h1_t *h)
+{
+    sg_req_t *r = h->r;
+    const char *name = h->hdr.data;
+    size_t nlen = h->hname_len, vlen = sg_buf_avail(&h->hdr) - h->hname_len;
+    const char *val = h->hdr.data + h->hname_len;
+
+    /* Trailing whitespace is not part of the value (RFC 9110 5.5). */
+    while (vlen > 0 && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
+        vlen--;
+    if (sg_strcaseeq(name, nlen, "content-length", 14))
+        h->n_cl++;
+    else if (sg_strcaseeq(name, nlen, "transfer-encoding", 17)) {
+        h->n_te++;
+        /* Only a single "chunked" is accepted (no gzip, chunked lists): anything
+         * else is a request-smuggling vector between two parsers. */
+        if (!sg_strcaseeq(val, vlen, "chunked", 7))
+            h->n_te += 100;
+    } else if (sg_strcaseeq(name, nlen, "host", 4))
+        h->n_host++;
+    if (sg_headers_add(&r->pool, &r->headers, name, nlen, val, vlen) != SG_OK)
+        return -1;
+    sg_buf_reset(&h->hdr);
+    h->in_value = 0;
+    return 0;
+}
+
+static int h1_on_header_field(http_parser *p, const char *at, size_t n)
+{
+    h1_t *h = p->data;
+
+    if (h1_count(h, n) < 0)
+        return -1;
+    if (h->in_value && h1_commit_header(h) < 0)
+        return -1;
+    if (sg_buf_append(&h->hdr, at, n) != SG_OK)
+        return -1;
+    h->hname_len = sg_buf_avail(&h->hdr);
+    return 0;
+}
+
+static int h1_on_header_value(http_parser *p, const char *at, size_t n)
+{
+    h1_t *h = p->data;
+
+    if (h1_count(h, n) < 0)
+        return -1;
+    if (!h->in_value) {
+        h->in_value = 1;
+        h->hname_len = sg_buf_avail(&h->hdr);
+    }
+    return sg_buf_append(&h->hdr, at, n) == SG_OK ? 0 : -1;
+}
+
+/* Request target: origin-form as is; absolute-form becomes origin-form plus
+ * authority (RFC 9112 3.2.2). Returns 0, or -1 with h->err_* set. */
+static int h1_target(h1_t *h)
+{
+    sg_req_t *r = h->r;
+    const char *u = h->url.data;
+    size_t n = sg_buf_avail(&h->url);
+    struct http_parser_url pu;
+
+    if (n == 0)
+        goto bad;
+    if (u[0] == '/' || (n == 1 && u[0] == '*')) {
+        r->path.p = sg_pool_strndup(&r->pool, u, n);
+        r->path.n = n;
+        return r->path.p ? 0 : -1;
+    }
+    http_parser_url_init(&pu);
+    if (http_parser_parse_url(u, n, 0, &pu) != 0 || !(pu.field_set & (1 << UF_HOST)))
+        goto bad;
+    r->authority.p = sg_pool_strndup(&r->pool, u + pu.field_data[UF_HOST].off,
+                                     pu.field_data[UF_HOST].len);
+    r->authority.n = pu.field_data[UF_HOST].len;
+    if (pu.field_set & (1 << UF_PATH)) {
+        size_t off = pu.field_data[UF_PATH].off;
+
+        r->path.p = sg_pool_strndup(&r->pool, u + off, n - off);
+        r->path.n = n - off;
+    } else {
+        r->path.p = sg_pool_strndup(&r->pool, "/", 1);
+        r->path.n = 1;
+    }
+    return r->path.p && r->authority.p ? 0 : -1;
+bad:
+    h->err_status = 400;
+    h->err_msg = "The request target is not valid.";
+    return -1;
+}
+
+static int h1_on_headers_complete(http_parser *p)
+{
+    h1_t *h = p->data;
+    sg_req_t *r = h->r;
+    sg_conn_t *c = h->c;
+    const sg_header_t *hh;
+
+    if (sg_buf_avail(&h->hdr) > 0 && h1_commit_header(h) < 0)
+        return -1;
+    r->http_major = p->http_major;
+    r->http_minor = p->http_minor;
+    r->method.p = http_method_str((enum http_method)p->method);
+    r->method.n = strlen(r->method.p);
+    r->head = p->method == HTTP_HEAD;
+    h->keepalive = http_should_keep_alive(p) ? 1 : 0;
+    if (h1_target(h) < 0)
+        return -1;
+    /* Framing rules that keep two parsers from disagreeing (RFC 9112 6.3). */
+    if (h->n_te > 0 && (h->n_cl > 0 || h->n_te != 1 || p->http_minor == 0)) {
+        h->err_status = 400;
+        h->err_msg = "Transfer-Encoding must be a single 'chunked' without Content-Length.";
+        return -1;
+    }
+    if (h->n_cl > 1) {
+        h->err_status = 400;
+        h->err_msg = "Content-Length must appear once.";
+        return -1;
+    }
+    if (h->n_host > 1 || (h->n_host == 0 && p->http_minor >= 1 && r->authority.p == NULL)) {
+        h->err_status = 400;
+        h->err_msg = "A request needs exactly one Host header.";
+        return -1;
+    }
+    if (r->authority.p == NULL && (hh = sg_headers_get(&r->headers, "host")) != NULL)
+        r->authority = hh->value;
+    if (h->n_cl == 1)
+        r->content_length = (int64_t)p->content_length;
+    if (r->content_length > (int64_t)c->conf->limits.max_body_bytes) {
+        h->err_status = 413;
+        h->err_msg = "The request body is too large.";
+        return -1;
+    }
+    if ((hh = sg_headers_get(&r->headers, "expect")) != NULL) {
+        if (!sg_strcaseeq(hh->value.p, hh->value.n, "100-continue", 12)) {
+            h->err_status = 417;
+            h->err_msg = "Only 'Expect: 100-continue' is supported.";
+            return -1;
+        }
+        if (r->http_minor >= 1)
+            sg_buf_append(&c->wbuf, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    h->state = H1_BODY;
+    sg_conn_set_timer(c, sg_now_ms() + (uint64_t)c->conf->limits.body_timeout_ms);
+    sg_req_headers_done(r);
+    if (r->local_reply) {
+        /* Answered before its body was read: the rest of the stream is not
+         * worth parsing, close after the answer. */
+        h->keepalive = 0;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+static int h1_on_body(http_parser *p, const char *at, size_t n)
+{
+    h1_t *h = p->data;
+    int rv = sg_buf_append(&h->r->body, at, n);
+
+    if (rv == SG_ETOOBIG) {
+        h->err_status = 413;
+        h->err_msg = "The request body is too large.";
+    }
+    return rv == SG_OK ? 0 : -1;
+}
+
+static int h1_on_message_complete(http_parser *p)
+{
+    h1_t *h = p->data;
+
+    h->msg_complete = 1;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings h1_settings = {
+    .on_message_begin = h1_on_message_begin,
+    .on_url = h1_on_url,
+    .on_header_field = h1_on_header_field,
+    .on_header_value = h1_on_header_value,
+    .on_headers_complete = h1_on_headers_complete,
+    .on_body = h1_on_body,
+    .on_message_complete = h1_on_message_complete,
+};
+
+/* Parse what is buffered, one message at a time. */
+static void h1_process(h1_t *h)
+{
+    sg_conn_t *c = h->c;
+    enum http_errno e;
+    size_t n;
+
+    if (h->processing)
+        return;
+    h->processing = 1;
+    while (c->state == SG_CONN_OPEN && h->state != H1_WAIT && sg_buf_avail(&h->in) > 0) {
+        n = http_parser_execute(&h->parser, &h1_settings, sg_buf_head(&h->in),
+                                sg_buf_avail(&h->in));
+        sg_buf_consume(&h->in, n);
+        e = HTTP_PARSER_ERRNO(&h->parser);
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&h->parser, 0);
+            if (h->r != NULL && h->r->local_reply) {
+                h->state = H1_WAIT; /* answered early; close after the answer */
+                break;
+            }
+        } else if (e != HPE_OK) {
+            if (h->err_status == 0) {
+                h->err_status = 400;
+                h->err_msg = http_errno_description(e);
+            }
+            h1_fail(h, h->err_status, h->err_msg);
+            break;
+        }
+        if (h->msg_complete) {
+            h->msg_complete = 0;
+            h->state = H1_WAIT;
+            /* Waiting for upstream: its response_timeout_ms governs now. */
+            sg_conn_set_timer(c, 0);
+            sg_req_body_done(h->r);
+        }
+    }
+    h->processing = 0;
+}
+
+/* ---- front-end ops: the response ---- */
+
+static int h1_send_headers(sg_req_t *r)
+{
+    h1_t *h = r->conn->pd;
+    sg_buf_t *b = &r->conn->wbuf;
+    int rv;
+
+    if (r->conn->w->draining)
+        h->keepalive = 0;
+    rv = sg_buf_appendf(b, "HTTP/1.1 %d %s\r\n", r->res.status, h1_reason(r->res.status));
+    for (size_t i = 0; rv == SG_OK && i < r->res.headers.n; i++) {
+        const sg_header_t *x = &r->res.headers.v[i];
+
+        rv = sg_buf_append(b, x->name.p, x->name.n);
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, ": ", 2);
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, x->value.p, x->value.n);
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, "\r\n", 2);
+    }
+    h->res_chunked = 0;
+    if (rv != SG_OK)
+        return rv;
+    if (r->res.status == 204 || r->res.status == 304 || r->res.status < 200) {
+        /* no body, no framing headers */
+    } else if (r->res.content_length >= 0) {
+        rv = sg_buf_appendf(b, "content-length: %" PRId64 "\r\n", r->res.content_length);
+    } else if (r->head) {
+        /* length unknown and no body follows */
+    } else if (r->http_minor >= 1) {
+        h->res_chunked = 1;
+        rv = sg_buf_append(b, "transfer-encoding: chunked\r\n", 28);
+    } else {
+        h->keepalive = 0; /* HTTP/1.0: the end of the body is the end of the connection */
+    }
+    if (rv == SG_OK) {
+        if (!h->keepalive)
+            rv = sg_buf_append(b, "connection: close\r\n\r\n", 21);
+        else if (r->http_minor == 0)
+            rv = sg_buf_append(b, "connection: keep-alive\r\n\r\n", 26);
+        else
+            rv = sg_buf_append(b, "\r\n", 2);
+    }
+    sg_conn_kick(r->conn);
+    return rv;
+}
+
+static int h1_send_body(sg_req_t *r, const char *p, size_t n)
+{
+    h1_t *h = r->conn->pd;
+    sg_buf_t *b = &r->conn->wbuf;
+    int rv = SG_OK;
+
+    if (n == 0 || r->res.no_body || r->head)
+        return SG_OK;
+    if (h->res_chunked)
+        rv = sg_buf_appendf(b, "%zx\r\n", n);
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, p, n);
+    if (rv == SG_OK && h->res_chunked)
+        rv = sg_buf_append(b, "\r\n", 2);
+    sg_conn_kick(r->conn);
+    return rv;
+}
+
+static int h1_send_end(sg_req_t *r)
+{
+    h1_t *h = r->conn->pd;
+    int rv = SG_OK;
+
+    if (h->res_chunked && !r->head)
+        rv = sg_buf_append(&r->conn->wbuf, "0\r\n\r\n", 5);
+    h->res_done = 1;
+    sg_conn_kick(r->conn);
+    return rv;
+}
+
+static size_t h1_backlog(sg_req_t *r)
+{
+    return sg_buf_avail(&r->conn->wbuf);
+}
+
+static void h1_abort(sg_req_t *r)
+{
+    h1_t *h = r->conn->pd;
+
+    /* A half-sent response cannot be repaired in HTTP/1.1: close (from the loop). */
+    h->aborted = 1;
+    sg_conn_kick(r->conn);
+}
+
+static const sg_front_ops_t h1_front = {
+    .send_headers = h1_send_headers,
+    .send_body = h1_send_body,
+    .send_end = h1_send_end,
+    .backlog = h1_backlog,
+    .abort = h1_abort,
+};
+
+/* ---- protocol ops ---- */
+
+static int h1_init(sg_conn_t *c)
+{
+    h1_t *h = sg_pool_calloc(&c->pool, sizeof(*h));
+
+    if (h == NULL)
+        return SG_ENOMEM;
+    h->c = c;
+    http_parser_init(&h->parser, HTTP_REQUEST);
+    h->parser.data = h;
+    sg_buf_init(&h->in, H1_IN_MAX(c));
+    sg_buf_init(&h->url, (size_t)c->conf->limits.max_header_bytes);
+    sg_buf_init(&h->hdr, (size_t)c->conf->limits.max_header_bytes);
+    h->state = H1_IDLE;
+    h->keepalive = 1;
+    c->pd = h;
+    return SG_OK;
+}
+
+static void h1_advance(sg_conn_t *c)
+{
+    h1_t *h = c->pd;
+
+    if (h->aborted) {
+        sg_conn_close(c);
+        return;
+    }
+    if (h->res_done && h->r != NULL) {
+        sg_req_free(h->r);
+        h->r = NULL;
+        h->res_done = 0;
+        if (!h->keepalive) {
+            c->close_after_flush = 1;
+            return;
+        }
+        h->state = H1_IDLE;
+        sg_conn_set_timer(c, sg_now_ms() + (uint64_t)c->conf->limits.idle_timeout_ms);
+        h1_process(h); /* pipelined requests already read */
+    }
+}
+
+static int h1_on_data(sg_conn_t *c, const char *p, size_t n)
+{
+    h1_t *h = c->pd;
+
+    if (sg_buf_append(&h->in, p, n) != SG_OK) {
+        if (h->state == H1_HEADERS || h->state == H1_IDLE)
+            h1_fail(h, 431, "The request headers are too large.");
+        else
+            return SG_ETOOBIG;
+        return SG_OK;
+    }
+    h1_process(h);
+    return SG_OK;
+}
+
+static int h1_fill(sg_conn_t *c)
+{
+    h1_t *h = c->pd;
+
+    /* Called when everything queued has been written: a paused upstream may read. */
+    if (h->r != NULL && h->r->res_paused)
+        sg_req_res_drained(h->r);
+    return SG_OK;
+}
+
+static int h1_want_read(sg_conn_t *c)
+{
+    h1_t *h = c->pd;
+
+    /* While a request is being answered, read no further than the buffer bound:
+     * pipelined requests wait in the socket, not in our memory. */
+    return !c->close_after_flush && (h->state != H1_WAIT || sg_buf_avail(&h->in) == 0);
+}
+
+static int h1_done(sg_conn_t *c)
+{
+    h1_t *h = c->pd;
+
+    /* After the client's EOF a half-received request can never complete. */
+    return h->r == NULL || (c->eof && h->state != H1_WAIT);
+}
+
+static void h1_on_timeout(sg_conn_t *c)
+{
+    h1_t *h = c->pd;
+
+    if (h->state == H1_HEADERS || h->state == H1_BODY) {
+        sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " request %s timed out", c->id,
+               h->state == H1_HEADERS ? "headers" : "body");
+        h1_fail(h, 408, "The request took too long to arrive.");
+        return;
+    }
+    if (h->state == H1_IDLE && h->r == NULL)
+        sg_conn_close(c);
+}
+
+static void h1_on_drain(sg_conn_t *c)
+{
+    h1_t *h = c->pd;
+
+    h->keepalive = 0;
+    if (h->r == NULL) {
+        c->close_after_flush = 1;
+        sg_conn_kick(c);
+    }
+}
+
+static void h1_on_close(sg_conn_t *c)
+{
+    h1_t *h = c->pd;
+
+    if (h->r != NULL) {
+        sg_req_abort(h->r);
+        h->r = NULL;
+    }
+    sg_buf_dispose(&h->in);
+    sg_buf_dispose(&h->url);
+    sg_buf_dispose(&h->hdr);
+}
+
+const sg_proto_ops_t sg_h1_proto = {
+    .name = "http/1.1",
+    .init = h1_init,
+    .advance = h1_advance,
+    .on_data = h1_on_data,
+    .fill = h1_fill,
+    .want_read = h1_want_read,
+    .done = h1_done,
+    .on_timeout = h1_on_timeout,
+    .on_drain = h1_on_drain,
+    .on_close = h1_on_close,
+};

@@ -1,0 +1,207 @@
+/*
+ * proxy/main.c - the smsguard command: parse the command line, load the
+ * configuration, build the TLS contexts, start the workers and the admin
+ * listener, and turn signals into a graceful stop.
+ *
+ *     smsguard -c FILE        run in the foreground, logging to stderr
+ *     smsguard -t -c FILE     check the configuration: exit 0, or file:line: reason and exit 1
+ *     smsguard --version
+ */
+#include "proxy/proxy.h"
+
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+
+static sg_proxy_t px;
+static struct ev_loop *main_loop;
+static ev_timer join_timer;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: smsguard -c FILE [-t]\n"
+               "       smsguard --version\n"
+               "  -c, --config FILE  configuration file (libconfig)\n"
+               "  -t, --test         check the configuration and exit\n");
+}
+
+static int resolve_upstream(const sg_conf_t *conf, char *err, size_t errlen)
+{
+    struct addrinfo hints, *ai = NULL;
+    char port[16];
+    int rv;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof(port), "%d", conf->upstream.port);
+    /* Resolved once at start: the data path never blocks on DNS. */
+    if ((rv = getaddrinfo(conf->upstream.host, port, &hints, &ai)) != 0) {
+        snprintf(err, errlen, "upstream '%s': %s", conf->upstream.host, gai_strerror(rv));
+        return SG_ERR;
+    }
+    memcpy(&px.up_addr, ai->ai_addr, ai->ai_addrlen);
+    px.up_addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return SG_OK;
+}
+
+static int build_tls(const sg_conf_t *conf, char *err, size_t errlen)
+{
+    px.listen_ssl = calloc(conf->nlisten, sizeof(*px.listen_ssl));
+    if (px.listen_ssl == NULL)
+        return SG_ENOMEM;
+    for (size_t i = 0; i < conf->nlisten; i++)
+        if ((px.listen_ssl[i] = sg_tls_server_ctx(&conf->listen[i], err, errlen)) == NULL)
+            return SG_ERR;
+    if (conf->upstream.tls && (px.up_ssl = sg_tls_client_ctx(conf, err, errlen)) == NULL)
+        return SG_ERR;
+    return SG_OK;
+}
+
+static void free_tls(void)
+{
+    if (px.listen_ssl != NULL && px.conf != NULL)
+        for (size_t i = 0; i < px.conf->nlisten; i++)
+            SSL_CTX_free(px.listen_ssl[i]);
+    free(px.listen_ssl);
+    px.listen_ssl = NULL;
+    SSL_CTX_free(px.up_ssl);
+    px.up_ssl = NULL;
+}
+
+/* Polls until every worker has left its loop, then ends the main loop. The admin
+ * listener keeps answering 503 meanwhile. */
+static void join_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    for (int i = 0; i < px.nworkers; i++)
+        if (!__atomic_load_n(&px.workers[i].exited, __ATOMIC_ACQUIRE))
+            return;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    if (__atomic_exchange_n(&px.draining, 1, __ATOMIC_RELAXED))
+        return;
+    sg_log(SG_LOG_INFO, "signal %d: draining (up to %d ms for in-flight requests)", s->signum,
+           px.conf->limits.drain_timeout_ms);
+    for (int i = 0; i < px.nworkers; i++)
+        sg_worker_stop(&px.workers[i]);
+    ev_timer_init(&join_timer, join_cb, 0.05, 0.05);
+    ev_timer_start(loop, &join_timer);
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    sg_log(SG_LOG_WARN, "SIGHUP: configuration reload is not part of this version yet; "
+                        "the running configuration stays in force");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *file = NULL;
+    char err[SG_CONF_ERR_MAX];
+    ev_signal sig_term, sig_int, sig_hup;
+    int test = 0, opt, rc = 1;
+    sg_conf_t *conf;
+
+    while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': file = optarg; break;
+        case 't': test = 1; break;
+        case 'V':
+            printf("smsguard %s (nghttp2 %s, %s)\n", SG_VERSION, nghttp2_version(0)->version_str,
+                   OpenSSL_version(OPENSSL_VERSION));
+            return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (file == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (sg_conf_load(file, &conf, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    px.conf = conf;
+    sg_log_level = conf->log.level;
+    if (build_tls(conf, err, sizeof(err)) != SG_OK ||
+        (!test && resolve_upstream(conf, err, sizeof(err)) != SG_OK)) {
+        fprintf(stderr, "%s: %s\n", file, err);
+        goto out;
+    }
+    if (test) {
+        fprintf(stderr, "%s: configuration is valid\n", file);
+        rc = 0;
+        goto out;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    main_loop = ev_default_loop(EVFLAG_AUTO);
+    if (sg_admin_start(&px, main_loop, err, sizeof(err)) != SG_OK) {
+        sg_log(SG_LOG_ERROR, "%s", err);
+        goto out;
+    }
+    px.nworkers = conf->workers;
+    px.workers = calloc((size_t)px.nworkers, sizeof(*px.workers));
+    if (px.workers == NULL)
+        goto out;
+    /* Bind every worker's sockets before starting any, so a bad address fails fast. */
+    for (int i = 0; i < px.nworkers; i++)
+        if (sg_worker_init(&px.workers[i], &px, i) != SG_OK)
+            goto out;
+    for (int i = 0; i < px.nworkers; i++)
+        if (sg_worker_start(&px.workers[i]) != SG_OK)
+            goto out;
+
+    ev_signal_init(&sig_term, stop_cb, SIGTERM);
+    ev_signal_init(&sig_int, stop_cb, SIGINT);
+    ev_signal_init(&sig_hup, hup_cb, SIGHUP);
+    ev_signal_start(main_loop, &sig_term);
+    ev_signal_start(main_loop, &sig_int);
+    ev_signal_start(main_loop, &sig_hup);
+    sg_log(SG_LOG_INFO, "smsguard %s: %d worker(s), %zu listener(s), upstream %s", SG_VERSION,
+           px.nworkers, conf->nlisten, conf->upstream.url);
+    for (size_t i = 0; i < conf->nlisten; i++)
+        sg_log(SG_LOG_INFO, "listening on %s:%d (TLS, h2 and http/1.1)", conf->listen[i].address,
+               conf->listen[i].port);
+
+    ev_run(main_loop, 0);
+
+    for (int i = 0; i < px.nworkers; i++)
+        sg_worker_join(&px.workers[i]);
+    sg_log(SG_LOG_INFO, "stopped");
+    rc = 0;
+out:
+    if (px.workers != NULL) {
+        if (rc != 0) {
+            for (int i = 0; i < px.nworkers; i++)
+                if (px.workers[i].started) {
+                    sg_worker_stop(&px.workers[i]);
+                    sg_worker_join(&px.workers[i]);
+                }
+        }
+        for (int i = 0; i < px.nworkers; i++)
+            sg_worker_dispose(&px.workers[i]);
+        free(px.workers);
+    }
+    sg_admin_stop();
+    free_tls();
+    sg_conf_unref(conf);
+    return rc;
+}

@@ -1,0 +1,263 @@
+/*
+ * proxy/proxy.h - the data path's types and the calls between its parts.
+ *
+ * One sg_worker_t per thread owns a libev loop, its listening sockets
+ * (SO_REUSEPORT), its client connections (sg_conn_t) and its upstream pool
+ * (sg_up_t). Nothing here is shared between workers except the immutable
+ * configuration, the SSL_CTXs (OpenSSL makes them safe to share) and a few
+ * atomic counters, so the request path takes no lock.
+ *
+ * Data flows one way: listener -> conn (TLS) -> h1/h2 front end -> sg_req_t ->
+ * filter chain -> upstream -> the same front end, through sg_front_ops_t.
+ */
+#ifndef SG_PROXY_H
+#define SG_PROXY_H
+
+#include <ev.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proxy/common.h"
+
+typedef struct sg_proxy_s sg_proxy_t;
+typedef struct sg_worker_s sg_worker_t;
+typedef struct sg_conn_s sg_conn_t;
+typedef struct sg_req_s sg_req_t;
+typedef struct sg_up_s sg_up_t;
+
+/* ---- headers ---- */
+
+typedef struct {
+    sg_str_t name;
+    sg_str_t value;
+} sg_header_t;
+
+typedef struct {
+    sg_header_t *v;
+    size_t n, cap;
+} sg_headers_t;
+
+/* Appends a copy of name/value (allocated from pool). SG_ENOMEM on failure. */
+int sg_headers_add(sg_pool_t *pool, sg_headers_t *h, const char *name, size_t nlen,
+                   const char *value, size_t vlen);
+/* First header named `name` (case-insensitive), or NULL. */
+const sg_header_t *sg_headers_get(const sg_headers_t *h, const char *name);
+/* Hop-by-hop and proxy-private headers that never cross the proxy (RFC 9110 7.6.1;
+ * DESIGN.md "Details"): Connection, Keep-Alive, Proxy-*, TE, Trailer,
+ * Transfer-Encoding, Upgrade, Host, Content-Length (recomputed), Expect,
+ * Authorization, X-Forwarded-{For,Proto,Host} (replaced), HTTP2-Settings. */
+int sg_hdr_is_request_hop(const char *name, size_t n);
+/* Response headers not passed back to the client (framing and hop-by-hop). */
+int sg_hdr_is_response_hop(const char *name, size_t n);
+/* True when `name` is one of the comma-separated tokens of any Connection header. */
+int sg_hdr_connection_lists(const sg_headers_t *h, const char *name, size_t n);
+
+/* ---- the process ---- */
+
+struct sg_proxy_s {
+    sg_conf_t *conf;
+    SSL_CTX **listen_ssl; /* one per conf->listen entry */
+    SSL_CTX *up_ssl;      /* NULL for an http:// upstream */
+    struct sockaddr_storage up_addr;
+    socklen_t up_addrlen;
+    sg_worker_t *workers;
+    int nworkers;
+    int draining;          /* atomic: set once on SIGTERM/SIGINT */
+    int nconns;            /* atomic: open client connections, for max_connections */
+    uint64_t next_req_id;  /* atomic */
+};
+
+/* ---- a worker thread ---- */
+
+struct sg_worker_s {
+    sg_proxy_t *px;
+    int id;
+    pthread_t thread;
+    struct ev_loop *loop;
+    sg_conf_t *conf; /* the configuration new requests use */
+
+    int *lfds;   /* listening sockets, one per conf->listen entry */
+    ev_io *lio;
+    size_t nl;
+
+    ev_async stop_async; /* main thread -> worker: start draining */
+    ev_timer drain_timer;
+    ev_prepare defer; /* frees closed objects once per loop iteration, before sleeping */
+    int draining;
+    int started; /* the thread runs */
+    int exited;  /* atomic: the loop has ended (main thread polls it) */
+
+    sg_conn_t *conns; /* all open client connections (doubly linked) */
+    sg_conn_t *dead;  /* closed, freed by defer_check */
+    size_t nconns;
+
+    sg_up_t *idle;   /* idle upstream connections, most recently used first */
+    size_t nidle;
+    sg_up_t *dead_up;
+    SSL_SESSION *up_session; /* upstream TLS session for resumption */
+};
+
+int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id);
+int sg_worker_start(sg_worker_t *w);
+void sg_worker_stop(sg_worker_t *w); /* thread-safe: asks the worker to drain and exit */
+void sg_worker_join(sg_worker_t *w);
+void sg_worker_dispose(sg_worker_t *w);
+
+/* ---- TLS contexts (tls.c) ---- */
+
+SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen);
+SSL_CTX *sg_tls_client_ctx(const sg_conf_t *conf, char *err, size_t errlen);
+/* The OpenSSL error queue as one line (and cleared), for logs. */
+const char *sg_tls_errstr(char *buf, size_t len);
+
+/* ---- client connections (conn.c) ---- */
+
+typedef struct {
+    const char *name;
+    int (*init)(sg_conn_t *c);
+    /* Called first on every wake-up: finish completed exchanges (may be NULL). */
+    void (*advance)(sg_conn_t *c);
+    /* Bytes read from the client. <0: close the connection now. */
+    int (*on_data)(sg_conn_t *c, const char *p, size_t n);
+    /* Produce more output into c->wbuf (h2: nghttp2_session_mem_send). */
+    int (*fill)(sg_conn_t *c);
+    /* Whether the protocol wants more input now (back-pressure on pipelining). */
+    int (*want_read)(sg_conn_t *c);
+    /* Whether the connection is finished: nothing in flight, close after flush. */
+    int (*done)(sg_conn_t *c);
+    void (*on_timeout)(sg_conn_t *c);
+    void (*on_drain)(sg_conn_t *c); /* graceful shutdown started */
+    void (*on_close)(sg_conn_t *c); /* free streams, abort upstream requests */
+} sg_proto_ops_t;
+
+enum { SG_CONN_HANDSHAKE, SG_CONN_OPEN, SG_CONN_CLOSED };
+
+struct sg_conn_s {
+    sg_worker_t *w;
+    sg_conf_t *conf; /* the configuration this connection started with */
+    int fd;
+    SSL *ssl;
+    int state;
+    ev_io io;
+    ev_timer timer;
+    int io_events;
+    const sg_proto_ops_t *proto;
+    void *pd; /* protocol state (h1 or h2) */
+    sg_buf_t wbuf;
+    sg_pool_t pool; /* connection lifetime */
+    uint64_t id;
+    uint64_t accept_ms;
+    char peer[64];      /* client address, numeric */
+    const char *tls_version;
+    unsigned read_wants_write : 1, write_wants_read : 1, close_after_flush : 1, eof : 1,
+        in_io : 1, counted : 1;
+    sg_conn_t *prev, *next;
+};
+
+void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *ctx);
+/* Schedule the connection's I/O callback (advance, read, write) from the loop:
+ * front ends call this after queueing output or making room for input. */
+void sg_conn_kick(sg_conn_t *c);
+void sg_conn_close(sg_conn_t *c);
+/* Arm the connection timer to fire at accept_ms/now + ms (0: stop it). */
+void sg_conn_set_timer(sg_conn_t *c, uint64_t at_ms);
+
+extern const sg_proto_ops_t sg_h1_proto;
+extern const sg_proto_ops_t sg_h2_proto;
+
+/* ---- requests (req.c) ---- */
+
+typedef struct {
+    int (*send_headers)(sg_req_t *r);                    /* r->res is complete */
+    int (*send_body)(sg_req_t *r, const char *p, size_t n);
+    int (*send_end)(sg_req_t *r);
+    size_t (*backlog)(sg_req_t *r); /* response bytes queued, not yet written */
+    void (*abort)(sg_req_t *r);     /* response cannot be completed: reset it */
+} sg_front_ops_t;
+
+struct sg_req_s {
+    sg_pool_t pool;
+    sg_conn_t *conn;
+    sg_conf_t *conf; /* referenced for the request's life (reload-safe) */
+    const sg_front_ops_t *fe;
+    void *fe_data; /* h2 stream */
+    uint64_t id;
+    char request_id[24];
+    uint64_t start_ms;
+    int http_major, http_minor; /* client's version (2.0 for h2) */
+
+    /* request, identical for h1 and h2 */
+    sg_str_t method;
+    sg_str_t path;      /* origin-form target, as forwarded */
+    sg_str_t authority; /* Host or :authority */
+    sg_headers_t headers;
+    sg_buf_t body; /* complete before the chain runs past on_request_headers */
+    int64_t content_length; /* -1: not given */
+    unsigned head : 1, guarded : 1, body_complete : 1;
+
+    /* filter chain */
+    unsigned flt_next;
+    int flt_phase;
+    void **flt_ctx;
+
+    /* upstream */
+    sg_up_t *up;
+    int up_tries;
+
+    /* response */
+    struct {
+        int status;
+        sg_headers_t headers;
+        int64_t content_length; /* -1: unknown (streamed) */
+        int no_body;            /* HEAD, 1xx, 204, 304 */
+    } res;
+    unsigned res_started : 1, res_ended : 1, res_paused : 1, aborted : 1, local_reply : 1;
+    const char *term; /* 2-char termination code (HAProxy style), "--" when clean */
+};
+
+sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe);
+void sg_req_free(sg_req_t *r);
+/* Headers are complete: run the header hooks of the chain. */
+void sg_req_headers_done(sg_req_t *r);
+/* Body is complete: run the rest of the chain and forward. */
+void sg_req_body_done(sg_req_t *r);
+/* The client went away: stop upstream work and free the request. */
+void sg_req_abort(sg_req_t *r);
+/* A local answer (fault or admin). body may be NULL. */
+int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, size_t blen);
+/* The vSphere-shaped JSON fault (DESIGN.md point 6). */
+int sg_req_fault(sg_req_t *r, int status, const char *type, const char *message);
+/* The front end's backlog fell: let the upstream read again. */
+void sg_req_res_drained(sg_req_t *r);
+
+/* called by upstream.c */
+void sg_req_up_headers(sg_req_t *r);
+/* Returns 1 when the upstream should stop reading (client is slow). */
+int sg_req_up_body(sg_req_t *r, const char *p, size_t n);
+void sg_req_up_done(sg_req_t *r);
+void sg_req_up_fail(sg_req_t *r, int status, const char *why);
+
+/* ---- upstream (upstream.c) ---- */
+
+/* Send r upstream on an idle or new connection. Never calls back synchronously:
+ * failures arrive through sg_req_up_fail from the loop. */
+void sg_up_forward(sg_req_t *r);
+/* Detach from r and close (the response was not read to its end). */
+void sg_up_abort(sg_up_t *u);
+void sg_up_resume(sg_up_t *u);
+void sg_up_close_idle(sg_worker_t *w);
+
+/* ---- admin listener (admin.c), on the main thread's loop ---- */
+
+int sg_admin_start(sg_proxy_t *px, struct ev_loop *loop, char *err, size_t errlen);
+void sg_admin_stop(void);
+
+/* Response bytes above which the upstream stops reading, and below which it resumes. */
+#define SG_RES_HIGH_WATER (256 * 1024)
+#define SG_RES_LOW_WATER (64 * 1024)
+
+#endif

@@ -1,0 +1,267 @@
+/*
+ * proxy/req.c - the request object: runs the filter chain, answers locally
+ * (faults) or hands the request to the upstream, and relays the upstream's
+ * answer to whichever front end (h1 or h2) created the request.
+ *
+ * Lifetime: the front end creates the request (sg_req_new) and frees it
+ * (sg_req_free) once the response is written or the client is gone
+ * (sg_req_abort). Front-end callbacks never free the request synchronously.
+ */
+#include "proxy/proxy.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "filters/filter.h"
+
+enum { REQ_PHASE_HEADERS = 0, REQ_PHASE_WAIT_BODY, REQ_PHASE_BODY, REQ_PHASE_UPSTREAM };
+
+sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
+{
+    sg_pool_t pool;
+    sg_req_t *r;
+
+    sg_pool_init(&pool, 4096);
+    r = sg_pool_calloc(&pool, sizeof(*r));
+    if (r == NULL) {
+        sg_pool_dispose(&pool);
+        return NULL;
+    }
+    r->pool = pool;
+    r->conn = c;
+    r->conf = sg_conf_ref(c->conf);
+    r->fe = fe;
+    r->id = __atomic_add_fetch(&c->w->px->next_req_id, 1, __ATOMIC_RELAXED);
+    snprintf(r->request_id, sizeof(r->request_id), "%" PRIx64 "-%" PRIx64, (uint64_t)c->accept_ms,
+             r->id);
+    r->start_ms = sg_now_ms();
+    r->content_length = -1;
+    r->res.content_length = -1;
+    r->term = "--";
+    sg_buf_init(&r->body, (size_t)r->conf->limits.max_body_bytes);
+    return r;
+}
+
+void sg_req_free(sg_req_t *r)
+{
+    sg_pool_t pool;
+
+    sg_chain_done(r);
+    if (r->up != NULL)
+        sg_up_abort(r->up);
+    sg_buf_dispose(&r->body);
+    sg_conf_unref(r->conf);
+    pool = r->pool; /* r itself lives in the pool */
+    sg_pool_dispose(&pool);
+}
+
+void sg_req_abort(sg_req_t *r)
+{
+    r->aborted = 1;
+    if (r->term[0] == '-')
+        r->term = "CD"; /* client went away while data was flowing */
+    sg_req_free(r);
+}
+
+/* ---- local answers ---- */
+
+int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, size_t blen)
+{
+    int rv;
+
+    if (r->res_started) {
+        /* Part of an answer has gone out already; the only honest end is a reset. */
+        r->fe->abort(r);
+        return SG_ERR;
+    }
+    r->local_reply = 1;
+    r->res_started = 1;
+    r->res.status = status;
+    r->res.headers.n = 0;
+    r->res.content_length = (int64_t)blen;
+    r->res.no_body = r->head;
+    if (ctype != NULL &&
+        (rv = sg_headers_add(&r->pool, &r->res.headers, "content-type", 12, ctype,
+                             strlen(ctype))) != SG_OK)
+        return rv;
+    if ((rv = r->fe->send_headers(r)) != SG_OK)
+        return rv;
+    if (blen > 0 && !r->head && (rv = r->fe->send_body(r, body, blen)) != SG_OK)
+        return rv;
+    r->res_ended = 1;
+    return r->fe->send_end(r);
+}
+
+/* JSON string escaping for fault messages (RFC 8259 section 7). */
+static int req_json_str(sg_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rv = sg_buf_append(b, "\"", 1);
+
+    for (; rv == SG_OK && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch == '"' || ch == '\\') {
+            char e[2] = {'\\', (char)ch};
+            rv = sg_buf_append(b, e, 2);
+        } else if (ch < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            rv = sg_buf_append(b, e, 6);
+        } else {
+            rv = sg_buf_append(b, s, 1);
+        }
+    }
+    return rv == SG_OK ? sg_buf_append(b, "\"", 1) : rv;
+}
+
+int sg_req_fault(sg_req_t *r, int status, const char *type, const char *message)
+{
+    sg_buf_t b;
+    int rv;
+
+    sg_buf_init(&b, 8192);
+    rv = sg_buf_appendf(&b, "{\"_typeName\":\"%s\",\"faultstring\":", type);
+    if (rv == SG_OK)
+        rv = req_json_str(&b, message);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(&b,
+                            ",\"faultMessage\":[{\"_typeName\":\"LocalizableMessage\","
+                            "\"key\":\"com.vmware.smsguard.%s\",\"message\":",
+                            type);
+    if (rv == SG_OK)
+        rv = req_json_str(&b, message);
+    if (rv == SG_OK)
+        rv = sg_buf_append(&b, "}]}", 3);
+    if (rv == SG_OK) {
+        sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " req=%s fault %d %s: %s", r->conn->id,
+               r->request_id, status, type, message);
+        rv = sg_req_reply(r, status, "application/json", sg_buf_head(&b), sg_buf_avail(&b));
+    }
+    sg_buf_dispose(&b);
+    return rv;
+}
+
+/* ---- the chain ---- */
+
+static void req_forward(sg_req_t *r)
+{
+    if (!r->guarded && r->conf->routes.unmatched == SG_ROUTE_DENY) {
+        r->term = "PR";
+        sg_req_fault(r, 500, "NoPermission", "This path is not allowed through the gateway.");
+        return;
+    }
+    r->flt_phase = REQ_PHASE_UPSTREAM;
+    sg_up_forward(r);
+}
+
+/* Turns a chain result into the next step. Returns 1 when the chain may go on. */
+static int req_chain_result(sg_req_t *r, int rv)
+{
+    if (rv == SG_FLT_NEXT)
+        return 1;
+    if (rv == SG_FLT_WAIT || rv == SG_FLT_REPLIED)
+        return 0;
+    r->term = "PR";
+    if (rv == SG_ENOMEM)
+        sg_req_fault(r, 503, "SystemError", "The gateway is out of memory for this request.");
+    else
+        sg_req_fault(r, 500, "SystemError", "The gateway could not process the request.");
+    return 0;
+}
+
+static void req_run(sg_req_t *r)
+{
+    if (r->local_reply)
+        return;
+    if (r->flt_phase == REQ_PHASE_HEADERS) {
+        if (!req_chain_result(r, sg_chain_run(r, SG_FLT_PHASE_HEADERS)))
+            return;
+        r->flt_phase = REQ_PHASE_WAIT_BODY;
+    }
+    if (r->flt_phase == REQ_PHASE_WAIT_BODY) {
+        if (!r->body_complete)
+            return; /* sg_req_body_done goes on */
+        r->flt_phase = REQ_PHASE_BODY;
+    }
+    if (r->flt_phase == REQ_PHASE_BODY) {
+        if (!req_chain_result(r, sg_chain_run(r, SG_FLT_PHASE_BODY)))
+            return;
+        req_forward(r);
+    }
+}
+
+void sg_req_headers_done(sg_req_t *r)
+{
+    r->flt_phase = REQ_PHASE_HEADERS;
+    req_run(r);
+}
+
+void sg_req_body_done(sg_req_t *r)
+{
+    r->body_complete = 1;
+    if (r->flt_phase == REQ_PHASE_WAIT_BODY)
+        req_run(r);
+}
+
+void sg_req_resume(sg_req_t *r)
+{
+    req_run(r);
+}
+
+/* ---- upstream events ---- */
+
+void sg_req_up_headers(sg_req_t *r)
+{
+    r->res_started = 1;
+    sg_chain_response(r);
+    if (r->fe->send_headers(r) != SG_OK)
+        r->fe->abort(r);
+}
+
+int sg_req_up_body(sg_req_t *r, const char *p, size_t n)
+{
+    if (r->fe->send_body(r, p, n) != SG_OK) {
+        r->fe->abort(r);
+        return 1;
+    }
+    if (r->fe->backlog(r) > SG_RES_HIGH_WATER) {
+        r->res_paused = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void sg_req_res_drained(sg_req_t *r)
+{
+    if (r->res_paused && r->up != NULL && r->fe->backlog(r) < SG_RES_LOW_WATER) {
+        r->res_paused = 0;
+        sg_up_resume(r->up);
+    }
+}
+
+void sg_req_up_done(sg_req_t *r)
+{
+    r->up = NULL;
+    r->res_ended = 1;
+    if (r->fe->send_end(r) != SG_OK)
+        r->fe->abort(r);
+}
+
+void sg_req_up_fail(sg_req_t *r, int status, const char *why)
+{
+    r->up = NULL;
+    r->term = status == 504 ? "UD" : "UH";
+    sg_log(SG_LOG_WARN, "conn=%" PRIu64 " req=%s upstream failed (%d) while %s", r->conn->id,
+           r->request_id, status, why);
+    if (r->res_started) {
+        r->fe->abort(r);
+        return;
+    }
+    if (r->guarded)
+        sg_req_fault(r, 500, "ProviderUnavailable", "The provider is temporarily unavailable.");
+    else
+        sg_req_fault(r, status, "ProviderUnavailable",
+                     status == 504 ? "The upstream did not answer in time."
+                                   : "The upstream could not be reached.");
+}

@@ -1,0 +1,111 @@
+/*
+ * proxy/tls.c - SSL_CTX construction: the listeners' server contexts (ALPN h2
+ * and http/1.1, TLS 1.2 minimum by default, 1.3 preferred, modern AEAD ciphers
+ * only, optional client certificates) and the upstream client context
+ * (certificate verification against upstream.ca_file, session resumption).
+ *
+ * Contexts are built once and shared by all workers; OpenSSL makes SSL_new on a
+ * shared SSL_CTX thread-safe.
+ */
+#include "proxy/proxy.h"
+
+#include <openssl/err.h>
+#include <stdio.h>
+
+/* TLS 1.2 suites: ECDHE with AEAD only (forward secrecy, no CBC, no RSA kex).
+ * TLS 1.3 suites are OpenSSL's defaults, all AEAD. */
+#define SG_TLS12_CIPHERS                                                                          \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                 \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                 \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+const char *sg_tls_errstr(char *buf, size_t len)
+{
+    unsigned long e, last = 0;
+
+    while ((e = ERR_get_error()) != 0)
+        last = e;
+    if (last == 0)
+        snprintf(buf, len, "unknown TLS error");
+    else
+        ERR_error_string_n(last, buf, len);
+    return buf;
+}
+
+/* ALPN (RFC 7301): the server's preference wins, h2 first. */
+static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char ours[] = "\x02h2\x08http/1.1";
+    unsigned char *sel;
+
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL; /* no common protocol: refuse (RFC 7301 3.2) */
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void tls_common(SSL_CTX *ctx, int min_version)
+{
+    SSL_CTX_set_min_proto_version(ctx, min_version);
+    SSL_CTX_set_cipher_list(ctx, SG_TLS12_CIPHERS);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Buffers move as they grow; writes may be partial (conn.c retries the rest). */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+}
+
+SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen)
+{
+    char ebuf[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    if (ctx == NULL)
+        goto fail;
+    tls_common(ctx, l->min_version ? l->min_version : TLS1_2_VERSION);
+    SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    if (SSL_CTX_use_certificate_chain_file(ctx, l->certificate) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, l->private_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1)
+        goto fail;
+    if (l->client_ca != NULL && l->client_ca[0] != '\0') {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(l->client_ca);
+
+        if (names == NULL || SSL_CTX_load_verify_locations(ctx, l->client_ca, NULL) != 1)
+            goto fail;
+        SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    return ctx;
+fail:
+    snprintf(err, errlen, "TLS setup for %s:%d: %s", l->address, l->port,
+             sg_tls_errstr(ebuf, sizeof(ebuf)));
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+SSL_CTX *sg_tls_client_ctx(const sg_conf_t *conf, char *err, size_t errlen)
+{
+    char ebuf[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+    if (ctx == NULL)
+        goto fail;
+    tls_common(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+    if (conf->upstream.ca_file[0] != '\0') {
+        if (SSL_CTX_load_verify_locations(ctx, conf->upstream.ca_file, NULL) != 1)
+            goto fail;
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        goto fail;
+    }
+    SSL_CTX_set_verify(ctx, conf->upstream.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    return ctx;
+fail:
+    snprintf(err, errlen, "upstream TLS setup: %s", sg_tls_errstr(ebuf, sizeof(ebuf)));
+    SSL_CTX_free(ctx);
+    return NULL;
+}

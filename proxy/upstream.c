@@ -1,0 +1,698 @@
+/*
+ * proxy/upstream.c - HTTP/1.1 client connections to the upstream (vCenter), with
+ * a per-worker keep-alive pool, optional TLS (certificate and host-name checks,
+ * SNI, session resumption), and connect/response timeouts.
+ *
+ * A connection carries one request at a time. The request goes out whole (the
+ * front end buffered and the chain checked it); the response streams back to
+ * the front end as it arrives, with back-pressure: when the client is slow the
+ * upstream socket is simply not read. Failures before any response byte on a
+ * reused keep-alive connection are retried once on a fresh connection, because
+ * the server may have closed it while idle (RFC 9112 9.3.1); nothing else is
+ * retried.
+ */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum { UP_CONNECTING, UP_HANDSHAKE, UP_ACTIVE, UP_IDLE, UP_CLOSED };
+
+#define UP_MAX_HEADER_BYTES (64 * 1024) /* response headers larger than this are a 502 */
+
+struct sg_up_s {
+    sg_worker_t *w;
+    int fd;
+    SSL *ssl;
+    int state;
+    ev_io io;
+    ev_timer timer;
+    int io_events;
+    http_parser parser;
+    sg_buf_t wbuf; /* the serialized request */
+    sg_buf_t hdr;  /* current response header: name then value */
+    size_t hname_len, hbytes;
+    sg_req_t *r;
+    int err; /* a failure found before the loop could report it */
+    uint64_t id;
+    unsigned reused : 1, got_bytes : 1, paused : 1, done : 1, in_value : 1, skip_msg : 1,
+        read_wants_write : 1, write_wants_read : 1;
+    sg_up_t *prev, *next; /* idle list, or the dead list */
+};
+
+static uint64_t up_next_id;
+
+static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void up_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static const http_parser_settings up_settings;
+
+void sg__up_free_dead(sg_worker_t *w);
+
+/* ---- lifecycle ---- */
+
+static void up_set_events(sg_up_t *u, int ev)
+{
+    if (ev == u->io_events)
+        return;
+    ev_io_stop(u->w->loop, &u->io);
+    u->io_events = ev;
+    if (ev) {
+        ev_io_set(&u->io, u->fd, ev);
+        ev_io_start(u->w->loop, &u->io);
+    }
+}
+
+static void up_set_timer(sg_up_t *u, int ms)
+{
+    ev_timer_stop(u->w->loop, &u->timer);
+    if (ms > 0) {
+        ev_timer_set(&u->timer, (double)ms / 1000.0, 0.);
+        ev_timer_start(u->w->loop, &u->timer);
+    }
+}
+
+static void up_idle_unlink(sg_up_t *u)
+{
+    sg_worker_t *w = u->w;
+
+    if (u->prev != NULL)
+        u->prev->next = u->next;
+    else
+        w->idle = u->next;
+    if (u->next != NULL)
+        u->next->prev = u->prev;
+    u->prev = u->next = NULL;
+    w->nidle--;
+}
+
+static void up_close(sg_up_t *u)
+{
+    sg_worker_t *w = u->w;
+
+    if (u->state == UP_CLOSED)
+        return;
+    if (u->state == UP_IDLE)
+        up_idle_unlink(u);
+    u->state = UP_CLOSED;
+    ev_io_stop(w->loop, &u->io);
+    ev_clear_pending(w->loop, &u->io);
+    ev_timer_stop(w->loop, &u->timer);
+    ev_clear_pending(w->loop, &u->timer);
+    if (u->ssl != NULL) {
+        SSL_set_quiet_shutdown(u->ssl, 1);
+        SSL_shutdown(u->ssl);
+        ERR_clear_error();
+    }
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
+    u->next = w->dead_up;
+    w->dead_up = u;
+}
+
+void sg__up_free_dead(sg_worker_t *w)
+{
+    sg_up_t *u;
+
+    while ((u = w->dead_up) != NULL) {
+        w->dead_up = u->next;
+        if (u->ssl != NULL)
+            SSL_free(u->ssl);
+        sg_buf_dispose(&u->wbuf);
+        sg_buf_dispose(&u->hdr);
+        free(u);
+    }
+}
+
+void sg_up_close_idle(sg_worker_t *w)
+{
+    while (w->idle != NULL)
+        up_close(w->idle);
+}
+
+/* Report a failure for the request on u (if any) and close u. */
+static void up_fail(sg_up_t *u, int status, const char *why)
+{
+    sg_req_t *r = u->r;
+    int retry = r != NULL && u->reused && !u->got_bytes && r->up_tries == 0 && status == 502;
+
+    u->r = NULL;
+    up_close(u);
+    if (r == NULL)
+        return;
+    r->up = NULL;
+    if (retry) {
+        /* The idle connection died under us before answering: the request was not
+         * processed, so one fresh attempt is safe. */
+        r->up_tries++;
+        sg_up_forward(r);
+        return;
+    }
+    sg_req_up_fail(r, status, why);
+}
+
+void sg_up_abort(sg_up_t *u)
+{
+    u->r = NULL;
+    up_close(u);
+}
+
+void sg_up_resume(sg_up_t *u)
+{
+    if (u->state != UP_ACTIVE || !u->paused)
+        return;
+    u->paused = 0;
+    /* Decrypted bytes may already sit inside SSL: read from the loop, not here. */
+    ev_feed_event(u->w->loop, &u->io, EV_READ);
+}
+
+/* ---- the request on the wire ---- */
+
+static int up_build_request(sg_req_t *r, sg_buf_t *b)
+{
+    const sg_conf_t *conf = r->conf;
+    int rv, cookies = 0;
+
+    rv = sg_buf_append(b, r->method.p, r->method.n);
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, " ", 1);
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, r->path.p, r->path.n);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, " HTTP/1.1\r\nhost: %s\r\n", conf->upstream.authority);
+    for (size_t i = 0; rv == SG_OK && i < r->headers.n; i++) {
+        const sg_header_t *h = &r->headers.v[i];
+
+        if (sg_hdr_is_request_hop(h->name.p, h->name.n) ||
+            sg_hdr_connection_lists(&r->headers, h->name.p, h->name.n))
+            continue;
+        if (r->http_major == 2 && sg_strcaseeq(h->name.p, h->name.n, "cookie", 6)) {
+            cookies++;
+            continue; /* joined below */
+        }
+        rv = sg_buf_append(b, h->name.p, h->name.n);
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, ": ", 2);
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, h->value.p, h->value.n);
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, "\r\n", 2);
+    }
+    if (cookies > 0) {
+        /* HTTP/2 may split cookies; HTTP/1.1 wants one line (RFC 9113 8.2.3). */
+        int first = 1;
+
+        rv = rv == SG_OK ? sg_buf_append(b, "cookie: ", 8) : rv;
+        for (size_t i = 0; rv == SG_OK && i < r->headers.n; i++) {
+            const sg_header_t *h = &r->headers.v[i];
+
+            if (!sg_strcaseeq(h->name.p, h->name.n, "cookie", 6))
+                continue;
+            if (!first)
+                rv = sg_buf_append(b, "; ", 2);
+            first = 0;
+            if (rv == SG_OK)
+                rv = sg_buf_append(b, h->value.p, h->value.n);
+        }
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, "\r\n", 2);
+    }
+    /* Set, never appended to: a client cannot forge its own origin (DESIGN.md). */
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, "x-forwarded-for: %s\r\nx-forwarded-proto: https\r\n",
+                            r->conn->peer);
+    if (rv == SG_OK && r->authority.n > 0) {
+        rv = sg_buf_append(b, "x-forwarded-host: ", 18);
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, r->authority.p, r->authority.n);
+        if (rv == SG_OK)
+            rv = sg_buf_append(b, "\r\n", 2);
+    }
+    if (rv == SG_OK && (sg_buf_avail(&r->body) > 0 || r->content_length >= 0 ||
+                        sg_headers_get(&r->headers, "transfer-encoding") != NULL))
+        rv = sg_buf_appendf(b, "content-length: %zu\r\n", sg_buf_avail(&r->body));
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, "\r\n", 2);
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, sg_buf_head(&r->body), sg_buf_avail(&r->body));
+    return rv;
+}
+
+/* ---- connecting ---- */
+
+static sg_up_t *up_new(sg_worker_t *w)
+{
+    sg_up_t *u = calloc(1, sizeof(*u));
+
+    if (u == NULL)
+        return NULL;
+    u->w = w;
+    u->fd = -1;
+    u->id = __atomic_add_fetch(&up_next_id, 1, __ATOMIC_RELAXED);
+    sg_buf_init(&u->hdr, UP_MAX_HEADER_BYTES);
+    ev_init(&u->io, up_io_cb);
+    u->io.data = u;
+    ev_init(&u->timer, up_timer_cb);
+    u->timer.data = u;
+    return u;
+}
+
+static int up_connect(sg_up_t *u)
+{
+    sg_proxy_t *px = u->w->px;
+    const sg_conf_t *conf = u->w->conf;
+    int one = 1;
+
+    u->fd = socket(px->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (u->fd < 0)
+        return -errno;
+    setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(u->fd, (struct sockaddr *)&px->up_addr, px->up_addrlen) < 0 &&
+        errno != EINPROGRESS)
+        return -errno;
+    if (px->up_ssl != NULL) {
+        const char *name = conf->upstream.server_name[0] ? conf->upstream.server_name
+                                                          : conf->upstream.host;
+        unsigned char ipbuf[16];
+        int is_ip = inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1;
+
+        u->ssl = SSL_new(px->up_ssl);
+        if (u->ssl == NULL || SSL_set_fd(u->ssl, u->fd) != 1)
+            return -ENOMEM;
+        /* SNI carries names only (RFC 6066 3); the certificate check covers both. */
+        if (!is_ip && SSL_set_tlsext_host_name(u->ssl, name) != 1)
+            return -ENOMEM;
+        if (conf->upstream.verify) {
+            if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(u->ssl), name) != 1
+                      : SSL_set1_host(u->ssl, name) != 1)
+                return -EINVAL;
+        }
+        if (u->w->up_session != NULL)
+            SSL_set_session(u->ssl, u->w->up_session);
+        SSL_set_connect_state(u->ssl);
+    }
+    u->state = UP_CONNECTING;
+    up_set_events(u, EV_WRITE);
+    up_set_timer(u, conf->upstream.connect_timeout_ms);
+    return 0;
+}
+
+void sg_up_forward(sg_req_t *r)
+{
+    sg_worker_t *w = r->conn->w;
+    sg_up_t *u;
+    int rv;
+
+    /* Most recently used first: the warmest connection, least likely closed. */
+    if ((u = w->idle) != NULL && r->up_tries == 0) {
+        up_idle_unlink(u);
+        u->reused = 1;
+        u->state = UP_ACTIVE;
+        up_set_events(u, EV_READ | EV_WRITE);
+        up_set_timer(u, r->conf->upstream.response_timeout_ms);
+    } else {
+        u = up_new(w);
+        if (u == NULL) {
+            sg_req_fault(r, 503, "SystemError", "The gateway is out of memory.");
+            return;
+        }
+        if ((rv = up_connect(u)) < 0) {
+            /* Reported from the loop, never from inside the caller. */
+            u->err = rv;
+            u->state = UP_CONNECTING;
+            ev_feed_event(w->loop, &u->io, EV_CUSTOM);
+        }
+    }
+    u->r = r;
+    r->up = u;
+    u->got_bytes = 0;
+    u->done = 0;
+    u->paused = 0;
+    u->skip_msg = 0;
+    u->hbytes = 0;
+    sg_buf_reset(&u->hdr);
+    sg_buf_dispose(&u->wbuf);
+    sg_buf_init(&u->wbuf, (size_t)r->conf->limits.max_body_bytes +
+                              (size_t)r->conf->limits.max_header_bytes * 2 + 4096);
+    http_parser_init(&u->parser, HTTP_RESPONSE);
+    u->parser.data = u;
+    if (up_build_request(r, &u->wbuf) != SG_OK) {
+        r->up = NULL;
+        u->r = NULL;
+        up_close(u);
+        sg_req_fault(r, 500, "SystemError", "The request could not be prepared for upstream.");
+    }
+}
+
+/* ---- response parsing ---- */
+
+static int up_commit_header(sg_up_t *u)
+{
+    sg_req_t *r = u->r;
+    const char *name = u->hdr.data, *val = u->hdr.data + u->hname_len;
+    size_t nlen = u->hname_len, vlen = sg_buf_avail(&u->hdr) - u->hname_len;
+
+    u->in_value = 0;
+    while (vlen > 0 && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
+        vlen--;
+    if (!u->skip_msg && !sg_hdr_is_response_hop(name, nlen)) {
+        if (sg_headers_add(&r->pool, &r->res.headers, name, nlen, val, vlen) != SG_OK)
+            return -1;
+    }
+    sg_buf_reset(&u->hdr);
+    return 0;
+}
+
+static int up_on_message_begin(http_parser *p)
+{
+    sg_up_t *u = p->data;
+
+    u->skip_msg = 0;
+    u->in_value = 0;
+    sg_buf_reset(&u->hdr);
+    if (u->r != NULL)
+        u->r->res.headers.n = 0;
+    return 0;
+}
+
+static int up_on_header_field(http_parser *p, const char *at, size_t n)
+{
+    sg_up_t *u = p->data;
+
+    u->hbytes += n;
+    if (u->hbytes > UP_MAX_HEADER_BYTES || (u->in_value && up_commit_header(u) < 0))
+        return -1;
+    if (sg_buf_append(&u->hdr, at, n) != SG_OK)
+        return -1;
+    u->hname_len = sg_buf_avail(&u->hdr);
+    return 0;
+}
+
+static int up_on_header_value(http_parser *p, const char *at, size_t n)
+{
+    sg_up_t *u = p->data;
+
+    u->hbytes += n;
+    if (u->hbytes > UP_MAX_HEADER_BYTES)
+        return -1;
+    if (!u->in_value) {
+        u->in_value = 1;
+        u->hname_len = sg_buf_avail(&u->hdr);
+    }
+    return sg_buf_append(&u->hdr, at, n) == SG_OK ? 0 : -1;
+}
+
+static int up_on_headers_complete(http_parser *p)
+{
+    sg_up_t *u = p->data;
+    sg_req_t *r = u->r;
+
+    if (sg_buf_avail(&u->hdr) > 0 && up_commit_header(u) < 0)
+        return -1;
+    if (r == NULL)
+        return -1;
+    if (p->status_code < 200) {
+        /* Interim responses (100, 103) are not relayed; the final one follows. */
+        u->skip_msg = 1;
+        return 0;
+    }
+    r->res.status = p->status_code;
+    r->res.content_length = (p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED)
+                                ? (int64_t)p->content_length
+                                : -1;
+    r->res.no_body = r->head || p->status_code == 204 || p->status_code == 304;
+    sg_req_up_headers(r);
+    return r->head ? 1 : 0; /* 1: the response to HEAD has no body */
+}
+
+static int up_on_body(http_parser *p, const char *at, size_t n)
+{
+    sg_up_t *u = p->data;
+
+    if (u->r == NULL)
+        return -1;
+    if (sg_req_up_body(u->r, at, n))
+        u->paused = 1;
+    return 0;
+}
+
+static int up_on_message_complete(http_parser *p)
+{
+    sg_up_t *u = p->data;
+
+    if (u->skip_msg) {
+        u->skip_msg = 0;
+        return 0;
+    }
+    u->done = 1;
+    http_parser_pause(p, 1); /* nothing after the response belongs to us */
+    return 0;
+}
+
+static const http_parser_settings up_settings = {
+    .on_message_begin = up_on_message_begin,
+    .on_header_field = up_on_header_field,
+    .on_header_value = up_on_header_value,
+    .on_headers_complete = up_on_headers_complete,
+    .on_body = up_on_body,
+    .on_message_complete = up_on_message_complete,
+};
+
+/* The response is complete: pool or close u, then let the request finish. */
+static void up_finish(sg_up_t *u, int extra_bytes)
+{
+    sg_worker_t *w = u->w;
+    sg_req_t *r = u->r;
+    int keep = !extra_bytes && http_should_keep_alive(&u->parser) && !w->draining &&
+               w->nidle < (size_t)w->conf->upstream.max_idle &&
+               (u->ssl == NULL || SSL_pending(u->ssl) == 0);
+
+    u->r = NULL;
+    if (u->ssl != NULL && SSL_SESSION_is_resumable(SSL_get0_session(u->ssl)) &&
+        SSL_get0_session(u->ssl) != w->up_session) {
+        if (w->up_session != NULL)
+            SSL_SESSION_free(w->up_session);
+        w->up_session = SSL_get1_session(u->ssl);
+    }
+    if (keep) {
+        u->state = UP_IDLE;
+        u->next = w->idle;
+        u->prev = NULL;
+        if (w->idle != NULL)
+            w->idle->prev = u;
+        w->idle = u;
+        w->nidle++;
+        up_set_events(u, EV_READ); /* notice the server closing it */
+        up_set_timer(u, w->conf->limits.idle_timeout_ms);
+    } else {
+        up_close(u);
+    }
+    if (r != NULL)
+        sg_req_up_done(r);
+}
+
+/* Feeds bytes to the parser. Returns 1 when the response is complete (u may be
+ * pooled or closed), -1 when u was failed, 0 to go on. */
+static int up_parse(sg_up_t *u, const char *p, size_t n)
+{
+    size_t done;
+    enum http_errno e;
+
+    u->got_bytes = 1;
+    done = http_parser_execute(&u->parser, &up_settings, p, n);
+    e = HTTP_PARSER_ERRNO(&u->parser);
+    if (u->done) {
+        up_finish(u, done < n);
+        return 1;
+    }
+    if (e != HPE_OK) {
+        sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " invalid response: %s", u->id,
+               http_errno_description(e));
+        up_fail(u, 502, "parsing the upstream response");
+        return -1;
+    }
+    return 0;
+}
+
+static int up_ssl_want(sg_up_t *u, int n, int *want)
+{
+    int e = SSL_get_error(u->ssl, n);
+
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        *want = e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE;
+        return 1;
+    }
+    return 0;
+}
+
+static void up_read(sg_up_t *u)
+{
+    char buf[16384];
+    ssize_t n;
+    int want, rv;
+
+    while (u->state == UP_ACTIVE && !u->paused) {
+        if (u->ssl != NULL) {
+            ERR_clear_error();
+            n = SSL_read(u->ssl, buf, sizeof(buf));
+            if (n <= 0) {
+                if (up_ssl_want(u, (int)n, &want)) {
+                    u->read_wants_write = want == EV_WRITE;
+                    return;
+                }
+                n = 0; /* close_notify, reset or TLS error: treat as EOF */
+                ERR_clear_error();
+            }
+        } else {
+            n = read(u->fd, buf, sizeof(buf));
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+            if (n < 0)
+                n = 0;
+        }
+        if (n == 0) {
+            /* EOF: completes a close-delimited body, fails anything else. */
+            if (u->got_bytes && up_parse(u, NULL, 0) != 0)
+                return;
+            up_fail(u, 502, u->got_bytes ? "reading a truncated upstream response"
+                                         : "waiting for the upstream response");
+            return;
+        }
+        if ((rv = up_parse(u, buf, (size_t)n)) != 0)
+            return;
+    }
+}
+
+static void up_write(sg_up_t *u)
+{
+    ssize_t n;
+    int want;
+
+    while (sg_buf_avail(&u->wbuf) > 0) {
+        if (u->ssl != NULL) {
+            ERR_clear_error();
+            n = SSL_write(u->ssl, sg_buf_head(&u->wbuf), (int)SG_MIN(sg_buf_avail(&u->wbuf), 65536));
+            if (n <= 0) {
+                if (up_ssl_want(u, (int)n, &want)) {
+                    u->write_wants_read = want == EV_READ;
+                    return;
+                }
+                up_fail(u, 502, "sending the request upstream");
+                return;
+            }
+        } else {
+            n = send(u->fd, sg_buf_head(&u->wbuf), sg_buf_avail(&u->wbuf), MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    return;
+                up_fail(u, 502, "sending the request upstream");
+                return;
+            }
+        }
+        sg_buf_consume(&u->wbuf, (size_t)n);
+    }
+}
+
+static void up_handshake(sg_up_t *u)
+{
+    char ebuf[256];
+    int n, want;
+
+    ERR_clear_error();
+    n = SSL_do_handshake(u->ssl);
+    if (n == 1) {
+        u->state = UP_ACTIVE;
+        up_set_timer(u, u->w->conf->upstream.response_timeout_ms);
+        return;
+    }
+    if (up_ssl_want(u, n, &want)) {
+        up_set_events(u, want);
+        return;
+    }
+    {
+        long vr = SSL_get_verify_result(u->ssl);
+
+        sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " TLS handshake failed: %s%s%s", u->id,
+               sg_tls_errstr(ebuf, sizeof(ebuf)), vr != X509_V_OK ? "; certificate: " : "",
+               vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
+    }
+    up_fail(u, 502, "the TLS handshake with the upstream");
+}
+
+static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sg_up_t *u = io->data;
+    int ev;
+
+    if (u->err != 0) {
+        sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " connect: %s", u->id, strerror(-u->err));
+        up_fail(u, 502, "connecting to the upstream");
+        return;
+    }
+    if (u->state == UP_IDLE) {
+        /* An idle connection that becomes readable was closed (or misbehaves). */
+        up_close(u);
+        return;
+    }
+    if (u->state == UP_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err != 0) {
+            sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " connect: %s", u->id, strerror(err));
+            up_fail(u, 502, "connecting to the upstream");
+            return;
+        }
+        u->state = u->ssl != NULL ? UP_HANDSHAKE : UP_ACTIVE;
+        if (u->state == UP_ACTIVE)
+            up_set_timer(u, u->w->conf->upstream.response_timeout_ms);
+    }
+    if (u->state == UP_HANDSHAKE) {
+        up_handshake(u);
+        if (u->state != UP_ACTIVE)
+            return;
+    }
+    u->read_wants_write = u->write_wants_read = 0;
+    up_write(u);
+    if (u->state != UP_ACTIVE)
+        return;
+    up_read(u);
+    if (u->state != UP_ACTIVE)
+        return;
+    ev = 0;
+    if ((!u->paused) || u->write_wants_read)
+        ev |= EV_READ;
+    if (sg_buf_avail(&u->wbuf) > 0 || u->read_wants_write)
+        ev |= EV_WRITE;
+    up_set_events(u, ev);
+    if (u->paused)
+        up_set_timer(u, 0); /* waiting for the client, not for the upstream */
+    else if (u->got_bytes)
+        up_set_timer(u, u->w->conf->upstream.response_timeout_ms); /* idle between reads */
+}
+
+static void up_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sg_up_t *u = t->data;
+
+    if (u->state == UP_IDLE) {
+        up_close(u);
+        return;
+    }
+    sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " timed out while %s", u->id,
+           u->state == UP_CONNECTING ? "connecting" :
+           u->state == UP_HANDSHAKE ? "in the TLS handshake" : "waiting for the response");
+    u->got_bytes = 1; /* never retry a timeout */
+    up_fail(u, 504, u->state == UP_CONNECTING ? "connecting to the upstream"
+                                              : "waiting for the upstream response");
+}
