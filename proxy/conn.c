@@ -101,12 +101,14 @@ static void conn_update_events(sg_conn_t *c)
         ev |= EV_WRITE;
     if (ev == c->io_events)
         return;
-    ev_io_stop(c->w->loop, &c->io);
+    ev_io_stop(c->w->loop, &c->io); /* also drops a pending kick: re-feed it below */
     c->io_events = ev;
     if (ev) {
         ev_io_set(&c->io, c->fd, ev);
         ev_io_start(c->w->loop, &c->io);
     }
+    if (c->kicked)
+        ev_feed_event(c->w->loop, &c->io, EV_CUSTOM);
 }
 
 /* Map an SSL_read/SSL_write failure; logs only what is worth an operator's time. */
@@ -244,14 +246,13 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         if (c->state != SG_CONN_OPEN)
             return;
     }
-    c->in_io = 1;
+    c->kicked = 0; /* everything a kick asks for happens now */
     if (c->proto->advance != NULL)
         c->proto->advance(c);
     if (c->state == SG_CONN_OPEN)
         rv = conn_read(c);
     if (rv == SG_OK && c->state == SG_CONN_OPEN)
         rv = conn_write(c);
-    c->in_io = 0;
     if (c->state != SG_CONN_OPEN)
         return;
     if (rv < 0 || (sg_buf_avail(&c->wbuf) == 0 &&
@@ -265,8 +266,10 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 void sg_conn_kick(sg_conn_t *c)
 {
     /* Run conn_io_cb soon, from the loop, not from the caller's stack. */
-    if (c->state == SG_CONN_OPEN)
+    if (c->state == SG_CONN_OPEN && !c->kicked) {
+        c->kicked = 1;
         ev_feed_event(c->w->loop, &c->io, EV_CUSTOM);
+    }
 }
 
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)

@@ -178,6 +178,8 @@ static int h1_on_header_field(http_parser *p, const char *at, size_t n)
 
     if (h1_count(h, n) < 0)
         return -1;
+    if (h->state == H1_BODY)
+        return 0; /* chunked trailers: counted, never promoted to headers */
     if (h->in_value && h1_commit_header(h) < 0)
         return -1;
     if (sg_buf_append(&h->hdr, at, n) != SG_OK)
@@ -192,6 +194,8 @@ static int h1_on_header_value(http_parser *p, const char *at, size_t n)
 
     if (h1_count(h, n) < 0)
         return -1;
+    if (h->state == H1_BODY)
+        return 0;
     if (!h->in_value) {
         h->in_value = 1;
         h->hname_len = sg_buf_avail(&h->hdr);
@@ -354,7 +358,7 @@ static void h1_process(h1_t *h)
             }
         } else if (e != HPE_OK) {
             if (h->err_status == 0) {
-                h->err_status = 400;
+                h->err_status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
                 h->err_msg = http_errno_description(e);
             }
             h1_fail(h, h->err_status, h->err_msg);

@@ -154,7 +154,7 @@ struct sg_conn_s {
     char peer[64];      /* client address, numeric */
     const char *tls_version;
     unsigned read_wants_write : 1, write_wants_read : 1, close_after_flush : 1, eof : 1,
-        in_io : 1, counted : 1;
+        counted : 1, kicked : 1;
     sg_conn_t *prev, *next;
 };
 

@@ -360,10 +360,13 @@ static int up_commit_header(sg_up_t *u)
     const char *name = u->hdr.data, *val = u->hdr.data + u->hname_len;
     size_t nlen = u->hname_len, vlen = sg_buf_avail(&u->hdr) - u->hname_len;
 
+    if (r == NULL)
+        return -1;
     u->in_value = 0;
     while (vlen > 0 && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
         vlen--;
-    if (!u->skip_msg && !sg_hdr_is_response_hop(name, nlen)) {
+    /* Interim responses and trailers (after the headers went out) are dropped. */
+    if (!u->skip_msg && !r->res_started && !sg_hdr_is_response_hop(name, nlen)) {
         if (sg_headers_add(&r->pool, &r->res.headers, name, nlen, val, vlen) != SG_OK)
             return -1;
     }

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# scripts/test.sh - install what is missing, build, and run every test twice: in build/
+# (RelWithDebInfo) and in build-san/ (AddressSanitizer + UndefinedBehaviorSanitizer,
+# -DSG_SANITIZE=ON). Exits non-zero when a build or a test fails in either.
+#
+# Options: --no-san       skip the sanitizer build
+#          --no-deps      do not run scripts/deps.sh
+#          -R REGEX / -L LABEL   passed to ctest (e.g. -L unit, -R it_20)
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$(pwd)
+
+SAN=1
+DEPS=1
+CTEST_ARGS=()
+while (($#)); do
+    case $1 in
+    --no-san) SAN=0 ;;
+    --no-deps) DEPS=0 ;;
+    -R | -L | -E | -LE)
+        CTEST_ARGS+=("$1" "${2:?$1 needs an argument}")
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,10p' "$0"
+        exit 0
+        ;;
+    *)
+        echo "test.sh: unknown option $1" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+
+JOBS=$(nproc 2>/dev/null || echo 2)
+START=$SECONDS
+declare -A RESULT=()
+PASSED=0
+FAILED=0
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# run_suite DIR CMAKE_ARGS...: configure, build, ctest; records RESULT[DIR].
+run_suite() {
+    local dir=$1 log
+    shift
+    step "configure $dir ($*)"
+    if ! cmake -S "$ROOT" -B "$ROOT/$dir" "$@"; then
+        RESULT[$dir]="configure failed"
+        FAILED=$((FAILED + 1))
+        return 1
+    fi
+    step "build $dir"
+    if ! cmake --build "$ROOT/$dir" -j"$JOBS"; then
+        RESULT[$dir]="build failed"
+        FAILED=$((FAILED + 1))
+        return 1
+    fi
+    step "test $dir"
+    log=$ROOT/$dir/ctest-output.log
+    ctest --test-dir "$ROOT/$dir" --output-on-failure -j2 "${CTEST_ARGS[@]+"${CTEST_ARGS[@]}"}" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    # "100% tests passed, 0 tests failed out of 24"
+    local line total=0 failed=0
+    line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+    if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+        failed=${BASH_REMATCH[1]}
+        total=${BASH_REMATCH[2]}
+        PASSED=$((PASSED + total - failed))
+        FAILED=$((FAILED + failed))
+        RESULT[$dir]="$((total - failed))/$total passed"
+    else
+        RESULT[$dir]="ctest ran no test (exit $rc)"
+        FAILED=$((FAILED + 1))
+        rc=1
+    fi
+    if ((rc != 0)) && [[ ${RESULT[$dir]} != *"ran no test"* ]] && ((failed == 0)); then
+        RESULT[$dir]+=", ctest exit $rc"
+        FAILED=$((FAILED + 1))
+    fi
+    return "$rc"
+}
+
+rc=0
+if ((DEPS)); then
+    step "dependencies (scripts/deps.sh)"
+    ./scripts/deps.sh || { echo "test.sh: scripts/deps.sh failed" >&2; exit 1; }
+fi
+
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_SANITIZE=OFF -DBUILD_TESTING=ON || rc=1
+
+if ((SAN)); then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite build-san -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_SANITIZE=ON -DBUILD_TESTING=ON || rc=1
+fi
+
+step "summary ($((SECONDS - START)) s)"
+for dir in build build-san; do
+    [[ -n ${RESULT[$dir]:-} ]] && echo "  $dir: ${RESULT[$dir]}"
+done
+if ((rc == 0)); then
+    echo "test.sh: all suites passed"
+else
+    echo "test.sh: FAILED"
+fi
+echo "$PASSED passed, $FAILED failed"
+exit "$rc"

@@ -1,0 +1,622 @@
+# shellcheck shell=bash disable=SC2034
+# tests/integration/lib.sh - shared helpers for the integration tests.
+#
+# Sourced by every tests/integration/NN_<topic>.sh (run by ctest as `bash FILE` with
+# SMSGUARD, SMS_SIM and SG_SOURCE_DIR set; see CMakeLists.txt). It owns the test's work
+# directory (mktemp -d, removed on exit), the processes the test starts (stopped by PID on
+# exit, never by name), certificates, configuration files, free ports and assertions.
+# It knows nothing of what a test checks: each test prints its own checks and ends with
+# `echo "PASS: <name>"`.
+#
+# Everything listens on 127.0.0.1 only, on ports the kernel picks; every wait is bounded.
+
+set -euo pipefail
+
+SG_SOURCE_DIR=${SG_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SMSGUARD=${SMSGUARD:-$SG_SOURCE_DIR/build/smsguard}
+SMS_SIM=${SMS_SIM:-$SG_SOURCE_DIR/build/sms-sim}
+TEST_NAME=$(basename "$0" .sh)
+
+[[ -x $SMSGUARD ]] || { echo "FAIL: $TEST_NAME: SMSGUARD=$SMSGUARD is not an executable" >&2; exit 1; }
+[[ -x $SMS_SIM ]] || { echo "FAIL: $TEST_NAME: SMS_SIM=$SMS_SIM is not an executable" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sg-$TEST_NAME.XXXXXX")
+export WORK
+
+declare -a SG__PIDS=()        # every process this test started, in start order
+declare -A SG__PIDNAME=()     # pid -> name for messages
+declare -A SG__PIDCHECK=()    # pid -> 1 when its exit status after SIGTERM must be 0
+SG__SEQ=0                     # counter for unique log names
+SG__USED_PORTS=" "
+
+# ---------------------------------------------------------------------------------------
+# Process bookkeeping and clean-up
+
+# is_alive PID: true while PID runs (a zombie counts as gone).
+is_alive() {
+    local st
+    kill -0 "$1" 2>/dev/null || return 1
+    st=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [[ -n $st && $st != Z ]]
+}
+
+# track_pid PID NAME [check]: remember a started process; with "check", a non-zero exit
+# status after the clean-up's SIGTERM fails the test (smsguard must exit 0 on SIGTERM).
+track_pid() {
+    SG__PIDS+=("$1")
+    SG__PIDNAME[$1]=$2
+    [[ ${3:-} == check ]] && SG__PIDCHECK[$1]=1
+    return 0
+}
+
+# forget_pid PID: the test has reaped PID itself (e.g. waited for its exit status).
+forget_pid() {
+    local p keep=()
+    for p in "${SG__PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    SG__PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# dump_logs: show the stderr of every process the test started.
+dump_logs() {
+    local f
+    for f in "$WORK"/*.err; do
+        [[ -e $f ]] || continue
+        echo "----- $(basename "$f") (last 80 lines) -----" >&2
+        tail -n 80 "$f" >&2 || true
+    done
+    echo "----- end of logs -----" >&2
+}
+
+sg__cleanup() {
+    local rc=$? pid st deadline t0=$SECONDS
+    set +e
+    trap - EXIT ERR
+    for pid in "${SG__PIDS[@]+"${SG__PIDS[@]}"}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    deadline=$((SECONDS + 10))
+    for pid in "${SG__PIDS[@]+"${SG__PIDS[@]}"}"; do
+        while is_alive "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
+        if [[ -n ${SG__PIDCHECK[$pid]:-} ]] && ((SECONDS - t0 >= 2)); then
+            # nothing is in flight at clean-up: a slow exit means a connection or request
+            # was not released (smsguard waited for its drain timeout)
+            echo "WARN: ${SG__PIDNAME[$pid]} (pid $pid) took $((SECONDS - t0)) s or more to exit after SIGTERM with no client left" >&2
+        fi
+        if is_alive "$pid"; then
+            echo "WARN: ${SG__PIDNAME[$pid]} (pid $pid) still running 10 s after SIGTERM: killing" >&2
+            kill -KILL "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            continue
+        fi
+        wait "$pid" 2>/dev/null
+        st=$?
+        if [[ -n ${SG__PIDCHECK[$pid]:-} && $st -ne 0 && $st -ne 127 ]]; then
+            echo "FAIL: $TEST_NAME: ${SG__PIDNAME[$pid]} (pid $pid) exited $st after SIGTERM" >&2
+            rc=1
+        fi
+    done
+    if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/*.err >/dev/null 2>&1; then
+        echo "FAIL: $TEST_NAME: a sanitizer reported an error (see logs below)" >&2
+        rc=1
+    fi
+    if ((rc != 0)); then
+        dump_logs
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap sg__cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A command that fails outside an assertion ends the test (set -e): say which one, once.
+SG__ERR_SHOWN=0
+sg__on_err() {
+    local rc=$?
+    if ((SG__ERR_SHOWN == 0)) && [[ $BASHPID == "$$" ]]; then
+        SG__ERR_SHOWN=1
+        echo "FAIL: $TEST_NAME: command failed (exit $rc) at ${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}: $BASH_COMMAND" >&2
+    fi
+}
+set -o errtrace
+trap sg__on_err ERR
+
+# ---------------------------------------------------------------------------------------
+# Assertions
+
+# check MSG: say what is checked next.
+check() { echo "-- $*"; }
+
+# fail MSG: the test failed; the EXIT trap shows smsguard's and sms-sim's stderr.
+fail() {
+    echo "FAIL: $TEST_NAME: $*" >&2
+    exit 1
+}
+
+# assert_eq EXPECTED ACTUAL [WHAT]
+assert_eq() {
+    [[ $1 == "$2" ]] || fail "${3:-value}: expected '$1', got '$2'"
+}
+
+# assert_ne UNEXPECTED ACTUAL [WHAT]
+assert_ne() {
+    [[ $1 != "$2" ]] || fail "${3:-value}: got '$2', which it must not be"
+}
+
+# assert_contains HAYSTACK NEEDLE [WHAT]
+assert_contains() {
+    [[ $1 == *"$2"* ]] || fail "${3:-text} does not contain '$2'; it was: $(printf '%s' "$1" | head -c 2000)"
+}
+
+# assert_not_contains HAYSTACK NEEDLE [WHAT]
+assert_not_contains() {
+    [[ $1 != *"$2"* ]] || fail "${3:-text} contains '$2' but must not; it was: $(printf '%s' "$1" | head -c 2000)"
+}
+
+# assert_match REGEX STRING [WHAT] (extended regular expression, bash =~)
+assert_match() {
+    [[ $2 =~ $1 ]] || fail "${3:-text} does not match /$1/; it was: $(printf '%s' "$2" | head -c 2000)"
+}
+
+# assert_le A B [WHAT], assert_lt A B [WHAT]: integers
+assert_le() { (($1 <= $2)) || fail "${3:-value}: expected $1 <= $2"; }
+assert_lt() { (($1 < $2)) || fail "${3:-value}: expected $1 < $2"; }
+
+# assert_time_between SECONDS LOW HIGH [WHAT]: decimal seconds (e.g. curl's %{time_total})
+assert_time_between() {
+    python3 -c 'import sys; t,lo,hi=map(float,sys.argv[1:4]); sys.exit(0 if lo<=t<=hi else 1)' "$1" "$2" "$3" ||
+        fail "${4:-duration}: ${1}s is not within [${2}s, ${3}s]"
+}
+
+# assert_fault FILE TYPE: FILE holds a JSON fault body whose _typeName is TYPE.
+assert_fault() {
+    local got
+    got=$(python3 -c '
+import json, sys
+try:
+    d = json.load(open(sys.argv[1], "rb"))
+    print(d.get("_typeName", "<no _typeName>") if isinstance(d, dict) else "<not an object>")
+except Exception as e:
+    print("<not JSON: %s>" % e)' "$1")
+    [[ $got == "$2" ]] || fail "fault body: expected _typeName '$2', got '$got'; body: $(head -c 1000 "$1")"
+}
+
+# ---------------------------------------------------------------------------------------
+# JSON helpers (python3's json module, never grep on JSON)
+
+# json_eval FILE EXPR: print the python expression EXPR over d = the JSON in FILE.
+json_eval() {
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1], "rb"))
+v = eval(sys.argv[2])
+print(v if not isinstance(v, (dict, list)) else json.dumps(v))' "$1" "$2"
+}
+
+# echo_header FILE NAME: the values of header NAME (any case) in a /sim/echo answer, one a line.
+echo_header() {
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1], "rb"))
+for n, v in d["headers"]:
+    if n.lower() == sys.argv[2].lower():
+        print(v)' "$1" "$2"
+}
+
+# echo_header_count FILE NAME: how many times header NAME was received.
+echo_header_count() {
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1], "rb"))
+print(sum(1 for n, v in d["headers"] if n.lower() == sys.argv[2].lower()))' "$1" "$2"
+}
+
+# echo_body_to FILE OUT: write the echoed request body (UTF-8) to OUT.
+echo_body_to() {
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1], "rb"))
+open(sys.argv[2], "wb").write((d.get("body") or "").encode("utf-8"))' "$1" "$2"
+}
+
+# ---------------------------------------------------------------------------------------
+# The simulator's record (--record FILE: one JSON object a line)
+
+SIM_RECORD=${SIM_RECORD:-$WORK/sim-record.jsonl}
+
+# record_count [FILE]: how many requests the simulator received.
+record_count() {
+    local f=${1:-$SIM_RECORD}
+    [[ -s $f ]] || { echo 0; return 0; }
+    grep -c . "$f" || true
+}
+
+# record_conn_ids [PATH_PREFIX [FILE]]: distinct upstream connection ids among the recorded
+# requests whose path starts with PATH_PREFIX (all requests when empty).
+record_conn_ids() {
+    local f=${2:-$SIM_RECORD}
+    [[ -s $f ]] || { echo 0; return 0; }
+    python3 -c '
+import json, sys
+ids = set()
+for line in open(sys.argv[1], "rb"):
+    if not line.strip():
+        continue
+    r = json.loads(line)
+    if r["path"].startswith(sys.argv[2]):
+        ids.add(r["conn"])
+print(len(ids))' "$f" "${1:-}"
+}
+
+# record_paths [FILE]: the recorded request paths in order, one a line.
+record_paths() {
+    local f=${1:-$SIM_RECORD}
+    [[ -s $f ]] || return 0
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1], "rb"):
+    if line.strip():
+        print(json.loads(line)["path"])' "$f"
+}
+
+# record_has_path PATH [FILE]: true when a request for exactly PATH (query included) was received.
+record_has_path() {
+    # grep reads everything (no -q): an early exit would break the pipe under pipefail.
+    record_paths "${2:-$SIM_RECORD}" | grep -xF -- "$1" >/dev/null
+}
+
+# record_wait_path PATH SECONDS: wait until the simulator recorded PATH; false on timeout.
+record_wait_path() {
+    local deadline=$((SECONDS + $2))
+    while ! record_has_path "$1"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+}
+
+# record_get_to PATH OUT [FILE]: write the first recorded request for exactly PATH to OUT
+# (the same shape as a /sim/echo answer, so echo_header and echo_body_to read it); fails
+# the test when there is none.
+record_get_to() {
+    local f=${3:-$SIM_RECORD}
+    [[ -s $f ]] || fail "the simulator recorded nothing (looking for $1)"
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1], "rb"):
+    if line.strip():
+        r = json.loads(line)
+        if r["path"] == sys.argv[2]:
+            open(sys.argv[3], "w").write(json.dumps(r))
+            sys.exit(0)
+sys.exit(1)' "$f" "$1" "$2" || fail "the simulator did not record a request for $1"
+}
+
+# record_last_to OUT [FILE]: write the last recorded request (one JSON object) to OUT.
+record_last_to() {
+    tail -n 1 "${2:-$SIM_RECORD}" >"$1"
+}
+
+# ---------------------------------------------------------------------------------------
+# Ports, certificates, configuration
+
+# free_port VAR: set VAR to a TCP port on 127.0.0.1 that was free a moment ago (the kernel
+# picks it: bind to port 0) and was not handed out before in this test. Not $(free_port):
+# the list of ports handed out must survive the call.
+free_port() {
+    local p i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        p=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()')
+        if [[ $SG__USED_PORTS != *" $p "* ]]; then
+            SG__USED_PORTS+="$p "
+            printf -v "$1" '%s' "$p"
+            return 0
+        fi
+    done
+    fail "could not find a free port"
+}
+
+# gen_ca NAME: a self-signed CA, $WORK/NAME.crt and $WORK/NAME.key (EC P-256).
+gen_ca() {
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$WORK/$1.key" -out "$WORK/$1.crt" -days 30 -subj "/CN=smsguard test CA $1" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" >"$WORK/openssl.out" 2>&1 ||
+        { cat "$WORK/openssl.out" >&2; fail "openssl could not make CA $1"; }
+}
+
+# gen_cert CA NAME [CN]: a server certificate for 127.0.0.1 and localhost signed by CA,
+# $WORK/NAME.crt and $WORK/NAME.key.
+gen_cert() {
+    local ca=$1 name=$2 cn=${3:-localhost}
+    cat >"$WORK/$name.ext" <<EOF
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    { openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$WORK/$name.key" -out "$WORK/$name.csr" -subj "/CN=$cn" &&
+        openssl x509 -req -in "$WORK/$name.csr" -CA "$WORK/$ca.crt" -CAkey "$WORK/$ca.key" \
+            -set_serial "0x$(openssl rand -hex 8)" -days 30 -extfile "$WORK/$name.ext" \
+            -out "$WORK/$name.crt"; } >"$WORK/openssl.out" 2>&1 ||
+        { cat "$WORK/openssl.out" >&2; fail "openssl could not make certificate $name"; }
+}
+
+# setup_certs: CA "ca" and its server certificate "server"; sets CA_CRT, SERVER_CRT,
+# SERVER_KEY. Idempotent.
+setup_certs() {
+    if [[ ! -e $WORK/server.crt ]]; then
+        gen_ca ca
+        gen_cert ca server
+    fi
+    CA_CRT=$WORK/ca.crt
+    SERVER_CRT=$WORK/server.crt
+    SERVER_KEY=$WORK/server.key
+}
+
+# guard_conf FILE [key=value ...]: write a smsguard configuration (DESIGN.md key names).
+# Keys (defaults): listen_port (free), admin_port (free), workers (2),
+#   cert/key ($SERVER_CRT/$SERVER_KEY), upstream_url (http://127.0.0.1:$SIM_PORT),
+#   ca_file (""), verify (true), server_name (""), connect_timeout_ms (2000),
+#   response_timeout_ms (10000), max_idle (32),
+#   limits (lines inside `limits = { ... };`, default "max_body_bytes = 1048576;"; a
+#   "drain_timeout_ms = 3000;" is added unless given),
+#   log_level (info), access (off), extra (text appended at top level).
+# The ports go to FILE.ports for start_guard.
+guard_conf() {
+    local file=$1 kv
+    shift
+    setup_certs
+    local listen_port="" admin_port="" workers=2 cert=$SERVER_CRT key=$SERVER_KEY
+    local upstream_url="" ca_file="" verify=true server_name="" connect_timeout_ms=2000
+    local response_timeout_ms=10000 max_idle=32 limits="max_body_bytes = 1048576;"
+    local log_level=info access=off extra=""
+    for kv in "$@"; do
+        case ${kv%%=*} in
+        listen_port | admin_port | workers | cert | key | upstream_url | ca_file | verify | \
+            server_name | connect_timeout_ms | response_timeout_ms | max_idle | limits | \
+            log_level | access | extra)
+            printf -v "${kv%%=*}" '%s' "${kv#*=}"
+            ;;
+        *) fail "guard_conf: unknown setting '$kv'" ;;
+        esac
+    done
+    # a short drain keeps the clean-up quick; tests of draining set their own
+    [[ $limits == *drain_timeout_ms* ]] || limits+=" drain_timeout_ms = 3000;"
+    [[ -n $listen_port ]] || free_port listen_port
+    [[ -n $admin_port ]] || free_port admin_port
+    if [[ -z $upstream_url ]]; then
+        [[ -n ${SIM_PORT:-} ]] || fail "guard_conf: no upstream_url and no simulator started"
+        upstream_url=http://127.0.0.1:$SIM_PORT
+    fi
+    cat >"$file" <<EOF
+# smsguard configuration written by tests/integration/lib.sh for $TEST_NAME
+workers = $workers;
+listen = (
+  {
+    address = "127.0.0.1";
+    port = $listen_port;
+    tls = {
+      certificate = "$cert";
+      private_key = "$key";
+    };
+  }
+);
+admin = {
+  address = "127.0.0.1";
+  port = $admin_port;
+};
+upstream = {
+  url = "$upstream_url";
+  ca_file = "$ca_file";
+  verify = $verify;
+  server_name = "$server_name";
+  connect_timeout_ms = $connect_timeout_ms;
+  response_timeout_ms = $response_timeout_ms;
+  max_idle = $max_idle;
+};
+limits = {
+  $limits
+};
+log = {
+  access = "$access";
+  level = "$log_level";
+};
+$extra
+EOF
+    echo "$listen_port $admin_port" >"$file.ports"
+}
+
+# ---------------------------------------------------------------------------------------
+# Starting the binaries
+
+# wait_port PORT PID NAME LOG [SECONDS]: wait until 127.0.0.1:PORT accepts; fail with the
+# process's stderr when it exits first or the time (default 15 s) runs out.
+wait_port() {
+    local port=$1 pid=$2 name=$3 log=$4 deadline=$((SECONDS + ${5:-15}))
+    while :; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        if ! is_alive "$pid"; then
+            echo "----- $name stderr -----" >&2
+            cat "$log" >&2 || true
+            fail "$name (pid $pid) exited before listening on 127.0.0.1:$port"
+        fi
+        if ((SECONDS >= deadline)); then
+            fail "$name (pid $pid) is not accepting on 127.0.0.1:$port after ${5:-15} s"
+        fi
+        sleep 0.05
+    done
+}
+
+# start_sim [sms-sim options...]: start the simulator on a free port with --record $SIM_RECORD.
+# Sets SIM_PORT, SIM_PID, SIM_LOG.
+start_sim() {
+    SG__SEQ=$((SG__SEQ + 1))
+    free_port SIM_PORT
+    SIM_LOG=$WORK/sms-sim-$SG__SEQ.err
+    "$SMS_SIM" --listen "127.0.0.1:$SIM_PORT" --record "$SIM_RECORD" "$@" \
+        </dev/null >"$WORK/sms-sim-$SG__SEQ.out" 2>"$SIM_LOG" &
+    SIM_PID=$!
+    track_pid "$SIM_PID" "sms-sim"
+    wait_port "$SIM_PORT" "$SIM_PID" sms-sim "$SIM_LOG"
+}
+
+# start_guard CONF: start smsguard -c CONF (written by guard_conf) and wait for its listener
+# and admin port. Sets SG_PID, SG_PORT, SG_ADMIN_PORT, SG_URL, SG_ADMIN_URL, SG_LOG.
+start_guard() {
+    local conf=$1 ports
+    ports=$(cat "$conf.ports")
+    SG__SEQ=$((SG__SEQ + 1))
+    SG_PORT=${ports% *}
+    SG_ADMIN_PORT=${ports#* }
+    SG_LOG=$WORK/smsguard-$SG__SEQ.err
+    "$SMSGUARD" -c "$conf" </dev/null >"$WORK/smsguard-$SG__SEQ.out" 2>"$SG_LOG" &
+    SG_PID=$!
+    track_pid "$SG_PID" "smsguard" check
+    wait_port "$SG_PORT" "$SG_PID" smsguard "$SG_LOG"
+    wait_port "$SG_ADMIN_PORT" "$SG_PID" "smsguard (admin)" "$SG_LOG"
+    SG_URL=https://127.0.0.1:$SG_PORT
+    SG_ADMIN_URL=http://127.0.0.1:$SG_ADMIN_PORT
+}
+
+# start_all [sms-sim options...]: certificates, simulator and one smsguard with default
+# configuration plus the guard_conf settings in GUARD_SETTINGS (an array, may be unset).
+start_all() {
+    setup_certs
+    start_sim "$@"
+    guard_conf "$WORK/smsguard.conf" "${GUARD_SETTINGS[@]+"${GUARD_SETTINGS[@]}"}"
+    start_guard "$WORK/smsguard.conf"
+}
+
+# sg_sockets [PID]: how many sockets smsguard (default $SG_PID) holds open.
+sg_sockets() {
+    # an fd may close while find reads the directory: ignore find's complaint
+    { find "/proc/${1:-$SG_PID}/fd" -maxdepth 1 -lname 'socket:*' 2>/dev/null || true; } | wc -l
+}
+
+# ---------------------------------------------------------------------------------------
+# Clients
+
+# sg_curl ARGS...: curl trusting the test CA, bounded in time, quiet but showing errors.
+sg_curl() {
+    curl -sS --max-time 20 --cacert "$CA_CRT" "$@"
+}
+
+# tls_raw PORT INFILE OUTFILE [SECONDS]: open TLS (ALPN http/1.1, verifying the test CA)
+# to 127.0.0.1:PORT, send INFILE's bytes in one write, read until the peer closes or
+# SECONDS (default 5) pass. Writes what was read to OUTFILE and prints "closed T" or
+# "open T", T being the seconds from the end of the handshake.
+tls_raw() {
+    python3 - "$1" "$2" "$3" "${4:-5}" "$CA_CRT" <<'PY'
+import socket, ssl, sys, time
+port, infile, outfile, limit, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.set_alpn_protocols(["http/1.1"])
+raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+data = open(infile, "rb").read()
+t0 = time.monotonic()
+if data:
+    s.sendall(data)
+buf = b""
+state = "open"
+while True:
+    left = t0 + limit - time.monotonic()
+    if left <= 0:
+        break
+    s.settimeout(left)
+    try:
+        chunk = s.recv(65536)
+    except socket.timeout:
+        break
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+        state = "closed"
+        break
+    if not chunk:
+        state = "closed"
+        break
+    buf += chunk
+open(outfile, "wb").write(buf)
+print("%s %.2f" % (state, time.monotonic() - t0))
+PY
+}
+
+# h1_responses FILE [BODY_PREFIX]: parse the HTTP/1.1 responses in FILE (Content-Length,
+# chunked or until end); print one line per response: "STATUS BODY_LENGTH PATH", PATH being
+# the "path" member of a JSON body (a /sim/echo answer) or "-". With BODY_PREFIX, the
+# body of response N (from 1) is written to BODY_PREFIX.N, de-chunked.
+h1_responses() {
+    python3 - "$1" "${2:-}" <<'PY'
+import json, sys
+data = open(sys.argv[1], "rb").read()
+prefix = sys.argv[2]
+count = 0
+pos = 0
+while pos < len(data):
+    end = data.find(b"\r\n\r\n", pos)
+    if end < 0:
+        print("INCOMPLETE 0 -")
+        break
+    head = data[pos:end].decode("latin-1").split("\r\n")
+    status = head[0].split(" ")[1] if len(head[0].split(" ")) > 1 else "?"
+    hdrs = {}
+    for h in head[1:]:
+        n, _, v = h.partition(":")
+        hdrs[n.strip().lower()] = v.strip()
+    pos = end + 4
+    body = b""
+    if "chunked" in hdrs.get("transfer-encoding", "").lower():
+        try:
+            while True:
+                le = data.find(b"\r\n", pos)
+                size = int(data[pos:le].split(b";")[0], 16)
+                pos = le + 2
+                if size == 0:
+                    pos = data.find(b"\r\n", pos) + 2  # no trailers expected
+                    break
+                body += data[pos:pos + size]
+                pos += size + 2
+        except ValueError:
+            print(status, len(body), "BAD-CHUNKING")
+            break
+    elif "content-length" in hdrs:
+        n = int(hdrs["content-length"])
+        body = data[pos:pos + n]
+        pos += n
+    else:
+        body = data[pos:]
+        pos = len(data)
+    count += 1
+    if prefix:
+        open("%s.%d" % (prefix, count), "wb").write(body)
+    path = "-"
+    try:
+        path = json.loads(body).get("path", "-")
+    except Exception:
+        pass
+    print(status, len(body), path)
+PY
+}
+
+# h2load_check OUT TOTAL: h2load's output in OUT shows TOTAL requests succeeded, all 2xx.
+h2load_check() {
+    local out=$1 n=$2 line codes
+    line=$(grep -E '^requests:' "$out" || true)
+    codes=$(grep -E '^status codes:' "$out" || true)
+    echo "   $line"
+    echo "   $codes"
+    [[ $line =~ ([0-9]+)\ succeeded,\ ([0-9]+)\ failed,\ ([0-9]+)\ errored ]] ||
+        fail "h2load printed no requests line: $(cat "$out")"
+    assert_eq "$n" "${BASH_REMATCH[1]}" "h2load succeeded requests"
+    [[ $codes =~ ^status\ codes:\ ([0-9]+)\ 2xx ]] ||
+        fail "h2load printed no status codes line: $(cat "$out")"
+    assert_eq "$n" "${BASH_REMATCH[1]}" "h2load 2xx answers"
+}
