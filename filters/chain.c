@@ -7,9 +7,15 @@
  */
 #include "filters/filter.h"
 
-/* The stop-test filters join this table in DESIGN.md order as they land:
- * route, authenticate, validate, authorise, audit, batch. */
+extern const sg_filter_ops_t sg_flt_route, sg_flt_authn, sg_flt_validate, sg_flt_authz;
+
+/* DESIGN.md order: route, authenticate, validate, authorise, audit, batch. The
+ * filters still to come take their places between these. */
 static const sg_filter_ops_t *const chain_filters[] = {
+    &sg_flt_route,
+    &sg_flt_authn,
+    &sg_flt_validate,
+    &sg_flt_authz,
     NULL,
 };
 
@@ -64,4 +70,11 @@ void sg_chain_done(sg_req_t *r)
     for (unsigned i = 0; chain_filters[i] != NULL; i++)
         if (chain_filters[i]->on_done != NULL)
             chain_filters[i]->on_done(r, chain_ctx(r, i));
+}
+
+void sg_chain_thread_exit(void)
+{
+    for (unsigned i = 0; chain_filters[i] != NULL; i++)
+        if (chain_filters[i]->thread_exit != NULL)
+            chain_filters[i]->thread_exit();
 }

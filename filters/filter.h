@@ -29,6 +29,7 @@ typedef struct {
     int (*on_request_body)(sg_req_t *r, void *ctx);
     void (*on_response)(sg_req_t *r, void *ctx); /* r->res.status/headers are set */
     void (*on_done)(sg_req_t *r, void *ctx);     /* always, once, before r is freed */
+    void (*thread_exit)(void);                   /* a worker thread ends: free its state */
 } sg_filter_ops_t;
 
 /* Runs the hooks of `phase` from r->flt_next on. Returns SG_FLT_NEXT when every
@@ -37,6 +38,7 @@ typedef struct {
 int sg_chain_run(sg_req_t *r, int phase);
 void sg_chain_response(sg_req_t *r);
 void sg_chain_done(sg_req_t *r);
+void sg_chain_thread_exit(void);
 /* Re-enter the chain after a filter returned SG_FLT_WAIT (req.c). */
 void sg_req_resume(sg_req_t *r);
 

@@ -53,6 +53,15 @@ const sg_header_t *sg_headers_get(const sg_headers_t *h, const char *name)
     return NULL;
 }
 
+size_t sg_headers_count(const sg_headers_t *h, const char *name)
+{
+    size_t n = strlen(name), count = 0;
+
+    for (size_t i = 0; i < h->n; i++)
+        count += sg_strcaseeq(h->v[i].name.p, h->v[i].name.n, name, n);
+    return count;
+}
+
 static int hdr_in(const char *name, size_t n, const char *const *set)
 {
     for (; *set != NULL; set++)

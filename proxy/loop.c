@@ -7,6 +7,7 @@
  * thread only starts, stops (ev_async) and joins workers.
  */
 #include "proxy/proxy.h"
+#include "filters/filter.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -166,6 +167,7 @@ static void *loop_thread(void *arg)
     sg_worker_t *w = arg;
 
     ev_run(w->loop, 0);
+    sg_chain_thread_exit();
     __atomic_store_n(&w->exited, 1, __ATOMIC_RELEASE);
     return NULL;
 }

@@ -8,6 +8,7 @@
  *     smsguard --version
  */
 #include "proxy/proxy.h"
+#include "policy/policy.h"
 
 #include <getopt.h>
 #include <netdb.h>
@@ -140,7 +141,8 @@ int main(int argc, char **argv)
     }
     px.conf = conf;
     sg_log_level = conf->log.level;
-    if (build_tls(conf, err, sizeof(err)) != SG_OK ||
+    if (sg_policy_new(conf, (sg_policy_t **)&px.policy, err, sizeof(err)) != 0 ||
+        build_tls(conf, err, sizeof(err)) != SG_OK ||
         (!test && resolve_upstream(conf, err, sizeof(err)) != SG_OK)) {
         fprintf(stderr, "%s: %s\n", file, err);
         goto out;
@@ -202,6 +204,8 @@ out:
     }
     sg_admin_stop();
     free_tls();
+    if (px.policy != NULL)
+        sg_policy_free(px.policy);
     sg_conf_unref(conf);
     return rc;
 }

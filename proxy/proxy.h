@@ -46,6 +46,8 @@ int sg_headers_add(sg_pool_t *pool, sg_headers_t *h, const char *name, size_t nl
                    const char *value, size_t vlen);
 /* First header named `name` (case-insensitive), or NULL. */
 const sg_header_t *sg_headers_get(const sg_headers_t *h, const char *name);
+/* How many header lines are named `name`: checks on one value must see them all. */
+size_t sg_headers_count(const sg_headers_t *h, const char *name);
 /* Hop-by-hop and proxy-private headers that never cross the proxy (RFC 9110 7.6.1;
  * DESIGN.md "Details"): Connection, Keep-Alive, Proxy-*, TE, Trailer,
  * Transfer-Encoding, Upgrade, Host, Content-Length (recomputed), Expect,
@@ -60,6 +62,7 @@ int sg_hdr_connection_lists(const sg_headers_t *h, const char *name, size_t n);
 
 struct sg_proxy_s {
     sg_conf_t *conf;
+    void *policy; /* sg_policy_t built from conf (policy/) */
     SSL_CTX **listen_ssl; /* one per conf->listen entry */
     SSL_CTX *up_ssl;      /* NULL for an http:// upstream */
     struct sockaddr_storage up_addr;
@@ -199,6 +202,14 @@ struct sg_req_s {
     int64_t content_length; /* -1: not given */
     unsigned head : 1, guarded : 1, body_complete : 1;
 
+    /* set by filters/flt_route.c */
+    int route;             /* sg_route_id_t; 0 = not a guarded route */
+    sg_str_t release, moid; /* guarded routes: from the canonical path */
+    void *stop;            /* the validated stop-test body (filters/stopreq.h) */
+    const void *policy;    /* sg_policy_t the request is judged by */
+    void *principal;       /* sg_principal_t once authenticated */
+    const char *reason;    /* why it was refused or allowed, for the audit log */
+
     /* filter chain */
     unsigned flt_next;
     int flt_phase;
@@ -229,7 +240,21 @@ void sg_req_body_done(sg_req_t *r);
 void sg_req_abort(sg_req_t *r);
 /* A local answer (fault or admin). body may be NULL. */
 int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, size_t blen);
-/* The vSphere-shaped JSON fault (DESIGN.md point 6). */
+/* A vSphere fault (DESIGN.md point 6): the fault object itself is the body. Members
+ * left NULL/0 are omitted. */
+typedef struct {
+    const char *type;             /* _typeName: InvalidArgument, NoPermission, ... */
+    const char *message;          /* faultstring and the LocalizableMessage */
+    const char *invalid_property; /* InvalidArgument */
+    const char *privilege_id;     /* NoPermission, NotAuthenticated */
+    const char *object_type;      /* NoPermission: the MoRef of the object */
+    const char *object_value;
+    long long max_batch_size;     /* TooMany; 0 = absent */
+    int missing_privileges;       /* NoPermission: add missingPrivileges for object */
+} sg_fault_t;
+
+int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f);
+/* Shorthand for a fault with a type and a message only. */
 int sg_req_fault(sg_req_t *r, int status, const char *type, const char *message);
 /* The front end's backlog fell: let the upstream read again. */
 void sg_req_res_drained(sg_req_t *r);

@@ -32,6 +32,7 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     r->conn = c;
     r->conf = sg_conf_ref(c->conf);
     r->fe = fe;
+    r->policy = c->w->px->policy;
     r->id = __atomic_add_fetch(&c->w->px->next_req_id, 1, __ATOMIC_RELAXED);
     snprintf(r->request_id, sizeof(r->request_id), "%" PRIx64 "-%" PRIx64, (uint64_t)c->accept_ms,
              r->id);
@@ -78,7 +79,6 @@ int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, s
     r->local_reply = 1;
     r->res_started = 1;
     r->res.status = status;
-    r->res.headers.n = 0;
     r->res.content_length = (int64_t)blen;
     r->res.no_body = r->head;
     if (ctype != NULL &&
@@ -115,42 +115,91 @@ static int req_json_str(sg_buf_t *b, const char *s)
     return rv == SG_OK ? sg_buf_append(b, "\"", 1) : rv;
 }
 
-int sg_req_fault(sg_req_t *r, int status, const char *type, const char *message)
+/* JSON string member "name":"value" with a leading comma. */
+static int req_json_member(sg_buf_t *b, const char *name, const char *value)
+{
+    int rv = sg_buf_appendf(b, ",\"%s\":", name);
+
+    return rv == SG_OK ? req_json_str(b, value) : rv;
+}
+
+int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f)
 {
     sg_buf_t b;
     int rv;
 
-    sg_buf_init(&b, 8192);
-    rv = sg_buf_appendf(&b, "{\"_typeName\":\"%s\",\"faultstring\":", type);
+    sg_buf_init(&b, 16384);
+    rv = sg_buf_append(&b, "{\"_typeName\":", sizeof("{\"_typeName\":") - 1);
     if (rv == SG_OK)
-        rv = req_json_str(&b, message);
+        rv = req_json_str(&b, f->type);
+    if (rv == SG_OK)
+        rv = req_json_member(&b, "faultstring", f->message);
     if (rv == SG_OK)
         rv = sg_buf_appendf(&b,
                             ",\"faultMessage\":[{\"_typeName\":\"LocalizableMessage\","
                             "\"key\":\"com.vmware.smsguard.%s\",\"message\":",
-                            type);
+                            f->type);
     if (rv == SG_OK)
-        rv = req_json_str(&b, message);
+        rv = req_json_str(&b, f->message);
     if (rv == SG_OK)
-        rv = sg_buf_append(&b, "}]}", 3);
+        rv = sg_buf_append(&b, "}]", 2);
+    if (rv == SG_OK && f->invalid_property != NULL)
+        rv = req_json_member(&b, "invalidProperty", f->invalid_property);
+    if (rv == SG_OK && f->object_type != NULL) {
+        static const char mo[] = ",\"object\":{\"_typeName\":\"ManagedObjectReference\","
+                                 "\"type\":";
+
+        rv = sg_buf_append(&b, mo, sizeof(mo) - 1);
+        if (rv == SG_OK)
+            rv = req_json_str(&b, f->object_type);
+        if (rv == SG_OK)
+            rv = req_json_member(&b, "value", f->object_value ? f->object_value : "");
+        if (rv == SG_OK)
+            rv = sg_buf_append(&b, "}", 1);
+    }
+    if (rv == SG_OK && f->privilege_id != NULL)
+        rv = req_json_member(&b, "privilegeId", f->privilege_id);
+    if (rv == SG_OK && f->missing_privileges && f->object_type != NULL && f->privilege_id) {
+        static const char mp[] = ",\"missingPrivileges\":[{\"_typeName\":"
+                                 "\"NoPermissionEntityPrivileges\",\"entity\":{\"_typeName\":"
+                                 "\"ManagedObjectReference\",\"type\":";
+
+        rv = sg_buf_append(&b, mp, sizeof(mp) - 1);
+        if (rv == SG_OK)
+            rv = req_json_str(&b, f->object_type);
+        if (rv == SG_OK)
+            rv = req_json_member(&b, "value", f->object_value ? f->object_value : "");
+        if (rv == SG_OK)
+            rv = sg_buf_append(&b, "},\"privilegeIds\":[", 18);
+        if (rv == SG_OK)
+            rv = req_json_str(&b, f->privilege_id);
+        if (rv == SG_OK)
+            rv = sg_buf_append(&b, "]}]", 3);
+    }
+    if (rv == SG_OK && f->max_batch_size > 0)
+        rv = sg_buf_appendf(&b, ",\"maxBatchSize\":%lld", f->max_batch_size);
+    if (rv == SG_OK)
+        rv = sg_buf_append(&b, "}", 1);
     if (rv == SG_OK) {
         sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " req=%s fault %d %s: %s", r->conn->id,
-               r->request_id, status, type, message);
+               r->request_id, status, f->type, f->message);
         rv = sg_req_reply(r, status, "application/json", sg_buf_head(&b), sg_buf_avail(&b));
     }
     sg_buf_dispose(&b);
     return rv;
 }
 
+int sg_req_fault(sg_req_t *r, int status, const char *type, const char *message)
+{
+    sg_fault_t f = {.type = type, .message = message};
+
+    return sg_req_fault_ex(r, status, &f);
+}
+
 /* ---- the chain ---- */
 
 static void req_forward(sg_req_t *r)
 {
-    if (!r->guarded && r->conf->routes.unmatched == SG_ROUTE_DENY) {
-        r->term = "PR";
-        sg_req_fault(r, 500, "NoPermission", "This path is not allowed through the gateway.");
-        return;
-    }
     r->flt_phase = REQ_PHASE_UPSTREAM;
     sg_up_forward(r);
 }

@@ -8,7 +8,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     libnghttp2-dev libssl-dev libcjson-dev libconfig-dev libev-dev libhttp-parser-dev
     libcmocka-dev
-    curl nghttp2-client openssl python3 ca-certificates
+    curl nghttp2-client openssl python3 ca-certificates clang libclang-rt-14-dev
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -3,7 +3,10 @@
 # (RelWithDebInfo) and in build-san/ (AddressSanitizer + UndefinedBehaviorSanitizer,
 # -DSG_SANITIZE=ON). Exits non-zero when a build or a test fails in either.
 #
+# Then scripts/fuzz.sh runs each libFuzzer target for FUZZ_SECONDS (default 20) with clang.
+#
 # Options: --no-san       skip the sanitizer build
+#          --no-fuzz      skip the bounded fuzzing step
 #          --no-deps      do not run scripts/deps.sh
 #          -R REGEX / -L LABEL   passed to ctest (e.g. -L unit, -R it_20)
 set -uo pipefail
@@ -12,18 +15,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$(pwd)
 
 SAN=1
+FUZZ=1
 DEPS=1
 CTEST_ARGS=()
 while (($#)); do
     case $1 in
     --no-san) SAN=0 ;;
+    --no-fuzz) FUZZ=0 ;;
     --no-deps) DEPS=0 ;;
     -R | -L | -E | -LE)
         CTEST_ARGS+=("$1" "${2:?$1 needs an argument}")
         shift
         ;;
     -h | --help)
-        sed -n '2,10p' "$0"
+        sed -n '2,13p' "$0"
         exit 0
         ;;
     *)
@@ -97,8 +102,20 @@ if ((SAN)); then
     run_suite build-san -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_SANITIZE=ON -DBUILD_TESTING=ON || rc=1
 fi
 
+if ((FUZZ)); then
+    step "fuzz (scripts/fuzz.sh, ${FUZZ_SECONDS:-20} s per target)"
+    if ./scripts/fuzz.sh "${FUZZ_SECONDS:-20}"; then
+        RESULT[build-fuzz]="no finding"
+        PASSED=$((PASSED + 1))
+    else
+        RESULT[build-fuzz]="FAILED"
+        FAILED=$((FAILED + 1))
+        rc=1
+    fi
+fi
+
 step "summary ($((SECONDS - START)) s)"
-for dir in build build-san; do
+for dir in build build-san build-fuzz; do
     [[ -n ${RESULT[$dir]:-} ]] && echo "  $dir: ${RESULT[$dir]}"
 done
 if ((rc == 0)); then

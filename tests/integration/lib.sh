@@ -12,6 +12,12 @@
 
 set -euo pipefail
 
+# The static token every default configuration accepts (guard_conf's default policy).
+SG_TOKEN=test-token-$$
+
+# The system interpreter starts faster than a pyenv shim (0.2 s a call adds up).
+if [[ -x /usr/bin/python3 ]]; then python3() { /usr/bin/python3 "$@"; }; fi
+
 SG_SOURCE_DIR=${SG_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SMSGUARD=${SMSGUARD:-$SG_SOURCE_DIR/build/smsguard}
 SMS_SIM=${SMS_SIM:-$SG_SOURCE_DIR/build/sms-sim}
@@ -367,7 +373,10 @@ setup_certs() {
 #   response_timeout_ms (10000), max_idle (32),
 #   limits (lines inside `limits = { ... };`, default "max_body_bytes = 1048576;"; a
 #   "drain_timeout_ms = 3000;" is added unless given),
-#   log_level (info), access (off), extra (text appended at top level).
+#   log_level (info), access (off), extra (text appended at top level),
+#   policy (the whole `policy = {...};` block; default: the static token $SG_TOKEN for
+#   subject "tester", tenant "all" covering every provider and fault domain, with
+#   StorageViews.ConfigureService).
 # The ports go to FILE.ports for start_guard.
 guard_conf() {
     local file=$1 kv
@@ -376,12 +385,12 @@ guard_conf() {
     local listen_port="" admin_port="" workers=2 cert=$SERVER_CRT key=$SERVER_KEY
     local upstream_url="" ca_file="" verify=true server_name="" connect_timeout_ms=2000
     local response_timeout_ms=10000 max_idle=32 limits="max_body_bytes = 1048576;"
-    local log_level=info access=off extra=""
+    local log_level=info access=off extra="" policy=""
     for kv in "$@"; do
         case ${kv%%=*} in
         listen_port | admin_port | workers | cert | key | upstream_url | ca_file | verify | \
             server_name | connect_timeout_ms | response_timeout_ms | max_idle | limits | \
-            log_level | access | extra)
+            log_level | access | extra | policy)
             printf -v "${kv%%=*}" '%s' "${kv#*=}"
             ;;
         *) fail "guard_conf: unknown setting '$kv'" ;;
@@ -389,6 +398,14 @@ guard_conf() {
     done
     # a short drain keeps the clean-up quick; tests of draining set their own
     [[ $limits == *drain_timeout_ms* ]] || limits+=" drain_timeout_ms = 3000;"
+    if [[ -z $policy ]]; then
+        policy="policy = {
+  tokens = ( { id = \"test\"; sha256 = \"$(printf '%s' "$SG_TOKEN" | sha256sum | cut -c1-64)\";
+               subject = \"tester\"; tenant = \"all\"; roles = [\"dr-operator\"]; } );
+  roles = ( { name = \"dr-operator\"; privileges = [\"StorageViews.ConfigureService\"]; } );
+  tenants = ( { name = \"all\"; providers = [\"*\"]; fault_domains = [\"*\"]; } );
+};"
+    fi
     [[ -n $listen_port ]] || free_port listen_port
     [[ -n $admin_port ]] || free_port admin_port
     if [[ -z $upstream_url ]]; then
@@ -428,6 +445,7 @@ log = {
   access = "$access";
   level = "$log_level";
 };
+$policy
 $extra
 EOF
     echo "$listen_port $admin_port" >"$file.ports"
@@ -619,4 +637,165 @@ h2load_check() {
     [[ $codes =~ ^status\ codes:\ ([0-9]+)\ 2xx ]] ||
         fail "h2load printed no status codes line: $(cat "$out")"
     assert_eq "$n" "${BASH_REMATCH[1]}" "h2load 2xx answers"
+}
+
+# ---------------------------------------------------------------------------------------
+# Requests with an exact target, and VI/JSON faults (30_route_canon, 31_body_validation)
+
+# sg_req PROTO METHOD TARGET OUT [curl args...]: one request with curl over PROTO (http1.1
+# or http2) whose request-target (HTTP/2 :path) is TARGET byte for byte (--request-target:
+# curl neither normalises nor encodes it). The answer's body goes to OUT.body, its headers
+# (curl -D) to OUT.hdr, curl's complaints to OUT.err. Sets REQ_CODE (000 when no answer)
+# and REQ_VER (curl's %{http_version}: 1.1 or 2).
+sg_req() {
+    local proto=$1 method=$2 target=$3 out=$4 w
+    shift 4
+    w=$(sg_curl "--$proto" -H 'Expect:' -H "Authorization: Bearer $SG_TOKEN" \
+        -X "$method" --path-as-is --request-target "$target" \
+        -D "$out.hdr" -o "$out.body" -w '%{http_code} %{http_version}' "$@" "$SG_URL/" \
+        2>"$out.err") || true
+    [[ -e $out.body ]] || : >"$out.body"
+    [[ -e $out.hdr ]] || : >"$out.hdr"
+    REQ_CODE=${w%% *}
+    REQ_VER=${w#* }
+    [[ -n $REQ_CODE ]] || REQ_CODE=000
+}
+
+# hdr_value HEADERS NAME: the value(s) of header NAME (any case) in the last response of a
+# curl -D dump, one a line.
+hdr_value() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+blocks = []
+for line in open(sys.argv[1], "rb").read().decode("latin-1").split("\n"):
+    line = line.rstrip("\r")
+    if line.startswith("HTTP/"):
+        blocks.append([])
+    elif blocks and ":" in line:
+        n, _, v = line.partition(":")
+        blocks[-1].append((n.strip().lower(), v.strip()))
+for n, v in (blocks[-1] if blocks else []):
+    if n == sys.argv[2].lower():
+        print(v)
+PY
+}
+
+# assert_vim_fault BODY HEADERS TYPE [WHAT]: BODY is a VI/JSON fault (DESIGN.md point 6):
+# a JSON object whose _typeName matches the extended regex ^(TYPE)$, with a non-empty
+# string faultstring and a faultMessage array whose first element is a LocalizableMessage
+# with string key and message, sent with Content-Type application/json (HEADERS: curl -D
+# dump; "-" skips that check). Sets FAULT_TYPE and FAULT_PROP (invalidProperty, or empty).
+assert_vim_fault() {
+    local got
+    got=$(python3 - "$1" "$2" "$3" <<'PY'
+import json, re, sys
+body, hdrs, want = sys.argv[1:4]
+if hdrs != "-":
+    blocks = []
+    for line in open(hdrs, "rb").read().decode("latin-1").split("\n"):
+        line = line.rstrip("\r")
+        if line.startswith("HTTP/"):
+            blocks.append({})
+        elif blocks and ":" in line:
+            n, _, v = line.partition(":")
+            blocks[-1].setdefault(n.strip().lower(), v.strip())
+    ct = (blocks[-1] if blocks else {}).get("content-type", "")
+    if not re.fullmatch(r"application/json\s*(;.*)?", ct, re.I):
+        print("ERR\tContent-Type is %r, not application/json" % ct); sys.exit()
+try:
+    d = json.loads(open(body, "rb").read().decode("utf-8"))
+except Exception as e:
+    print("ERR\tnot JSON (%s)" % e); sys.exit()
+if not isinstance(d, dict):
+    print("ERR\tnot a JSON object"); sys.exit()
+t = d.get("_typeName")
+if not isinstance(t, str) or not re.fullmatch("(?:%s)" % want, t):
+    print("ERR\t_typeName is %r, expected %s" % (t, want)); sys.exit()
+if not isinstance(d.get("faultstring"), str) or not d["faultstring"]:
+    print("ERR\tno non-empty string faultstring"); sys.exit()
+fm = d.get("faultMessage")
+if not (isinstance(fm, list) and fm and isinstance(fm[0], dict)
+        and fm[0].get("_typeName") == "LocalizableMessage"
+        and isinstance(fm[0].get("key"), str) and isinstance(fm[0].get("message"), str)):
+    print("ERR\tfaultMessage is not [LocalizableMessage with key and message]: %r" % (fm,)); sys.exit()
+p = d.get("invalidProperty", "")
+print("OK\t%s\t%s" % (t, p if isinstance(p, str) else repr(p)))
+PY
+    )
+    [[ $got == OK$'\t'* ]] || fail "${4:-fault}: ${got#ERR$'\t'}; body: $(head -c 600 "$1")"
+    got=${got#OK$'\t'}
+    FAULT_TYPE=${got%%$'\t'*}
+    FAULT_PROP=${got#*$'\t'}
+}
+
+# record_grep TEXT [FILE]: the recorded requests (method and path) whose record line holds
+# TEXT anywhere (path, headers or body), one a line; nothing when none.
+record_grep() {
+    local f=${2:-$SIM_RECORD}
+    [[ -s $f ]] || return 0
+    python3 - "$f" "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1], "rb"):
+    if sys.argv[2].encode() in line:
+        r = json.loads(line)
+        print(r["method"], r["path"])
+PY
+}
+
+# record_none_of MARKER...: fail the test when a recorded request (path, headers or body)
+# holds any of the MARKERs; say which requests did.
+record_none_of() {
+    local got
+    [[ -s $SIM_RECORD ]] || return 0
+    got=$(python3 - "$SIM_RECORD" "$@" <<'PY'
+import json, sys
+marks = [m.encode() for m in sys.argv[2:]]
+for line in open(sys.argv[1], "rb"):
+    hit = [m.decode() for m in marks if m in line]
+    if hit:
+        r = json.loads(line)
+        print("%s (%s %s)" % (", ".join(hit), r["method"], r["path"]))
+PY
+    )
+    [[ -z $got ]] || fail "refused requests reached the simulator: $got"
+}
+
+# h1_refusal_framing NAME STATUS HEAD [chunked [AFTER_STATUS]]: request smuggling check
+# after a refusal.
+# On one TLS connection send the request HEAD (request line and headers, CRLF-separated,
+# without the blank line, Content-Length or Transfer-Encoding), whose body is itself a
+# complete request for /sim/echo/NAME-smuggled (sent with Content-Length, or chunked),
+# followed by GET /sim/echo/NAME-after. The first answer must have STATUS; the body must
+# never be taken for a request (the simulator never sees NAME-smuggled); the second
+# request must be answered AFTER_STATUS (default 200: framing kept) or not at all
+# (connection closed). Sets H1_AFTER to 1 when the second request was answered, else 0.
+h1_refusal_framing() {
+    local name=$1 status=$2 head=$3 after=${5:-200} smug resp first second
+    smug="POST /sim/echo/$name-smuggled HTTP/1.1"$'\r\n'"Host: a"$'\r\n'"Content-Length: 0"$'\r\n\r\n'
+    {
+        printf '%s\r\n' "$head"
+        if [[ ${4:-} == chunked ]]; then
+            printf 'Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n' "${#smug}" "$smug"
+        else
+            printf 'Content-Length: %d\r\n\r\n%s' "${#smug}" "$smug"
+        fi
+        printf 'GET /sim/echo/%s-after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' "$name"
+    } >"$WORK/$name.in"
+    tls_raw "$SG_PORT" "$WORK/$name.in" "$WORK/$name.out" 5 >/dev/null
+    resp=$(h1_responses "$WORK/$name.out")
+    echo "   $name: $(tr '\n' ';' <<<"$resp")"
+    first=$(head -n 1 <<<"$resp")
+    assert_eq "$status" "${first%% *}" "$name: status of the refused request"
+    H1_AFTER=0
+    second=$(sed -n 2p <<<"$resp")
+    if [[ -n $second ]]; then
+        [[ ${second%% *} == "$after" ]] && { [[ $after != 200 ]] || [[ $second == *" /sim/echo/$name-after" ]]; } ||
+            fail "$name: the second answer on the connection is '$second', expected $after for /sim/echo/$name-after or none"
+        H1_AFTER=1
+    fi
+    assert_eq "" "$(sed -n 3p <<<"$resp")" "$name: a third answer on the connection"
+    if record_has_path "/sim/echo/$name-smuggled"; then
+        fail "$name: the refused request's body was taken for a request and forwarded"
+    fi
+    return 0
 }

@@ -1,0 +1,56 @@
+/*
+ * filters/flt_route.c - the first filter: canonicalise the request target and
+ * recognise the guarded routes (DESIGN.md point 1).
+ *
+ * Every request passes here, guarded or not: a target that cannot be made
+ * unambiguous is refused (400 InvalidRequest), and the canonical form replaces
+ * the client's, so the upstream sees exactly what the checks saw. On a guarded
+ * route only POST reaches the method (405 otherwise). With routes.unmatched =
+ * "deny" every other path is refused with NoPermission.
+ */
+#include "filters/canon.h"
+#include "filters/filter.h"
+
+static int route_on_request_headers(sg_req_t *r, void *ctx)
+{
+    sg_canon_t cn;
+    const char *why = "the request target is not valid";
+    int rv;
+
+    rv = sg_canon_target(&r->pool, r->path.p, r->path.n, &cn, &why);
+    if (rv == -2)
+        return SG_ENOMEM;
+    if (rv < 0) {
+        r->term = "PR";
+        sg_req_fault(r, 400, "InvalidRequest", why);
+        return SG_FLT_REPLIED;
+    }
+    r->path.p = cn.path;
+    r->path.n = cn.path_len;
+    if (cn.route == SG_ROUTE_OTHER) {
+        if (r->conf->routes.unmatched == SG_ROUTE_DENY) {
+            r->term = "PR";
+            sg_req_fault(r, 500, "NoPermission", "This path is not allowed through the gateway.");
+            return SG_FLT_REPLIED;
+        }
+        return SG_FLT_NEXT;
+    }
+    r->route = (int)cn.route;
+    r->guarded = 1;
+    r->release = cn.release;
+    r->moid = cn.moid;
+    if (!(r->method.n == 4 && memcmp(r->method.p, "POST", 4) == 0)) {
+        /* Methods are case-sensitive (RFC 9110 9.1): "post" is not POST. */
+        r->term = "PR";
+        if (sg_headers_add(&r->pool, &r->res.headers, "allow", 5, "POST", 4) != SG_OK)
+            return SG_ENOMEM;
+        sg_req_fault(r, 405, "InvalidRequest", "Only POST invokes this method.");
+        return SG_FLT_REPLIED;
+    }
+    return SG_FLT_NEXT;
+}
+
+const sg_filter_ops_t sg_flt_route = {
+    .name = "route",
+    .on_request_headers = route_on_request_headers,
+};
