@@ -72,7 +72,7 @@ static void loop_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             close(fd);
             continue;
         }
-        sg_conn_accept(w, fd, (struct sockaddr *)&ss, w->px->listen_ssl[li]);
+        sg_conn_accept(w, fd, (struct sockaddr *)&ss, w->gen->listen_ssl[li]);
     }
 }
 
@@ -124,6 +124,34 @@ static void loop_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
     ev_timer_start(loop, &w->drain_timer);
 }
 
+/* A new generation from the main thread: new connections and requests use it from
+ * now on; idle upstream connections belong to the old upstream settings and go. */
+static void loop_reload_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+    sg_worker_t *w = ev_userdata(loop);
+    sg_gen_t *g = __atomic_exchange_n(&w->pending_gen, NULL, __ATOMIC_ACQ_REL);
+
+    if (g == NULL)
+        return;
+    sg_up_close_idle(w);
+    if (w->up_session != NULL) {
+        SSL_SESSION_free(w->up_session); /* the upstream may be another server now */
+        w->up_session = NULL;
+    }
+    sg_gen_unref(w->gen);
+    w->gen = g;
+    w->conf = g->conf;
+}
+
+void sg_worker_reload(sg_worker_t *w, sg_gen_t *g)
+{
+    sg_gen_t *old = __atomic_exchange_n(&w->pending_gen, g, __ATOMIC_ACQ_REL);
+
+    if (old != NULL)
+        sg_gen_unref(old); /* two reloads before the worker woke: the newer wins */
+    ev_async_send(w->loop, &w->reload_async);
+}
+
 int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
 {
     sg_conf_t *conf = px->conf;
@@ -132,7 +160,8 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
     memset(w, 0, sizeof(*w));
     w->px = px;
     w->id = id;
-    w->conf = sg_conf_ref(conf);
+    w->gen = sg_gen_ref(px->gen);
+    w->conf = w->gen->conf;
     w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     if (w->loop == NULL) {
         sg_log(SG_LOG_ERROR, "worker=%d: cannot create an event loop", id);
@@ -157,6 +186,8 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
     }
     ev_async_init(&w->stop_async, loop_stop_cb);
     ev_async_start(w->loop, &w->stop_async);
+    ev_async_init(&w->reload_async, loop_reload_cb);
+    ev_async_start(w->loop, &w->reload_async);
     ev_prepare_init(&w->defer, loop_defer_cb);
     ev_prepare_start(w->loop, &w->defer);
     return SG_OK;
@@ -210,6 +241,8 @@ void sg_worker_dispose(sg_worker_t *w)
         SSL_SESSION_free(w->up_session);
     free(w->lfds);
     free(w->lio);
-    if (w->conf != NULL)
-        sg_conf_unref(w->conf);
+    sg_gen_unref(__atomic_exchange_n(&w->pending_gen, NULL, __ATOMIC_ACQ_REL));
+    sg_gen_unref(w->gen);
+    w->gen = NULL;
+    w->conf = NULL;
 }

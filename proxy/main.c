@@ -8,7 +8,6 @@
  *     smsguard --version
  */
 #include "proxy/proxy.h"
-#include "policy/policy.h"
 
 #include <getopt.h>
 #include <netdb.h>
@@ -30,50 +29,6 @@ static void usage(FILE *f)
                "       smsguard --version\n"
                "  -c, --config FILE  configuration file (libconfig)\n"
                "  -t, --test         check the configuration and exit\n");
-}
-
-static int resolve_upstream(const sg_conf_t *conf, char *err, size_t errlen)
-{
-    struct addrinfo hints, *ai = NULL;
-    char port[16];
-    int rv;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(port, sizeof(port), "%d", conf->upstream.port);
-    /* Resolved once at start: the data path never blocks on DNS. */
-    if ((rv = getaddrinfo(conf->upstream.host, port, &hints, &ai)) != 0) {
-        snprintf(err, errlen, "upstream '%s': %s", conf->upstream.host, gai_strerror(rv));
-        return SG_ERR;
-    }
-    memcpy(&px.up_addr, ai->ai_addr, ai->ai_addrlen);
-    px.up_addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    return SG_OK;
-}
-
-static int build_tls(const sg_conf_t *conf, char *err, size_t errlen)
-{
-    px.listen_ssl = calloc(conf->nlisten, sizeof(*px.listen_ssl));
-    if (px.listen_ssl == NULL)
-        return SG_ENOMEM;
-    for (size_t i = 0; i < conf->nlisten; i++)
-        if ((px.listen_ssl[i] = sg_tls_server_ctx(&conf->listen[i], err, errlen)) == NULL)
-            return SG_ERR;
-    if (conf->upstream.tls && (px.up_ssl = sg_tls_client_ctx(conf, err, errlen)) == NULL)
-        return SG_ERR;
-    return SG_OK;
-}
-
-static void free_tls(void)
-{
-    if (px.listen_ssl != NULL && px.conf != NULL)
-        for (size_t i = 0; i < px.conf->nlisten; i++)
-            SSL_CTX_free(px.listen_ssl[i]);
-    free(px.listen_ssl);
-    px.listen_ssl = NULL;
-    SSL_CTX_free(px.up_ssl);
-    px.up_ssl = NULL;
 }
 
 /* Polls until every worker has left its loop, then ends the main loop. The admin
@@ -98,10 +53,34 @@ static void stop_cb(struct ev_loop *loop, ev_signal *s, int revents)
     ev_timer_start(loop, &join_timer);
 }
 
+/* SIGHUP: load the file again, off the data path, and hand the result to every worker.
+ * A configuration that fails to load, or changes what needs a restart, is refused and
+ * the running one stays (nginx, nghttpx). */
 static void hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
-    sg_log(SG_LOG_WARN, "SIGHUP: configuration reload is not part of this version yet; "
-                        "the running configuration stays in force");
+    char err[SG_CONF_ERR_MAX];
+    const char *key;
+    sg_gen_t *g;
+
+    if (__atomic_load_n(&px.draining, __ATOMIC_RELAXED))
+        return;
+    if (sg_gen_new(px.conf->file, 1, &g, err, sizeof(err)) != SG_OK) {
+        sg_log(SG_LOG_ERROR, "reload refused, the running configuration stays: %s", err);
+        return;
+    }
+    if ((key = sg_gen_restart_needed(px.gen, g)) != NULL) {
+        sg_log(SG_LOG_ERROR, "reload refused, the running configuration stays: %s: '%s' "
+                             "changed, which needs a restart", g->conf->file, key);
+        sg_gen_unref(g);
+        return;
+    }
+    for (int i = 0; i < px.nworkers; i++)
+        sg_worker_reload(&px.workers[i], sg_gen_ref(g));
+    sg_gen_unref(px.gen);
+    px.gen = g;
+    px.conf = g->conf;
+    sg_log_level = g->conf->log.level;
+    sg_log(SG_LOG_INFO, "reloaded %s: new requests use the new configuration", g->conf->file);
 }
 
 int main(int argc, char **argv)
@@ -117,7 +96,7 @@ int main(int argc, char **argv)
     char err[SG_CONF_ERR_MAX];
     ev_signal sig_term, sig_int, sig_hup;
     int test = 0, opt, rc = 1;
-    sg_conf_t *conf;
+    sg_conf_t *conf = NULL;
 
     while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
         switch (opt) {
@@ -135,18 +114,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (sg_conf_load(file, &conf, err, sizeof(err)) != 0) {
+    if (sg_gen_new(file, !test, &px.gen, err, sizeof(err)) != SG_OK) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    px.conf = conf;
+    px.conf = conf = px.gen->conf;
     sg_log_level = conf->log.level;
-    if (sg_policy_new(conf, (sg_policy_t **)&px.policy, err, sizeof(err)) != 0 ||
-        build_tls(conf, err, sizeof(err)) != SG_OK ||
-        (!test && resolve_upstream(conf, err, sizeof(err)) != SG_OK)) {
-        fprintf(stderr, "%s: %s\n", file, err);
-        goto out;
-    }
     if (test) {
         fprintf(stderr, "%s: configuration is valid\n", file);
         rc = 0;
@@ -203,9 +176,6 @@ out:
         free(px.workers);
     }
     sg_admin_stop();
-    free_tls();
-    if (px.policy != NULL)
-        sg_policy_free(px.policy);
-    sg_conf_unref(conf);
+    sg_gen_unref(px.gen);
     return rc;
 }

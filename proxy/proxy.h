@@ -58,15 +58,32 @@ int sg_hdr_is_response_hop(const char *name, size_t n);
 /* True when `name` is one of the comma-separated tokens of any Connection header. */
 int sg_hdr_connection_lists(const sg_headers_t *h, const char *name, size_t n);
 
+/* ---- a generation: configuration and what is built from it (gen.c) ---- */
+
+typedef struct sg_gen_s {
+    int refcnt; /* atomic: main thread, workers, requests, upstream connections */
+    sg_conf_t *conf;
+    void *policy;         /* sg_policy_t (policy/) */
+    SSL_CTX **listen_ssl; /* one per conf->listen entry */
+    size_t nlisten;
+    SSL_CTX *up_ssl; /* NULL for an http:// upstream */
+    struct sockaddr_storage up_addr;
+    socklen_t up_addrlen;
+} sg_gen_t;
+
+/* Load FILE and build everything from it. 0, or SG_ERR with "file:line: reason" in err.
+ * resolve = 0 skips DNS (configuration test). */
+int sg_gen_new(const char *file, int resolve, sg_gen_t **out, char *err, size_t errlen);
+sg_gen_t *sg_gen_ref(sg_gen_t *g);
+void sg_gen_unref(sg_gen_t *g);
+/* The first key that differs and needs a restart ("workers", "listen", "admin"), or NULL. */
+const char *sg_gen_restart_needed(const sg_gen_t *old, const sg_gen_t *g);
+
 /* ---- the process ---- */
 
 struct sg_proxy_s {
-    sg_conf_t *conf;
-    void *policy; /* sg_policy_t built from conf (policy/) */
-    SSL_CTX **listen_ssl; /* one per conf->listen entry */
-    SSL_CTX *up_ssl;      /* NULL for an http:// upstream */
-    struct sockaddr_storage up_addr;
-    socklen_t up_addrlen;
+    sg_gen_t *gen;  /* main thread's current generation */
+    sg_conf_t *conf; /* == gen->conf */
     sg_worker_t *workers;
     int nworkers;
     int draining;          /* atomic: set once on SIGTERM/SIGINT */
@@ -81,7 +98,10 @@ struct sg_worker_s {
     int id;
     pthread_t thread;
     struct ev_loop *loop;
-    sg_conf_t *conf; /* the configuration new requests use */
+    sg_gen_t *gen;   /* the generation new connections and requests use */
+    sg_conf_t *conf; /* == gen->conf */
+    sg_gen_t *pending_gen; /* atomic: handed over by the main thread on reload */
+    ev_async reload_async;
 
     int *lfds;   /* listening sockets, one per conf->listen entry */
     ev_io *lio;
@@ -107,6 +127,8 @@ struct sg_worker_s {
 int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id);
 int sg_worker_start(sg_worker_t *w);
 void sg_worker_stop(sg_worker_t *w); /* thread-safe: asks the worker to drain and exit */
+/* Thread-safe: hand a new generation (one reference, now the worker's) to the worker. */
+void sg_worker_reload(sg_worker_t *w, sg_gen_t *g);
 void sg_worker_join(sg_worker_t *w);
 void sg_worker_dispose(sg_worker_t *w);
 
@@ -185,7 +207,8 @@ typedef struct {
 struct sg_req_s {
     sg_pool_t pool;
     sg_conn_t *conn;
-    sg_conf_t *conf; /* referenced for the request's life (reload-safe) */
+    sg_gen_t *gen;   /* referenced for the request's life (reload-safe) */
+    sg_conf_t *conf; /* == gen->conf */
     const sg_front_ops_t *fe;
     void *fe_data; /* h2 stream */
     uint64_t id;

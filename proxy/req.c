@@ -30,9 +30,11 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     }
     r->pool = pool;
     r->conn = c;
-    r->conf = sg_conf_ref(c->conf);
+    /* New requests use the worker's newest generation, whatever their connection's. */
+    r->gen = sg_gen_ref(c->w->gen);
+    r->conf = r->gen->conf;
     r->fe = fe;
-    r->policy = c->w->px->policy;
+    r->policy = r->gen->policy;
     r->id = __atomic_add_fetch(&c->w->px->next_req_id, 1, __ATOMIC_RELAXED);
     snprintf(r->request_id, sizeof(r->request_id), "%" PRIx64 "-%" PRIx64, (uint64_t)c->accept_ms,
              r->id);
@@ -40,7 +42,8 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     r->content_length = -1;
     r->res.content_length = -1;
     r->term = "--";
-    sg_buf_init(&r->body, (size_t)r->conf->limits.max_body_bytes);
+    sg_buf_init(&r->body, (size_t)SG_MIN(r->conf->limits.max_body_bytes,
+                                          c->conf->limits.max_body_bytes));
     return r;
 }
 
@@ -52,7 +55,7 @@ void sg_req_free(sg_req_t *r)
     if (r->up != NULL)
         sg_up_abort(r->up);
     sg_buf_dispose(&r->body);
-    sg_conf_unref(r->conf);
+    sg_gen_unref(r->gen);
     pool = r->pool; /* r itself lives in the pool */
     sg_pool_dispose(&pool);
 }

@@ -41,7 +41,8 @@ struct sg_up_s {
     sg_buf_t hdr;  /* current response header: name then value */
     size_t hname_len, hbytes;
     sg_req_t *r;
-    int err; /* a failure found before the loop could report it */
+    sg_gen_t *gen; /* the settings it was opened with (reference) */
+    int err;       /* a failure found before the loop could report it */
     uint64_t id;
     unsigned reused : 1, got_bytes : 1, paused : 1, done : 1, in_value : 1, skip_msg : 1,
         read_wants_write : 1, write_wants_read : 1;
@@ -126,6 +127,7 @@ void sg__up_free_dead(sg_worker_t *w)
         w->dead_up = u->next;
         if (u->ssl != NULL)
             SSL_free(u->ssl);
+        sg_gen_unref(u->gen);
         sg_buf_dispose(&u->wbuf);
         sg_buf_dispose(&u->hdr);
         free(u);
@@ -248,13 +250,14 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
 
 /* ---- connecting ---- */
 
-static sg_up_t *up_new(sg_worker_t *w)
+static sg_up_t *up_new(sg_worker_t *w, sg_gen_t *gen)
 {
     sg_up_t *u = calloc(1, sizeof(*u));
 
     if (u == NULL)
         return NULL;
     u->w = w;
+    u->gen = sg_gen_ref(gen);
     u->fd = -1;
     u->id = __atomic_add_fetch(&up_next_id, 1, __ATOMIC_RELAXED);
     sg_buf_init(&u->hdr, UP_MAX_HEADER_BYTES);
@@ -267,24 +270,24 @@ static sg_up_t *up_new(sg_worker_t *w)
 
 static int up_connect(sg_up_t *u)
 {
-    sg_proxy_t *px = u->w->px;
-    const sg_conf_t *conf = u->w->conf;
+    const sg_gen_t *g = u->gen;
+    const sg_conf_t *conf = u->gen->conf;
     int one = 1;
 
-    u->fd = socket(px->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    u->fd = socket(g->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0)
         return -errno;
     setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(u->fd, (struct sockaddr *)&px->up_addr, px->up_addrlen) < 0 &&
+    if (connect(u->fd, (struct sockaddr *)&g->up_addr, g->up_addrlen) < 0 &&
         errno != EINPROGRESS)
         return -errno;
-    if (px->up_ssl != NULL) {
+    if (g->up_ssl != NULL) {
         const char *name = conf->upstream.server_name[0] ? conf->upstream.server_name
                                                           : conf->upstream.host;
         unsigned char ipbuf[16];
         int is_ip = inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1;
 
-        u->ssl = SSL_new(px->up_ssl);
+        u->ssl = SSL_new(g->up_ssl);
         if (u->ssl == NULL || SSL_set_fd(u->ssl, u->fd) != 1)
             return -ENOMEM;
         /* SNI carries names only (RFC 6066 3); the certificate check covers both. */
@@ -312,14 +315,14 @@ void sg_up_forward(sg_req_t *r)
     int rv;
 
     /* Most recently used first: the warmest connection, least likely closed. */
-    if ((u = w->idle) != NULL && r->up_tries == 0) {
+    if ((u = w->idle) != NULL && r->up_tries == 0 && u->gen == r->gen) {
         up_idle_unlink(u);
         u->reused = 1;
         u->state = UP_ACTIVE;
         up_set_events(u, EV_READ | EV_WRITE);
         up_set_timer(u, r->conf->upstream.response_timeout_ms);
     } else {
-        u = up_new(w);
+        u = up_new(w, r->gen);
         if (u == NULL) {
             sg_req_fault(r, 503, "SystemError", "The gateway is out of memory.");
             return;
@@ -474,8 +477,9 @@ static void up_finish(sg_up_t *u, int extra_bytes)
 {
     sg_worker_t *w = u->w;
     sg_req_t *r = u->r;
+    /* Only connections made with the worker's current settings go back to the pool. */
     int keep = !extra_bytes && http_should_keep_alive(&u->parser) && !w->draining &&
-               w->nidle < (size_t)w->conf->upstream.max_idle &&
+               u->gen == w->gen && w->nidle < (size_t)w->conf->upstream.max_idle &&
                (u->ssl == NULL || SSL_pending(u->ssl) == 0);
 
     u->r = NULL;
@@ -613,7 +617,7 @@ static void up_handshake(sg_up_t *u)
     n = SSL_do_handshake(u->ssl);
     if (n == 1) {
         u->state = UP_ACTIVE;
-        up_set_timer(u, u->w->conf->upstream.response_timeout_ms);
+        up_set_timer(u, u->gen->conf->upstream.response_timeout_ms);
         return;
     }
     if (up_ssl_want(u, n, &want)) {
@@ -658,7 +662,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
         u->state = u->ssl != NULL ? UP_HANDSHAKE : UP_ACTIVE;
         if (u->state == UP_ACTIVE)
-            up_set_timer(u, u->w->conf->upstream.response_timeout_ms);
+            up_set_timer(u, u->gen->conf->upstream.response_timeout_ms);
     }
     if (u->state == UP_HANDSHAKE) {
         up_handshake(u);
@@ -681,7 +685,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     if (u->paused)
         up_set_timer(u, 0); /* waiting for the client, not for the upstream */
     else if (u->got_bytes)
-        up_set_timer(u, u->w->conf->upstream.response_timeout_ms); /* idle between reads */
+        up_set_timer(u, u->gen->conf->upstream.response_timeout_ms); /* idle between reads */
 }
 
 static void up_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
