@@ -22,7 +22,7 @@
 
 typedef struct {
     unsigned char key[32];         /* SHA-256 of the token */
-    const sg_policy_t *policy;     /* the policy that verified it (reload-safe) */
+    uint64_t gen;                  /* generation whose policy verified it (never reused) */
     long long valid_until;         /* exp + leeway */
     sg_principal_t *who;           /* one malloc'd block */
 } authn_slot_t;
@@ -107,7 +107,7 @@ static int authn_on_request_headers(sg_req_t *r, void *ctx)
         authn_cache = calloc(AUTHN_CACHE_SLOTS, sizeof(*authn_cache));
     if (authn_cache != NULL && sg_pol_token_hash(token, n, key) == 0) {
         slot = &authn_cache[(key[0] | (unsigned)key[1] << 8) % AUTHN_CACHE_SLOTS];
-        if (slot->who != NULL && slot->policy == pol && now < slot->valid_until &&
+        if (slot->who != NULL && slot->gen == r->gen->id && now < slot->valid_until &&
             CRYPTO_memcmp(slot->key, key, sizeof(key)) == 0) {
             cached = slot->who;
             rv = sg_pol_principal_copy(&r->pool, &who, cached);
@@ -126,7 +126,7 @@ static int authn_on_request_headers(sg_req_t *r, void *ctx)
         free(slot->who);
         slot->who = sg_pol_principal_dup(&who);
         memcpy(slot->key, key, sizeof(key));
-        slot->policy = pol;
+        slot->gen = r->gen->id;
         slot->valid_until = who.exp + r->conf->policy.jwt.leeway_s;
     }
 

@@ -21,6 +21,8 @@ static int route_on_request_headers(sg_req_t *r, void *ctx)
     if (rv == -2)
         return SG_ENOMEM;
     if (rv < 0) {
+        /* A target that names the stop-test method is audited even when refused. */
+        r->stop_attempt = strcasestr(r->path.p, "TestFailoverReplicationGroupStop") != NULL;
         r->term = "PR";
         sg_req_fault(r, 400, "InvalidRequest", why);
         return SG_FLT_REPLIED;
@@ -37,8 +39,13 @@ static int route_on_request_headers(sg_req_t *r, void *ctx)
     }
     r->route = (int)cn.route;
     r->guarded = 1;
-    r->release = cn.release;
-    r->moid = cn.moid;
+    /* NUL-terminated copies: they end up in faults and audit records as C strings. */
+    r->release.p = sg_pool_strndup(&r->pool, cn.release.p, cn.release.n);
+    r->release.n = cn.release.n;
+    r->moid.p = sg_pool_strndup(&r->pool, cn.moid.p, cn.moid.n);
+    r->moid.n = cn.moid.n;
+    if (r->release.p == NULL || r->moid.p == NULL)
+        return SG_ENOMEM;
     if (!(r->method.n == 4 && memcmp(r->method.p, "POST", 4) == 0)) {
         /* Methods are case-sensitive (RFC 9110 9.1): "post" is not POST. */
         r->term = "PR";

@@ -106,6 +106,10 @@ static void admin_read_cb(struct ev_loop *loop, ev_io *io, int revents)
             admin_reply(a, 405, "Method Not Allowed", "method not allowed\n");
         else if (__atomic_load_n(&admin.px->draining, __ATOMIC_RELAXED))
             admin_reply(a, 503, "Service Unavailable", "draining\n");
+        else if (sg_audit_failing() && admin.px->conf->audit.fail_closed)
+            admin_reply(a, 503, "Service Unavailable", "audit log failing\n");
+        else if (sg_audit_failing())
+            admin_reply(a, 200, "OK", "ok (audit log failing, requests go on unrecorded)\n");
         else
             admin_reply(a, 200, "OK", "ok\n");
     } else {

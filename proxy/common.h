@@ -56,6 +56,8 @@ void sg_buf_init(sg_buf_t *b, size_t max);
 void sg_buf_dispose(sg_buf_t *b);
 int sg_buf_reserve(sg_buf_t *b, size_t extra);
 int sg_buf_append(sg_buf_t *b, const void *p, size_t n);
+/* Append a string literal (its length is taken at compile time). */
+#define sg_buf_lit(b, lit) sg_buf_append((b), "" lit, sizeof(lit) - 1)
 int sg_buf_appendf(sg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Unread bytes. */
 static inline size_t sg_buf_avail(const sg_buf_t *b) { return b->len - b->off; }

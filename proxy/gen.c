@@ -68,7 +68,10 @@ int sg_gen_new(const char *file, int resolve, sg_gen_t **out, char *err, size_t 
         snprintf(err, errlen, "%s: out of memory", file);
         return SG_ENOMEM;
     }
+    static uint64_t next_id;
+
     g->refcnt = 1;
+    g->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     if (sg_conf_load(file, &g->conf, err, errlen) != 0)
         goto fail;
     if (sg_policy_new(g->conf, (sg_policy_t **)&g->policy, why, sizeof(why)) != 0) {
@@ -122,5 +125,8 @@ const char *sg_gen_restart_needed(const sg_gen_t *old, const sg_gen_t *g)
         (a->admin.enabled && (strcmp(a->admin.address, b->admin.address) != 0 ||
                               a->admin.port != b->admin.port)))
         return "admin";
+    if (strcmp(a->audit.file, b->audit.file) != 0 || a->audit.sync != b->audit.sync ||
+        strcmp(a->audit.signing_key, b->audit.signing_key) != 0)
+        return "audit";
     return NULL;
 }

@@ -290,7 +290,7 @@ static int h1_on_headers_complete(http_parser *p)
             return -1;
         }
         if (r->http_minor >= 1)
-            sg_buf_append(&c->wbuf, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            sg_buf_lit(&c->wbuf, "HTTP/1.1 100 Continue\r\n\r\n");
     }
     h->state = H1_BODY;
     sg_conn_set_timer(c, sg_now_ms() + (uint64_t)c->conf->limits.body_timeout_ms);
@@ -391,11 +391,11 @@ static int h1_send_headers(sg_req_t *r)
 
         rv = sg_buf_append(b, x->name.p, x->name.n);
         if (rv == SG_OK)
-            rv = sg_buf_append(b, ": ", 2);
+            rv = sg_buf_lit(b, ": ");
         if (rv == SG_OK)
             rv = sg_buf_append(b, x->value.p, x->value.n);
         if (rv == SG_OK)
-            rv = sg_buf_append(b, "\r\n", 2);
+            rv = sg_buf_lit(b, "\r\n");
     }
     h->res_chunked = 0;
     if (rv != SG_OK)
@@ -408,17 +408,17 @@ static int h1_send_headers(sg_req_t *r)
         /* length unknown and no body follows */
     } else if (r->http_minor >= 1) {
         h->res_chunked = 1;
-        rv = sg_buf_append(b, "transfer-encoding: chunked\r\n", 28);
+        rv = sg_buf_lit(b, "transfer-encoding: chunked\r\n");
     } else {
         h->keepalive = 0; /* HTTP/1.0: the end of the body is the end of the connection */
     }
     if (rv == SG_OK) {
         if (!h->keepalive)
-            rv = sg_buf_append(b, "connection: close\r\n\r\n", 21);
+            rv = sg_buf_lit(b, "connection: close\r\n\r\n");
         else if (r->http_minor == 0)
-            rv = sg_buf_append(b, "connection: keep-alive\r\n\r\n", 26);
+            rv = sg_buf_lit(b, "connection: keep-alive\r\n\r\n");
         else
-            rv = sg_buf_append(b, "\r\n", 2);
+            rv = sg_buf_lit(b, "\r\n");
     }
     sg_conn_kick(r->conn);
     return rv;
@@ -437,7 +437,7 @@ static int h1_send_body(sg_req_t *r, const char *p, size_t n)
     if (rv == SG_OK)
         rv = sg_buf_append(b, p, n);
     if (rv == SG_OK && h->res_chunked)
-        rv = sg_buf_append(b, "\r\n", 2);
+        rv = sg_buf_lit(b, "\r\n");
     sg_conn_kick(r->conn);
     return rv;
 }
@@ -448,7 +448,7 @@ static int h1_send_end(sg_req_t *r)
     int rv = SG_OK;
 
     if (h->res_chunked && !r->head)
-        rv = sg_buf_append(&r->conn->wbuf, "0\r\n\r\n", 5);
+        rv = sg_buf_lit(&r->conn->wbuf, "0\r\n\r\n");
     h->res_done = 1;
     sg_conn_kick(r->conn);
     return rv;

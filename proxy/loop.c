@@ -188,6 +188,8 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
     ev_async_start(w->loop, &w->stop_async);
     ev_async_init(&w->reload_async, loop_reload_cb);
     ev_async_start(w->loop, &w->reload_async);
+    ev_async_init(&w->audit_async, sg__audit_done_cb);
+    ev_async_start(w->loop, &w->audit_async);
     ev_prepare_init(&w->defer, loop_defer_cb);
     ev_prepare_start(w->loop, &w->defer);
     return SG_OK;
@@ -239,6 +241,7 @@ void sg_worker_dispose(sg_worker_t *w)
     }
     if (w->up_session != NULL)
         SSL_SESSION_free(w->up_session);
+    sg__audit_free_done(w);
     free(w->lfds);
     free(w->lio);
     sg_gen_unref(__atomic_exchange_n(&w->pending_gen, NULL, __ATOMIC_ACQ_REL));

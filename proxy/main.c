@@ -53,6 +53,12 @@ static void stop_cb(struct ev_loop *loop, ev_signal *s, int revents)
     ev_timer_start(loop, &join_timer);
 }
 
+/* SIGUSR1: reopen the audit log after rotation (logrotate's copy-less scheme). */
+static void usr1_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    sg_audit_reopen();
+}
+
 /* SIGHUP: load the file again, off the data path, and hand the result to every worker.
  * A configuration that fails to load, or changes what needs a restart, is refused and
  * the running one stays (nginx, nghttpx). */
@@ -94,7 +100,7 @@ int main(int argc, char **argv)
     };
     const char *file = NULL;
     char err[SG_CONF_ERR_MAX];
-    ev_signal sig_term, sig_int, sig_hup;
+    ev_signal sig_term, sig_int, sig_hup, sig_usr1;
     int test = 0, opt, rc = 1;
     sg_conf_t *conf = NULL;
 
@@ -128,6 +134,10 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     main_loop = ev_default_loop(EVFLAG_AUTO);
+    if (sg_audit_start(conf, err, sizeof(err)) != SG_OK) {
+        sg_log(SG_LOG_ERROR, "%s", err);
+        goto out;
+    }
     if (sg_admin_start(&px, main_loop, err, sizeof(err)) != SG_OK) {
         sg_log(SG_LOG_ERROR, "%s", err);
         goto out;
@@ -150,6 +160,8 @@ int main(int argc, char **argv)
     ev_signal_start(main_loop, &sig_term);
     ev_signal_start(main_loop, &sig_int);
     ev_signal_start(main_loop, &sig_hup);
+    ev_signal_init(&sig_usr1, usr1_cb, SIGUSR1);
+    ev_signal_start(main_loop, &sig_usr1);
     sg_log(SG_LOG_INFO, "smsguard %s: %d worker(s), %zu listener(s), upstream %s", SG_VERSION,
            px.nworkers, conf->nlisten, conf->upstream.url);
     for (size_t i = 0; i < conf->nlisten; i++)
@@ -163,14 +175,17 @@ int main(int argc, char **argv)
     sg_log(SG_LOG_INFO, "stopped");
     rc = 0;
 out:
+    if (px.workers != NULL && rc != 0) {
+        for (int i = 0; i < px.nworkers; i++)
+            if (px.workers[i].started) {
+                sg_worker_stop(&px.workers[i]);
+                sg_worker_join(&px.workers[i]);
+            }
+    }
+    /* Workers are gone: write what they queued, checkpoint, sync (DESIGN.md: SIGTERM
+     * flushes the audit log). */
+    sg_audit_stop();
     if (px.workers != NULL) {
-        if (rc != 0) {
-            for (int i = 0; i < px.nworkers; i++)
-                if (px.workers[i].started) {
-                    sg_worker_stop(&px.workers[i]);
-                    sg_worker_join(&px.workers[i]);
-                }
-        }
         for (int i = 0; i < px.nworkers; i++)
             sg_worker_dispose(&px.workers[i]);
         free(px.workers);

@@ -62,6 +62,7 @@ int sg_hdr_connection_lists(const sg_headers_t *h, const char *name, size_t n);
 
 typedef struct sg_gen_s {
     int refcnt; /* atomic: main thread, workers, requests, upstream connections */
+    uint64_t id; /* unique per process: caches key on it, never on the address */
     sg_conf_t *conf;
     void *policy;         /* sg_policy_t (policy/) */
     SSL_CTX **listen_ssl; /* one per conf->listen entry */
@@ -122,6 +123,9 @@ struct sg_worker_s {
     size_t nidle;
     sg_up_t *dead_up;
     SSL_SESSION *up_session; /* upstream TLS session for resumption */
+
+    struct sg_audit_item_s *audit_done; /* atomic: records the audit writer finished */
+    ev_async audit_async;
 };
 
 int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id);
@@ -232,6 +236,12 @@ struct sg_req_s {
     const void *policy;    /* sg_policy_t the request is judged by */
     void *principal;       /* sg_principal_t once authenticated */
     const char *reason;    /* why it was refused or allowed, for the audit log */
+    const char *fault_type; /* _typeName of the fault answered locally, if any */
+    unsigned stop_attempt : 1; /* refused target that names the stop-test method */
+    unsigned capture : 1;      /* keep a copy of the response body (bounded) */
+    sg_buf_t res_body;         /* that copy, for the audit outcome */
+    void *audit_wait;          /* sg_audit_item_t the request waits for */
+    void *audit_ctx;           /* filters/flt_audit.c state */
 
     /* filter chain */
     unsigned flt_next;
@@ -298,6 +308,29 @@ void sg_up_forward(sg_req_t *r);
 void sg_up_abort(sg_up_t *u);
 void sg_up_resume(sg_up_t *u);
 void sg_up_close_idle(sg_worker_t *w);
+
+/* ---- audit writer (audit.c) ---- */
+
+typedef struct sg_audit_item_s sg_audit_item_t;
+/* Runs on r's worker once the record is written as audit.sync says (status 0) or could
+ * not be written (negative SG_E*). Not called when r was freed first. */
+typedef void (*sg_audit_cb)(sg_req_t *r, int status);
+
+/* Start the writer thread when audit.file is set (0), or SG_ERR with err. */
+int sg_audit_start(sg_conf_t *conf, char *err, size_t errlen);
+/* Write what is queued, a final checkpoint, sync, and end the thread. */
+void sg_audit_stop(void);
+void sg_audit_reopen(void); /* SIGUSR1: log rotation */
+int sg_audit_enabled(void);
+int sg_audit_failing(void);
+/* Queue one record: DATA is the members after seq and prev ("time":...,"stage":...),
+ * without braces. With cb, r waits: cb(r, status) runs on r's worker later. */
+int sg_audit_submit(sg_req_t *r, const char *data, size_t len, sg_audit_cb cb);
+/* r is going away: a pending completion only frees its record. */
+void sg_audit_forget(sg_req_t *r);
+void sg__audit_done_cb(struct ev_loop *loop, ev_async *a, int revents);
+/* Completions that arrived after the worker's loop ended: their requests are gone. */
+void sg__audit_free_done(sg_worker_t *w);
 
 /* ---- admin listener (admin.c), on the main thread's loop ---- */
 

@@ -42,6 +42,7 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     r->content_length = -1;
     r->res.content_length = -1;
     r->term = "--";
+    sg_buf_init(&r->res_body, 65536);
     sg_buf_init(&r->body, (size_t)SG_MIN(r->conf->limits.max_body_bytes,
                                           c->conf->limits.max_body_bytes));
     return r;
@@ -52,9 +53,11 @@ void sg_req_free(sg_req_t *r)
     sg_pool_t pool;
 
     sg_chain_done(r);
+    sg_audit_forget(r);
     if (r->up != NULL)
         sg_up_abort(r->up);
     sg_buf_dispose(&r->body);
+    sg_buf_dispose(&r->res_body);
     sg_gen_unref(r->gen);
     pool = r->pool; /* r itself lives in the pool */
     sg_pool_dispose(&pool);
@@ -100,7 +103,7 @@ int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, s
 static int req_json_str(sg_buf_t *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    int rv = sg_buf_append(b, "\"", 1);
+    int rv = sg_buf_lit(b, "\"");
 
     for (; rv == SG_OK && *s; s++) {
         unsigned char ch = (unsigned char)*s;
@@ -115,7 +118,7 @@ static int req_json_str(sg_buf_t *b, const char *s)
             rv = sg_buf_append(b, s, 1);
         }
     }
-    return rv == SG_OK ? sg_buf_append(b, "\"", 1) : rv;
+    return rv == SG_OK ? sg_buf_lit(b, "\"") : rv;
 }
 
 /* JSON string member "name":"value" with a leading comma. */
@@ -132,7 +135,7 @@ int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f)
     int rv;
 
     sg_buf_init(&b, 16384);
-    rv = sg_buf_append(&b, "{\"_typeName\":", sizeof("{\"_typeName\":") - 1);
+    rv = sg_buf_lit(&b, "{\"_typeName\":");
     if (rv == SG_OK)
         rv = req_json_str(&b, f->type);
     if (rv == SG_OK)
@@ -145,7 +148,7 @@ int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f)
     if (rv == SG_OK)
         rv = req_json_str(&b, f->message);
     if (rv == SG_OK)
-        rv = sg_buf_append(&b, "}]", 2);
+        rv = sg_buf_lit(&b, "}]");
     if (rv == SG_OK && f->invalid_property != NULL)
         rv = req_json_member(&b, "invalidProperty", f->invalid_property);
     if (rv == SG_OK && f->object_type != NULL) {
@@ -158,7 +161,7 @@ int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f)
         if (rv == SG_OK)
             rv = req_json_member(&b, "value", f->object_value ? f->object_value : "");
         if (rv == SG_OK)
-            rv = sg_buf_append(&b, "}", 1);
+            rv = sg_buf_lit(&b, "}");
     }
     if (rv == SG_OK && f->privilege_id != NULL)
         rv = req_json_member(&b, "privilegeId", f->privilege_id);
@@ -173,16 +176,17 @@ int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f)
         if (rv == SG_OK)
             rv = req_json_member(&b, "value", f->object_value ? f->object_value : "");
         if (rv == SG_OK)
-            rv = sg_buf_append(&b, "},\"privilegeIds\":[", 18);
+            rv = sg_buf_lit(&b, "},\"privilegeIds\":[");
         if (rv == SG_OK)
             rv = req_json_str(&b, f->privilege_id);
         if (rv == SG_OK)
-            rv = sg_buf_append(&b, "]}]", 3);
+            rv = sg_buf_lit(&b, "]}]");
     }
     if (rv == SG_OK && f->max_batch_size > 0)
         rv = sg_buf_appendf(&b, ",\"maxBatchSize\":%lld", f->max_batch_size);
     if (rv == SG_OK)
-        rv = sg_buf_append(&b, "}", 1);
+        rv = sg_buf_lit(&b, "}");
+    r->fault_type = f->type;
     if (rv == SG_OK) {
         sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " req=%s fault %d %s: %s", r->conn->id,
                r->request_id, status, f->type, f->message);
@@ -273,6 +277,8 @@ void sg_req_up_headers(sg_req_t *r)
 
 int sg_req_up_body(sg_req_t *r, const char *p, size_t n)
 {
+    if (r->capture && sg_buf_append(&r->res_body, p, n) != SG_OK)
+        r->capture = 0; /* larger than any task reference: the audit says "unknown" */
     if (r->fe->send_body(r, p, n) != SG_OK) {
         r->fe->abort(r);
         return 1;

@@ -185,7 +185,7 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
 
     rv = sg_buf_append(b, r->method.p, r->method.n);
     if (rv == SG_OK)
-        rv = sg_buf_append(b, " ", 1);
+        rv = sg_buf_lit(b, " ");
     if (rv == SG_OK)
         rv = sg_buf_append(b, r->path.p, r->path.n);
     if (rv == SG_OK)
@@ -202,47 +202,47 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
         }
         rv = sg_buf_append(b, h->name.p, h->name.n);
         if (rv == SG_OK)
-            rv = sg_buf_append(b, ": ", 2);
+            rv = sg_buf_lit(b, ": ");
         if (rv == SG_OK)
             rv = sg_buf_append(b, h->value.p, h->value.n);
         if (rv == SG_OK)
-            rv = sg_buf_append(b, "\r\n", 2);
+            rv = sg_buf_lit(b, "\r\n");
     }
     if (cookies > 0) {
         /* HTTP/2 may split cookies; HTTP/1.1 wants one line (RFC 9113 8.2.3). */
         int first = 1;
 
-        rv = rv == SG_OK ? sg_buf_append(b, "cookie: ", 8) : rv;
+        rv = rv == SG_OK ? sg_buf_lit(b, "cookie: ") : rv;
         for (size_t i = 0; rv == SG_OK && i < r->headers.n; i++) {
             const sg_header_t *h = &r->headers.v[i];
 
             if (!sg_strcaseeq(h->name.p, h->name.n, "cookie", 6))
                 continue;
             if (!first)
-                rv = sg_buf_append(b, "; ", 2);
+                rv = sg_buf_lit(b, "; ");
             first = 0;
             if (rv == SG_OK)
                 rv = sg_buf_append(b, h->value.p, h->value.n);
         }
         if (rv == SG_OK)
-            rv = sg_buf_append(b, "\r\n", 2);
+            rv = sg_buf_lit(b, "\r\n");
     }
     /* Set, never appended to: a client cannot forge its own origin (DESIGN.md). */
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, "x-forwarded-for: %s\r\nx-forwarded-proto: https\r\n",
                             r->conn->peer);
     if (rv == SG_OK && r->authority.n > 0) {
-        rv = sg_buf_append(b, "x-forwarded-host: ", 18);
+        rv = sg_buf_lit(b, "x-forwarded-host: ");
         if (rv == SG_OK)
             rv = sg_buf_append(b, r->authority.p, r->authority.n);
         if (rv == SG_OK)
-            rv = sg_buf_append(b, "\r\n", 2);
+            rv = sg_buf_lit(b, "\r\n");
     }
     if (rv == SG_OK && (sg_buf_avail(&r->body) > 0 || r->content_length >= 0 ||
                         sg_headers_get(&r->headers, "transfer-encoding") != NULL))
         rv = sg_buf_appendf(b, "content-length: %zu\r\n", sg_buf_avail(&r->body));
     if (rv == SG_OK)
-        rv = sg_buf_append(b, "\r\n", 2);
+        rv = sg_buf_lit(b, "\r\n");
     if (rv == SG_OK)
         rv = sg_buf_append(b, sg_buf_head(&r->body), sg_buf_avail(&r->body));
     return rv;

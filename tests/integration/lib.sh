@@ -799,3 +799,157 @@ h1_refusal_framing() {
     fi
     return 0
 }
+
+# ---------------------------------------------------------------------------------------
+# Authentication and authorisation faults (40_authn, 41_authz)
+
+# sg_post PROTO TARGET OUT [curl args...]: sg_req with method POST but no Authorization of
+# its own: the curl args say what the request carries (none, one or several). The answer's
+# body goes to OUT.body, its headers to OUT.hdr, curl's complaints to OUT.err. Sets REQ_CODE
+# (000 when no answer) and REQ_VER.
+sg_post() {
+    local proto=$1 target=$2 out=$3 w
+    shift 3
+    w=$(sg_curl "--$proto" -H 'Expect:' -X POST --path-as-is --request-target "$target" \
+        -D "$out.hdr" -o "$out.body" -w '%{http_code} %{http_version}' "$@" "$SG_URL/" \
+        2>"$out.err") || true
+    [[ -e $out.body ]] || : >"$out.body"
+    [[ -e $out.hdr ]] || : >"$out.hdr"
+    REQ_CODE=${w%% *}
+    REQ_VER=${w#* }
+    [[ -n $REQ_CODE ]] || REQ_CODE=000
+}
+
+# assert_fault_ref BODY HEADERS TYPE FAULTSTRING PRIVILEGE OBJTYPE OBJVALUE [WHAT]: BODY is a
+# VI/JSON fault (assert_vim_fault) of exactly TYPE with that faultstring ("-": any), that
+# privilegeId and `object` the ManagedObjectReference {OBJTYPE, OBJVALUE}; a NoPermission
+# fault also has missingPrivileges [{NoPermissionEntityPrivileges, entity: that reference,
+# privilegeIds: [PRIVILEGE]}].
+assert_fault_ref() {
+    local got what=${8:-$3 fault}
+    assert_vim_fault "$1" "$2" "$3" "$what"
+    got=$(python3 - "$@" <<'PY'
+import json, sys
+body, hdrs, typ, fs, priv, otype, oval = sys.argv[1:8]
+d = json.load(open(body, "rb"))
+errs = []
+if d.get("_typeName") != typ:
+    errs.append("_typeName %r, expected %r" % (d.get("_typeName"), typ))
+if fs != "-" and d.get("faultstring") != fs:
+    errs.append("faultstring %r, expected %r" % (d.get("faultstring"), fs))
+if d.get("privilegeId") != priv:
+    errs.append("privilegeId %r, expected %r" % (d.get("privilegeId"), priv))
+ref = {"_typeName": "ManagedObjectReference", "type": otype, "value": oval}
+if d.get("object") != ref:
+    errs.append("object %s, expected %s" % (json.dumps(d.get("object")), json.dumps(ref)))
+if typ == "NoPermission":
+    mp = [{"_typeName": "NoPermissionEntityPrivileges", "entity": ref, "privilegeIds": [priv]}]
+    if d.get("missingPrivileges") != mp:
+        errs.append("missingPrivileges %s, expected %s" % (json.dumps(d.get("missingPrivileges")),
+                                                          json.dumps(mp)))
+print("; ".join(errs))
+PY
+    )
+    [[ -z $got ]] || fail "$what: $got; body: $(head -c 700 "$1")"
+}
+
+# ---------------------------------------------------------------------------------------
+# The audit log (50_audit_records .. 53_audit_crash)
+
+SMSGUARD_AUDIT=${SMSGUARD_AUDIT:-$SG_SOURCE_DIR/build/smsguard-audit}
+
+# stop_post PROTO MOID OUT [DEVICE_GROUP [curl args...]]: POST a valid stop-test request
+# (fault domain fd-1, the device group, default dg-MOID, force false) for provider MOID with
+# the token $SG_TOKEN; sg_req's OUT files, REQ_CODE and REQ_VER.
+stop_post() {
+    local proto=$1 moid=$2 out=$3 dg=${4:-dg-$2}
+    shift 3
+    (($# == 0)) || shift
+    sg_req "$proto" POST "/sdk/vim25/8.0.3.0/sms/VasaProvider/$moid/TestFailoverReplicationGroupStop_Task" \
+        "$out" -H 'Content-Type: application/json' \
+        --data-binary "{\"groupId\":[{\"faultDomainId\":{\"id\":\"fd-1\"},\"deviceGroupId\":{\"id\":\"$dg\"}}],\"force\":false}" \
+        "$@"
+}
+
+# stop_guard_term [PID [SECONDS]]: SIGTERM smsguard (default $SG_PID), wait up to SECONDS
+# (default 10) for it to exit and require exit status 0.
+stop_guard_term() {
+    local pid=${1:-$SG_PID} limit=${2:-10} deadline st=0
+    deadline=$((SECONDS + limit))
+    kill -TERM "$pid"
+    while is_alive "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
+    is_alive "$pid" && fail "smsguard (pid $pid) still runs $limit s after SIGTERM"
+    wait "$pid" || st=$?
+    forget_pid "$pid"
+    assert_eq 0 "$st" "smsguard's exit status after SIGTERM"
+}
+
+# audit_verify FILE... [--key PUB]: run smsguard-audit verify; sets AV_RC (exit status) and
+# AV_OUT (stdout and stderr).
+audit_verify() {
+    [[ -x $SMSGUARD_AUDIT ]] || fail "SMSGUARD_AUDIT=$SMSGUARD_AUDIT is not an executable"
+    AV_RC=0
+    AV_OUT=$("$SMSGUARD_AUDIT" verify "$@" 2>&1) || AV_RC=$?
+}
+
+# audit_chain_check FILE...: the files, in order, are one chain of complete lines, checked
+# with python alone: each line one JSON object of valid UTF-8 starting {"seq":N,"prev":"H",
+# seq +1 from the first line's, prev the SHA-256 of the previous line's bytes (64 zeros
+# when the first seq is 1). Prints "LINES FIRST_SEQ LAST_SEQ"; fails the test otherwise.
+audit_chain_check() {
+    local got
+    got=$(python3 - "$@" <<'PY'
+import hashlib, json, re, sys
+prev = None
+seq = None
+n = 0
+first = None
+for f in sys.argv[1:]:
+    data = open(f, "rb").read()
+    if data and not data.endswith(b"\n"):
+        print("ERR %s: does not end with a newline" % f); sys.exit()
+    for i, raw in enumerate(data.split(b"\n")[:-1], 1):
+        try:
+            text = raw.decode("utf-8")
+            d = json.loads(text)
+        except ValueError as e:
+            print("ERR %s:%d: not one JSON object of valid UTF-8 (%s): %r" % (f, i, e, raw[:200])); sys.exit()
+        m = re.match(r'\{"seq":([1-9][0-9]*),"prev":"([0-9a-f]{64})",', text)
+        if not isinstance(d, dict) or not m:
+            print("ERR %s:%d: no {\"seq\":N,\"prev\":\"H\", prefix" % (f, i)); sys.exit()
+        s, p = int(m.group(1)), m.group(2)
+        if seq is None:
+            first = s
+            if s == 1 and p != "0" * 64:
+                print("ERR %s:%d: seq 1 with prev %s" % (f, i, p)); sys.exit()
+        else:
+            if s != seq + 1:
+                print("ERR %s:%d: seq %d after %d" % (f, i, s, seq)); sys.exit()
+            if p != prev:
+                print("ERR %s:%d: prev %s is not the hash of the previous line %s" % (f, i, p, prev)); sys.exit()
+        seq, prev = s, hashlib.sha256(raw).hexdigest()
+        n += 1
+print("OK %d %s %s" % (n, first, seq))
+PY
+    )
+    [[ $got == OK* ]] || fail "audit chain ($*): ${got#ERR }"
+    echo "${got#OK }"
+}
+
+# mount_tmpfs DIR SIZE: mount a tmpfs of SIZE (e.g. 64k) on DIR (created), lazily unmounted
+# when the test ends. False when mounting is not permitted here.
+declare -a SG__MOUNTS=()
+sg__umount_all() {
+    local m
+    for m in "${SG__MOUNTS[@]+"${SG__MOUNTS[@]}"}"; do
+        umount -l "$m" 2>/dev/null || true
+    done
+}
+mount_tmpfs() {
+    mkdir -p "$1"
+    mount -t tmpfs -o "size=$2,mode=0755" tmpfs "$1" 2>/dev/null || return 1
+    SG__MOUNTS+=("$1")
+    # unmount (lazily: smsguard may still hold the audit file) before the usual clean-up,
+    # which must see the test's exit status in $?
+    trap 'sg__rc=$?; set +e; trap - ERR; sg__umount_all; (exit $sg__rc); sg__cleanup' EXIT
+}

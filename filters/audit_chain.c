@@ -1,0 +1,666 @@
+/*
+ * filters/audit_chain.c - the audit log's hash chain (see audit_chain.h for the line format).
+ *
+ * Owns: the line prefix, Ed25519 checkpoints, finding the chain head in the tail of an existing
+ * file, and the streaming verifier behind `smsguard-audit verify`. Leaves to proxy/audit.c the
+ * file itself (opening, appending, syncing, rotation) and to filters/flt_audit.c what a record
+ * says.
+ *
+ * Why a hash chain and not a MAC per line: anyone can check it with sha256sum and no secret,
+ * and an edit, deletion, insertion or reordering anywhere breaks the link to the next line.
+ * What the chain alone cannot show is a tail rewritten with recomputed hashes; the signed
+ * checkpoints cover that up to the last checkpoint.
+ */
+#include "filters/audit_chain.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "filters/json.h"
+
+#define AC_KEYID_HEX 16 /* "key": the first 16 hex of SHA-256(SubjectPublicKeyInfo DER) */
+#define AC_SIG_LEN 64   /* Ed25519 */
+#define AC_SIG_B64 86   /* base64url of 64 bytes, no padding */
+#define AC_MAX_SEQ_DIGITS 20
+#define AC_READ_CHUNK 65536
+
+static const char ac_zero_hash[SG_AUDIT_HASH_HEX + 1] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+static const char ac_hex[] = "0123456789abcdef";
+static const char ac_b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* ---- hashing and encodings ---- */
+
+static void ac_to_hex(const unsigned char *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = ac_hex[p[i] >> 4];
+        out[2 * i + 1] = ac_hex[p[i] & 0xf];
+    }
+    out[2 * n] = '\0';
+}
+
+void sg_audit_hash_hex(const char *line, size_t n, char out[SG_AUDIT_HASH_HEX + 1])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+
+    /* EVP_Digest cannot fail for SHA-256 short of memory exhaustion inside OpenSSL; a zeroed
+     * digest then simply breaks the chain, which the verifier reports. */
+    if (EVP_Digest(line, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != sizeof(md))
+        memset(md, 0, sizeof(md));
+    ac_to_hex(md, sizeof(md), out);
+}
+
+static int ac_is_hash_hex(const char *p)
+{
+    for (size_t i = 0; i < SG_AUDIT_HASH_HEX; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* base64url without padding; out needs 4 * ceil(n / 3) + 1 bytes. Returns the length. */
+static size_t ac_b64url_encode(const unsigned char *p, size_t n, char *out)
+{
+    size_t o = 0, i = 0;
+
+    for (; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+        out[o++] = ac_b64url[v >> 18];
+        out[o++] = ac_b64url[(v >> 12) & 63];
+        out[o++] = ac_b64url[(v >> 6) & 63];
+        out[o++] = ac_b64url[v & 63];
+    }
+    if (n - i == 1) {
+        unsigned v = (unsigned)p[i] << 16;
+        out[o++] = ac_b64url[v >> 18];
+        out[o++] = ac_b64url[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
+        out[o++] = ac_b64url[v >> 18];
+        out[o++] = ac_b64url[(v >> 12) & 63];
+        out[o++] = ac_b64url[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Strict decode of exactly AC_SIG_B64 characters into AC_SIG_LEN bytes: the alphabet only, no
+ * padding, and the unused low bits zero (re-encoding must give the same text), so that one
+ * signature has exactly one spelling. Returns 0 or -1. */
+static int ac_b64url_decode_sig(const char *s, size_t n, unsigned char out[AC_SIG_LEN])
+{
+    unsigned acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    char again[AC_SIG_B64 + 4];
+
+    if (n != AC_SIG_B64)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *q = s[i] != '\0' ? strchr(ac_b64url, s[i]) : NULL;
+        if (q == NULL)
+            return -1;
+        acc = (acc << 6 | (unsigned)(q - ac_b64url)) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o < AC_SIG_LEN)
+                out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    if (o != AC_SIG_LEN)
+        return -1;
+    ac_b64url_encode(out, AC_SIG_LEN, again);
+    return memcmp(again, s, n) == 0 ? 0 : -1;
+}
+
+/* Key id of an Ed25519 key (public or private): first 16 hex of SHA-256 of its DER
+ * SubjectPublicKeyInfo, so the verifier can tell "wrong key" from "bad signature". */
+static int ac_key_id(EVP_PKEY *pkey, char out[AC_KEYID_HEX + 1])
+{
+    unsigned char *der = NULL;
+    char full[SG_AUDIT_HASH_HEX + 1];
+    int n = i2d_PUBKEY(pkey, &der);
+
+    if (n <= 0)
+        return -1;
+    sg_audit_hash_hex((const char *)der, (size_t)n, full);
+    OPENSSL_free(der);
+    memcpy(out, full, AC_KEYID_HEX);
+    out[AC_KEYID_HEX] = '\0';
+    return 0;
+}
+
+/* ---- the prefix ---- */
+
+int sg_audit_prefix(sg_buf_t *b, unsigned long long seq, const char *prev_hex)
+{
+    return sg_buf_appendf(b, "{\"seq\":%llu,\"prev\":\"%.64s\",", seq, prev_hex);
+}
+
+/* Parses the exact prefix {"seq":N,"prev":"H", at the start of line[0..n): N decimal, 1 to 20
+ * digits, no leading zero, no overflow; H 64 lowercase hex. Returns the prefix length, or 0. */
+static size_t ac_parse_prefix(const char *line, size_t n, unsigned long long *seq,
+                              const char **prev)
+{
+    static const char head[] = "{\"seq\":", mid[] = ",\"prev\":\"";
+    unsigned long long v = 0;
+    size_t i = sizeof(head) - 1, d0;
+
+    if (n < i || memcmp(line, head, i) != 0)
+        return 0;
+    for (d0 = i; i < n && line[i] >= '0' && line[i] <= '9'; i++) {
+        unsigned digit = (unsigned)(line[i] - '0');
+        if (i - d0 >= AC_MAX_SEQ_DIGITS || v > (~0ULL - digit) / 10)
+            return 0;
+        v = v * 10 + digit;
+    }
+    if (i == d0 || (line[d0] == '0' && i - d0 > 1))
+        return 0;
+    if (n - i < sizeof(mid) - 1 + SG_AUDIT_HASH_HEX + 2 ||
+        memcmp(line + i, mid, sizeof(mid) - 1) != 0)
+        return 0;
+    i += sizeof(mid) - 1;
+    if (!ac_is_hash_hex(line + i) || line[i + SG_AUDIT_HASH_HEX] != '"' ||
+        line[i + SG_AUDIT_HASH_HEX + 1] != ',')
+        return 0;
+    *seq = v;
+    *prev = line + i;
+    return i + SG_AUDIT_HASH_HEX + 2;
+}
+
+/* ---- signing ---- */
+
+struct sg_audit_signer_s {
+    EVP_PKEY *pkey;
+    char key_id[AC_KEYID_HEX + 1];
+};
+
+static void ac_openssl_err(char *err, size_t errlen, const char *path, const char *what)
+{
+    unsigned long e = ERR_peek_last_error();
+    char lib[256] = "";
+
+    if (e != 0)
+        ERR_error_string_n(e, lib, sizeof(lib));
+    ERR_clear_error();
+    snprintf(err, errlen, "%s: %s%s%s", path, what, lib[0] ? ": " : "", lib);
+}
+
+int sg_audit_signer_new(const char *pem_path, sg_audit_signer_t **out, char *err, size_t errlen)
+{
+    sg_audit_signer_t *s = NULL;
+    EVP_PKEY *pkey = NULL;
+    FILE *f;
+
+    *out = NULL;
+    if ((f = fopen(pem_path, "r")) == NULL) {
+        snprintf(err, errlen, "%s: %s", pem_path, strerror(errno));
+        return -1;
+    }
+    pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    if (pkey == NULL) {
+        ac_openssl_err(err, errlen, pem_path, "not a private key PEM");
+        return -1;
+    }
+    if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
+        snprintf(err, errlen, "%s: not an Ed25519 key", pem_path);
+        goto fail;
+    }
+    if ((s = calloc(1, sizeof(*s))) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", pem_path);
+        goto fail;
+    }
+    if (ac_key_id(pkey, s->key_id) != 0) {
+        ac_openssl_err(err, errlen, pem_path, "cannot encode the public key");
+        goto fail;
+    }
+    s->pkey = pkey;
+    *out = s;
+    return 0;
+fail:
+    free(s);
+    EVP_PKEY_free(pkey);
+    return -1;
+}
+
+void sg_audit_signer_free(sg_audit_signer_t *s)
+{
+    if (s == NULL)
+        return;
+    EVP_PKEY_free(s->pkey);
+    free(s);
+}
+
+/* The time is copied between quotes without escaping, so it must not be able to end the
+ * string: RFC 3339 needs digits, letters (T, Z), ':', '.', '+' and '-' only. */
+static int ac_time_ok(const char *t)
+{
+    size_t n = strlen(t);
+
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              c == ':' || c == '.' || c == '+' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int sg_audit_checkpoint(const sg_audit_signer_t *s, sg_buf_t *b, unsigned long long seq,
+                        const char *prev_hex, const char *time_rfc3339)
+{
+    unsigned char sig[AC_SIG_LEN];
+    size_t siglen = sizeof(sig);
+    char sig64[AC_SIG_B64 + 4];
+    char line[512];
+    EVP_MD_CTX *ctx;
+    int ok, n;
+
+    if (!ac_is_hash_hex(prev_hex) || !ac_time_ok(time_rfc3339))
+        return SG_ERR;
+    /* Ed25519 is one-shot (no digest): sign the 64 ASCII characters of the previous line's
+     * hash, i.e. exactly what this line's "prev" holds. */
+    if ((ctx = EVP_MD_CTX_new()) == NULL)
+        return SG_ENOMEM;
+    ok = EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->pkey) == 1 &&
+         EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)prev_hex, SG_AUDIT_HASH_HEX) ==
+             1 &&
+         siglen == AC_SIG_LEN;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+        return SG_ERR;
+    }
+    ac_b64url_encode(sig, sizeof(sig), sig64);
+    n = snprintf(line, sizeof(line),
+                 "{\"seq\":%llu,\"prev\":\"%.64s\",\"time\":\"%s\",\"stage\":\"checkpoint\","
+                 "\"key\":\"%s\",\"sig\":\"%s\"}",
+                 seq, prev_hex, time_rfc3339, s->key_id, sig64);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return SG_ERR;
+    return sg_buf_append(b, line, (size_t)n); /* one append: b unchanged on failure */
+}
+
+/* ---- recovery ---- */
+
+int sg_audit_tail(const char *buf, size_t n, unsigned long long *seq, char hash_hex[65],
+                  size_t *torn_bytes)
+{
+    const char *end, *start, *prev;
+    size_t len;
+
+    *seq = 0;
+    memcpy(hash_hex, ac_zero_hash, sizeof(ac_zero_hash));
+    *torn_bytes = 0;
+    end = n > 0 ? memrchr(buf, '\n', n) : NULL;
+    if (end == NULL) {
+        /* Nothing complete: an empty file, or one whose only line was torn by a crash (the
+         * writer dies before the first '\n'). The chain starts afresh after the cut. A caller
+         * that read only the end of a bigger file must not trust this (see the header). */
+        *torn_bytes = n;
+        return 0;
+    }
+    *torn_bytes = n - (size_t)(end - buf) - 1;
+    start = end > buf ? memrchr(buf, '\n', (size_t)(end - buf)) : NULL;
+    start = start != NULL ? start + 1 : buf;
+    len = (size_t)(end - start);
+    /* Writers escape '"' inside strings, so {"seq":N,"prev":"H", cannot occur in the middle of
+     * a line: a line found at buf[0] that starts with it is a whole line. */
+    if (ac_parse_prefix(start, len, seq, &prev) == 0)
+        return -1;
+    sg_audit_hash_hex(start, len, hash_hex);
+    return 0;
+}
+
+/* ---- verification ---- */
+
+/* A buffered line reader over a FILE: bounded memory however long the file is. */
+typedef struct {
+    FILE *f;
+    char *chunk; /* AC_READ_CHUNK bytes */
+    size_t pos, len;
+    int eof;
+} ac_reader_t;
+
+enum { AC_LINE = 1, AC_TORN = 2, AC_EOF = 0, AC_IOERR = -1, AC_TOOLONG = -2 };
+
+/* Reads the next line into line[0..*n) without its '\n'. Returns AC_LINE (terminated), AC_TORN
+ * (bytes up to end of file without '\n'), AC_EOF, AC_IOERR (errno set) or AC_TOOLONG (more than
+ * SG_AUDIT_MAX_LINE bytes before the '\n'). */
+static int ac_read_line(ac_reader_t *rd, char *line, size_t *n)
+{
+    *n = 0;
+    for (;;) {
+        if (rd->pos == rd->len) {
+            if (rd->eof)
+                return *n > 0 ? AC_TORN : AC_EOF;
+            rd->pos = 0;
+            rd->len = fread(rd->chunk, 1, AC_READ_CHUNK, rd->f);
+            if (rd->len < AC_READ_CHUNK) {
+                if (ferror(rd->f))
+                    return AC_IOERR;
+                rd->eof = 1;
+            }
+            continue;
+        }
+        const char *p = rd->chunk + rd->pos;
+        size_t avail = rd->len - rd->pos;
+        const char *nl = memchr(p, '\n', avail);
+        size_t take = nl != NULL ? (size_t)(nl - p) : avail;
+
+        if (*n + take > SG_AUDIT_MAX_LINE)
+            return AC_TOOLONG;
+        memcpy(line + *n, p, take);
+        *n += take;
+        rd->pos += take + (nl != NULL);
+        if (nl != NULL)
+            return AC_LINE;
+    }
+}
+
+/* Where a line is, for reports. */
+typedef struct {
+    const char *file;
+    unsigned long long line;
+} ac_loc_t;
+
+/* A failure that needs one more line to be told apart: whether a broken link means the line
+ * before was edited or this one, and whether a seq jump is a deletion or a swap. */
+enum { AC_PEND_NONE = 0, AC_PEND_EDIT, AC_PEND_JUMP };
+
+typedef struct {
+    sg_audit_verify_result_t *res;
+    EVP_PKEY *pub; /* NULL: checkpoints not checked */
+    char key_id[AC_KEYID_HEX + 1];
+    sg_pool_t pool; /* per line: the JSON tree */
+    int have_prev;
+    unsigned long long seq;           /* of the previous complete line */
+    char hash[SG_AUDIT_HASH_HEX + 1]; /* of the previous complete line */
+    ac_loc_t loc;                     /* of the previous complete line */
+    ac_loc_t before;                  /* of the line before that (AC_PEND_EDIT) */
+    int pending;
+    unsigned long long since_cp; /* records after the last checkpoint */
+} ac_verifier_t;
+
+static void ac_note(ac_verifier_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ac_note(ac_verifier_t *v, const char *fmt, ...)
+{
+    char *notes = v->res->notes;
+    size_t used = strlen(notes), room = sizeof(v->res->notes) - used;
+    va_list ap;
+
+    if (used > 0 && room > 1) {
+        notes[used++] = '\n';
+        notes[used] = '\0';
+        room--;
+    }
+    va_start(ap, fmt);
+    vsnprintf(notes + used, room, fmt, ap); /* truncates quietly: notes are advisory */
+    va_end(ap);
+}
+
+static int ac_fail(ac_verifier_t *v, ac_loc_t at, const char *why)
+{
+    v->res->file = at.file;
+    v->res->line = at.line;
+    snprintf(v->res->why, sizeof(v->res->why), "%s", why);
+    return 1;
+}
+
+/* Settles a pending failure once the line after the suspect one is known (or, with next NULL,
+ * when there is none): the suspect is v->loc, the line before it v->before. */
+static int ac_settle(ac_verifier_t *v, const unsigned long long *next_seq, const char *next_prev)
+{
+    int link_ok = next_prev != NULL && memcmp(next_prev, v->hash, SG_AUDIT_HASH_HEX) == 0;
+    int seq_ok = next_seq != NULL && *next_seq == v->seq + 1;
+
+    if (v->pending == AC_PEND_JUMP) {
+        /* A jump followed by a step back is a swap or an insertion, not a deletion. */
+        if (next_seq != NULL && *next_seq <= v->seq)
+            return ac_fail(v, v->loc, "inserted or reordered");
+        return ac_fail(v, v->loc, "deleted line(s) before this one");
+    }
+    /* AC_PEND_EDIT: the suspect's prev is not the hash of the line before it although its seq
+     * follows on. If the next line links to the suspect, the suspect is intact and the line
+     * before it was edited; if the next line does not link either, the suspect changed. */
+    if (next_seq == NULL || (link_ok && seq_ok))
+        return ac_fail(v, v->before, "edited");
+    if (*next_seq <= v->seq)
+        return ac_fail(v, v->loc, "inserted or reordered");
+    if (seq_ok)
+        return ac_fail(v, v->loc, "edited");
+    return ac_fail(v, v->before, "edited");
+}
+
+/* Checks a checkpoint's key id and signature against v->pub. Returns 1 when it verifies. */
+static int ac_checkpoint_ok(ac_verifier_t *v, const sg_json_t *doc, const char *prev)
+{
+    const sg_json_t *key = sg_json_get(doc, "key", 3), *sig = sg_json_get(doc, "sig", 3);
+    unsigned char raw[AC_SIG_LEN];
+    EVP_MD_CTX *ctx;
+    int ok;
+
+    if (key == NULL || sig == NULL || key->type != SG_JSON_STRING || sig->type != SG_JSON_STRING ||
+        !sg_json_is_string(key, v->key_id, AC_KEYID_HEX) ||
+        ac_b64url_decode_sig(sig->str.p, sig->str.n, raw) != 0)
+        return 0;
+    if ((ctx = EVP_MD_CTX_new()) == NULL)
+        return 0;
+    ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, v->pub) == 1 &&
+         EVP_DigestVerify(ctx, raw, sizeof(raw), (const unsigned char *)prev, SG_AUDIT_HASH_HEX) ==
+             1;
+    EVP_MD_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+/* One complete line at `at`. Returns 0 to go on, 1 on a failure (res filled). */
+static int ac_check_line(ac_verifier_t *v, const char *line, size_t n, ac_loc_t at)
+{
+    static const sg_json_limits_t lim = {.max_depth = 32, .max_values = 0};
+    unsigned long long seq = 0;
+    const char *prev = NULL;
+    sg_json_t *doc = NULL;
+    const sg_json_t *stage;
+    sg_json_err_t jerr;
+    int is_cp, cp_valid = 0, rv;
+    char hash[SG_AUDIT_HASH_HEX + 1];
+
+    /* The writer escapes every control character, so a raw CR can only come from a tool that
+     * converted line endings: say so rather than "edited" on the line after. */
+    if (n > 0 && line[n - 1] == '\r')
+        return v->pending ? ac_settle(v, NULL, NULL)
+                          : ac_fail(v, at, "not a record (CRLF line ending: file converted?)");
+    if (ac_parse_prefix(line, n, &seq, &prev) == 0 ||
+        sg_json_parse(&v->pool, line, n, &lim, &doc, &jerr) != SG_OK ||
+        doc->type != SG_JSON_OBJECT) {
+        sg_pool_dispose(&v->pool);
+        return v->pending ? ac_settle(v, NULL, NULL) : ac_fail(v, at, "not a record");
+    }
+    stage = sg_json_get(doc, "stage", 5);
+    is_cp = stage != NULL && sg_json_is_string(stage, "checkpoint", 10);
+    rv = 0;
+    if (v->pending) {
+        rv = ac_settle(v, &seq, prev);
+        goto out;
+    }
+    /* A checkpoint that verifies makes its prev authentic, so a broken link to the line
+     * before it proves that line edited without waiting for the next one. */
+    if (is_cp && v->pub != NULL) {
+        if (!ac_checkpoint_ok(v, doc, prev)) {
+            rv = ac_fail(v, at, "bad checkpoint signature");
+            goto out;
+        }
+        cp_valid = 1;
+    }
+    if (!v->have_prev) {
+        if (seq != 1 || memcmp(prev, ac_zero_hash, SG_AUDIT_HASH_HEX) != 0)
+            ac_note(v,
+                    "%s:%llu: chain starts at seq %llu with prev %.12s... (a rotated file, "
+                    "or earlier lines are missing)",
+                    at.file, at.line, seq, prev);
+    } else {
+        int link_ok = memcmp(prev, v->hash, SG_AUDIT_HASH_HEX) == 0;
+        if (link_ok && seq != v->seq + 1) {
+            rv = ac_fail(v, at, "edited"); /* the link holds, so only the seq changed */
+            goto out;
+        }
+        if (!link_ok) {
+            if (seq <= v->seq) {
+                rv = ac_fail(v, at, "inserted or reordered");
+                goto out;
+            }
+            if (seq == v->seq + 1 && cp_valid) {
+                rv = ac_fail(v, v->loc, "edited");
+                goto out;
+            }
+            v->pending = seq == v->seq + 1 ? AC_PEND_EDIT : AC_PEND_JUMP;
+        }
+    }
+    sg_audit_hash_hex(line, n, hash);
+    v->before = v->loc;
+    v->loc = at;
+    v->seq = seq;
+    memcpy(v->hash, hash, sizeof(hash));
+    v->have_prev = 1;
+    if (is_cp) {
+        v->res->checkpoints++;
+        v->since_cp = 0;
+    } else {
+        v->res->records++;
+        v->since_cp++;
+    }
+out:
+    sg_pool_dispose(&v->pool);
+    return rv;
+}
+
+static int ac_load_pub(ac_verifier_t *v, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    sg_audit_verify_result_t *res = v->res;
+
+    res->file = path;
+    if (f == NULL) {
+        snprintf(res->why, sizeof(res->why), "%s", strerror(errno));
+        return -1;
+    }
+    v->pub = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    ERR_clear_error();
+    if (v->pub == NULL || EVP_PKEY_get_id(v->pub) != EVP_PKEY_ED25519 ||
+        ac_key_id(v->pub, v->key_id) != 0) {
+        snprintf(res->why, sizeof(res->why), "not an Ed25519 public key PEM");
+        return -1;
+    }
+    res->file = NULL;
+    return 0;
+}
+
+/* Runs one file through the verifier. Returns 0, 1 (failure) or -1 (I/O error). */
+static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const char *file, int last)
+{
+    unsigned long long lineno = 0;
+    size_t n;
+    int rv = 0;
+
+    rd->pos = rd->len = 0;
+    rd->eof = 0;
+    if ((rd->f = fopen(file, "rb")) == NULL) {
+        v->res->file = file;
+        snprintf(v->res->why, sizeof(v->res->why), "%s", strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        int r = ac_read_line(rd, line, &n);
+        ac_loc_t at = {file, ++lineno};
+
+        if (r == AC_EOF)
+            break;
+        if (r == AC_IOERR) {
+            v->res->file = file;
+            snprintf(v->res->why, sizeof(v->res->why), "%s", strerror(errno ? errno : EIO));
+            rv = -1;
+            break;
+        }
+        if (r == AC_TOOLONG) {
+            rv = v->pending ? ac_settle(v, NULL, NULL) : ac_fail(v, at, "line too long");
+            break;
+        }
+        if (r == AC_TORN) {
+            if (!last) {
+                rv = v->pending ? ac_settle(v, NULL, NULL)
+                                : ac_fail(v, at, "truncated in the middle");
+                break;
+            }
+            /* A crash while appending leaves this; the writer cuts it at the next start. */
+            ac_note(v, "%s:%llu: torn last line (crash while writing): not counted", file, lineno);
+            break;
+        }
+        if ((rv = ac_check_line(v, line, n, at)) != 0)
+            break;
+    }
+    fclose(rd->f);
+    rd->f = NULL;
+    return rv;
+}
+
+int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
+                    sg_audit_verify_result_t *res)
+{
+    ac_verifier_t v;
+    ac_reader_t rd;
+    char *line = NULL;
+    int rv = 0;
+
+    memset(res, 0, sizeof(*res));
+    memset(&v, 0, sizeof(v));
+    memset(&rd, 0, sizeof(rd));
+    v.res = res;
+    sg_pool_init(&v.pool, 16384);
+    if (pubkey_pem_or_null != NULL && ac_load_pub(&v, pubkey_pem_or_null) != 0) {
+        rv = -1;
+        goto out;
+    }
+    line = malloc(SG_AUDIT_MAX_LINE);
+    rd.chunk = malloc(AC_READ_CHUNK);
+    if (line == NULL || rd.chunk == NULL) {
+        snprintf(res->why, sizeof(res->why), "%s", strerror(ENOMEM));
+        rv = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < nfiles && rv == 0; i++)
+        rv = ac_verify_file(&v, &rd, line, files[i], i + 1 == nfiles);
+    if (rv == 0 && v.pending)
+        rv = ac_settle(&v, NULL, NULL);
+    if (rv != 0)
+        goto out;
+    if (v.pub == NULL && res->checkpoints > 0)
+        ac_note(&v, "%llu checkpoint signature(s) not checked (no --key)", res->checkpoints);
+    else if (v.pub != NULL && res->checkpoints == 0 && res->records > 0)
+        ac_note(&v, "no checkpoint: nothing is covered by a signature");
+    else if (v.pub != NULL && v.since_cp > 0)
+        ac_note(&v, "%llu record(s) after the last checkpoint are not covered by a signature",
+                v.since_cp);
+out:
+    free(line);
+    free(rd.chunk);
+    EVP_PKEY_free(v.pub);
+    sg_pool_dispose(&v.pool);
+    return rv;
+}

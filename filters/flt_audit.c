@@ -1,0 +1,306 @@
+/*
+ * filters/flt_audit.c - the audit records of stop-test requests (DESIGN.md
+ * "Audit log").
+ *
+ * An allowed request waits here until its `decision` record is durable
+ * (SG_FLT_WAIT; proxy/audit.c group-commits the sync and resumes it): nothing
+ * is forwarded on the strength of a record that could be lost. If the record
+ * cannot be written, fail_closed refuses the request. A request refused
+ * earlier in the chain gets its `decision` record from on_done; a forwarded
+ * one also gets an `outcome` record with the upstream status, the task
+ * reference and the duration. Every string that came from a client is
+ * escaped; the token never appears, only who it named.
+ */
+#include "filters/filter.h"
+#include "filters/canon.h"
+#include "filters/json.h"
+#include "filters/stopreq.h"
+#include "policy/policy.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <time.h>
+
+enum { AUDIT_NONE = 0, AUDIT_WAITING, AUDIT_WRITTEN, AUDIT_FAILED };
+
+typedef struct {
+    int state;
+    int allowed; /* the decision record said allow and the request went on */
+} audit_ctx_t;
+
+/* Append s[0, n) as a JSON string. Client bytes are not trusted to be UTF-8: an
+ * invalid sequence becomes U+FFFD, controls are escaped, so each record stays
+ * one well-formed line whatever a client sent. */
+static int audit_str(sg_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    int rv;
+
+    if (s == NULL)
+        return sg_buf_lit(b, "null");
+    rv = sg_buf_lit(b, "\"");
+    while (rv == SG_OK && p < e) {
+        unsigned c = *p;
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                   : (c & 0xF8) == 0xF0 ? 4 : 0;
+        int ok = len > 0 && (size_t)(e - p) >= len;
+
+        for (size_t i = 1; ok && i < len; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && len == 2 && c < 0xC2)
+            ok = 0; /* overlong */
+        if (ok && len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
+            ok = 0; /* overlong or surrogate */
+        if (ok && len == 4 && ((c == 0xF0 && p[1] < 0x90) || c > 0xF4 || (c == 0xF4 && p[1] >= 0x90)))
+            ok = 0;
+        if (!ok) {
+            rv = sg_buf_lit(b, "\\ufffd");
+            p++;
+        } else if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            rv = sg_buf_append(b, esc, 2);
+            p++;
+        } else if (c < 0x20 || c == 0x7F) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rv = sg_buf_append(b, esc, 6);
+            p++;
+        } else {
+            rv = sg_buf_append(b, p, len);
+            p += len;
+        }
+    }
+    return rv == SG_OK ? sg_buf_lit(b, "\"") : rv;
+}
+
+static int audit_cstr(sg_buf_t *b, const char *s)
+{
+    return s == NULL ? sg_buf_lit(b, "null") : audit_str(b, s, strlen(s));
+}
+
+static int audit_time(sg_buf_t *b)
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    return sg_buf_appendf(b, "\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\"", tm.tm_year + 1900,
+                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                          ts.tv_nsec / 1000);
+}
+
+/* "time", "stage", "request_id" and the request's identity: shared by both stages. */
+static int audit_head(sg_buf_t *b, sg_req_t *r, const char *stage)
+{
+    int rv = audit_time(b);
+
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"stage\":\"%s\",\"request_id\":\"%s\",\"release\":", stage,
+                            r->request_id);
+    if (rv == SG_OK)
+        rv = r->release.p ? audit_str(b, r->release.p, r->release.n) : sg_buf_lit(b, "null");
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"provider\":");
+    if (rv == SG_OK)
+        rv = r->moid.p ? audit_str(b, r->moid.p, r->moid.n) : sg_buf_lit(b, "null");
+    return rv;
+}
+
+static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
+{
+    const sg_principal_t *who = r->principal;
+    const sg_stopreq_t *sr = r->stop;
+    X509 *cert = SSL_get0_peer_certificate(r->conn->ssl);
+    char subject[512] = "";
+    int rv = audit_head(b, r, "decision");
+
+    if (cert != NULL)
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"client\":{\"addr\":");
+    if (rv == SG_OK)
+        rv = audit_cstr(b, r->conn->peer);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"tls\":");
+    if (rv == SG_OK)
+        rv = audit_cstr(b, r->conn->tls_version);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"cert_subject\":");
+    if (rv == SG_OK)
+        rv = audit_cstr(b, cert != NULL ? subject : NULL);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "},\"principal\":");
+    if (rv == SG_OK && who == NULL)
+        rv = sg_buf_lit(b, "null");
+    else if (rv == SG_OK) {
+        rv = sg_buf_lit(b, "{\"subject\":");
+        if (rv == SG_OK)
+            rv = audit_cstr(b, who->subject);
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, ",\"tenant\":");
+        if (rv == SG_OK)
+            rv = audit_cstr(b, who->tenant);
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, ",\"token_id\":");
+        if (rv == SG_OK)
+            rv = audit_cstr(b, who->token_id);
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, ",\"auth\":");
+        if (rv == SG_OK)
+            rv = audit_cstr(b, who->auth);
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, "}");
+    }
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"force\":%s,\"groups\":",
+                            sr == NULL ? "null" : sr->force ? "true" : "false");
+    if (rv == SG_OK && sr == NULL)
+        rv = sg_buf_lit(b, "null");
+    else if (rv == SG_OK) {
+        rv = sg_buf_lit(b, "[");
+        for (size_t i = 0; rv == SG_OK && i < sr->ngroups; i++) {
+            rv = i ? sg_buf_lit(b, ",{\"fault_domain\":") : sg_buf_lit(b, "{\"fault_domain\":");
+            if (rv == SG_OK)
+                rv = audit_str(b, sr->groups[i].fault_domain.p, sr->groups[i].fault_domain.n);
+            if (rv == SG_OK)
+                rv = sg_buf_lit(b, ",\"device_group\":");
+            if (rv == SG_OK)
+                rv = audit_str(b, sr->groups[i].device_group.p, sr->groups[i].device_group.n);
+            if (rv == SG_OK)
+                rv = sg_buf_lit(b, "}");
+        }
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, "]");
+    }
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"decision\":\"%s\",\"fault\":", allow ? "allow" : "deny");
+    if (rv == SG_OK)
+        rv = audit_cstr(b, allow ? NULL : (r->fault_type ? r->fault_type : "Aborted"));
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"reason\":");
+    if (rv == SG_OK)
+        rv = audit_cstr(b, r->reason ? r->reason
+                                     : allow ? "allowed"
+                                             : r->aborted ? "client went away" : "refused");
+    return rv;
+}
+
+/* The upstream's answer: the task reference of a 200, the fault type of a 500. */
+static int audit_outcome(sg_buf_t *b, sg_req_t *r)
+{
+    const sg_json_t *root = NULL, *v;
+    sg_json_limits_t lim = {.max_depth = 16, .max_values = 4096};
+    sg_json_err_t jerr;
+    const char *task = NULL, *fault = NULL;
+    int rv = audit_head(b, r, "outcome");
+
+    if (r->capture && r->res_body.len > 0 &&
+        sg_json_parse(&r->pool, sg_buf_head(&r->res_body), sg_buf_avail(&r->res_body), &lim,
+                      (sg_json_t **)&root, &jerr) == SG_OK) {
+        if (r->res.status == 200 && (v = sg_json_get(root, "value", 5)) != NULL &&
+            v->type == SG_JSON_STRING)
+            task = v->str.p;
+        else if (r->res.status >= 400 && (v = sg_json_get(root, "_typeName", 9)) != NULL &&
+                 v->type == SG_JSON_STRING)
+            fault = v->str.p;
+    }
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":",
+                            r->res_started && !r->local_reply ? r->res.status : 0);
+    if (rv == SG_OK)
+        rv = audit_cstr(b, task);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"duration_ms\":%llu},\"fault\":",
+                            (unsigned long long)(sg_now_ms() - r->start_ms));
+    if (rv == SG_OK)
+        rv = audit_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"reason\":");
+    if (rv == SG_OK)
+        rv = audit_cstr(b, r->aborted ? "client went away"
+                                      : r->res_ended ? "answered" : "upstream failed");
+    return rv;
+}
+
+static int audit_submit(sg_req_t *r, int stage_decision, int allow, sg_audit_cb cb)
+{
+    sg_buf_t b;
+    int rv;
+
+    sg_buf_init(&b, 1u << 26);
+    rv = stage_decision ? audit_decision(&b, r, allow) : audit_outcome(&b, r);
+    if (rv == SG_OK)
+        rv = sg_audit_submit(r, sg_buf_head(&b), sg_buf_avail(&b), cb);
+    sg_buf_dispose(&b);
+    return rv;
+}
+
+static void audit_written_cb(sg_req_t *r, int status)
+{
+    audit_ctx_t *ctx = r->audit_ctx;
+
+    ctx->state = status == SG_OK ? AUDIT_WRITTEN : AUDIT_FAILED;
+    sg_req_resume(r);
+}
+
+static int audit_on_request_body(sg_req_t *r, void *vctx)
+{
+    audit_ctx_t *ctx = vctx;
+
+    if (r->route != SG_ROUTE_STOP_TEST || !sg_audit_enabled())
+        return SG_FLT_NEXT;
+    switch (ctx->state) {
+    case AUDIT_NONE:
+        r->audit_ctx = ctx;
+        if (audit_submit(r, 1, 1, audit_written_cb) != SG_OK) {
+            ctx->state = AUDIT_FAILED;
+            break;
+        }
+        ctx->state = AUDIT_WAITING;
+        return SG_FLT_WAIT;
+    case AUDIT_WAITING:
+        return SG_FLT_WAIT; /* resumed early: keep waiting */
+    case AUDIT_WRITTEN:
+        ctx->allowed = 1;
+        r->capture = 1;
+        return SG_FLT_NEXT;
+    default:
+        break;
+    }
+    /* AUDIT_FAILED */
+    if (!r->conf->audit.fail_closed) {
+        ctx->allowed = 1; /* forwarded unrecorded: the writer counted the loss */
+        r->capture = 1;
+        return SG_FLT_NEXT;
+    }
+    r->reason = "the audit record could not be written";
+    r->term = "PL";
+    sg_req_fault(r, 500, "SystemError",
+                 "The audit log cannot be written; the request was not forwarded.");
+    return SG_FLT_REPLIED;
+}
+
+static void audit_on_done(sg_req_t *r, void *vctx)
+{
+    audit_ctx_t *ctx = vctx;
+
+    if ((r->route != SG_ROUTE_STOP_TEST && !r->stop_attempt) || !sg_audit_enabled() ||
+        ctx == NULL)
+        return;
+    if (ctx->state != AUDIT_WRITTEN && !ctx->allowed) {
+        /* Refused before (or by) the audit step: the decision record says why. */
+        if (audit_submit(r, 1, 0, NULL) != SG_OK)
+            sg_log(SG_LOG_ERROR, "req=%s: the audit decision record was lost", r->request_id);
+    }
+    if (ctx->allowed && audit_submit(r, 0, 0, NULL) != SG_OK)
+        sg_log(SG_LOG_ERROR, "req=%s: the audit outcome record was lost", r->request_id);
+}
+
+const sg_filter_ops_t sg_flt_audit = {
+    .name = "audit",
+    .ctx_size = sizeof(audit_ctx_t),
+    .on_request_body = audit_on_request_body,
+    .on_done = audit_on_done,
+};
