@@ -103,6 +103,12 @@ static int audit_open(char *err, size_t errlen, int first)
         close(fd);
         return SG_ERR;
     }
+    if (torn > 0 && torn == (size_t)n && from > 0) {
+        /* No line end in the last 64 KiB: not a torn record but a file we do not know. */
+        snprintf(err, errlen, "audit file '%s': no complete record in its last 64 KiB", audit.path);
+        close(fd);
+        return SG_ERR;
+    }
     if (torn > 0) {
         /* A crash cut the last line short: it was never acknowledged, so nothing was
          * forwarded on its strength. Cut it so that the chain goes on cleanly. */
