@@ -286,8 +286,12 @@ static void audit_on_done(sg_req_t *r, void *vctx)
 {
     audit_ctx_t *ctx = vctx;
 
-    if ((r->route != SG_ROUTE_STOP_TEST && !r->stop_attempt) || !sg_audit_enabled() ||
-        ctx == NULL)
+    /* Refused by the front end before the chain ran (413, 417, 431): the route
+     * filter never saw it, so recognise the method name in the raw target here. */
+    if (r->route != SG_ROUTE_STOP_TEST && !r->stop_attempt &&
+        (r->path.p == NULL || strcasestr(r->path.p, "TestFailoverReplicationGroupStop") == NULL))
+        return;
+    if (!sg_audit_enabled() || ctx == NULL)
         return;
     if (ctx->state != AUDIT_WRITTEN && !ctx->allowed) {
         /* Refused before (or by) the audit step: the decision record says why. */

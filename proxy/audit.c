@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,8 @@ typedef struct {
     sg_audit_signer_t *signer;
     int syslog_fd;
     unsigned long long syncs; /* fdatasync calls, for the performance notes */
+    sg_audit_item_t *retry;   /* records nobody waits for that a failed batch could not write */
+    size_t nretry;
     sg_buf_t out;
 } audit_t;
 
@@ -248,6 +251,8 @@ static void audit_complete(sg_audit_item_t *it, int status)
     ev_async_send(w->loop, &w->audit_async);
 }
 
+#define AUDIT_RETRY_MAX 100000 /* records kept for a retry while the disk is failing */
+
 static void audit_batch(sg_audit_item_t *list)
 {
     unsigned long long seq0 = audit.seq;
@@ -256,6 +261,29 @@ static void audit_batch(sg_audit_item_t *list)
     int rv = SG_OK;
 
     memcpy(prev0, audit.prev, sizeof(prev0));
+    /* Records a failed batch kept go first: their order is older. */
+    if (audit.retry != NULL) {
+        sg_audit_item_t *last = audit.retry;
+
+        while (last->next != NULL)
+            last = last->next;
+        last->next = list;
+        list = audit.retry;
+        audit.retry = NULL;
+        audit.nretry = 0;
+    }
+    /* The file was removed (or rotated without SIGUSR1): never write into an unlinked
+     * file nobody can read. Reopen at its path; the chain continues. */
+    {
+        struct stat st;
+        char err[256];
+
+        if (fstat(audit.fd, &st) == 0 && st.st_nlink == 0) {
+            sg_log(SG_LOG_WARN, "audit file '%s' was removed: reopening it", audit.path);
+            if (audit_open(err, sizeof(err), 0) != SG_OK)
+                sg_log(SG_LOG_ERROR, "%s", err);
+        }
+    }
     sg_buf_reset(&audit.out);
     for (it = list; it != NULL && rv == SG_OK; it = it->next) {
         rv = audit_line(it->data, it->len, 0);
@@ -289,9 +317,27 @@ static void audit_batch(sg_audit_item_t *list)
     }
     for (it = list; it != NULL; it = next) {
         next = it->next;
+        if (rv != SG_OK && it->cb == NULL && audit.nretry < AUDIT_RETRY_MAX) {
+            /* Nobody waits for it (an outcome, a refusal): keep it for the next try. The
+             * list is rebuilt in order: prepend, then reverse below. */
+            it->next = audit.retry;
+            audit.retry = it;
+            audit.nretry++;
+            continue;
+        }
         if (rv != SG_OK)
             audit.lost++;
         audit_complete(it, rv);
+    }
+    if (audit.retry != NULL) {
+        sg_audit_item_t *rev = NULL;
+
+        for (it = audit.retry; it != NULL; it = next) {
+            next = it->next;
+            it->next = rev;
+            rev = it;
+        }
+        audit.retry = rev;
     }
 }
 
@@ -312,13 +358,17 @@ static void *audit_thread(void *arg)
     char err[256];
 
     for (;;) {
-        /* sync = "batch": the file is synced once a second, not per record. */
-        int timeout = audit.conf->audit.sync == SG_AUDIT_SYNC_BATCH ? 1000 : -1;
+        /* sync = "batch": the file is synced once a second, not per record; kept
+         * records are retried once a second too. */
+        int timeout = audit.conf->audit.sync == SG_AUDIT_SYNC_BATCH || audit.retry ? 1000 : -1;
 
         if (poll(&pfd, 1, timeout) == 0) {
-            if (audit.size > 0 && fdatasync(audit.fd) == 0)
+            if (audit.retry != NULL)
+                audit_batch(NULL);
+            else if (audit.size > 0 && fdatasync(audit.fd) == 0)
                 audit.syncs++;
-            continue;
+            if (!__atomic_load_n(&audit.stop, __ATOMIC_ACQUIRE))
+                continue;
         }
         if (read(audit.efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
             continue;
@@ -336,7 +386,7 @@ static void *audit_thread(void *arg)
             list->next = rev;
             rev = list;
         }
-        if (rev != NULL)
+        if (rev != NULL || audit.retry != NULL)
             audit_batch(rev);
         if (__atomic_load_n(&audit.stop, __ATOMIC_ACQUIRE) &&
             __atomic_load_n(&audit.head, __ATOMIC_ACQUIRE) == NULL)
@@ -345,6 +395,11 @@ static void *audit_thread(void *arg)
     audit_checkpoint_now();
     if (audit.conf->audit.sync != SG_AUDIT_SYNC_NONE && fdatasync(audit.fd) == 0)
         audit.syncs++;
+    while ((list = audit.retry) != NULL) {
+        audit.retry = list->next;
+        audit.lost++; /* the disk never came back: the log says so at stop */
+        free(list);
+    }
     return NULL;
 }
 

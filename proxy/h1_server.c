@@ -90,6 +90,11 @@ static void h1_fail(h1_t *h, int status, const char *msg)
         h->r->http_minor = 1;
     }
     h->r->term = status == 408 ? "cR" : "CR";
+    if (h->r->path.p == NULL && sg_buf_avail(&h->url) > 0) {
+        /* Keep what the target was, for the audit of refused stop-test requests. */
+        h->r->path.p = sg_pool_strndup(&h->r->pool, sg_buf_head(&h->url), sg_buf_avail(&h->url));
+        h->r->path.n = h->r->path.p ? sg_buf_avail(&h->url) : 0;
+    }
     h->state = H1_WAIT;
     if (h->r->res_started) {
         sg_conn_close(c);
