@@ -39,6 +39,10 @@ int sg_chain_run(sg_req_t *r, int phase);
 void sg_chain_response(sg_req_t *r);
 void sg_chain_done(sg_req_t *r);
 void sg_chain_thread_exit(void);
+/* The parts of a split stop-test (flt_batch.c), for the audit: fills part i and returns
+ * how many there are (0 when the request was not sent as parts). */
+size_t sg_flt_batch_parts(const sg_req_t *r, size_t i, int *status, const char **task,
+                          const char **fault, unsigned long long *duration_ms);
 /* Re-enter the chain after a filter returned SG_FLT_WAIT (req.c). */
 void sg_req_resume(sg_req_t *r);
 

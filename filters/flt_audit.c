@@ -206,9 +206,45 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
                  v->type == SG_JSON_STRING)
             fault = v->str.p;
     }
-    if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":",
-                            r->res_started && !r->local_reply ? r->res.status : 0);
+    {
+        int st;
+        const char *pt, *pf;
+        unsigned long long pd;
+        size_t n = sg_flt_batch_parts(r, 0, &st, &pt, &pf, &pd);
+
+        if (n > 1 && rv == SG_OK) {
+            /* A split batch: one entry per part, in the client's order. */
+            rv = sg_buf_lit(b, ",\"upstream\":[");
+            for (size_t i = 0; rv == SG_OK && i < n; i++) {
+                sg_flt_batch_parts(r, i, &st, &pt, &pf, &pd);
+                rv = sg_buf_appendf(b, "%s{\"status\":%d,\"task\":", i ? "," : "", st);
+                if (rv == SG_OK)
+                    rv = audit_cstr(b, pt);
+                if (rv == SG_OK)
+                    rv = sg_buf_lit(b, ",\"fault\":");
+                if (rv == SG_OK)
+                    rv = audit_cstr(b, pf);
+                if (rv == SG_OK)
+                    rv = sg_buf_appendf(b, ",\"duration_ms\":%llu}", pd);
+            }
+            if (rv == SG_OK)
+                rv = sg_buf_appendf(b, "],\"duration_ms\":%llu,\"fault\":",
+                                    (unsigned long long)(sg_now_ms() - r->start_ms));
+            if (rv == SG_OK)
+                rv = audit_cstr(b, r->res.status >= 400 ? r->fault_type : NULL);
+            goto reason;
+        }
+        if (n == 1) {
+            /* One part: what the upstream said, like a plain forward. */
+            task = pt;
+            fault = pf;
+            if (rv == SG_OK)
+                rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":", st);
+        } else if (rv == SG_OK) {
+            rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":",
+                                r->res_started && !r->local_reply ? r->res.status : 0);
+        }
+    }
     if (rv == SG_OK)
         rv = audit_cstr(b, task);
     if (rv == SG_OK)
@@ -216,6 +252,7 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
                             (unsigned long long)(sg_now_ms() - r->start_ms));
     if (rv == SG_OK)
         rv = audit_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
+reason:
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"reason\":");
     if (rv == SG_OK)

@@ -13,6 +13,7 @@
 #include "policy/policy.h"
 
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -58,6 +59,38 @@ fail:
     return SG_ERR;
 }
 
+/* The composite-handle key: raw bytes, read once per generation. */
+static int gen_task_key(sg_gen_t *g, char *err, size_t errlen)
+{
+    const char *path = g->conf->batch.task_key_file;
+    unsigned char buf[4096];
+    size_t n;
+    FILE *f;
+
+    if (path == NULL || path[0] == '\0')
+        return SG_OK;
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: 'batch.task_key_file': cannot read '%s'", g->conf->file, path);
+        return SG_ERR;
+    }
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    if (n < 32) {
+        OPENSSL_cleanse(buf, sizeof(buf));
+        snprintf(err, errlen, "%s: 'batch.task_key_file': '%s' is shorter than 32 bytes",
+                 g->conf->file, path);
+        return SG_ERR;
+    }
+    g->task_key = malloc(n);
+    if (g->task_key == NULL)
+        return SG_ENOMEM;
+    memcpy(g->task_key, buf, n);
+    g->task_key_len = n;
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return SG_OK;
+}
+
 int sg_gen_new(const char *file, int resolve, sg_gen_t **out, char *err, size_t errlen)
 {
     sg_gen_t *g = calloc(1, sizeof(*g));
@@ -78,7 +111,8 @@ int sg_gen_new(const char *file, int resolve, sg_gen_t **out, char *err, size_t 
         snprintf(err, errlen, "%s: %s", file, why);
         goto fail;
     }
-    if (gen_tls(g, err, errlen) != SG_OK || (resolve && gen_resolve(g, err, errlen) != SG_OK))
+    if (gen_tls(g, err, errlen) != SG_OK || gen_task_key(g, err, errlen) != SG_OK ||
+        (resolve && gen_resolve(g, err, errlen) != SG_OK))
         goto fail;
     *out = g;
     return SG_OK;
@@ -101,6 +135,10 @@ void sg_gen_unref(sg_gen_t *g)
         SSL_CTX_free(g->listen_ssl[i]);
     free(g->listen_ssl);
     SSL_CTX_free(g->up_ssl);
+    if (g->task_key != NULL) {
+        OPENSSL_cleanse(g->task_key, g->task_key_len);
+        free(g->task_key);
+    }
     if (g->policy != NULL)
         sg_policy_free(g->policy);
     if (g->conf != NULL)

@@ -82,6 +82,7 @@ static void loop_defer_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     sg_worker_t *w = ev_userdata(loop);
 
+    sg__subreq_run_done(w);
     sg__conn_free_dead(w);
     sg__up_free_dead(w);
     if (w->draining && w->conns == NULL)

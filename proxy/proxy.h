@@ -70,6 +70,8 @@ typedef struct sg_gen_s {
     SSL_CTX *up_ssl; /* NULL for an http:// upstream */
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
+    unsigned char *task_key; /* batch.task_key_file's bytes; NULL when not set */
+    size_t task_key_len;
 } sg_gen_t;
 
 /* Load FILE and build everything from it. 0, or SG_ERR with "file:line: reason" in err.
@@ -124,6 +126,7 @@ struct sg_worker_s {
     sg_up_t *dead_up;
     SSL_SESSION *up_session; /* upstream TLS session for resumption */
 
+    sg_req_t *sub_done; /* finished sub-requests, run by the prepare watcher */
     struct sg_audit_item_s *audit_done; /* atomic: records the audit writer finished */
     ev_async audit_async;
 };
@@ -242,6 +245,15 @@ struct sg_req_s {
     sg_buf_t res_body;         /* that copy, for the audit outcome */
     void *audit_wait;          /* sg_audit_item_t the request waits for */
     void *audit_ctx;           /* filters/flt_audit.c state */
+    void *parts;               /* filters/flt_batch.c: per-part outcomes for the audit */
+    void *batch_ctx;           /* filters/flt_batch.c state while parts are out */
+
+    /* sub-requests (subreq.c) */
+    unsigned is_child : 1, sub_done : 1;
+    sg_req_t *parent, *children, *sub_sibling, *sub_next;
+    size_t nchildren;
+    void (*sub_cb)(sg_req_t *parent, sg_req_t *child, void *arg);
+    void *sub_arg;
 
     /* filter chain */
     unsigned flt_next;
@@ -298,6 +310,19 @@ void sg_req_up_headers(sg_req_t *r);
 int sg_req_up_body(sg_req_t *r, const char *p, size_t n);
 void sg_req_up_done(sg_req_t *r);
 void sg_req_up_fail(sg_req_t *r, int status, const char *why);
+
+/* ---- sub-requests (subreq.c) ---- */
+
+/* The child's answer is in child->res.status, child->res.headers and child->res_body
+ * (child->aborted when there is none). Runs from the loop; the child is freed after. */
+typedef void (*sg_subreq_cb)(sg_req_t *parent, sg_req_t *child, void *arg);
+/* POST path with body upstream on parent's behalf (headers as the parent's). NULL on ENOMEM.
+ * Never calls cb before returning. */
+sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, const char *body,
+                          size_t bodylen, sg_subreq_cb cb, void *arg);
+/* parent is going away: its children are cancelled, their callbacks never run. */
+void sg_subreq_orphan_all(sg_req_t *parent);
+void sg__subreq_run_done(sg_worker_t *w);
 
 /* ---- upstream (upstream.c) ---- */
 

@@ -52,7 +52,9 @@ void sg_req_free(sg_req_t *r)
 {
     sg_pool_t pool;
 
-    sg_chain_done(r);
+    sg_subreq_orphan_all(r);
+    if (!r->is_child)
+        sg_chain_done(r);
     sg_audit_forget(r);
     if (r->up != NULL)
         sg_up_abort(r->up);

@@ -1,0 +1,86 @@
+/*
+ * filters/handle.h - composite SmsTask handles (DESIGN.md "Batch splitting and composite
+ * tasks").
+ *
+ * When flt_batch splits a stop-test batch into several upstream calls, the client gets one SmsTask
+ * reference whose value is a handle carrying everything needed to answer for it later: provider,
+ * release, tenant and, per part, the upstream task (with the type the upstream gave) or the fault
+ * it failed with at submission. The handle is signed with HMAC-SHA256 under batch.task_key_file,
+ * so any instance holding the key answers for it, after restarts too, and nobody can forge one.
+ *
+ * Format (all of it URL-safe: only RFC 3986 unreserved characters, no padding):
+ *
+ *   "sgc1." base64url(PAYLOAD) "." base64url(HMAC-SHA256(key, PAYLOAD))
+ *
+ * PAYLOAD is compact JSON, exactly these members (any order on input, this order on output):
+ *
+ *   {"v":1,"p":PROVIDER,"r":RELEASE,"t":TENANT,"parts":[PART,...]}
+ *   PART = {"type":"SmsTask"|"Task","id":TASK_ID,"n":COUNT}   a part the upstream accepted
+ *        | {"fault":{...},"n":COUNT}                          a part that failed at submission
+ *
+ * PROVIDER and TASK_ID are non-empty; COUNT is the number of the client's groups (in order) the
+ * part carried, 1 or more. What the fields mean to a request (is this the caller's tenant?) is the
+ * caller's to check; this module only guarantees the bytes are ours and well-formed.
+ *
+ * Pure: no proxy types and no I/O; OpenSSL for the MAC only.
+ */
+#ifndef SG_HANDLE_H
+#define SG_HANDLE_H
+
+#include <stddef.h>
+
+#include "proxy/common.h"
+
+#define SG_HANDLE_PREFIX "sgc1." /* starts every composite handle; never an upstream task id */
+#define SG_HANDLE_MAX 8192       /* bytes of an encoded handle, at most */
+#define SG_HANDLE_MAX_PARTS 1024
+#define SG_HANDLE_KEY_MIN 32 /* bytes of HMAC key, at least (RFC 7518 3.2, as conf.c checks) */
+
+typedef struct {
+    const char *type;  /* "SmsTask" or "Task": the type the upstream gave; NULL when failed */
+    const char *value; /* the upstream task id; NULL when the part failed at submission */
+    const char *fault; /* when failed at submission: the fault object as compact JSON text, else
+                        * NULL */
+    size_t count;      /* how many of the client's groups (in order) this part carried */
+} sg_handle_part_t;
+
+typedef struct {
+    const char *provider, *release, *tenant; /* provider non-empty; release, tenant may be "" */
+    sg_handle_part_t *parts;
+    size_t nparts;
+} sg_handle_t;
+
+/* 1 when s[0,n) starts with SG_HANDLE_PREFIX. */
+int sg_handle_is_composite(const char *s, size_t n);
+
+/*
+ * Appends the handle: SG_HANDLE_PREFIX + base64url(payload) + "." +
+ * base64url(HMAC-SHA256(key, payload)), URL-safe (only unreserved characters), no padding.
+ *
+ * Returns SG_OK, SG_ETOOBIG (over SG_HANDLE_MAX, more than SG_HANDLE_MAX_PARTS parts, or out's
+ * own maximum), SG_ENOMEM, or SG_ERR when h is not something sg_handle_decode() would return:
+ * no parts, a NULL or empty provider, NULL release/tenant, a count of 0, a part that is neither
+ * (type "SmsTask"/"Task" + non-empty value) nor (fault text holding exactly one JSON object),
+ * strings that are not valid UTF-8, or keylen < SG_HANDLE_KEY_MIN. The fault text is parsed and
+ * written back compactly, so a fault cannot smuggle members into the payload. out is unchanged
+ * on failure. Uses malloc for scratch memory, freed before it returns.
+ */
+int sg_handle_encode(const sg_handle_t *h, const unsigned char *key, size_t keylen, sg_buf_t *out);
+
+/*
+ * Verifies s[0,n) (constant-time MAC compare, before any payload byte is parsed) and decodes it
+ * into *out; every string and the parts array live in pool.
+ *
+ * Returns SG_OK, SG_ENOMEM, or SG_ERR with *why one of these static reasons:
+ *   "not a composite handle"  no SG_HANDLE_PREFIX
+ *   "too large"               n > SG_HANDLE_MAX
+ *   "malformed"               not two '.'-separated base64url parts (canonical, unpadded, no
+ *                             other character, nothing after the MAC)
+ *   "bad signature"           the MAC does not verify under key (or keylen < SG_HANDLE_KEY_MIN)
+ *   "bad payload"             signed, but not the JSON described above (a bug or an old key)
+ * *out is only meaningful on SG_OK.
+ */
+int sg_handle_decode(sg_pool_t *pool, const char *s, size_t n, const unsigned char *key,
+                     size_t keylen, sg_handle_t *out, const char **why);
+
+#endif
