@@ -98,6 +98,16 @@ static int batch_size(sg_req_t *r)
     return conf->batch.max_size;
 }
 
+/* Parts a request may become: batch.max_parts, and never more than a composite handle
+ * can carry, so that nothing is sent upstream that could not be answered for. A part
+ * costs ~50 bytes of handle with a short task id; SG_HANDLE_MAX holds ~120. */
+#define BATCH_HANDLE_PARTS 100
+
+static size_t batch_max_parts(const sg_req_t *r)
+{
+    return SG_MIN((size_t)r->conf->batch.max_parts, (size_t)BATCH_HANDLE_PARTS);
+}
+
 static int batch_add_part(sg_req_t *r, batch_ctx_t *ctx, size_t at, size_t first, size_t count)
 {
     if (ctx->nparts == ctx->cap) {
@@ -197,6 +207,22 @@ static void batch_finish_stop(sg_req_t *r, batch_ctx_t *ctx)
                               "\"value\":\"");
         if (rv == SG_OK)
             rv = sg_handle_encode(&h, r->gen->task_key, r->gen->task_key_len, &out);
+        if (rv == SG_ETOOBIG) {
+            /* Long fault texts are what does not fit: keep only their types. */
+            for (size_t i = 0; i < ctx->nparts; i++)
+                if (hp[i].fault != NULL) {
+                    char t[160];
+
+                    snprintf(t, sizeof(t), "{\"_typeName\":\"%.100s\"}",
+                             ctx->parts[i].fault_type ? ctx->parts[i].fault_type : "SystemError");
+                    hp[i].fault = sg_pool_strndup(&r->pool, t, strlen(t));
+                }
+            sg_buf_reset(&out);
+            rv = sg_buf_lit(&out, "{\"_typeName\":\"ManagedObjectReference\",\"type\":\"SmsTask\","
+                                  "\"value\":\"");
+            if (rv == SG_OK)
+                rv = sg_handle_encode(&h, r->gen->task_key, r->gen->task_key_len, &out);
+        }
         if (rv == SG_OK)
             rv = sg_buf_lit(&out, "\"}");
         if (rv == SG_OK)
@@ -247,7 +273,7 @@ static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
         if (r->conf->batch.learn_from_toomany)
             batch_learned_set(&r->moid, (int)SG_MIN(m, 1000000));
         if ((long long)count > m && ctx->nparts + (size_t)(count / (size_t)m) <=
-                                        (size_t)r->conf->batch.max_parts) {
+                                        batch_max_parts(r)) {
             /* Re-split this part in place, keeping the client's order. */
             p->count = (size_t)m;
             p->state = PART_PENDING;
@@ -412,8 +438,8 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
     if (nparts > 1 && r->gen->task_key == NULL)
         /* No key, no composite task: answer as the API would and let the client split. */
         return batch_toomany(r, (long long)size, "Too many replication groups in one request.");
-    if (nparts > (size_t)r->conf->batch.max_parts)
-        return batch_toomany(r, (long long)(size * (size_t)r->conf->batch.max_parts),
+    if (nparts > batch_max_parts(r))
+        return batch_toomany(r, (long long)(size * batch_max_parts(r)),
                              "The request would need more parts than batch.max_parts allows.");
     for (size_t i = 0; i < nparts; i++)
         if (batch_add_part(r, ctx, i, i * size, SG_MIN(size, sr->ngroups - i * size)) != SG_OK)
@@ -435,6 +461,7 @@ static int batch_query(sg_req_t *r, batch_ctx_t *ctx)
         sg_fault_t f = {.type = "ManagedObjectNotFound",
                         .message = "The object has already been deleted or has not been "
                                    "completely created.",
+                        .object_key = "obj",
                         .object_type = "SmsTask",
                         .object_value = r->moid.p};
 

@@ -209,7 +209,8 @@ char *sg_pool_strndup(sg_pool_t *p, const char *s, size_t n)
 
     if (r == NULL)
         return NULL;
-    memcpy(r, s, n);
+    if (n > 0)
+        memcpy(r, s, n); /* s may be NULL when n is 0 (an empty buffer) */
     r[n] = '\0';
     return r;
 }

@@ -319,6 +319,10 @@ void sg_conn_close(sg_conn_t *c)
     w->dead = c;
     if (c->counted)
         __atomic_sub_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
+    /* The last connection of a draining worker may close after the prepare watcher
+     * looked: end the loop here too, or it would sleep until the drain timeout. */
+    if (w->draining && w->conns == NULL)
+        ev_break(w->loop, EVBREAK_ALL);
 }
 
 void sg__conn_free_dead(sg_worker_t *w)

@@ -292,6 +292,8 @@ typedef struct {
     const char *message;          /* faultstring and the LocalizableMessage */
     const char *invalid_property; /* InvalidArgument */
     const char *privilege_id;     /* NoPermission, NotAuthenticated */
+    const char *object_key;       /* member name of the MoRef: NULL = "object" ("obj" for
+                                     ManagedObjectNotFound) */
     const char *object_type;      /* NoPermission: the MoRef of the object */
     const char *object_value;
     long long max_batch_size;     /* TooMany; 0 = absent */

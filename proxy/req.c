@@ -154,10 +154,8 @@ int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f)
     if (rv == SG_OK && f->invalid_property != NULL)
         rv = req_json_member(&b, "invalidProperty", f->invalid_property);
     if (rv == SG_OK && f->object_type != NULL) {
-        static const char mo[] = ",\"object\":{\"_typeName\":\"ManagedObjectReference\","
-                                 "\"type\":";
-
-        rv = sg_buf_append(&b, mo, sizeof(mo) - 1);
+        rv = sg_buf_appendf(&b, ",\"%s\":{\"_typeName\":\"ManagedObjectReference\",\"type\":",
+                            f->object_key ? f->object_key : "object");
         if (rv == SG_OK)
             rv = req_json_str(&b, f->object_type);
         if (rv == SG_OK)
