@@ -188,62 +188,63 @@ static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
 }
 
 /* The upstream's answer: the task reference of a 200, the fault type of a 500. */
+/* The outcome of one part of a split request (DESIGN.md upstream {status, task,
+ * duration_ms}; issue 6: one outcome record per part, linked by request_id). */
+static int audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
+{
+    int st = 0, rv = audit_head(b, r, "outcome");
+    const char *task = NULL, *fault = NULL;
+    unsigned long long dur = 0;
+    size_t n = sg_flt_batch_parts(r, i, &st, &task, &fault, &dur);
+
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"part\":%zu,\"parts\":%zu,\"upstream\":{\"status\":%d,\"task\":",
+                            i, n, st);
+    if (rv == SG_OK)
+        rv = audit_cstr(b, task);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"duration_ms\":%llu},\"fault\":", dur);
+    if (rv == SG_OK)
+        rv = audit_cstr(b, fault);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"reason\":");
+    if (rv == SG_OK)
+        rv = audit_cstr(b, st == 0 ? "not answered" : fault ? "refused by the provider" : "answered");
+    return rv;
+}
+
+/* The upstream's answer to a request sent in one piece: the task reference of a 200,
+ * the fault type of a 500. */
 static int audit_outcome(sg_buf_t *b, sg_req_t *r)
 {
     const sg_json_t *root = NULL, *v;
     sg_json_limits_t lim = {.max_depth = 16, .max_values = 4096};
     sg_json_err_t jerr;
     const char *task = NULL, *fault = NULL;
+    int st = 0;
+    unsigned long long dur = 0;
     int rv = audit_head(b, r, "outcome");
 
-    if (r->capture && r->res_body.len > 0 &&
-        sg_json_parse(&r->pool, sg_buf_head(&r->res_body), sg_buf_avail(&r->res_body), &lim,
-                      (sg_json_t **)&root, &jerr) == SG_OK) {
-        if (r->res.status == 200 && (v = sg_json_get(root, "value", 5)) != NULL &&
-            v->type == SG_JSON_STRING)
-            task = v->str.p;
-        else if (r->res.status >= 400 && (v = sg_json_get(root, "_typeName", 9)) != NULL &&
-                 v->type == SG_JSON_STRING)
-            fault = v->str.p;
-    }
-    {
-        int st;
-        const char *pt, *pf;
-        unsigned long long pd;
-        size_t n = sg_flt_batch_parts(r, 0, &st, &pt, &pf, &pd);
-
-        if (n > 1 && rv == SG_OK) {
-            /* A split batch: one entry per part, in the client's order. */
-            rv = sg_buf_lit(b, ",\"upstream\":[");
-            for (size_t i = 0; rv == SG_OK && i < n; i++) {
-                sg_flt_batch_parts(r, i, &st, &pt, &pf, &pd);
-                rv = sg_buf_appendf(b, "%s{\"status\":%d,\"task\":", i ? "," : "", st);
-                if (rv == SG_OK)
-                    rv = audit_cstr(b, pt);
-                if (rv == SG_OK)
-                    rv = sg_buf_lit(b, ",\"fault\":");
-                if (rv == SG_OK)
-                    rv = audit_cstr(b, pf);
-                if (rv == SG_OK)
-                    rv = sg_buf_appendf(b, ",\"duration_ms\":%llu}", pd);
-            }
-            if (rv == SG_OK)
-                rv = sg_buf_appendf(b, "],\"duration_ms\":%llu,\"fault\":",
-                                    (unsigned long long)(sg_now_ms() - r->start_ms));
-            if (rv == SG_OK)
-                rv = audit_cstr(b, r->res.status >= 400 ? r->fault_type : NULL);
-            goto reason;
+    if (sg_flt_batch_parts(r, 0, &st, &task, &fault, &dur) == 1) {
+        /* Sent as one part: what the upstream said, as for a plain forward. */
+        if (rv == SG_OK)
+            rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":", st);
+    } else {
+        task = NULL;
+        fault = NULL;
+        if (r->capture && r->res_body.len > 0 &&
+            sg_json_parse(&r->pool, sg_buf_head(&r->res_body), sg_buf_avail(&r->res_body), &lim,
+                          (sg_json_t **)&root, &jerr) == SG_OK) {
+            if (r->res.status == 200 && (v = sg_json_get(root, "value", 5)) != NULL &&
+                v->type == SG_JSON_STRING)
+                task = v->str.p;
+            else if (r->res.status >= 400 && (v = sg_json_get(root, "_typeName", 9)) != NULL &&
+                     v->type == SG_JSON_STRING)
+                fault = v->str.p;
         }
-        if (n == 1) {
-            /* One part: what the upstream said, like a plain forward. */
-            task = pt;
-            fault = pf;
-            if (rv == SG_OK)
-                rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":", st);
-        } else if (rv == SG_OK) {
+        if (rv == SG_OK)
             rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":",
                                 r->res_started && !r->local_reply ? r->res.status : 0);
-        }
     }
     if (rv == SG_OK)
         rv = audit_cstr(b, task);
@@ -252,7 +253,6 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
                             (unsigned long long)(sg_now_ms() - r->start_ms));
     if (rv == SG_OK)
         rv = audit_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
-reason:
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"reason\":");
     if (rv == SG_OK)
@@ -261,13 +261,16 @@ reason:
     return rv;
 }
 
-static int audit_submit(sg_req_t *r, int stage_decision, int allow, sg_audit_cb cb)
+/* part: -1 for the request as a whole, else that part of a split request's outcome. */
+static int audit_submit(sg_req_t *r, int stage_decision, int allow, sg_audit_cb cb, long part)
 {
     sg_buf_t b;
     int rv;
 
     sg_buf_init(&b, 1u << 26);
-    rv = stage_decision ? audit_decision(&b, r, allow) : audit_outcome(&b, r);
+    rv = stage_decision ? audit_decision(&b, r, allow)
+         : part < 0     ? audit_outcome(&b, r)
+                        : audit_part_outcome(&b, r, (size_t)part);
     if (rv == SG_OK)
         rv = sg_audit_submit(r, sg_buf_head(&b), sg_buf_avail(&b), cb);
     sg_buf_dispose(&b);
@@ -291,7 +294,7 @@ static int audit_on_request_body(sg_req_t *r, void *vctx)
     switch (ctx->state) {
     case AUDIT_NONE:
         r->audit_ctx = ctx;
-        if (audit_submit(r, 1, 1, audit_written_cb) != SG_OK) {
+        if (audit_submit(r, 1, 1, audit_written_cb, -1) != SG_OK) {
             ctx->state = AUDIT_FAILED;
             break;
         }
@@ -332,11 +335,19 @@ static void audit_on_done(sg_req_t *r, void *vctx)
         return;
     if (ctx->state != AUDIT_WRITTEN && !ctx->allowed) {
         /* Refused before (or by) the audit step: the decision record says why. */
-        if (audit_submit(r, 1, 0, NULL) != SG_OK)
+        if (audit_submit(r, 1, 0, NULL, -1) != SG_OK)
             sg_log(SG_LOG_ERROR, "req=%s: the audit decision record was lost", r->request_id);
     }
-    if (ctx->allowed && audit_submit(r, 0, 0, NULL) != SG_OK)
-        sg_log(SG_LOG_ERROR, "req=%s: the audit outcome record was lost", r->request_id);
+    if (ctx->allowed) {
+        int st;
+        const char *t, *f;
+        unsigned long long d;
+        size_t n = sg_flt_batch_parts(r, 0, &st, &t, &f, &d);
+
+        for (size_t i = 0; i < (n > 1 ? n : 1); i++)
+            if (audit_submit(r, 0, 0, NULL, n > 1 ? (long)i : -1) != SG_OK)
+                sg_log(SG_LOG_ERROR, "req=%s: an audit outcome record was lost", r->request_id);
+    }
 }
 
 const sg_filter_ops_t sg_flt_audit = {
