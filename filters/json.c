@@ -256,7 +256,7 @@ static int json_decode_u(json_parser_t *p, const unsigned char *s, const unsigne
 static int json_decode(json_parser_t *p, const unsigned char *s, const unsigned char *end,
                        sg_str_t *out)
 {
-    /* Escapes only shrink (\uXXXX is 6 bytes for at most 3, a pair 12 for 4). */
+    /* Escapes only shrink (\uHHHH is 6 bytes for at most 3, a pair 12 for 4). */
     char *buf = json_bytes(p, (size_t)(end - s)), *o = buf;
     size_t used, wrote;
     int rv;
