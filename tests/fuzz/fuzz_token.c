@@ -27,6 +27,7 @@
 
 #include "conf/conf.h"
 #include "policy/policy.h"
+#include "tests/common/tmpdir.h"
 #include "proxy/common.h"
 
 #define FUZZ_NOW 1700000000LL
@@ -94,14 +95,14 @@ static void fz_init(void)
         "\"fd-2*\"]; } );\n"
         "  force_privilege = \"SMS.Force\";\n"
         "};\n";
-    char tmpl[] = "/tmp/sg-fuzz-token-XXXXXX", text[4096], err[SG_CONF_ERR_MAX], hex[65];
+    char tmpl[64], text[4096], err[SG_CONF_ERR_MAX], hex[65];
     unsigned char h[32];
     EVP_PKEY *server = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(2048);
     X509 *x = X509_new();
     sg_conf_t *c = NULL;
     FILE *f;
 
-    if (mkdtemp(tmpl) == NULL || realpath(tmpl, fz_dir) == NULL)
+    if (sg_test_mkdtemp(tmpl, sizeof(tmpl), "sg-fuzz-token") == NULL || realpath(tmpl, fz_dir) == NULL)
         fz_die("mkdtemp");
     atexit(fz_cleanup);
     if (server == NULL || rsa == NULL || x == NULL)

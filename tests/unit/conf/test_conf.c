@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "tests/common/tmpdir.h"
 
 #ifndef SG_TEST_SOURCE_DIR
 #error "SG_TEST_SOURCE_DIR must name the repository root"
@@ -132,13 +133,13 @@ static void write_pair(const char *dir_name)
 
 static int setup(void **state)
 {
-    char dir[] = "/tmp/sg-test-conf-XXXXXX";
+    char dir[64];
     EVP_PKEY *server, *other, *rsa, *rsa1024, *p384, *ed, *enc;
     X509 *x;
     FILE *f;
     unsigned char secret[32];
 
-    if (mkdtemp(dir) == NULL || realpath(dir, tmp) == NULL)
+    if (sg_test_mkdtemp(dir, sizeof(dir), "sg-test-conf") == NULL || realpath(dir, tmp) == NULL)
         return -1;
     server = EVP_EC_gen("P-256");
     other = EVP_EC_gen("P-256");

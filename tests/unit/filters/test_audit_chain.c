@@ -18,11 +18,12 @@
 #include <openssl/pem.h>
 
 #include "filters/audit_chain.h"
+#include "tests/common/tmpdir.h"
 
 #define MAX_LINES 64
 #define TIME "2024-05-01T12:00:00.123456Z"
 
-static char tdir[] = "/tmp/sg-audit-test-XXXXXX";
+static char tdir[64];
 static char priv_a[256], pub_a[256], priv_b[256], pub_b[256], pub_rsa[256];
 static sg_audit_signer_t *signer_a, *signer_b;
 
@@ -58,7 +59,7 @@ static int setup(void **state)
     EVP_PKEY *a, *b, *r;
 
     (void)state;
-    if (mkdtemp(tdir) == NULL)
+    if (sg_test_mkdtemp(tdir, sizeof(tdir), "sg-audit-test") == NULL)
         return -1;
     a = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     b = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");

@@ -33,6 +33,7 @@
 
 #include "conf/conf.h"
 #include "policy/policy.h"
+#include "tests/common/tmpdir.h"
 #include "proxy/common.h"
 
 #define FX_UNUSED __attribute__((unused))
@@ -110,12 +111,13 @@ FX_UNUSED static X509 *fx_self_signed(EVP_PKEY *k, const char *cn)
 
 FX_UNUSED static int fx_setup_keys(void)
 {
-    char dir[] = "/tmp/sg-test-policy-XXXXXX";
+    char dir[64];
     EVP_PKEY *server;
     X509 *x;
     FILE *f;
 
-    if (mkdtemp(dir) == NULL || realpath(dir, fx_dir) == NULL)
+    if (sg_test_mkdtemp(dir, sizeof(dir), "sg-test-policy") == NULL ||
+        realpath(dir, fx_dir) == NULL)
         return -1;
     server = EVP_EC_gen("P-256");
     fx_rsa = EVP_RSA_gen(2048);
