@@ -953,3 +953,13 @@ mount_tmpfs() {
     # which must see the test's exit status in $?
     trap 'sg__rc=$?; set +e; trap - ERR; sg__umount_all; (exit $sg__rc); sg__cleanup' EXIT
 }
+
+# assert_no_leaked_sockets: once the clients are gone, smsguard holds no more sockets than
+# at start ($BASE_SOCKETS) plus the upstream connections it opened (idle in its pool).
+assert_no_leaked_sockets() {
+    local up deadline=$((SECONDS + 5))
+    up=$(record_conn_ids)
+    while (($(sg_sockets) > BASE_SOCKETS + up)) && ((SECONDS < deadline)); do sleep 0.1; done
+    echo "   sockets: $(sg_sockets) now, $BASE_SOCKETS at start, $up upstream connection(s) used"
+    assert_le "$(sg_sockets)" $((BASE_SOCKETS + up)) "sockets smsguard holds after all clients closed"
+}
