@@ -81,14 +81,10 @@ static int audit_cstr(sg_buf_t *b, const char *s)
 
 static int audit_time(sg_buf_t *b)
 {
-    struct timespec ts;
-    struct tm tm;
+    char t[SG_TIME_LEN];
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    return sg_buf_appendf(b, "\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\"", tm.tm_year + 1900,
-                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                          ts.tv_nsec / 1000);
+    sg_time_rfc3339(t);
+    return sg_buf_appendf(b, "\"time\":\"%s\"", t);
 }
 
 /* "time", "stage", "request_id" and the request's identity: shared by both stages. */

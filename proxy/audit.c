@@ -143,27 +143,15 @@ static int audit_open(char *err, size_t errlen, int first)
     return SG_OK;
 }
 
-static void audit_time(char *out, size_t len)
-{
-    struct timespec ts;
-    struct tm tm;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", (tm.tm_year + 1900) % 10000,
-             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-             tm.tm_sec % 100, (int)(ts.tv_nsec / 1000) % 1000000);
-}
-
 /* Append one chained line to audit.out; advances seq/prev. */
 static int audit_line(const char *data, size_t len, int is_checkpoint)
 {
     size_t start = audit.out.len;
-    char t[64];
+    char t[SG_TIME_LEN];
     int rv;
 
     if (is_checkpoint) {
-        audit_time(t, sizeof(t));
+        sg_time_rfc3339(t);
         rv = sg_audit_checkpoint(audit.signer, &audit.out, audit.seq + 1, audit.prev, t);
     } else {
         rv = sg_audit_prefix(&audit.out, audit.seq + 1, audit.prev);
@@ -182,14 +170,14 @@ static int audit_line(const char *data, size_t len, int is_checkpoint)
 static void audit_syslog(const char *line, size_t n)
 {
     static const int facility_default = 10; /* authpriv */
-    char msg[8192], t[64];
+    char msg[8192], t[SG_TIME_LEN];
     int facility = audit.conf->audit.syslog.facility ? audit.conf->audit.syslog.facility >> 3
                                                      : facility_default;
     int k;
 
     if (audit.syslog_fd < 0)
         return;
-    audit_time(t, sizeof(t));
+    sg_time_rfc3339(t);
     /* RFC 5424: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG; severity notice. */
     k = snprintf(msg, sizeof(msg), "<%d>1 %s - smsguard %d audit - ", facility * 8 + 5, t,
                  (int)getpid());

@@ -235,6 +235,20 @@ int sg_strcaseeq(const char *a, size_t an, const char *b, size_t bn)
     return an == bn && strncasecmp(a, b, an) == 0;
 }
 
+void sg_time_rfc3339(char out[SG_TIME_LEN])
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    /* The modulos bound every field for the compiler; real dates never need them. */
+    snprintf(out, SG_TIME_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%06uZ",
+             (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)(tm.tm_mon + 1) % 100,
+             (unsigned)tm.tm_mday % 100, (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100,
+             (unsigned)tm.tm_sec % 100, (unsigned)(ts.tv_nsec / 1000) % 1000000);
+}
+
 uint64_t sg_now_ms(void)
 {
     struct timespec ts;
