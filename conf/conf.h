@@ -93,6 +93,7 @@ typedef struct sg_conf_s {
         int connect_timeout_ms;
         int response_timeout_ms;
         int max_idle; /* idle keep-alive connections kept per worker */
+        int max_connections; /* open connections per worker; more requests wait in order */
     } upstream;
 
     struct {

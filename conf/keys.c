@@ -117,6 +117,7 @@ const sg_conf_key_t sg__conf_keys[] = {
     INT("upstream.connect_timeout_ms", R, 1, 10 * 60000LL, 2000, C(upstream.connect_timeout_ms)),
     INT("upstream.response_timeout_ms", R, 1, MS_HOUR, 30000, C(upstream.response_timeout_ms)),
     INT("upstream.max_idle", R, 0, 10000, 32, C(upstream.max_idle)),
+    INT("upstream.max_connections", R, 1, 100000, 256, C(upstream.max_connections)),
 
     GROUP("limits", R, SG_KOFF_NONE, SG_CK_NONE),
     INT("limits.max_header_bytes", R, 1024, 1 << 20, 16384, C(limits.max_header_bytes)),

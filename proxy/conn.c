@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -29,14 +30,113 @@ static uint64_t conn_next_id;
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
+/* ---- the socket under OpenSSL ----
+ *
+ * A socket BIO of our own, for one reason: it remembers that the last recv()
+ * returned less than OpenSSL asked for, so the socket is empty, and answers
+ * "retry" without a syscall until the loop reports EV_READ again. With
+ * read-ahead (tls.c) OpenSSL asks for a whole buffer at once, so a readable
+ * event costs one recv() instead of a header read, a body read and an EAGAIN,
+ * and a kick (an answer to send) costs no read at all. Writes are plain send().
+ * BIO_eof and the retry flags behave as in OpenSSL's socket BIO. */
+
+static BIO_METHOD *conn_bio_method;
+static pthread_once_t conn_bio_once = PTHREAD_ONCE_INIT;
+
+static int conn_bio_read(BIO *b, char *buf, int len)
+{
+    sg_conn_t *c = BIO_get_data(b);
+    ssize_t n;
+
+    BIO_clear_retry_flags(b);
+    if (c->rdrained) {
+        BIO_set_retry_read(b);
+        return -1;
+    }
+    n = recv(c->fd, buf, (size_t)len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            c->rdrained = errno == EAGAIN;
+            BIO_set_retry_read(b);
+        }
+        return -1;
+    }
+    if (n == 0)
+        c->rd_eof = 1;
+    else if (n < len)
+        c->rdrained = 1;
+    return (int)n;
+}
+
+static int conn_bio_write(BIO *b, const char *buf, int len)
+{
+    sg_conn_t *c = BIO_get_data(b);
+    ssize_t n;
+
+    BIO_clear_retry_flags(b);
+    n = send(c->fd, buf, (size_t)len, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static long conn_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    sg_conn_t *c = BIO_get_data(b);
+
+    (void)num;
+    (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_EOF:
+        return c != NULL && c->rd_eof;
+    default:
+        return 0;
+    }
+}
+
+static int conn_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void conn_bio_init_method(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "smsguard conn");
+
+    if (m == NULL || BIO_meth_set_read(m, conn_bio_read) != 1 ||
+        BIO_meth_set_write(m, conn_bio_write) != 1 || BIO_meth_set_ctrl(m, conn_bio_ctrl) != 1 ||
+        BIO_meth_set_create(m, conn_bio_create) != 1) {
+        BIO_meth_free(m);
+        return;
+    }
+    conn_bio_method = m;
+}
+
+static int conn_attach_bio(sg_conn_t *c)
+{
+    BIO *b;
+
+    pthread_once(&conn_bio_once, conn_bio_init_method);
+    if (conn_bio_method == NULL || (b = BIO_new(conn_bio_method)) == NULL)
+        return SG_ENOMEM;
+    BIO_set_data(b, c);
+    SSL_set_bio(c->ssl, b, b); /* one reference, owned by the SSL from here */
+    return SG_OK;
+}
+
 void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *ctx)
 {
     sg_conn_t *c;
     int one = 1;
 
     c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->ssl = SSL_new(ctx)) == NULL) {
+    if (c == NULL || (c->ssl = SSL_new(ctx)) == NULL || conn_attach_bio(c) != SG_OK) {
         sg_log(SG_LOG_ERROR, "worker=%d: out of memory accepting a connection", w->id);
+        if (c != NULL)
+            SSL_free(c->ssl);
         free(c);
         close(fd);
         __atomic_sub_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
@@ -44,7 +144,7 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     }
     c->w = w;
     c->conf = sg_conf_ref(w->conf);
-    c->fd = fd;
+    c->fd = fd; /* the BIO reads c->fd from here on */
     c->counted = 1;
     c->id = __atomic_add_fetch(&conn_next_id, 1, __ATOMIC_RELAXED);
     c->accept_ms = sg_now_ms();
@@ -57,7 +157,6 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer,
                   sizeof(c->peer));
-    SSL_set_fd(c->ssl, fd);
     SSL_set_accept_state(c->ssl);
 
     c->next = w->conns;
@@ -141,7 +240,12 @@ static int conn_read(sg_conn_t *c)
     int n, rv;
 
     c->read_wants_write = 0;
-    while (c->state == SG_CONN_OPEN && !c->eof && c->proto->want_read(c)) {
+    c->read_blocked = 0;
+    while (c->state == SG_CONN_OPEN && !c->eof) {
+        if (!c->proto->want_read(c)) {
+            c->read_blocked = 1; /* resumed by conn_io_cb when the protocol wants more */
+            return SG_OK;
+        }
         ERR_clear_error();
         n = SSL_read(c->ssl, buf, sizeof(buf));
         if (n > 0) {
@@ -241,6 +345,8 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     sg_conn_t *c = io->data;
     int rv = SG_OK;
 
+    if (revents & EV_READ)
+        c->rdrained = 0; /* the socket has bytes again */
     if (c->state == SG_CONN_HANDSHAKE) {
         conn_handshake(c);
         if (c->state != SG_CONN_OPEN)
@@ -253,6 +359,14 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         rv = conn_read(c);
     if (rv == SG_OK && c->state == SG_CONN_OPEN)
         rv = conn_write(c);
+    /* Writing may have reopened the input (h2's output high-water mark): records
+     * that OpenSSL already holds raise no EV_READ, so read them now. */
+    if (rv == SG_OK && c->state == SG_CONN_OPEN && c->read_blocked && !c->eof &&
+        c->proto->want_read(c) && SSL_has_pending(c->ssl)) {
+        rv = conn_read(c);
+        if (rv == SG_OK && c->state == SG_CONN_OPEN)
+            rv = conn_write(c);
+    }
     if (c->state != SG_CONN_OPEN)
         return;
     if (rv < 0 || (sg_buf_avail(&c->wbuf) == 0 &&
@@ -292,9 +406,11 @@ void sg_conn_close(sg_conn_t *c)
     if (c->state == SG_CONN_CLOSED)
         return;
     c->state = SG_CONN_CLOSED;
-    if (was_open) {
+    if (was_open)
         c->proto->on_close(c);
-        /* Best effort close_notify; never wait for the peer's. */
+    /* Best effort close_notify; never wait for the peer's. (No SSL: a connection the
+     * front-end fuzzers build without a socket, tests/fuzz/front_harness.h.) */
+    if (was_open && c->ssl != NULL) {
         SSL_set_quiet_shutdown(c->ssl, c->eof);
         ERR_clear_error();
         SSL_shutdown(c->ssl);

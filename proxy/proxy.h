@@ -121,8 +121,11 @@ struct sg_worker_s {
     sg_conn_t *dead;  /* closed, freed by defer_check */
     size_t nconns;
 
-    sg_up_t *idle;   /* idle upstream connections, most recently used first */
+    sg_up_t *idle, *idle_tail; /* idle upstream connections, most recently used first */
     size_t nidle;
+    ev_timer up_purge; /* closes idle connections beyond upstream.max_idle, lazily */
+    size_t nup;      /* open upstream connections (idle included) */
+    sg_req_t *upq_head, *upq_tail; /* requests waiting for a connection, oldest first */
     sg_up_t *dead_up;
     SSL_SESSION *up_session; /* upstream TLS session for resumption */
 
@@ -186,7 +189,10 @@ struct sg_conn_s {
     char peer[64];      /* client address, numeric */
     const char *tls_version;
     unsigned read_wants_write : 1, write_wants_read : 1, close_after_flush : 1, eof : 1,
-        counted : 1, kicked : 1;
+        counted : 1, kicked : 1,
+        rdrained : 1,     /* the socket gave less than asked: no read until EV_READ */
+        rd_eof : 1,       /* the socket read returned 0 (what BIO_eof reports) */
+        read_blocked : 1; /* conn_read stopped because the protocol wanted no input */
     sg_conn_t *prev, *next;
 };
 
@@ -263,6 +269,8 @@ struct sg_req_s {
     /* upstream */
     sg_up_t *up;
     int up_tries;
+    unsigned up_queued : 1;          /* waiting in the worker's upq for a connection */
+    sg_req_t *upq_prev, *upq_next;
 
     /* response */
     struct {
@@ -333,6 +341,8 @@ void sg__subreq_run_done(sg_worker_t *w);
 void sg_up_forward(sg_req_t *r);
 /* Detach from r and close (the response was not read to its end). */
 void sg_up_abort(sg_up_t *u);
+/* r is going away: stop waiting for a connection (no-op unless r->up_queued). */
+void sg_up_unqueue(sg_req_t *r);
 void sg_up_resume(sg_up_t *u);
 void sg_up_close_idle(sg_worker_t *w);
 

@@ -58,6 +58,7 @@ void sg_req_free(sg_req_t *r)
     sg_audit_forget(r);
     if (r->up != NULL)
         sg_up_abort(r->up);
+    sg_up_unqueue(r);
     sg_buf_dispose(&r->body);
     sg_buf_dispose(&r->res_body);
     sg_gen_unref(r->gen);

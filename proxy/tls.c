@@ -54,6 +54,9 @@ static void tls_common(SSL_CTX *ctx, int min_version)
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* Buffers move as they grow; writes may be partial (conn.c retries the rest). */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read whole socket buffers, not a record header then its body: one recv()
+     * per readable event (conn.c's BIO knows when the socket is empty). */
+    SSL_CTX_set_read_ahead(ctx, 1);
 }
 
 SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen)

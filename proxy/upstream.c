@@ -4,9 +4,16 @@
  * SNI, session resumption), and connect/response timeouts.
  *
  * A connection carries one request at a time. The request goes out whole (the
- * front end buffered and the chain checked it); the response streams back to
- * the front end as it arrives, with back-pressure: when the client is slow the
- * upstream socket is simply not read. Failures before any response byte on a
+ * front end buffered and the chain checked it): its header block is built in the
+ * connection's buffer and sent with the body in one writev(), at once when the
+ * connection is a kept-alive one. The response streams back to the front end as
+ * it arrives, with back-pressure: when the client is slow the upstream socket is
+ * simply not read.
+ *
+ * A worker opens at most upstream.max_connections connections. A request that
+ * finds none idle and no room waits in the worker's FIFO (upq); a connection that
+ * finishes an exchange goes straight to the oldest waiter, so under load HTTP/2
+ * streams share warm connections instead of opening and closing one each. Failures before any response byte on a
  * reused keep-alive connection are retried once on a fresh connection, because
  * the server may have closed it while idle (RFC 9112 9.3.1); nothing else is
  * retried.
@@ -22,11 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 enum { UP_CONNECTING, UP_HANDSHAKE, UP_ACTIVE, UP_IDLE, UP_CLOSED };
 
 #define UP_MAX_HEADER_BYTES (64 * 1024) /* response headers larger than this are a 502 */
+#define UP_WBUF_KEEP (16 * 1024) /* a pooled connection keeps a write buffer this large */
 
 struct sg_up_s {
     sg_worker_t *w;
@@ -37,7 +46,8 @@ struct sg_up_s {
     ev_timer timer;
     int io_events;
     http_parser parser;
-    sg_buf_t wbuf; /* the serialized request */
+    sg_buf_t wbuf; /* the request's header block; the body goes from r->body */
+    size_t body_off; /* body bytes sent */
     sg_buf_t hdr;  /* current response header: name then value */
     size_t hname_len, hbytes;
     sg_req_t *r;
@@ -50,6 +60,10 @@ struct sg_up_s {
 };
 
 static uint64_t up_next_id;
+
+static void up_start(sg_up_t *u, sg_req_t *r);
+static void up_dispatch(sg_worker_t *w);
+static int up_ssl_want(sg_up_t *u, int n, int *want);
 
 static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void up_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
@@ -90,6 +104,8 @@ static void up_idle_unlink(sg_up_t *u)
         w->idle = u->next;
     if (u->next != NULL)
         u->next->prev = u->prev;
+    else
+        w->idle_tail = u->prev;
     u->prev = u->next = NULL;
     w->nidle--;
 }
@@ -117,6 +133,8 @@ static void up_close(sg_up_t *u)
     u->fd = -1;
     u->next = w->dead_up;
     w->dead_up = u;
+    w->nup--;
+    up_dispatch(w); /* room for a waiting request */
 }
 
 void sg__up_free_dead(sg_worker_t *w)
@@ -136,8 +154,51 @@ void sg__up_free_dead(sg_worker_t *w)
 
 void sg_up_close_idle(sg_worker_t *w)
 {
+    ev_timer_stop(w->loop, &w->up_purge);
     while (w->idle != NULL)
         up_close(w->idle);
+}
+
+/* Idle connections beyond upstream.max_idle are not closed the moment they come
+ * back (a busy second would open them again at once) but after a quiet second,
+ * oldest first, as HAProxy's pool-purge-delay does. */
+#define UP_PURGE_DELAY 1.0
+
+static void up_purge_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sg_worker_t *w = t->data;
+
+    (void)loop;
+    (void)revents;
+    while (w->nidle > (size_t)w->conf->upstream.max_idle && w->idle_tail != NULL)
+        up_close(w->idle_tail);
+}
+
+static void up_idle_push(sg_up_t *u)
+{
+    sg_worker_t *w = u->w;
+
+    u->state = UP_IDLE;
+    u->next = w->idle;
+    u->prev = NULL;
+    if (w->idle != NULL)
+        w->idle->prev = u;
+    else
+        w->idle_tail = u;
+    w->idle = u;
+    w->nidle++;
+    up_set_events(u, EV_READ); /* notice the server closing it */
+    up_set_timer(u, w->conf->limits.idle_timeout_ms);
+    if (w->nidle > (size_t)w->conf->upstream.max_idle) {
+        if (w->up_purge.data == NULL) {
+            ev_init(&w->up_purge, up_purge_cb);
+            w->up_purge.data = w;
+        }
+        if (!ev_is_active(&w->up_purge)) {
+            ev_timer_set(&w->up_purge, UP_PURGE_DELAY, 0.);
+            ev_timer_start(w->loop, &w->up_purge);
+        }
+    }
 }
 
 /* Report a failure for the request on u (if any) and close u. */
@@ -174,6 +235,49 @@ void sg_up_resume(sg_up_t *u)
     u->paused = 0;
     /* Decrypted bytes may already sit inside SSL: read from the loop, not here. */
     ev_feed_event(u->w->loop, &u->io, EV_READ);
+}
+
+/* ---- waiting for a connection ---- */
+
+static void upq_unlink(sg_worker_t *w, sg_req_t *r)
+{
+    if (r->upq_prev != NULL)
+        r->upq_prev->upq_next = r->upq_next;
+    else
+        w->upq_head = r->upq_next;
+    if (r->upq_next != NULL)
+        r->upq_next->upq_prev = r->upq_prev;
+    else
+        w->upq_tail = r->upq_prev;
+    r->upq_prev = r->upq_next = NULL;
+    r->up_queued = 0;
+}
+
+void sg_up_unqueue(sg_req_t *r)
+{
+    if (r->up_queued)
+        upq_unlink(r->conn->w, r);
+}
+
+/* Start waiting requests while there is an idle connection or room for a new
+ * one. Not re-entered: sg_up_forward may close an idle connection (which calls
+ * here) on its way. */
+static void up_dispatch(sg_worker_t *w)
+{
+    static __thread int running;
+    sg_req_t *r;
+
+    if (running)
+        return;
+    running = 1;
+    while ((r = w->upq_head) != NULL &&
+           (w->idle != NULL || w->nup < (size_t)w->conf->upstream.max_connections)) {
+        upq_unlink(w, r);
+        sg_up_forward(r);
+        if (r->up_queued)
+            break; /* still no room (an idle connection of another generation) */
+    }
+    running = 0;
 }
 
 /* ---- the request on the wire ---- */
@@ -243,9 +347,7 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
         rv = sg_buf_appendf(b, "content-length: %zu\r\n", sg_buf_avail(&r->body));
     if (rv == SG_OK)
         rv = sg_buf_lit(b, "\r\n");
-    if (rv == SG_OK)
-        rv = sg_buf_append(b, sg_buf_head(&r->body), sg_buf_avail(&r->body));
-    return rv;
+    return rv; /* the body follows from r->body (up_send) */
 }
 
 /* ---- connecting ---- */
@@ -259,8 +361,10 @@ static sg_up_t *up_new(sg_worker_t *w, sg_gen_t *gen)
     u->w = w;
     u->gen = sg_gen_ref(gen);
     u->fd = -1;
+    w->nup++;
     u->id = __atomic_add_fetch(&up_next_id, 1, __ATOMIC_RELAXED);
     sg_buf_init(&u->hdr, UP_MAX_HEADER_BYTES);
+    sg_buf_init(&u->wbuf, (size_t)gen->conf->limits.max_header_bytes * 2 + 4096);
     ev_init(&u->io, up_io_cb);
     u->io.data = u;
     ev_init(&u->timer, up_timer_cb);
@@ -311,29 +415,103 @@ static int up_connect(sg_up_t *u)
 void sg_up_forward(sg_req_t *r)
 {
     sg_worker_t *w = r->conn->w;
-    sg_up_t *u;
+    sg_up_t *u = w->idle;
     int rv;
 
-    /* Most recently used first: the warmest connection, least likely closed. */
-    if ((u = w->idle) != NULL && r->up_tries == 0 && u->gen == r->gen) {
+    /* Most recently used first: the warmest connection, least likely closed. A
+     * retry after a dead kept-alive connection always gets a fresh one. */
+    if (u != NULL && r->up_tries == 0 && u->gen == r->gen) {
         up_idle_unlink(u);
         u->reused = 1;
         u->state = UP_ACTIVE;
-        up_set_events(u, EV_READ | EV_WRITE);
-        up_set_timer(u, r->conf->upstream.response_timeout_ms);
-    } else {
-        u = up_new(w, r->gen);
+        up_start(u, r);
+        return;
+    }
+    if (w->nup >= (size_t)w->conf->upstream.max_connections) {
         if (u == NULL) {
-            sg_req_fault(r, 503, "SystemError", "The gateway is out of memory.");
+            r->up_queued = 1;
+            r->upq_next = NULL;
+            r->upq_prev = w->upq_tail;
+            if (w->upq_tail != NULL)
+                w->upq_tail->upq_next = r;
+            else
+                w->upq_head = r;
+            w->upq_tail = r;
             return;
         }
-        if ((rv = up_connect(u)) < 0) {
-            /* Reported from the loop, never from inside the caller. */
-            u->err = rv;
-            u->state = UP_CONNECTING;
-            ev_feed_event(w->loop, &u->io, EV_CUSTOM);
+        up_close(u); /* an idle connection r cannot use: make room */
+    }
+    u = up_new(w, r->gen);
+    if (u == NULL) {
+        sg_req_fault(r, 503, "SystemError", "The gateway is out of memory.");
+        return;
+    }
+    if ((rv = up_connect(u)) < 0) {
+        /* Reported from the loop, never from inside the caller. */
+        u->err = rv;
+        u->state = UP_CONNECTING;
+        ev_feed_event(w->loop, &u->io, EV_CUSTOM);
+    }
+    up_start(u, r);
+}
+
+/* Writes what the socket takes now. SG_OK (all sent, or it would block) or
+ * SG_ERR (the connection is broken; the caller decides what that means). */
+static int up_send(sg_up_t *u)
+{
+    sg_req_t *r = u->r;
+    const char *body = r != NULL ? sg_buf_head(&r->body) : NULL;
+    size_t blen = r != NULL ? sg_buf_avail(&r->body) : 0;
+    ssize_t n;
+    int want;
+
+    while (sg_buf_avail(&u->wbuf) > 0 || u->body_off < blen) {
+        if (u->ssl != NULL) {
+            const char *p = sg_buf_avail(&u->wbuf) > 0 ? sg_buf_head(&u->wbuf) : body + u->body_off;
+            size_t len = sg_buf_avail(&u->wbuf) > 0 ? sg_buf_avail(&u->wbuf) : blen - u->body_off;
+
+            ERR_clear_error();
+            n = SSL_write(u->ssl, p, (int)SG_MIN(len, 65536));
+            if (n <= 0) {
+                if (up_ssl_want(u, (int)n, &want)) {
+                    u->write_wants_read = want == EV_READ;
+                    return SG_OK;
+                }
+                return SG_ERR;
+            }
+        } else {
+            struct iovec iov[2];
+            int niov = 0;
+
+            if (sg_buf_avail(&u->wbuf) > 0)
+                iov[niov++] = (struct iovec){sg_buf_head(&u->wbuf), sg_buf_avail(&u->wbuf)};
+            if (u->body_off < blen)
+                iov[niov++] = (struct iovec){(void *)(body + u->body_off), blen - u->body_off};
+            n = writev(u->fd, iov, niov);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    return SG_OK;
+                return SG_ERR;
+            }
+        }
+        if ((size_t)n <= sg_buf_avail(&u->wbuf)) {
+            sg_buf_consume(&u->wbuf, (size_t)n);
+        } else {
+            u->body_off += (size_t)n - sg_buf_avail(&u->wbuf);
+            sg_buf_reset(&u->wbuf);
         }
     }
+    return SG_OK;
+}
+
+static int up_unsent(const sg_up_t *u)
+{
+    return sg_buf_avail(&u->wbuf) > 0 || (u->r != NULL && u->body_off < sg_buf_avail(&u->r->body));
+}
+
+/* Attach r to u (new, or kept-alive and UP_ACTIVE) and put the request on the wire. */
+static void up_start(sg_up_t *u, sg_req_t *r)
+{
     u->r = r;
     r->up = u;
     u->got_bytes = 0;
@@ -341,10 +519,10 @@ void sg_up_forward(sg_req_t *r)
     u->paused = 0;
     u->skip_msg = 0;
     u->hbytes = 0;
+    u->body_off = 0;
+    u->read_wants_write = u->write_wants_read = 0;
     sg_buf_reset(&u->hdr);
-    sg_buf_dispose(&u->wbuf);
-    sg_buf_init(&u->wbuf, (size_t)r->conf->limits.max_body_bytes +
-                              (size_t)r->conf->limits.max_header_bytes * 2 + 4096);
+    sg_buf_reset(&u->wbuf);
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
     if (up_build_request(r, &u->wbuf) != SG_OK) {
@@ -352,7 +530,19 @@ void sg_up_forward(sg_req_t *r)
         u->r = NULL;
         up_close(u);
         sg_req_fault(r, 500, "SystemError", "The request could not be prepared for upstream.");
+        return;
     }
+    if (u->state != UP_ACTIVE)
+        return; /* connecting: up_io_cb sends once connected */
+    up_set_timer(u, r->conf->upstream.response_timeout_ms);
+    /* A kept-alive connection takes the request now: usually all of it, leaving the
+     * socket watched for EV_READ only, as it was while idle (no epoll change). A
+     * failure is left for the loop to find again on EV_WRITE, so nothing calls r
+     * back from here. */
+    if (up_send(u) != SG_OK || up_unsent(u) || u->write_wants_read)
+        up_set_events(u, EV_READ | EV_WRITE);
+    else
+        up_set_events(u, EV_READ);
 }
 
 /* ---- response parsing ---- */
@@ -472,33 +662,34 @@ static const http_parser_settings up_settings = {
     .on_message_complete = up_on_message_complete,
 };
 
-/* The response is complete: pool or close u, then let the request finish. */
+/* The response is complete: hand u to the oldest waiting request, pool it or
+ * close it; then let the request finish. */
 static void up_finish(sg_up_t *u, int extra_bytes)
 {
     sg_worker_t *w = u->w;
-    sg_req_t *r = u->r;
-    /* Only connections made with the worker's current settings go back to the pool. */
-    int keep = !extra_bytes && http_should_keep_alive(&u->parser) && !w->draining &&
-               u->gen == w->gen && w->nidle < (size_t)w->conf->upstream.max_idle &&
-               (u->ssl == NULL || SSL_pending(u->ssl) == 0);
+    sg_req_t *r = u->r, *next = w->upq_head;
+    /* Only connections made with the worker's current settings are used again. */
+    int reusable = !extra_bytes && http_should_keep_alive(&u->parser) && !w->draining &&
+                   u->gen == w->gen && (u->ssl == NULL || SSL_pending(u->ssl) == 0);
 
     u->r = NULL;
+    if (r != NULL)
+        r->up = NULL;
     if (u->ssl != NULL && SSL_SESSION_is_resumable(SSL_get0_session(u->ssl)) &&
         SSL_get0_session(u->ssl) != w->up_session) {
         if (w->up_session != NULL)
             SSL_SESSION_free(w->up_session);
         w->up_session = SSL_get1_session(u->ssl);
     }
-    if (keep) {
-        u->state = UP_IDLE;
-        u->next = w->idle;
-        u->prev = NULL;
-        if (w->idle != NULL)
-            w->idle->prev = u;
-        w->idle = u;
-        w->nidle++;
-        up_set_events(u, EV_READ); /* notice the server closing it */
-        up_set_timer(u, w->conf->limits.idle_timeout_ms);
+    if (u->wbuf.cap > UP_WBUF_KEEP)
+        sg_buf_dispose(&u->wbuf); /* a large request: do not keep its buffer */
+    if (reusable && next != NULL && next->gen == u->gen) {
+        upq_unlink(w, next);
+        u->reused = 1;
+        up_start(u, next);
+    } else if (reusable) {
+        up_idle_push(u);
+        up_dispatch(w);
     } else {
         up_close(u);
     }
@@ -580,32 +771,8 @@ static void up_read(sg_up_t *u)
 
 static void up_write(sg_up_t *u)
 {
-    ssize_t n;
-    int want;
-
-    while (sg_buf_avail(&u->wbuf) > 0) {
-        if (u->ssl != NULL) {
-            ERR_clear_error();
-            n = SSL_write(u->ssl, sg_buf_head(&u->wbuf), (int)SG_MIN(sg_buf_avail(&u->wbuf), 65536));
-            if (n <= 0) {
-                if (up_ssl_want(u, (int)n, &want)) {
-                    u->write_wants_read = want == EV_READ;
-                    return;
-                }
-                up_fail(u, 502, "sending the request upstream");
-                return;
-            }
-        } else {
-            n = send(u->fd, sg_buf_head(&u->wbuf), sg_buf_avail(&u->wbuf), MSG_NOSIGNAL);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                    return;
-                up_fail(u, 502, "sending the request upstream");
-                return;
-            }
-        }
-        sg_buf_consume(&u->wbuf, (size_t)n);
-    }
+    if (up_send(u) != SG_OK)
+        up_fail(u, 502, "sending the request upstream");
 }
 
 static void up_handshake(sg_up_t *u)
@@ -679,7 +846,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     ev = 0;
     if ((!u->paused) || u->write_wants_read)
         ev |= EV_READ;
-    if (sg_buf_avail(&u->wbuf) > 0 || u->read_wants_write)
+    if (up_unsent(u) || u->read_wants_write)
         ev |= EV_WRITE;
     up_set_events(u, ev);
     if (u->paused)
