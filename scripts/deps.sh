@@ -9,6 +9,7 @@ PACKAGES=(
     libnghttp2-dev libssl-dev libcjson-dev libconfig-dev libev-dev libhttp-parser-dev
     libcmocka-dev
     curl nghttp2-client openssl python3 ca-certificates clang libclang-rt-14-dev
+    dpkg-dev man-db python3-h2 haproxy
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
@@ -41,6 +42,16 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 echo "deps: installing ${missing[*]}"
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# Server packages (haproxy, for the two-instance test) must not start system
+# services on install: the tests run their own instances on loopback.
+rcd=/usr/sbin/policy-rc.d
+own_rcd=0
+if [[ ! -e $rcd ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$rcd" >/dev/null
+    "${SUDO[@]}" chmod +x "$rcd"
+    own_rcd=1
+fi
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+((own_rcd == 0)) || "${SUDO[@]}" rm -f "$rcd"
 echo "deps: done"
