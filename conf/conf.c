@@ -138,6 +138,10 @@ __attribute__((format(printf, 4, 0))) static int ck_verr(ck_t *ck, const char *f
         n = snprintf(ck->err, ck->errlen, "%s: ", file);
     if (n >= 0 && (size_t)n < ck->errlen)
         vsnprintf(ck->err + n, ck->errlen - (size_t)n, fmt, ap);
+    /* One line, whatever a file name or a string value in the file holds. */
+    for (char *q = ck->err; *q != '\0'; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            *q = '?';
     return -1;
 }
 
@@ -475,18 +479,38 @@ out:
     return rc;
 }
 
-/* ---- 32-bit integer literals --------------------------------------------------------- */
+/* ---- @include'd files and 32-bit integer literals ------------------------------------ */
 
 /*
  * libconfig 1.5 (Debian 12) silently wraps an integer literal that does not fit in 32
  * bits (5000000000 reads as 705032704, well inside most ranges). So the file's text is
  * scanned once after a successful parse, with libconfig's lexical rules (comments,
  * strings, names, @include), and any integer literal outside int32 without the 'L'
- * suffix is an error at its own line.
+ * suffix is an error at its own line (ints = 1).
+ *
+ * The same scan runs once before the parse with ints = 0, only to check that every
+ * @include'd file is a regular file we can read: libconfig fopen()s the name itself, and
+ * when reading then fails (a directory: EISDIR) its flex scanner calls exit(2) ("input in
+ * flex scanner failed"), which would end the whole process on a SIGHUP reload. A NUL byte
+ * is refused first (ck_text): the scan stops at one, libconfig does not.
  */
-static int ck_scan_ints(ck_t *ck, const char *file, const char *p, int depth);
+static int ck_scan(ck_t *ck, const char *file, const char *p, int depth, int ints);
 
-static int ck_scan_include(ck_t *ck, const char *file, int line, const char *name, int depth)
+/* B, read from FILE, is text: no NUL byte. Returns 0, or -1 with the error at its line. */
+static int ck_text(ck_t *ck, const char *file, const ck_buf_t *b)
+{
+    const unsigned char *nul = memchr(b->p, '\0', b->n);
+    int line = 1;
+
+    if (nul == NULL)
+        return 0;
+    for (const unsigned char *q = b->p; q < nul; q++)
+        line += *q == '\n';
+    return ck_errat(ck, file, line, "NUL byte in the file");
+}
+
+static int ck_scan_include(ck_t *ck, const char *file, int line, const char *name, int depth,
+                           int ints)
 {
     ck_buf_t b = {NULL, 0};
     char *path = NULL;
@@ -505,14 +529,16 @@ static int ck_scan_include(ck_t *ck, const char *file, int line, const char *nam
         ck_errat(ck, file, line, "cannot read '%s': %s", path, why);
         goto out;
     }
-    rc = ck_scan_ints(ck, path, (const char *)b.p, depth + 1);
+    if (ck_text(ck, path, &b) != 0)
+        goto out;
+    rc = ck_scan(ck, path, (const char *)b.p, depth + 1, ints);
 out:
     ck_buf_free(&b);
     free(path);
     return rc;
 }
 
-static int ck_scan_ints(ck_t *ck, const char *file, const char *p, int depth)
+static int ck_scan(ck_t *ck, const char *file, const char *p, int depth, int ints)
 {
     char name[PATH_MAX];
     const char *q;
@@ -541,16 +567,23 @@ static int ck_scan_ints(ck_t *ck, const char *file, const char *p, int depth)
             for (p += 8; *p == ' ' || *p == '\t'; p++)
                 ;
             if (*p != '"')
-                continue; /* libconfig refused it already */
-            for (p++, n = 0; *p != '\0' && *p != '"' && *p != '\n'; p++) {
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
-                if (n + 1 < sizeof(name))
-                    name[n++] = *p;
+                continue; /* libconfig refuses it */
+            /* Exactly the name libconfig will open, or refused: its escapes and line
+             * breaks in a name are its own business, and the name must be the one
+             * checked here. */
+            for (p++, n = 0; *p != '\0' && *p != '"'; p++) {
+                if (*p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+                    return ck_errat(ck, file, line,
+                                    "@include: a file name with '\\' or a control character");
+                if (n + 1 >= sizeof(name))
+                    return ck_errat(ck, file, line, "@include: file name too long");
+                name[n++] = *p;
             }
             name[n] = '\0';
-            p += *p == '"';
-            if (ck_scan_include(ck, file, line, name, depth) != 0)
+            if (*p != '"')
+                continue; /* unterminated: libconfig refuses it */
+            p++;
+            if (ck_scan_include(ck, file, line, name, depth, ints) != 0)
                 return -1;
         } else if (isalpha((unsigned char)*p) || *p == '*') {
             while (isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '*')
@@ -570,7 +603,7 @@ static int ck_scan_ints(ck_t *ck, const char *file, const char *p, int depth)
                 errno = 0;
                 v = strtoll(p, NULL, hex ? 16 : 10);
                 /* libconfig takes 0x80000000..0xFFFFFFFF as negative: refuse those too. */
-                if (errno == ERANGE || v < INT_MIN || v > INT_MAX)
+                if (ints && (errno == ERANGE || v < INT_MIN || v > INT_MAX))
                     return ck_errat(ck, file, line, "integer '%.*s' is out of range",
                                     (int)(q - p > 40 ? 40 : q - p), p);
             }
@@ -1397,12 +1430,14 @@ static int ck_read(ck_t *ck)
     if (ck_dir(ck) != 0)
         goto out;
     config_set_include_dir(ck->cf, ck->dir); /* @include resolves like the file paths */
+    if (ck_text(ck, ck->file, &b) != 0 || ck_scan(ck, ck->file, (const char *)b.p, 0, 0) != 0)
+        goto out; /* an @include libconfig cannot read safely */
     if (config_read_file(ck->cf, ck->file) != CONFIG_TRUE) {
         ck_errat(ck, ck_file_name(ck, config_error_file(ck->cf), name, sizeof(name)),
                  config_error_line(ck->cf), "%s", config_error_text(ck->cf));
         goto out;
     }
-    if (ck_scan_ints(ck, ck->file, (const char *)b.p, 0) != 0)
+    if (ck_scan(ck, ck->file, (const char *)b.p, 0, 1) != 0)
         goto out;
     rc = 0;
 out:

@@ -644,6 +644,8 @@ int sg_json_parse(sg_pool_t *pool, const char *buf, size_t len, const sg_json_li
     sg_json_t *v;
     int rv;
 
+    if (buf == NULL)
+        buf = ""; /* an empty body comes as (NULL, 0), and NULL + 0 is undefined */
     json_parser_init(&p, pool, buf, len, lim, err);
     err->why = NULL;
     err->off = 0;

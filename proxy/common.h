@@ -61,7 +61,12 @@ int sg_buf_append(sg_buf_t *b, const void *p, size_t n);
 int sg_buf_appendf(sg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Unread bytes. */
 static inline size_t sg_buf_avail(const sg_buf_t *b) { return b->len - b->off; }
-static inline char *sg_buf_head(const sg_buf_t *b) { return b->data + b->off; }
+/* An empty buffer that never allocated has no head: NULL, not NULL + 0 (undefined in C,
+ * and what an empty request body would otherwise hand to every parser). */
+static inline char *sg_buf_head(const sg_buf_t *b)
+{
+    return b->data != NULL ? b->data + b->off : NULL;
+}
 /* Mark n unread bytes as consumed; resets to empty when everything is consumed. */
 void sg_buf_consume(sg_buf_t *b, size_t n);
 static inline void sg_buf_reset(sg_buf_t *b) { b->off = b->len = 0; }

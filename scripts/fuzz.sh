@@ -31,9 +31,13 @@ for t in "${targets[@]}"; do
     name=${t#fuzz_}
     mkdir -p "$SCRATCH/$name" "$SCRATCH/$name-artifacts"
     cp -r "$ROOT/tests/fuzz/corpus/$name/." "$SCRATCH/$name/" 2>/dev/null || true
+    # The target's own <name>.dict, joined with the shared http.dict for the HTTP-facing
+    # targets (libFuzzer takes a single -dict).
     dict=()
-    [[ -f $ROOT/tests/fuzz/$name.dict ]] && dict=(-dict="$ROOT/tests/fuzz/$name.dict")
-    [[ $name == canon && -f $ROOT/tests/fuzz/http.dict ]] && dict=(-dict="$ROOT/tests/fuzz/http.dict")
+    : >"$SCRATCH/$name.dict"
+    case $name in canon | h1 | h2) cat "$ROOT/tests/fuzz/http.dict" >>"$SCRATCH/$name.dict" 2>/dev/null ;; esac
+    [[ -f $ROOT/tests/fuzz/$name.dict ]] && cat "$ROOT/tests/fuzz/$name.dict" >>"$SCRATCH/$name.dict"
+    [[ -s $SCRATCH/$name.dict ]] && dict=(-dict="$SCRATCH/$name.dict")
     printf '==> %s: %s s\n' "$t" "$SECS"
     if "$ROOT/build-fuzz/$t" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 "${dict[@]+"${dict[@]}"}" \

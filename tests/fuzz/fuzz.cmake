@@ -20,4 +20,8 @@ foreach(src ${SG_FUZZ_TARGETS})
     set_tests_properties(replay_${name} PROPERTIES LABELS fuzz-replay TIMEOUT 120)
   endif()
   target_link_libraries(${name} PRIVATE sg_core)
+  if(name STREQUAL "fuzz_conf")
+    # Tells libconfig's own parse leak apart from conf.c's memory (fuzz_conf.c).
+    target_link_options(${name} PRIVATE -Wl,--wrap=config_read_file)
+  endif()
 endforeach()

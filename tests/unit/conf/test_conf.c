@@ -628,6 +628,42 @@ static void names_included_files_in_errors(void **state)
     sg_conf_unref(c);
 }
 
+/* libconfig's scanner exit()s the process when it cannot read an included file (found by
+ * tests/fuzz/fuzz_conf.c): such an @include is refused before libconfig opens it. */
+static void refuses_an_include_it_cannot_read_without_exiting(void **state)
+{
+    expect_error(BASE "# logs/ is a directory\n@include \"logs\"\n", 4,
+                 "cannot read '%s': Is a directory", at("logs"));
+    expect_error(BASE "@include \"absent.conf\"\n", 3,
+                 "cannot read '%s': No such file or directory", at("absent.conf"));
+    /* A name whose escapes libconfig would read otherwise than the check. */
+    expect_error(BASE "@include \"lo\\\\gs\"\n", 3,
+                 "@include: a file name with '\\' or a control character");
+}
+
+/* A line break in a string value (a path here) must not split the error line. */
+static void keeps_every_error_on_one_line(void **state)
+{
+    expect_error("listen = ( { port = 8443; tls = { certificate = \"a\\nb\";\n"
+                 "  private_key = \"server.key\"; }; } );\n" BASE_UPSTREAM,
+                 1, "'listen.tls.certificate': cannot read '%s/a?b': No such file or directory",
+                 tmp);
+}
+
+/* A NUL byte would hide the rest of the file from those checks (libconfig reads past it). */
+static void refuses_a_nul_byte_at_its_line(void **state)
+{
+    static const char text[] = BASE "# a\0b\n@include \"logs\"\n";
+    char want[PATH_MAX + 64], err[SG_CONF_ERR_MAX];
+    sg_conf_t *c = NULL;
+
+    write_bytes("t.conf", text, sizeof(text) - 1);
+    assert_int_equal(sg_conf_load(at("t.conf"), &c, err, sizeof(err)), -1);
+    assert_null(c);
+    snprintf(want, sizeof(want), "%s:3: NUL byte in the file", at("t.conf"));
+    assert_string_equal(err, want);
+}
+
 /* ---- files ------------------------------------------------------------------------- */
 
 static void rejects_a_missing_certificate_at_its_line(void **state)
@@ -1061,6 +1097,9 @@ int main(void)
         cmocka_unit_test(reports_an_unreadable_config_file_without_a_line),
         cmocka_unit_test(truncates_errors_to_the_buffer_it_is_given),
         cmocka_unit_test(names_included_files_in_errors),
+        cmocka_unit_test(refuses_an_include_it_cannot_read_without_exiting),
+        cmocka_unit_test(refuses_a_nul_byte_at_its_line),
+        cmocka_unit_test(keeps_every_error_on_one_line),
         cmocka_unit_test(rejects_a_missing_certificate_at_its_line),
         cmocka_unit_test(rejects_files_that_do_not_hold_what_they_should),
         cmocka_unit_test(rejects_a_private_key_that_does_not_match_the_certificate),
