@@ -40,8 +40,10 @@ static int authz_on_request_body(sg_req_t *r, void *ctx)
     if (rv == SG_ENOMEM)
         return SG_ENOMEM;
     r->reason = d.reason;
-    if (rv == 0 && d.allow)
+    if (rv == 0 && d.allow) {
+        r->allowed = 1; /* metrics and access log: decision "allow" */
         return SG_FLT_NEXT;
+    }
 
     {
         const char *priv = d.privilege_id ? d.privilege_id : "StorageViews.ConfigureService";

@@ -3,6 +3,10 @@
  * 200 while serving and 503 while draining, so a balancer stops sending before
  * the process goes away. Plain HTTP on a loopback address by configuration;
  * one request per connection, bounded input, a short timeout.
+ *
+ * GET /metrics renders the Prometheus text exposition (metrics.c) by summing the
+ * workers' counters with relaxed atomic loads: no lock, no call into a worker.
+ * A large answer the socket cannot take at once is written as the socket drains.
  */
 #include "proxy/proxy.h"
 
@@ -23,6 +27,7 @@ typedef struct {
     size_t url_len;
     size_t got;
     int complete;
+    sg_buf_t out; /* an answer not yet sent whole (GET /metrics) */
 } admin_conn_t;
 
 static struct {
@@ -37,6 +42,7 @@ static void admin_close(admin_conn_t *a)
     ev_io_stop(admin.loop, &a->io);
     ev_timer_stop(admin.loop, &a->timer);
     close(a->io.fd);
+    sg_buf_dispose(&a->out);
     free(a);
 }
 
@@ -77,6 +83,62 @@ static void admin_reply(admin_conn_t *a, int status, const char *reason, const c
         sg_log(SG_LOG_DEBUG, "admin: send: %s", strerror(errno));
 }
 
+/* Send what a->out holds. 1 when all of it went, 0 when the socket is full, -1 on error. */
+static int admin_send_out(admin_conn_t *a)
+{
+    while (sg_buf_avail(&a->out) > 0) {
+        ssize_t k = send(a->io.fd, sg_buf_head(&a->out), sg_buf_avail(&a->out), MSG_NOSIGNAL);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EAGAIN)
+            return 0;
+        if (k <= 0)
+            return -1;
+        sg_buf_consume(&a->out, (size_t)k);
+    }
+    return 1;
+}
+
+static void admin_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    admin_conn_t *a = io->data;
+
+    if (admin_send_out(a) != 0)
+        admin_close(a);
+}
+
+/* GET /metrics. Returns 1 when the connection is done, 0 when it waits to write. */
+static int admin_metrics(admin_conn_t *a)
+{
+    sg_buf_t body;
+    int rv;
+
+    sg_buf_init(&body, 4u * 1024 * 1024);
+    sg_buf_init(&a->out, 4u * 1024 * 1024 + 512);
+    rv = sg_metrics_render(admin.px, &body);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(&a->out,
+                            "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4; "
+                            "charset=utf-8\r\ncontent-length: %zu\r\ncache-control: no-store\r\n"
+                            "connection: close\r\n\r\n",
+                            sg_buf_avail(&body));
+    if (rv == SG_OK && a->parser.method != HTTP_HEAD)
+        rv = sg_buf_append(&a->out, sg_buf_head(&body), sg_buf_avail(&body));
+    sg_buf_dispose(&body);
+    if (rv != SG_OK) {
+        admin_reply(a, 500, "Internal Server Error", "out of memory\n");
+        return 1;
+    }
+    if (admin_send_out(a) != 0)
+        return 1;
+    ev_io_stop(admin.loop, &a->io);
+    ev_io_init(&a->io, admin_write_cb, a->io.fd, EV_WRITE);
+    a->io.data = a;
+    ev_io_start(admin.loop, &a->io);
+    return 0;
+}
+
 static void admin_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     admin_conn_t *a = io->data;
@@ -112,6 +174,11 @@ static void admin_read_cb(struct ev_loop *loop, ev_io *io, int revents)
             admin_reply(a, 200, "OK", "ok (audit log failing, requests go on unrecorded)\n");
         else
             admin_reply(a, 200, "OK", "ok\n");
+    } else if (a->url_len == 8 && memcmp(a->url, "/metrics", 8) == 0) {
+        if (a->parser.method != HTTP_GET && a->parser.method != HTTP_HEAD)
+            admin_reply(a, 405, "Method Not Allowed", "method not allowed\n");
+        else if (!admin_metrics(a))
+            return; /* the rest is written as the socket drains (admin_write_cb) */
     } else {
         admin_reply(a, 404, "Not Found", "not found\n");
     }

@@ -188,6 +188,17 @@ static void audit_syslog(const char *line, size_t n)
         sg_log(SG_LOG_DEBUG, "audit: syslog copy: %s", strerror(errno));
 }
 
+/* fdatasync(2), counted and timed for smsguard_audit_sync_duration_seconds. */
+static int audit_sync(void)
+{
+    uint64_t t0 = sg_m_now_us();
+    int rv = fdatasync(audit.fd);
+
+    audit.syncs++;
+    sg_m_observe(&sg_metrics_audit.sync, sg_m_now_us() - t0);
+    return rv;
+}
+
 /* Write audit.out (whole lines) and make it durable as audit.sync says. */
 static int audit_flush(void)
 {
@@ -202,12 +213,17 @@ static int audit_flush(void)
             goto fail;
         off += (size_t)k;
     }
-    if (audit.conf->audit.sync == SG_AUDIT_SYNC_ALWAYS) {
-        audit.syncs++;
-        if (fdatasync(audit.fd) != 0)
-            goto fail;
-    }
+    if (audit.conf->audit.sync == SG_AUDIT_SYNC_ALWAYS && audit_sync() != 0)
+        goto fail;
     audit.size += (off_t)n;
+    {
+        uint64_t lines = 0;
+
+        for (const char *q = audit.out.data, *e = q + n; (q = memchr(q, '\n', (size_t)(e - q)));
+             q++)
+            lines++;
+        sg_m_add(&sg_metrics_audit.records, lines);
+    }
     return SG_OK;
 fail:
     sg_log(SG_LOG_ERROR, "audit file '%s': %s while writing %zu record byte(s)", audit.path,
@@ -287,6 +303,7 @@ static void audit_batch(sg_audit_item_t *list)
         /* The batch is not on disk: the chain stays where it was. */
         audit.seq = seq0;
         memcpy(audit.prev, prev0, sizeof(prev0));
+        sg_m_inc(&sg_metrics_audit.write_failures);
         if (!__atomic_exchange_n(&audit.failing, 1, __ATOMIC_RELAXED))
             sg_log(SG_LOG_ERROR, "audit log failing: %s", audit.conf->audit.fail_closed
                                                               ? "stop-test requests are refused"
@@ -353,8 +370,8 @@ static void *audit_thread(void *arg)
         if (poll(&pfd, 1, timeout) == 0) {
             if (audit.retry != NULL)
                 audit_batch(NULL);
-            else if (audit.size > 0 && fdatasync(audit.fd) == 0)
-                audit.syncs++;
+            else if (audit.size > 0)
+                audit_sync();
             if (!__atomic_load_n(&audit.stop, __ATOMIC_ACQUIRE))
                 continue;
         }
@@ -381,8 +398,8 @@ static void *audit_thread(void *arg)
             break;
     }
     audit_checkpoint_now();
-    if (audit.conf->audit.sync != SG_AUDIT_SYNC_NONE && fdatasync(audit.fd) == 0)
-        audit.syncs++;
+    if (audit.conf->audit.sync != SG_AUDIT_SYNC_NONE)
+        audit_sync();
     while ((list = audit.retry) != NULL) {
         audit.retry = list->next;
         audit.lost++; /* the disk never came back: the log says so at stop */

@@ -323,9 +323,11 @@ static void conn_handshake(sg_conn_t *c)
             }
             return;
         }
+        sg_m_inc(&c->w->m.tls_handshake_failures);
         sg_conn_close(c);
         return;
     }
+    sg_m_inc(&c->w->m.tls_handshakes);
     c->tls_version = SSL_get_version(c->ssl);
     SSL_get0_alpn_selected(c->ssl, &alpn, &alpnlen);
     c->proto = (alpnlen == 2 && memcmp(alpn, "h2", 2) == 0) ? &sg_h2_proto : &sg_h1_proto;
@@ -392,6 +394,8 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
     if (c->state == SG_CONN_HANDSHAKE || c->proto->on_timeout == NULL) {
         sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " timed out during the TLS handshake", c->id);
+        if (c->state == SG_CONN_HANDSHAKE)
+            sg_m_inc(&c->w->m.tls_handshake_failures);
         sg_conn_close(c);
         return;
     }

@@ -435,6 +435,7 @@ static int h2_on_data(sg_conn_t *c, const char *p, size_t n)
     if (rv < 0) {
         sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " HTTP/2 error: %s", c->id,
                nghttp2_strerror((int)rv));
+        sg_metrics_h2_abuse(c->w, (int)rv);
         if (rv == NGHTTP2_ERR_NOMEM || rv == NGHTTP2_ERR_CALLBACK_FAILURE)
             return SG_ERR;
         /* Protocol errors and floods: nghttp2 has queued a GOAWAY; send it, then close. */
@@ -480,7 +481,18 @@ static int h2_done(sg_conn_t *c)
 {
     h2_t *h = c->pd;
 
-    return h->nstreams == 0 && !nghttp2_session_want_write(h->session);
+    if (nghttp2_session_want_write(h->session))
+        return 0;
+    if (c->eof) {
+        /* After the client's EOF a stream still waiting for request bytes (or for a
+         * WINDOW_UPDATE to take the rest of its answer) can never complete: only an
+         * answer still to come from upstream is worth waiting for, as in h1_done. */
+        for (h2_stream_t *s = h->streams; s != NULL; s = s->next)
+            if (s->r->body_complete && !s->r->res_ended)
+                return 0;
+        return 1;
+    }
+    return h->nstreams == 0;
 }
 
 static void h2_goaway(h2_t *h)

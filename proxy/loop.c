@@ -169,6 +169,7 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
         return SG_ERR;
     }
     ev_set_userdata(w->loop, w);
+    sg_metrics_worker_start(w);
     w->nl = conf->nlisten;
     w->lfds = calloc(w->nl, sizeof(*w->lfds));
     w->lio = calloc(w->nl, sizeof(*w->lio));
@@ -234,6 +235,7 @@ void sg_worker_dispose(sg_worker_t *w)
         sg_up_close_idle(w);
         sg__conn_free_dead(w);
         sg__up_free_dead(w);
+        sg_metrics_worker_end(w); /* after the last request's access-log line */
         for (size_t i = 0; i < w->nl; i++)
             if (w->lfds[i] >= 0)
                 close(w->lfds[i]);

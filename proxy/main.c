@@ -53,10 +53,12 @@ static void stop_cb(struct ev_loop *loop, ev_signal *s, int revents)
     ev_timer_start(loop, &join_timer);
 }
 
-/* SIGUSR1: reopen the audit log after rotation (logrotate's copy-less scheme). */
+/* SIGUSR1: reopen the audit and access logs after rotation (logrotate's copy-less
+ * scheme). Each worker reopens its own access-log fd within 100 ms. */
 static void usr1_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
     sg_audit_reopen();
+    sg_access_reopen();
 }
 
 /* SIGHUP: load the file again, off the data path, and hand the result to every worker.

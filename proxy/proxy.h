@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "proxy/common.h"
+#include "proxy/metrics.h"
 
 typedef struct sg_proxy_s sg_proxy_t;
 typedef struct sg_worker_s sg_worker_t;
@@ -132,6 +133,9 @@ struct sg_worker_s {
     sg_req_t *sub_done; /* finished sub-requests, run by the prepare watcher */
     struct sg_audit_item_s *audit_done; /* atomic: records the audit writer finished */
     ev_async audit_async;
+
+    sg_metrics_t m;     /* written by this worker only (metrics.h) */
+    sg_access_t alog;   /* log.access, this worker's buffer and fd */
 };
 
 int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id);
@@ -247,6 +251,7 @@ struct sg_req_s {
     const char *reason;    /* why it was refused or allowed, for the audit log */
     const char *fault_type; /* _typeName of the fault answered locally, if any */
     unsigned stop_attempt : 1; /* refused target that names the stop-test method */
+    unsigned allowed : 1;      /* filters/flt_authz.c allowed it (metrics, access log) */
     unsigned capture : 1;      /* keep a copy of the response body (bounded) */
     sg_buf_t res_body;         /* that copy, for the audit outcome */
     void *audit_wait;          /* sg_audit_item_t the request waits for */
@@ -281,6 +286,8 @@ struct sg_req_s {
     } res;
     unsigned res_started : 1, res_ended : 1, res_paused : 1, aborted : 1, local_reply : 1;
     const char *term; /* 2-char termination code (HAProxy style), "--" when clean */
+    uint64_t up_start_ms, up_end_ms; /* first sg_up_forward, upstream answer end (0: none) */
+    uint64_t bytes_out;              /* response body bytes handed to the front end */
 };
 
 sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe);

@@ -55,6 +55,7 @@ void sg_req_free(sg_req_t *r)
     sg_subreq_orphan_all(r);
     if (!r->is_child)
         sg_chain_done(r);
+    sg_metrics_req_end(r); /* after on_done: the audit outcome has run */
     sg_audit_forget(r);
     if (r->up != NULL)
         sg_up_abort(r->up);
@@ -98,6 +99,8 @@ int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, s
         return rv;
     if (blen > 0 && !r->head && (rv = r->fe->send_body(r, body, blen)) != SG_OK)
         return rv;
+    if (!r->head)
+        r->bytes_out += blen;
     r->res_ended = 1;
     return r->fe->send_end(r);
 }
@@ -278,6 +281,7 @@ void sg_req_up_headers(sg_req_t *r)
 
 int sg_req_up_body(sg_req_t *r, const char *p, size_t n)
 {
+    r->bytes_out += n;
     if (r->capture && sg_buf_append(&r->res_body, p, n) != SG_OK)
         r->capture = 0; /* larger than any task reference: the audit says "unknown" */
     if (r->fe->send_body(r, p, n) != SG_OK) {
@@ -302,6 +306,7 @@ void sg_req_res_drained(sg_req_t *r)
 void sg_req_up_done(sg_req_t *r)
 {
     r->up = NULL;
+    sg_metrics_up_end(r);
     r->res_ended = 1;
     if (r->fe->send_end(r) != SG_OK)
         r->fe->abort(r);
@@ -310,6 +315,7 @@ void sg_req_up_done(sg_req_t *r)
 void sg_req_up_fail(sg_req_t *r, int status, const char *why)
 {
     r->up = NULL;
+    sg_metrics_up_end(r);
     r->term = status == 504 ? "UD" : "UH";
     sg_log(SG_LOG_WARN, "conn=%" PRIu64 " req=%s upstream failed (%d) while %s", r->conn->id,
            r->request_id, status, why);

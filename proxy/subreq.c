@@ -106,6 +106,7 @@ sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, co
     parent->children = r;
     parent->nchildren++;
     r->start_ms = sg_now_ms();
+    sg_m_inc(&r->conn->w->m.batch_parts);
     sg_up_forward(r);
     return r;
 }

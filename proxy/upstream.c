@@ -207,6 +207,8 @@ static void up_fail(sg_up_t *u, int status, const char *why)
     sg_req_t *r = u->r;
     int retry = r != NULL && u->reused && !u->got_bytes && r->up_tries == 0 && status == 502;
 
+    if (u->state == UP_CONNECTING || u->state == UP_HANDSHAKE)
+        sg_m_inc(&u->w->m.up_connect_failures);
     u->r = NULL;
     up_close(u);
     if (r == NULL)
@@ -418,6 +420,8 @@ void sg_up_forward(sg_req_t *r)
     sg_up_t *u = w->idle;
     int rv;
 
+    if (r->up_start_ms == 0)
+        r->up_start_ms = sg_now_ms(); /* upstream_duration_seconds; a retry keeps it */
     /* Most recently used first: the warmest connection, least likely closed. A
      * retry after a dead kept-alive connection always gets a fresh one. */
     if (u != NULL && r->up_tries == 0 && u->gen == r->gen) {

@@ -1,0 +1,529 @@
+/*
+ * proxy/metrics.c - the counters behind GET /metrics (Prometheus text format
+ * 0.0.4) and the access log (DESIGN.md log.access).
+ *
+ * Writers are the data path's owners (metrics.h): each worker counts into its
+ * own sg_metrics_t, the audit writer into sg_metrics_audit. The admin listener
+ * renders the sum over workers here. Label values come from small fixed tables,
+ * so a client can never create a new time series.
+ *
+ * The access log is one JSON object per finished request (not sub-requests),
+ * buffered per worker and written by that worker with write(2) to its own
+ * O_APPEND fd: past 16 KiB, on a 100 ms timer and when the worker ends.
+ * SIGUSR1 bumps a generation; each worker reopens its fd on its next tick.
+ */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "policy/policy.h"
+
+#define ACCESS_FLUSH_BYTES 16384
+#define ACCESS_BUF_MAX (1024 * 1024) /* lines beyond this while the disk is stuck are dropped */
+#define METRICS_TICK_S 0.1
+
+sg_metrics_audit_t sg_metrics_audit;
+static unsigned access_reopen_gen; /* atomic: bumped by SIGUSR1 */
+
+/* Upper bounds in seconds, as printed in le="...". */
+static const char *const m_le[SG_M_NBUCKETS] = {"0.001", "0.0025", "0.005", "0.01", "0.025",
+                                                "0.05",  "0.1",    "0.25",  "0.5",  "1",
+                                                "2.5",   "5",      "10",    "30"};
+static const uint64_t m_le_us[SG_M_NBUCKETS] = {1000,   2500,    5000,    10000,   25000,
+                                                50000,  100000,  250000,  500000,  1000000,
+                                                2500000, 5000000, 10000000, 30000000};
+
+static const char *const m_routes[SG_M_NROUTES] = {"other", "stop_test", "task_info",
+                                                   "task_result"};
+static const char *const m_protos[SG_M_NPROTO] = {"h1", "h2"};
+static const char *const m_decisions[SG_M_NDECISION] = {"none", "allow", "deny"};
+/* Codes smsguard answers itself plus the common upstream ones; the rest is "other". */
+static const int m_status_codes[SG_M_NSTATUS - 2] = {200, 201, 202, 204, 304, 400, 401, 403,
+                                                     404, 405, 408, 413, 500, 502, 503, 504};
+static const char *const m_faults[SG_M_NFAULTS] = {
+    "InvalidRequest", "InvalidArgument", "NotAuthenticated", "NoPermission", "TooMany",
+    "ManagedObjectNotFound", "SystemError", "ProviderUnavailable", "other"};
+static const char *const m_h2_abuse[SG_M_NH2ABUSE] = {"protocol_error", "flood",
+                                                      "bad_preface"};
+
+/* ---- counting ---- */
+
+uint64_t sg_m_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void sg_m_observe(sg_hist_t *h, uint64_t us)
+{
+    size_t i = 0;
+
+    while (i < SG_M_NBUCKETS && us > m_le_us[i])
+        i++;
+    if (i < SG_M_NBUCKETS)
+        sg_m_inc(&h->bucket[i]);
+    sg_m_add(&h->sum_us, us);
+    sg_m_inc(&h->count); /* last: a scrape never sees more in the buckets than counted */
+}
+
+void sg_metrics_h2_abuse(sg_worker_t *w, int rv)
+{
+    int k = rv == NGHTTP2_ERR_FLOODED ? 1 : rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? 2 : 0;
+
+    if (rv == NGHTTP2_ERR_NOMEM || rv == NGHTTP2_ERR_CALLBACK_FAILURE)
+        return; /* our failure, not the peer's */
+    sg_m_inc(&w->m.h2_abuse[k]);
+}
+
+static int m_status_index(int status)
+{
+    if (status == 0)
+        return SG_M_NSTATUS - 1; /* no answer: "none" */
+    for (int i = 0; i < SG_M_NSTATUS - 2; i++)
+        if (m_status_codes[i] == status)
+            return i;
+    return SG_M_NSTATUS - 2; /* "other" */
+}
+
+static const char *m_status_label(int i, char buf[8])
+{
+    if (i == SG_M_NSTATUS - 1)
+        return "none";
+    if (i == SG_M_NSTATUS - 2)
+        return "other";
+    snprintf(buf, 8, "%d", m_status_codes[i]);
+    return buf;
+}
+
+static int m_fault_index(const char *type)
+{
+    for (int i = 0; i < SG_M_NFAULTS - 1; i++)
+        if (strcmp(m_faults[i], type) == 0)
+            return i;
+    return SG_M_NFAULTS - 1;
+}
+
+/* allow: authorised by policy; deny: a guarded (or stop-test-looking) request refused, or
+ * a refusal by authentication or route policy; none: not subject to a decision. */
+static int m_decision(const sg_req_t *r)
+{
+    if (r->allowed)
+        return 1;
+    if (r->guarded || r->stop_attempt)
+        return 2;
+    if (r->fault_type != NULL && (strcmp(r->fault_type, "NoPermission") == 0 ||
+                                  strcmp(r->fault_type, "NotAuthenticated") == 0))
+        return 2;
+    return 0;
+}
+
+/* ---- the access log ---- */
+
+/* A JSON string (RFC 8259): quotes, backslashes and control characters escaped;
+ * bytes that are not valid UTF-8 become U+FFFD, so every line parses. */
+static int access_str(sg_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    int rv = sg_buf_lit(b, "\"");
+
+    while (rv == SG_OK && p < e) {
+        unsigned c = *p;
+        size_t len = 1;
+
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            rv = sg_buf_append(b, esc, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rv = sg_buf_append(b, esc, 6);
+        } else if (c < 0x80) {
+            rv = sg_buf_append(b, p, 1);
+        } else {
+            /* Valid UTF-8: 2..4 bytes, no overlongs, no surrogates, <= U+10FFFF. */
+            uint32_t cp = 0, min = 0;
+
+            if (c >= 0xc2 && c <= 0xdf)
+                len = 2, cp = c & 0x1f, min = 0x80;
+            else if (c >= 0xe0 && c <= 0xef)
+                len = 3, cp = c & 0x0f, min = 0x800;
+            else if (c >= 0xf0 && c <= 0xf4)
+                len = 4, cp = c & 0x07, min = 0x10000;
+            else
+                len = 0;
+            if (len != 0 && (size_t)(e - p) >= len) {
+                for (size_t i = 1; i < len; i++) {
+                    if ((p[i] & 0xc0) != 0x80) {
+                        len = 0;
+                        break;
+                    }
+                    cp = (cp << 6) | (p[i] & 0x3f);
+                }
+            } else {
+                len = 0;
+            }
+            if (len != 0 && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)))
+                len = 0;
+            if (len == 0) {
+                rv = sg_buf_lit(b, "\\ufffd");
+                len = 1;
+            } else {
+                rv = sg_buf_append(b, p, len);
+            }
+        }
+        p += len;
+    }
+    return rv == SG_OK ? sg_buf_lit(b, "\"") : rv;
+}
+
+static int access_cstr(sg_buf_t *b, const char *s)
+{
+    return s == NULL ? sg_buf_lit(b, "null") : access_str(b, s, strlen(s));
+}
+
+static void access_close(sg_access_t *a)
+{
+    if (a->fd > 2)
+        close(a->fd);
+    a->fd = -1;
+    free(a->path);
+    a->path = NULL;
+}
+
+/* Open log.access as it is now (a reload may have changed it). */
+static void access_open(sg_worker_t *w)
+{
+    sg_access_t *a = &w->alog;
+    const char *want = w->conf->log.access;
+
+    access_close(a);
+    a->reopen_gen = __atomic_load_n(&access_reopen_gen, __ATOMIC_ACQUIRE);
+    if (want == NULL || strcmp(want, "off") == 0)
+        return;
+    a->path = strdup(want);
+    if (a->path == NULL)
+        return;
+    if (strcmp(want, "stderr") == 0) {
+        a->fd = STDERR_FILENO;
+        return;
+    }
+    a->fd = open(want, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (a->fd < 0)
+        sg_log(SG_LOG_ERROR, "worker=%d access log '%s': %s", w->id, want, strerror(errno));
+}
+
+static void access_flush(sg_worker_t *w)
+{
+    sg_access_t *a = &w->alog;
+    size_t n = sg_buf_avail(&a->buf);
+    ssize_t k;
+
+    while (n > 0 && a->fd >= 0) {
+        k = write(a->fd, sg_buf_head(&a->buf), n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (!a->failing)
+                sg_log(SG_LOG_ERROR, "worker=%d access log '%s': %s: lines dropped", w->id,
+                       a->path, k == 0 ? "short write" : strerror(errno));
+            a->failing = 1;
+            break;
+        }
+        a->failing = 0;
+        sg_buf_consume(&a->buf, (size_t)k);
+        n -= (size_t)k;
+    }
+    sg_buf_reset(&a->buf);
+}
+
+static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_ms)
+{
+    sg_buf_t *b = &w->alog.buf;
+    const sg_principal_t *who = r->principal;
+    char t[SG_TIME_LEN];
+    size_t mark = b->len;
+    int rv;
+
+    sg_time_rfc3339(t);
+    rv = sg_buf_appendf(b, "{\"time\":\"%s\",\"request_id\":\"%s\",\"peer\":", t, r->request_id);
+    if (rv == SG_OK)
+        rv = access_cstr(b, r->conn->peer);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"protocol\":\"%s\",\"method\":",
+                            r->http_major == 2 ? "HTTP/2" : "HTTP/1.1");
+    if (rv == SG_OK)
+        rv = access_str(b, r->method.p ? r->method.p : "", r->method.n);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"path\":");
+    if (rv == SG_OK)
+        rv = access_str(b, r->path.p ? r->path.p : "", r->path.n);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"route\":\"%s\",\"subject\":",
+                            m_routes[r->route >= 0 && r->route < SG_M_NROUTES ? r->route : 0]);
+    if (rv == SG_OK)
+        rv = access_cstr(b, who != NULL ? who->subject : NULL);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"tenant\":");
+    if (rv == SG_OK)
+        rv = access_cstr(b, who != NULL ? who->tenant : NULL);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"decision\":\"%s\",\"status\":%d,\"fault\":",
+                            m_decisions[decision], r->res.status);
+    if (rv == SG_OK)
+        rv = access_cstr(b, r->fault_type);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"duration_ms\":%" PRIu64 ",\"upstream_ms\":",
+                            end_ms - r->start_ms);
+    if (rv == SG_OK)
+        rv = r->up_start_ms != 0 && r->up_end_ms >= r->up_start_ms
+                 ? sg_buf_appendf(b, "%" PRIu64, r->up_end_ms - r->up_start_ms)
+                 : sg_buf_lit(b, "null");
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b, ",\"bytes_in\":%zu,\"bytes_out\":%" PRIu64 ",\"term\":",
+                            r->body.len, r->bytes_out);
+    if (rv == SG_OK)
+        rv = access_cstr(b, r->term);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "}\n");
+    if (rv != SG_OK) {
+        b->len = mark; /* never a partial line */
+        return;
+    }
+    if (sg_buf_avail(b) >= ACCESS_FLUSH_BYTES)
+        access_flush(w);
+}
+
+/* ---- the end of a request ---- */
+
+void sg_metrics_up_end(sg_req_t *r)
+{
+    sg_req_t *p = r->parent;
+
+    r->up_end_ms = sg_now_ms();
+    if (r->up_start_ms == 0)
+        return;
+    sg_m_observe(&r->conn->w->m.up_duration, (r->up_end_ms - r->up_start_ms) * 1000);
+    /* A part of a split batch: the parent's upstream_ms (access log) spans its parts. */
+    if (r->is_child && p != NULL) {
+        if (p->up_start_ms == 0 || r->up_start_ms < p->up_start_ms)
+            p->up_start_ms = r->up_start_ms;
+        if (r->up_end_ms > p->up_end_ms)
+            p->up_end_ms = r->up_end_ms;
+    }
+}
+
+void sg_metrics_req_end(sg_req_t *r)
+{
+    sg_worker_t *w = r->conn->w;
+    uint64_t now = sg_now_ms();
+    int route = r->route >= 0 && r->route < SG_M_NROUTES ? r->route : 0;
+    int decision = m_decision(r);
+
+    if (r->is_child)
+        return; /* a part of a split batch: counted in batch_parts_total */
+    sg_m_inc(&w->m.requests[route][r->http_major == 2][decision][m_status_index(r->res.status)]);
+    if (r->fault_type != NULL && r->local_reply)
+        sg_m_inc(&w->m.refusals[m_fault_index(r->fault_type)]);
+    sg_m_observe(&w->m.req_duration, (now - r->start_ms) * 1000);
+    if (w->alog.fd >= 0 && w->alog.path != NULL)
+        access_line(w, r, decision, now);
+}
+
+/* ---- the worker's tick ---- */
+
+static void metrics_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sg_worker_t *w = ev_userdata(loop);
+    sg_access_t *a = &w->alog;
+    const char *want = w->conf->log.access;
+
+    __atomic_store_n(&w->m.up_open, (uint64_t)w->nup, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->m.up_idle, (uint64_t)w->nidle, __ATOMIC_RELAXED);
+    access_flush(w);
+    /* SIGUSR1, or a reload that changed log.access. */
+    if (a->reopen_gen != __atomic_load_n(&access_reopen_gen, __ATOMIC_ACQUIRE) ||
+        (a->path == NULL) != (strcmp(want, "off") == 0) ||
+        (a->path != NULL && strcmp(a->path, want) != 0))
+        access_open(w);
+}
+
+void sg_metrics_worker_start(sg_worker_t *w)
+{
+    w->alog.fd = -1;
+    sg_buf_init(&w->alog.buf, ACCESS_BUF_MAX);
+    access_open(w);
+    ev_timer_init(&w->alog.timer, metrics_tick_cb, METRICS_TICK_S, METRICS_TICK_S);
+    ev_timer_start(w->loop, &w->alog.timer);
+}
+
+void sg_metrics_worker_end(sg_worker_t *w)
+{
+    access_flush(w);
+    access_close(&w->alog);
+    sg_buf_dispose(&w->alog.buf);
+}
+
+void sg_access_reopen(void)
+{
+    __atomic_add_fetch(&access_reopen_gen, 1, __ATOMIC_RELEASE);
+}
+
+/* ---- rendering ---- */
+
+#define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static int render_head(sg_buf_t *b, const char *name, const char *type, const char *help)
+{
+    return sg_buf_appendf(b, "# HELP smsguard_%s %s\n# TYPE smsguard_%s %s\n", name, help, name,
+                          type);
+}
+
+static int render_counter(sg_buf_t *b, const char *name, const char *help, uint64_t v,
+                          const char *type)
+{
+    int rv = render_head(b, name, type, help);
+
+    return rv == SG_OK ? sg_buf_appendf(b, "smsguard_%s %" PRIu64 "\n", name, v) : rv;
+}
+
+static int render_hist(sg_buf_t *b, const char *name, const char *help, const sg_hist_t *hs,
+                       size_t n, size_t stride)
+{
+    uint64_t bucket[SG_M_NBUCKETS] = {0}, count = 0, sum_us = 0, cum = 0;
+    int rv = render_head(b, name, "histogram", help);
+
+    for (size_t k = 0; k < n; k++) {
+        const sg_hist_t *h = (const sg_hist_t *)((const char *)hs + k * stride);
+
+        count += LD(h->count); /* first: buckets may have moved on since, never back */
+        for (int i = 0; i < SG_M_NBUCKETS; i++)
+            bucket[i] += LD(h->bucket[i]);
+        sum_us += LD(h->sum_us);
+    }
+    for (int i = 0; rv == SG_OK && i < SG_M_NBUCKETS; i++) {
+        cum += bucket[i];
+        rv = sg_buf_appendf(b, "smsguard_%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, m_le[i], cum);
+    }
+    if (count < cum)
+        count = cum; /* an observation between the two reads: keep +Inf == _count >= buckets */
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b,
+                            "smsguard_%s_bucket{le=\"+Inf\"} %" PRIu64 "\nsmsguard_%s_sum %" PRIu64
+                            ".%06" PRIu64 "\nsmsguard_%s_count %" PRIu64 "\n",
+                            name, count, name, sum_us / 1000000, sum_us % 1000000, name, count);
+    return rv;
+}
+
+/* The sum over workers of the counter at FIRST's offset in W[0]. */
+static uint64_t w_sum(const sg_worker_t *W, int nw, const uint64_t *first)
+{
+    size_t off = (size_t)((const char *)first - (const char *)W);
+    uint64_t v = 0;
+
+    for (int i = 0; i < nw; i++)
+        v += __atomic_load_n((const uint64_t *)((const char *)&W[i] + off), __ATOMIC_RELAXED);
+    return v;
+}
+
+int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
+{
+    static const sg_hist_t zero;
+    const size_t ws = sizeof(sg_worker_t);
+    sg_worker_t *W = px->workers;
+    int nw = W != NULL ? px->nworkers : 0, rv;
+    uint64_t v;
+    char sb[8];
+
+#define SUM(field) (nw > 0 ? w_sum(W, nw, &W[0].field) : 0)
+    rv = render_head(b, "requests_total", "counter",
+                     "Client requests answered or ended, by route, protocol, policy decision "
+                     "and HTTP status (split-batch parts not included).");
+    for (int ro = 0; rv == SG_OK && ro < SG_M_NROUTES; ro++)
+        for (int p = 0; rv == SG_OK && p < SG_M_NPROTO; p++)
+            for (int d = 0; rv == SG_OK && d < SG_M_NDECISION; d++)
+                for (int s = 0; rv == SG_OK && s < SG_M_NSTATUS; s++) {
+                    v = SUM(m.requests[ro][p][d][s]);
+                    if (v == 0)
+                        continue; /* series appear once they have happened */
+                    rv = sg_buf_appendf(b,
+                                        "smsguard_requests_total{route=\"%s\",protocol=\"%s\","
+                                        "decision=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+                                        m_routes[ro], m_protos[p], m_decisions[d],
+                                        m_status_label(s, sb), v);
+                }
+    if (rv == SG_OK)
+        rv = render_head(b, "refusals_total", "counter",
+                         "Requests answered locally with a vSphere fault, by the fault's "
+                         "_typeName.");
+    for (int f = 0; rv == SG_OK && f < SG_M_NFAULTS; f++)
+        rv = sg_buf_appendf(b, "smsguard_refusals_total{fault=\"%s\"} %" PRIu64 "\n", m_faults[f],
+                            SUM(m.refusals[f]));
+    if (rv == SG_OK)
+        rv = render_hist(b, "request_duration_seconds",
+                         "Time from a client request's start to the end of its answer.",
+                         nw > 0 ? &W[0].m.req_duration : &zero, nw > 0 ? (size_t)nw : 1, ws);
+    if (rv == SG_OK)
+        rv = render_hist(b, "upstream_duration_seconds",
+                         "Time from forwarding a request (or batch part) upstream to the end of "
+                         "the upstream's answer.",
+                         nw > 0 ? &W[0].m.up_duration : &zero, nw > 0 ? (size_t)nw : 1, ws);
+    if (rv == SG_OK)
+        rv = render_counter(b, "upstream_connections_open",
+                            "Open upstream connections, idle ones included (up to 100 ms old).",
+                            SUM(m.up_open), "gauge");
+    if (rv == SG_OK)
+        rv = render_counter(b, "upstream_connections_idle",
+                            "Idle upstream connections in the pools (up to 100 ms old).",
+                            SUM(m.up_idle), "gauge");
+    if (rv == SG_OK)
+        rv = render_counter(b, "upstream_connect_failures_total",
+                            "Upstream connections that failed to connect or to complete the TLS "
+                            "handshake, or timed out doing so.",
+                            SUM(m.up_connect_failures), "counter");
+    if (rv == SG_OK)
+        rv = render_counter(b, "batch_parts_total",
+                            "Sub-requests sent upstream for the parts of split batches.",
+                            SUM(m.batch_parts), "counter");
+    if (rv == SG_OK)
+        rv = render_counter(b, "audit_records_total",
+                            "Audit log lines written (records and checkpoints).",
+                            LD(sg_metrics_audit.records), "counter");
+    if (rv == SG_OK)
+        rv = render_counter(b, "audit_write_failures_total",
+                            "Audit log batches that could not be written or synced.",
+                            LD(sg_metrics_audit.write_failures), "counter");
+    if (rv == SG_OK)
+        rv = render_hist(b, "audit_sync_duration_seconds",
+                         "Duration of the audit writer's fdatasync(2) calls.",
+                         &sg_metrics_audit.sync, 1, 0);
+    if (rv == SG_OK)
+        rv = render_counter(b, "tls_handshakes_total", "Client TLS handshakes completed.",
+                            SUM(m.tls_handshakes), "counter");
+    if (rv == SG_OK)
+        rv = render_counter(b, "tls_handshake_failures_total",
+                            "Client TLS handshakes that failed or timed out.",
+                            SUM(m.tls_handshake_failures), "counter");
+    if (rv == SG_OK)
+        rv = render_head(b, "http2_abuse_total", "counter",
+                         "HTTP/2 connections ended for a protocol error, a flood or a bad "
+                         "preface.");
+    for (int k = 0; rv == SG_OK && k < SG_M_NH2ABUSE; k++)
+        rv = sg_buf_appendf(b, "smsguard_http2_abuse_total{kind=\"%s\"} %" PRIu64 "\n",
+                            m_h2_abuse[k], SUM(m.h2_abuse[k]));
+    if (rv == SG_OK)
+        rv = render_counter(b, "connections_open",
+                            "Open client connections (TLS handshakes included).",
+                            (uint64_t)__atomic_load_n(&px->nconns, __ATOMIC_RELAXED), "gauge");
+#undef SUM
+    return rv;
+}

@@ -1,0 +1,101 @@
+/*
+ * proxy/metrics.h - lock-free counters for GET /metrics and the access log.
+ *
+ * Each worker owns one sg_metrics_t (inside sg_worker_t) and is the only thread
+ * that writes it; the audit writer thread owns sg_metrics_audit. Writers use a
+ * relaxed load + store (a plain add on x86, no locked instruction), readers (the
+ * admin listener on the main thread) use relaxed loads and sum over workers, so
+ * there is no lock and no data race. A scrape may see one counter of a request
+ * moved and another not yet: Prometheus tolerates that.
+ *
+ * The access log (one JSON line per finished request, DESIGN.md log.access) is
+ * buffered per worker and written by the worker itself (metrics.c).
+ */
+#ifndef SG_METRICS_H
+#define SG_METRICS_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "proxy/common.h"
+
+/* Histogram upper bounds in seconds (the +Inf bucket is the count). */
+#define SG_M_NBUCKETS 14
+
+typedef struct {
+    uint64_t bucket[SG_M_NBUCKETS]; /* not cumulative: observations in (le[i-1], le[i]] */
+    uint64_t count;
+    uint64_t sum_us; /* microseconds */
+} sg_hist_t;
+
+enum { SG_M_NROUTES = 4 };    /* SG_ROUTE_OTHER .. SG_ROUTE_TASK_RESULT (filters/canon.h) */
+enum { SG_M_NPROTO = 2 };     /* h1, h2 */
+enum { SG_M_NDECISION = 3 };  /* none, allow, deny */
+enum { SG_M_NSTATUS = 18 };   /* metrics.c m_status_codes, "other" and "none" */
+enum { SG_M_NFAULTS = 9 };    /* metrics.c m_faults, "other" last */
+enum { SG_M_NH2ABUSE = 3 };   /* protocol_error, flood, bad_preface */
+
+typedef struct {
+    uint64_t requests[SG_M_NROUTES][SG_M_NPROTO][SG_M_NDECISION][SG_M_NSTATUS];
+    uint64_t refusals[SG_M_NFAULTS];
+    sg_hist_t req_duration, up_duration;
+    uint64_t up_connect_failures;
+    uint64_t batch_parts;
+    uint64_t tls_handshakes, tls_handshake_failures;
+    uint64_t h2_abuse[SG_M_NH2ABUSE];
+    /* gauges the worker publishes from its 100 ms timer (its own fields are not atomic) */
+    uint64_t up_open, up_idle;
+} sg_metrics_t;
+
+typedef struct {
+    uint64_t records;        /* records (and checkpoints) written */
+    uint64_t write_failures; /* batches that could not be written or synced */
+    sg_hist_t sync;          /* fdatasync(2) durations */
+} sg_metrics_audit_t;
+
+/* A worker's access log: whole lines buffered, written with write(2) past 16 KiB or
+ * from the 100 ms timer, so a line can be up to 100 ms late and a crash loses at most
+ * the last 100 ms (the audit log is the durable record). Each worker has its own fd
+ * (O_APPEND), so lines of different workers never interleave. */
+typedef struct {
+    int fd;              /* -1: off (or the file could not be opened) */
+    char *path;          /* the log.access value fd belongs to (malloc), NULL when off */
+    unsigned reopen_gen; /* sg_access_reopen() generation the fd was opened at */
+    int failing;         /* the last write failed: logged once until one succeeds */
+    sg_buf_t buf;
+    ev_timer timer;
+} sg_access_t;
+
+extern sg_metrics_audit_t sg_metrics_audit; /* written by the audit writer thread only */
+
+/* Owner thread only. */
+static inline void sg_m_add(uint64_t *c, uint64_t n)
+{
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+#define sg_m_inc(c) sg_m_add((c), 1)
+void sg_m_observe(sg_hist_t *h, uint64_t us); /* owner thread only */
+uint64_t sg_m_now_us(void);                  /* monotonic microseconds */
+
+struct sg_worker_s;
+struct sg_req_s;
+struct sg_proxy_s;
+
+/* h2_server.c: nghttp2_session_mem_recv failed with rv (an nghttp2 error code); NOMEM
+ * and CALLBACK_FAILURE are smsguard's own trouble and not counted. */
+void sg_metrics_h2_abuse(struct sg_worker_s *w, int rv);
+/* req.c: the upstream's answer ended (or failed) for r: upstream_duration_seconds. */
+void sg_metrics_up_end(struct sg_req_s *r);
+/* req.c: the request ends (counted, and logged when log.access is on). */
+void sg_metrics_req_end(struct sg_req_s *r);
+
+/* The worker's 100 ms timer (gauges, access-log flush and reopen) and its end. */
+void sg_metrics_worker_start(struct sg_worker_s *w);
+void sg_metrics_worker_end(struct sg_worker_s *w); /* flush and close the access log */
+/* SIGUSR1 (main thread): every worker reopens its access-log file within 100 ms. */
+void sg_access_reopen(void);
+
+/* The Prometheus text exposition (format 0.0.4) of the whole process into b. */
+int sg_metrics_render(struct sg_proxy_s *px, sg_buf_t *b);
+
+#endif
