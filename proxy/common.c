@@ -265,3 +265,48 @@ int sg_set_nonblock(int fd)
         return SG_ERR;
     return SG_OK;
 }
+
+/* Append s[0, n) as a JSON string (NULL: null). Client bytes are not trusted to be UTF-8: an
+ * invalid sequence becomes U+FFFD, controls are escaped, so each record stays
+ * one well-formed line whatever a client sent. */
+int sg_buf_json_str(sg_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    int rv;
+
+    if (s == NULL)
+        return sg_buf_lit(b, "null");
+    rv = sg_buf_lit(b, "\"");
+    while (rv == SG_OK && p < e) {
+        unsigned c = *p;
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                   : (c & 0xF8) == 0xF0 ? 4 : 0;
+        int ok = len > 0 && (size_t)(e - p) >= len;
+
+        for (size_t i = 1; ok && i < len; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && len == 2 && c < 0xC2)
+            ok = 0; /* overlong */
+        if (ok && len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
+            ok = 0; /* overlong or surrogate */
+        if (ok && len == 4 && ((c == 0xF0 && p[1] < 0x90) || c > 0xF4 || (c == 0xF4 && p[1] >= 0x90)))
+            ok = 0;
+        if (!ok) {
+            rv = sg_buf_lit(b, "\\ufffd");
+            p++;
+        } else if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            rv = sg_buf_append(b, esc, 2);
+            p++;
+        } else if (c < 0x20 || c == 0x7F) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rv = sg_buf_append(b, esc, 6);
+            p++;
+        } else {
+            rv = sg_buf_append(b, p, len);
+            p += len;
+        }
+    }
+    return rv == SG_OK ? sg_buf_lit(b, "\"") : rv;
+}

@@ -59,6 +59,9 @@ int sg_buf_append(sg_buf_t *b, const void *p, size_t n);
 /* Append a string literal (its length is taken at compile time). */
 #define sg_buf_lit(b, lit) sg_buf_append((b), "" lit, sizeof(lit) - 1)
 int sg_buf_appendf(sg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s[0, n) as a JSON string; NULL appends null. Bytes that are not valid
+ * UTF-8 become U+FFFD and controls are escaped: the line parses whatever a client sent. */
+int sg_buf_json_str(sg_buf_t *b, const char *s, size_t n);
 /* Unread bytes. */
 static inline size_t sg_buf_avail(const sg_buf_t *b) { return b->len - b->off; }
 /* An empty buffer that never allocated has no head: NULL, not NULL + 0 (undefined in C,

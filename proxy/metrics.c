@@ -129,66 +129,9 @@ static int m_decision(const sg_req_t *r)
 
 /* ---- the access log ---- */
 
-/* A JSON string (RFC 8259): quotes, backslashes and control characters escaped;
- * bytes that are not valid UTF-8 become U+FFFD, so every line parses. */
-static int access_str(sg_buf_t *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s, *e = p + n;
-    int rv = sg_buf_lit(b, "\"");
-
-    while (rv == SG_OK && p < e) {
-        unsigned c = *p;
-        size_t len = 1;
-
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            rv = sg_buf_append(b, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            rv = sg_buf_append(b, esc, 6);
-        } else if (c < 0x80) {
-            rv = sg_buf_append(b, p, 1);
-        } else {
-            /* Valid UTF-8: 2..4 bytes, no overlongs, no surrogates, <= U+10FFFF. */
-            uint32_t cp = 0, min = 0;
-
-            if (c >= 0xc2 && c <= 0xdf)
-                len = 2, cp = c & 0x1f, min = 0x80;
-            else if (c >= 0xe0 && c <= 0xef)
-                len = 3, cp = c & 0x0f, min = 0x800;
-            else if (c >= 0xf0 && c <= 0xf4)
-                len = 4, cp = c & 0x07, min = 0x10000;
-            else
-                len = 0;
-            if (len != 0 && (size_t)(e - p) >= len) {
-                for (size_t i = 1; i < len; i++) {
-                    if ((p[i] & 0xc0) != 0x80) {
-                        len = 0;
-                        break;
-                    }
-                    cp = (cp << 6) | (p[i] & 0x3f);
-                }
-            } else {
-                len = 0;
-            }
-            if (len != 0 && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)))
-                len = 0;
-            if (len == 0) {
-                rv = sg_buf_lit(b, "\\ufffd");
-                len = 1;
-            } else {
-                rv = sg_buf_append(b, p, len);
-            }
-        }
-        p += len;
-    }
-    return rv == SG_OK ? sg_buf_lit(b, "\"") : rv;
-}
-
 static int access_cstr(sg_buf_t *b, const char *s)
 {
-    return s == NULL ? sg_buf_lit(b, "null") : access_str(b, s, strlen(s));
+    return s == NULL ? sg_buf_lit(b, "null") : sg_buf_json_str(b, s, strlen(s));
 }
 
 static void access_close(sg_access_t *a)
@@ -262,11 +205,11 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
         rv = sg_buf_appendf(b, ",\"protocol\":\"%s\",\"method\":",
                             r->http_major == 2 ? "HTTP/2" : "HTTP/1.1");
     if (rv == SG_OK)
-        rv = access_str(b, r->method.p ? r->method.p : "", r->method.n);
+        rv = sg_buf_json_str(b, r->method.p ? r->method.p : "", r->method.n);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"path\":");
     if (rv == SG_OK)
-        rv = access_str(b, r->path.p ? r->path.p : "", r->path.n);
+        rv = sg_buf_json_str(b, r->path.p ? r->path.p : "", r->path.n);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"route\":\"%s\",\"subject\":",
                             m_routes[r->route >= 0 && r->route < SG_M_NROUTES ? r->route : 0]);
