@@ -103,6 +103,8 @@ typedef struct sg_conf_s {
         int header_timeout_ms;
         int body_timeout_ms;
         int idle_timeout_ms;
+        int send_timeout_ms; /* no byte of a pending answer written: cut the client */
+        int max_requests_per_connection; /* h1: Connection: close on the last; h2: GOAWAY */
         int max_connections; /* per process */
         int drain_timeout_ms; /* SIGTERM: how long in-flight requests may finish */
     } limits;

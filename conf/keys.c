@@ -6,10 +6,13 @@
  * "Configuration" and conf/smsguard.conf document the same keys in the same order:
  * change all three together.
  *
- * Reload (SIGHUP): certificates, upstream, limits, routes, log and policy are
- * reloadable. What the process is built around is not: worker count, the bound
- * addresses and ports, and the audit writer (its file, sync mode, signing key,
- * syslog); a change there is warned about and waits for a restart.
+ * Reload (SIGHUP): listen and admin addresses, certificates, upstream, limits,
+ * routes, log, policy and batch are reloadable (proxy/gen.c, loop.c and admin.c
+ * re-bind changed addresses before committing). What the process is built around is
+ * not: a change to the worker count or to the audit writer's file, sync mode or
+ * signing key refuses the whole reload ("file: 'key' changed, needs a restart",
+ * sg_gen_restart_needed); audit.checkpoint_every and audit.syslog are kept until a
+ * restart.
  */
 #include <openssl/ssl.h>
 #include <string.h>
@@ -92,10 +95,10 @@ const sg_conf_key_t sg__conf_keys[] = {
     /* Threads are created once; a reload cannot add or remove one. */
     INT("workers", 0, 0, 1024, 1, C(workers)),
 
-    /* Sockets are bound once; certificates and TLS settings follow SIGHUP. */
-    LIST("listen", Q, 1, 64, C(listen), C(nlisten), sg_conf_listen_t, SG_CK_LISTEN),
-    STR("listen.address", 0, "127.0.0.1", E(sg_conf_listen_t, address), SG_CK_ADDRESS),
-    INT("listen.port", Q, 1, 65535, 0, E(sg_conf_listen_t, port)),
+    /* Added addresses are bound on SIGHUP before it commits; kept ones keep their sockets. */
+    LIST("listen", Q | R, 1, 64, C(listen), C(nlisten), sg_conf_listen_t, SG_CK_LISTEN),
+    STR("listen.address", R, "127.0.0.1", E(sg_conf_listen_t, address), SG_CK_ADDRESS),
+    INT("listen.port", Q | R, 1, 65535, 0, E(sg_conf_listen_t, port)),
     GROUP("listen.tls", Q | R, SG_KOFF_NONE, SG_CK_NONE),
     STR("listen.tls.certificate", Q | R | P | NE, NULL, E(sg_conf_listen_t, certificate),
         SG_CK_NONE),
@@ -105,9 +108,9 @@ const sg_conf_key_t sg__conf_keys[] = {
          E(sg_conf_listen_t, min_version)),
     STR("listen.tls.client_ca", R | P, "", E(sg_conf_listen_t, client_ca), SG_CK_CA_FILE),
 
-    GROUP("admin", 0, C(admin.enabled), SG_CK_NONE),
-    STR("admin.address", 0, "127.0.0.1", C(admin.address), SG_CK_ADDRESS),
-    INT("admin.port", Q, 1, 65535, 0, C(admin.port)),
+    GROUP("admin", R, C(admin.enabled), SG_CK_NONE),
+    STR("admin.address", R, "127.0.0.1", C(admin.address), SG_CK_ADDRESS),
+    INT("admin.port", Q | R, 1, 65535, 0, C(admin.port)),
 
     GROUP("upstream", Q | R, SG_KOFF_NONE, SG_CK_UPSTREAM),
     STR("upstream.url", Q | R | NE, NULL, C(upstream.url), SG_CK_NONE),
@@ -126,6 +129,9 @@ const sg_conf_key_t sg__conf_keys[] = {
     INT("limits.header_timeout_ms", R, 1, MS_HOUR, 10000, C(limits.header_timeout_ms)),
     INT("limits.body_timeout_ms", R, 1, MS_HOUR, 30000, C(limits.body_timeout_ms)),
     INT("limits.idle_timeout_ms", R, 1, 24 * MS_HOUR, 60000, C(limits.idle_timeout_ms)),
+    INT("limits.send_timeout_ms", R, 1, MS_HOUR, 30000, C(limits.send_timeout_ms)),
+    INT("limits.max_requests_per_connection", R, 1, 1000000000, 10000,
+        C(limits.max_requests_per_connection)),
     INT("limits.max_connections", R, 1, 1000000, 10000, C(limits.max_connections)),
     INT("limits.drain_timeout_ms", R, 0, MS_HOUR, 10000, C(limits.drain_timeout_ms)),
 

@@ -7,6 +7,10 @@
  * GET /metrics renders the Prometheus text exposition (metrics.c) by summing the
  * workers' counters with relaxed atomic loads: no lock, no call into a worker.
  * A large answer the socket cannot take at once is written as the socket drains.
+ *
+ * On reload the main thread binds a moved admin address before committing
+ * (sg_admin_prepare) and swaps listeners after (sg_admin_commit); connections
+ * already accepted are not touched.
  */
 #include "proxy/proxy.h"
 
@@ -212,18 +216,13 @@ static void admin_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
     ev_timer_start(loop, &a->timer);
 }
 
-int sg_admin_start(sg_proxy_t *px, struct ev_loop *loop, char *err, size_t errlen)
+/* A listening socket for conf's admin address, or -1 with err. */
+static int admin_bind(const sg_conf_t *conf, char *err, size_t errlen)
 {
-    const sg_conf_t *conf = px->conf;
     struct addrinfo hints, *ai = NULL;
     char port[16];
-    int one = 1, rv;
+    int fd, one = 1, rv;
 
-    admin.px = px;
-    admin.loop = loop;
-    admin.fd = -1;
-    if (!conf->admin.enabled)
-        return SG_OK;
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
@@ -231,23 +230,78 @@ int sg_admin_start(sg_proxy_t *px, struct ev_loop *loop, char *err, size_t errle
     if ((rv = getaddrinfo(conf->admin.address, port, &hints, &ai)) != 0) {
         snprintf(err, errlen, "admin %s:%d: %s", conf->admin.address, conf->admin.port,
                  gai_strerror(rv));
-        return SG_ERR;
+        return -1;
     }
-    admin.fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (admin.fd < 0 || setsockopt(admin.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(admin.fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(admin.fd, 64) < 0) {
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
         snprintf(err, errlen, "admin %s:%d: %s", conf->admin.address, conf->admin.port,
                  strerror(errno));
-        freeaddrinfo(ai);
-        if (admin.fd >= 0)
-            close(admin.fd);
-        admin.fd = -1;
-        return SG_ERR;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
     }
     freeaddrinfo(ai);
-    ev_io_init(&admin.io, admin_accept_cb, admin.fd, EV_READ);
-    ev_io_start(loop, &admin.io);
+    return fd;
+}
+
+static void admin_listen_on(int fd)
+{
+    admin.fd = fd;
+    if (fd < 0)
+        return;
+    ev_io_init(&admin.io, admin_accept_cb, fd, EV_READ);
+    ev_io_start(admin.loop, &admin.io);
+}
+
+int sg_admin_start(sg_proxy_t *px, struct ev_loop *loop, char *err, size_t errlen)
+{
+    const sg_conf_t *conf = px->conf;
+    int fd;
+
+    admin.px = px;
+    admin.loop = loop;
+    admin.fd = -1;
+    if (!conf->admin.enabled)
+        return SG_OK;
+    if ((fd = admin_bind(conf, err, errlen)) < 0)
+        return SG_ERR;
+    admin_listen_on(fd);
     return SG_OK;
+}
+
+int sg_admin_prepare(const sg_conf_t *old, const sg_conf_t *conf, int *fd, char *err,
+                     size_t errlen)
+{
+    *fd = SG_ADMIN_SAME;
+    if (old->admin.enabled == conf->admin.enabled &&
+        (!conf->admin.enabled || (old->admin.port == conf->admin.port &&
+                                  strcmp(old->admin.address, conf->admin.address) == 0)))
+        return SG_OK;
+    if (!conf->admin.enabled) {
+        *fd = -1;
+        return SG_OK;
+    }
+    /* Bound while the old one still listens: the same port on another address of this
+     * host may be refused (EADDRINUSE) and then needs two reloads or a restart. */
+    if ((*fd = admin_bind(conf, err, errlen)) < 0)
+        return SG_ERR;
+    return SG_OK;
+}
+
+void sg_admin_commit(int fd)
+{
+    if (fd == SG_ADMIN_SAME)
+        return;
+    /* Connections already accepted keep their own sockets and finish as they are. */
+    sg_admin_stop();
+    admin_listen_on(fd);
+}
+
+void sg_admin_abort(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }
 
 void sg_admin_stop(void)

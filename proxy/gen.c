@@ -146,25 +146,20 @@ void sg_gen_unref(sg_gen_t *g)
     free(g);
 }
 
-/* Keys a reload cannot change: the sockets are bound and the threads started. */
+/* Keys a reload cannot change: the threads are started, and the audit writer owns its
+ * open file, sync mode and signing key (its chain must not fork mid-file). Listen and
+ * admin addresses are not here: a reload re-binds them (loop.c, admin.c). */
 const char *sg_gen_restart_needed(const sg_gen_t *old, const sg_gen_t *g)
 {
     const sg_conf_t *a = old->conf, *b = g->conf;
 
     if (a->workers != b->workers)
         return "workers";
-    if (a->nlisten != b->nlisten)
-        return "listen";
-    for (size_t i = 0; i < a->nlisten; i++)
-        if (strcmp(a->listen[i].address, b->listen[i].address) != 0 ||
-            a->listen[i].port != b->listen[i].port)
-            return "listen";
-    if (a->admin.enabled != b->admin.enabled ||
-        (a->admin.enabled && (strcmp(a->admin.address, b->admin.address) != 0 ||
-                              a->admin.port != b->admin.port)))
-        return "admin";
-    if (strcmp(a->audit.file, b->audit.file) != 0 || a->audit.sync != b->audit.sync ||
-        strcmp(a->audit.signing_key, b->audit.signing_key) != 0)
-        return "audit";
+    if (strcmp(a->audit.file, b->audit.file) != 0)
+        return "audit.file";
+    if (a->audit.sync != b->audit.sync)
+        return "audit.sync";
+    if (strcmp(a->audit.signing_key, b->audit.signing_key) != 0)
+        return "audit.signing_key";
     return NULL;
 }

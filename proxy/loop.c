@@ -5,6 +5,12 @@
  * Each worker binds its own socket per listen entry with SO_REUSEPORT, so the
  * kernel spreads connections over workers and no accept lock exists. The main
  * thread only starts, stops (ev_async) and joins workers.
+ *
+ * Reload changes the listen addresses without closing any socket that stays: the
+ * main thread binds the added addresses for every worker before the reload is
+ * committed (a port taken elsewhere refuses the whole reload), and each worker swaps
+ * to its new set in one callback, keeping the sockets, and so the accept queues, of
+ * the addresses kept (nginx and nghttpx re-use inherited sockets the same way).
  */
 #include "proxy/proxy.h"
 #include "filters/filter.h"
@@ -51,7 +57,7 @@ static int loop_bind(const char *addr, int port, char *err, size_t errlen)
 static void loop_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     sg_worker_t *w = ev_userdata(loop);
-    size_t li = (size_t)(io - w->lio);
+    size_t li = (size_t)(io - w->ls.io);
     struct sockaddr_storage ss;
     socklen_t sl;
     int fd;
@@ -99,6 +105,69 @@ static void loop_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents
     ev_break(loop, EVBREAK_ALL);
 }
 
+static int lset_has(const sg_lset_t *ls, int fd)
+{
+    for (size_t i = 0; i < ls->n; i++)
+        if (ls->fds[i] == fd)
+            return 1;
+    return 0;
+}
+
+static void lset_free(sg_lset_t *ls)
+{
+    free(ls->fds);
+    free(ls->io);
+    memset(ls, 0, sizeof(*ls));
+}
+
+/* Stop accepting: every listening socket of the worker goes. Caller holds reload_mu. */
+static void loop_close_listeners(sg_worker_t *w)
+{
+    for (size_t i = 0; i < w->ls.n; i++) {
+        if (w->ls.fds[i] < 0)
+            continue;
+        ev_io_stop(w->loop, &w->ls.io[i]);
+        close(w->ls.fds[i]);
+        w->ls.fds[i] = -1;
+    }
+}
+
+/* Take the generation and sockets the main thread handed over, if any. New connections
+ * and requests use the generation from now on; idle upstream connections belong to the
+ * old upstream settings and go. A socket kept from the old set is watched again at
+ * once: its accept queue never closed. Caller holds reload_mu. */
+static void loop_apply_pending(sg_worker_t *w)
+{
+    sg_gen_t *g = w->pending_gen;
+    sg_lset_t old = w->ls;
+
+    if (g == NULL)
+        return;
+    w->pending_gen = NULL;
+    for (size_t i = 0; i < old.n; i++) {
+        if (old.fds[i] < 0)
+            continue;
+        ev_io_stop(w->loop, &old.io[i]);
+        if (!lset_has(&w->pending_ls, old.fds[i]))
+            close(old.fds[i]); /* an address the new configuration dropped */
+    }
+    w->ls = w->pending_ls;
+    memset(&w->pending_ls, 0, sizeof(w->pending_ls));
+    lset_free(&old);
+    for (size_t i = 0; i < w->ls.n; i++) {
+        ev_io_init(&w->ls.io[i], loop_accept_cb, w->ls.fds[i], EV_READ);
+        ev_io_start(w->loop, &w->ls.io[i]);
+    }
+    sg_up_close_idle(w);
+    if (w->up_session != NULL) {
+        SSL_SESSION_free(w->up_session); /* the upstream may be another server now */
+        w->up_session = NULL;
+    }
+    sg_gen_unref(w->gen);
+    w->gen = g;
+    w->conf = g->conf;
+}
+
 static void loop_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     sg_worker_t *w = ev_userdata(loop);
@@ -107,11 +176,12 @@ static void loop_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
     if (w->draining)
         return;
     w->draining = 1;
-    for (size_t i = 0; i < w->nl; i++) {
-        ev_io_stop(loop, &w->lio[i]);
-        close(w->lfds[i]);
-        w->lfds[i] = -1;
-    }
+    /* A reload handed over just before the stop: take it, so that its sockets are
+     * closed here with the others and its generation is the one drained. */
+    pthread_mutex_lock(&w->reload_mu);
+    loop_apply_pending(w);
+    loop_close_listeners(w);
+    pthread_mutex_unlock(&w->reload_mu);
     for (c = w->conns; c != NULL; c = cn) {
         cn = c->next;
         if (c->state == SG_CONN_OPEN && c->proto->on_drain != NULL)
@@ -125,32 +195,121 @@ static void loop_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
     ev_timer_start(loop, &w->drain_timer);
 }
 
-/* A new generation from the main thread: new connections and requests use it from
- * now on; idle upstream connections belong to the old upstream settings and go. */
 static void loop_reload_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     sg_worker_t *w = ev_userdata(loop);
-    sg_gen_t *g = __atomic_exchange_n(&w->pending_gen, NULL, __ATOMIC_ACQ_REL);
 
-    if (g == NULL)
-        return;
-    sg_up_close_idle(w);
-    if (w->up_session != NULL) {
-        SSL_SESSION_free(w->up_session); /* the upstream may be another server now */
-        w->up_session = NULL;
-    }
-    sg_gen_unref(w->gen);
-    w->gen = g;
-    w->conf = g->conf;
+    pthread_mutex_lock(&w->reload_mu);
+    loop_apply_pending(w);
+    if (w->draining)
+        loop_close_listeners(w); /* never accept again once draining */
+    pthread_mutex_unlock(&w->reload_mu);
 }
 
-void sg_worker_reload(sg_worker_t *w, sg_gen_t *g)
+void sg_worker_reload(sg_worker_t *w, sg_gen_t *g, sg_lset_t *ls)
 {
-    sg_gen_t *old = __atomic_exchange_n(&w->pending_gen, g, __ATOMIC_ACQ_REL);
+    pthread_mutex_lock(&w->reload_mu);
+    if (w->pending_gen != NULL) {
+        /* Two reloads before the worker woke: the newer wins. Sockets the older one bound
+         * that neither the newer nor the running set holds are nobody's now. */
+        for (size_t i = 0; i < w->pending_ls.n; i++) {
+            int fd = w->pending_ls.fds[i];
 
-    if (old != NULL)
-        sg_gen_unref(old); /* two reloads before the worker woke: the newer wins */
+            if (!lset_has(ls, fd) && !lset_has(&w->ls, fd))
+                close(fd);
+        }
+        lset_free(&w->pending_ls);
+        sg_gen_unref(w->pending_gen);
+    }
+    w->pending_gen = g;
+    w->pending_ls = *ls;
+    memset(ls, 0, sizeof(*ls));
+    pthread_mutex_unlock(&w->reload_mu);
     ev_async_send(w->loop, &w->reload_async);
+}
+
+/* The sockets most recently handed to w, with the configuration they were bound for:
+ * the pending set when the worker has not taken it yet. Caller holds reload_mu. */
+static const sg_lset_t *loop_latest(sg_worker_t *w, const sg_conf_t **conf)
+{
+    if (w->pending_gen != NULL) {
+        *conf = w->pending_gen->conf;
+        return &w->pending_ls;
+    }
+    *conf = w->gen->conf;
+    return &w->ls;
+}
+
+static int lset_alloc(sg_lset_t *ls, size_t n)
+{
+    ls->n = n;
+    ls->fds = malloc(n * sizeof(*ls->fds));
+    ls->io = calloc(n, sizeof(*ls->io));
+    if (ls->fds == NULL || ls->io == NULL) {
+        lset_free(ls);
+        return SG_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        ls->fds[i] = -1;
+    return SG_OK;
+}
+
+int sg_workers_listen_prepare(sg_proxy_t *px, const sg_conf_t *conf, sg_lset_t **out, char *err,
+                              size_t errlen)
+{
+    sg_lset_t *sets = calloc((size_t)px->nworkers, sizeof(*sets));
+
+    *out = NULL;
+    if (sets == NULL)
+        goto nomem;
+    for (int wi = 0; wi < px->nworkers; wi++) {
+        sg_worker_t *w = &px->workers[wi];
+        const sg_conf_t *cur;
+        const sg_lset_t *have;
+
+        if (lset_alloc(&sets[wi], conf->nlisten) != SG_OK)
+            goto nomem;
+        /* Kept addresses: the running socket, matched by the address as written. */
+        pthread_mutex_lock(&w->reload_mu);
+        have = loop_latest(w, &cur);
+        for (size_t i = 0; i < conf->nlisten; i++)
+            for (size_t j = 0; j < have->n && j < cur->nlisten; j++)
+                if (have->fds[j] >= 0 && cur->listen[j].port == conf->listen[i].port &&
+                    strcmp(cur->listen[j].address, conf->listen[i].address) == 0)
+                    sets[wi].fds[i] = have->fds[j];
+        pthread_mutex_unlock(&w->reload_mu);
+        for (size_t i = 0; i < conf->nlisten; i++) {
+            if (sets[wi].fds[i] >= 0)
+                continue;
+            sets[wi].fds[i] = loop_bind(conf->listen[i].address, conf->listen[i].port, err, errlen);
+            if (sets[wi].fds[i] < 0)
+                goto fail;
+        }
+    }
+    *out = sets;
+    return SG_OK;
+nomem:
+    snprintf(err, errlen, "listen: out of memory");
+fail:
+    if (sets != NULL)
+        sg_workers_listen_abort(px, sets);
+    return SG_ERR;
+}
+
+void sg_workers_listen_abort(sg_proxy_t *px, sg_lset_t *sets)
+{
+    for (int wi = 0; wi < px->nworkers; wi++) {
+        sg_worker_t *w = &px->workers[wi];
+        const sg_conf_t *cur;
+
+        pthread_mutex_lock(&w->reload_mu);
+        for (size_t i = 0; i < sets[wi].n; i++)
+            if (sets[wi].fds[i] >= 0 && !lset_has(loop_latest(w, &cur), sets[wi].fds[i]))
+                close(sets[wi].fds[i]); /* bound by the refused reload */
+        pthread_mutex_unlock(&w->reload_mu);
+        lset_free(&sets[wi]);
+    }
+    free(sets);
 }
 
 int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
@@ -159,7 +318,8 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
     char err[256];
 
     memset(w, 0, sizeof(*w));
-    w->px = px;
+    pthread_mutex_init(&w->reload_mu, NULL);
+    w->px = px; /* also says, for dispose, that reload_mu was initialised */
     w->id = id;
     w->gen = sg_gen_ref(px->gen);
     w->conf = w->gen->conf;
@@ -170,21 +330,16 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
     }
     ev_set_userdata(w->loop, w);
     sg_metrics_worker_start(w);
-    w->nl = conf->nlisten;
-    w->lfds = calloc(w->nl, sizeof(*w->lfds));
-    w->lio = calloc(w->nl, sizeof(*w->lio));
-    if (w->lfds == NULL || w->lio == NULL)
+    if (lset_alloc(&w->ls, conf->nlisten) != SG_OK)
         return SG_ENOMEM;
-    for (size_t i = 0; i < w->nl; i++)
-        w->lfds[i] = -1;
-    for (size_t i = 0; i < w->nl; i++) {
-        w->lfds[i] = loop_bind(conf->listen[i].address, conf->listen[i].port, err, sizeof(err));
-        if (w->lfds[i] < 0) {
+    for (size_t i = 0; i < w->ls.n; i++) {
+        w->ls.fds[i] = loop_bind(conf->listen[i].address, conf->listen[i].port, err, sizeof(err));
+        if (w->ls.fds[i] < 0) {
             sg_log(SG_LOG_ERROR, "%s", err);
             return SG_ERR;
         }
-        ev_io_init(&w->lio[i], loop_accept_cb, w->lfds[i], EV_READ);
-        ev_io_start(w->loop, &w->lio[i]);
+        ev_io_init(&w->ls.io[i], loop_accept_cb, w->ls.fds[i], EV_READ);
+        ev_io_start(w->loop, &w->ls.io[i]);
     }
     ev_async_init(&w->stop_async, loop_stop_cb);
     ev_async_start(w->loop, &w->stop_async);
@@ -236,18 +391,27 @@ void sg_worker_dispose(sg_worker_t *w)
         sg__conn_free_dead(w);
         sg__up_free_dead(w);
         sg_metrics_worker_end(w); /* after the last request's access-log line */
-        for (size_t i = 0; i < w->nl; i++)
-            if (w->lfds[i] >= 0)
-                close(w->lfds[i]);
+        for (size_t i = 0; i < w->ls.n; i++)
+            if (w->ls.fds[i] >= 0)
+                close(w->ls.fds[i]);
         ev_loop_destroy(w->loop);
         w->loop = NULL;
     }
     if (w->up_session != NULL)
         SSL_SESSION_free(w->up_session);
     sg__audit_free_done(w);
-    free(w->lfds);
-    free(w->lio);
-    sg_gen_unref(__atomic_exchange_n(&w->pending_gen, NULL, __ATOMIC_ACQ_REL));
+    /* A reload the worker never took (it had already exited): close its new sockets. */
+    for (size_t i = 0; i < w->pending_ls.n; i++)
+        if (w->pending_ls.fds[i] >= 0 && !lset_has(&w->ls, w->pending_ls.fds[i]))
+            close(w->pending_ls.fds[i]);
+    lset_free(&w->pending_ls);
+    lset_free(&w->ls);
+    sg_gen_unref(w->pending_gen);
+    w->pending_gen = NULL;
+    if (w->px != NULL) {
+        pthread_mutex_destroy(&w->reload_mu);
+        w->px = NULL;
+    }
     sg_gen_unref(w->gen);
     w->gen = NULL;
     w->conf = NULL;

@@ -61,14 +61,26 @@ static void usr1_cb(struct ev_loop *loop, ev_signal *s, int revents)
     sg_access_reopen();
 }
 
+/* Whether conf has a listen entry at exactly l's address and port. */
+static int listen_has(const sg_conf_t *conf, const sg_conf_listen_t *l)
+{
+    for (size_t i = 0; i < conf->nlisten; i++)
+        if (conf->listen[i].port == l->port && strcmp(conf->listen[i].address, l->address) == 0)
+            return 1;
+    return 0;
+}
+
 /* SIGHUP: load the file again, off the data path, and hand the result to every worker.
- * A configuration that fails to load, or changes what needs a restart, is refused and
- * the running one stays (nginx, nghttpx). */
+ * Everything that can fail is done before anything is committed: loading, then binding
+ * the listen and admin addresses the new file adds. A configuration that fails, or
+ * changes what needs a restart, is refused and the running one stays (nginx, nghttpx). */
 static void hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
-    char err[SG_CONF_ERR_MAX];
+    char err[SG_CONF_ERR_MAX], why[SG_CONF_ERR_MAX];
     const char *key;
-    sg_gen_t *g;
+    sg_lset_t *sets;
+    sg_gen_t *g, *old = px.gen;
+    int admin_fd;
 
     if (__atomic_load_n(&px.draining, __ATOMIC_RELAXED))
         return;
@@ -78,16 +90,45 @@ static void hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
     }
     if ((key = sg_gen_restart_needed(px.gen, g)) != NULL) {
         sg_log(SG_LOG_ERROR, "reload refused, the running configuration stays: %s: '%s' "
-                             "changed, which needs a restart", g->conf->file, key);
+                             "changed, needs a restart", g->conf->file, key);
         sg_gen_unref(g);
         return;
     }
+    if (sg_workers_listen_prepare(&px, g->conf, &sets, why, sizeof(why)) != SG_OK) {
+        sg_log(SG_LOG_ERROR, "reload refused, the running configuration stays: %s: %s",
+               g->conf->file, why);
+        sg_gen_unref(g);
+        return;
+    }
+    if (sg_admin_prepare(px.conf, g->conf, &admin_fd, why, sizeof(why)) != SG_OK) {
+        sg_log(SG_LOG_ERROR, "reload refused, the running configuration stays: %s: %s",
+               g->conf->file, why);
+        sg_workers_listen_abort(&px, sets);
+        sg_gen_unref(g);
+        return;
+    }
+    /* Committed from here on: nothing below can fail. */
     for (int i = 0; i < px.nworkers; i++)
-        sg_worker_reload(&px.workers[i], sg_gen_ref(g));
-    sg_gen_unref(px.gen);
+        sg_worker_reload(&px.workers[i], sg_gen_ref(g), &sets[i]);
+    free(sets);
+    sg_admin_commit(admin_fd);
     px.gen = g;
     px.conf = g->conf;
     sg_log_level = g->conf->log.level;
+    for (size_t i = 0; i < g->conf->nlisten; i++)
+        if (!listen_has(old->conf, &g->conf->listen[i]))
+            sg_log(SG_LOG_INFO, "listening on %s:%d (TLS, h2 and http/1.1)",
+                   g->conf->listen[i].address, g->conf->listen[i].port);
+    for (size_t i = 0; i < old->conf->nlisten; i++)
+        if (!listen_has(g->conf, &old->conf->listen[i]))
+            sg_log(SG_LOG_INFO, "no longer listening on %s:%d", old->conf->listen[i].address,
+                   old->conf->listen[i].port);
+    if (admin_fd >= 0)
+        sg_log(SG_LOG_INFO, "admin listener on %s:%d", g->conf->admin.address,
+               g->conf->admin.port);
+    else if (admin_fd == -1)
+        sg_log(SG_LOG_INFO, "admin listener closed");
+    sg_gen_unref(old);
     sg_log(SG_LOG_INFO, "reloaded %s: new requests use the new configuration", g->conf->file);
 }
 

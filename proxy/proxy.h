@@ -80,7 +80,8 @@ typedef struct sg_gen_s {
 int sg_gen_new(const char *file, int resolve, sg_gen_t **out, char *err, size_t errlen);
 sg_gen_t *sg_gen_ref(sg_gen_t *g);
 void sg_gen_unref(sg_gen_t *g);
-/* The first key that differs and needs a restart ("workers", "listen", "admin"), or NULL. */
+/* The first key that differs and needs a restart ("workers", "audit.file", "audit.sync",
+ * "audit.signing_key"), or NULL. Listen and admin addresses are re-bound instead. */
 const char *sg_gen_restart_needed(const sg_gen_t *old, const sg_gen_t *g);
 
 /* ---- the process ---- */
@@ -97,6 +98,14 @@ struct sg_proxy_s {
 
 /* ---- a worker thread ---- */
 
+/* One worker's listening sockets: fds[i] (SO_REUSEPORT) and its watcher io[i] serve the
+ * generation's conf->listen[i] and listen_ssl[i]. */
+typedef struct {
+    int *fds;
+    ev_io *io;
+    size_t n;
+} sg_lset_t;
+
 struct sg_worker_s {
     sg_proxy_t *px;
     int id;
@@ -104,12 +113,12 @@ struct sg_worker_s {
     struct ev_loop *loop;
     sg_gen_t *gen;   /* the generation new connections and requests use */
     sg_conf_t *conf; /* == gen->conf */
-    sg_gen_t *pending_gen; /* atomic: handed over by the main thread on reload */
+    sg_gen_t *pending_gen;  /* handed over by the main thread on reload (reload_mu) */
+    sg_lset_t pending_ls;   /* its listening sockets (reload_mu) */
+    pthread_mutex_t reload_mu; /* the hand-over only: never taken on the request path */
     ev_async reload_async;
 
-    int *lfds;   /* listening sockets, one per conf->listen entry */
-    ev_io *lio;
-    size_t nl;
+    sg_lset_t ls; /* listening sockets, one per gen->conf->listen entry (changed under reload_mu) */
 
     ev_async stop_async; /* main thread -> worker: start draining */
     ev_timer drain_timer;
@@ -141,8 +150,18 @@ struct sg_worker_s {
 int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id);
 int sg_worker_start(sg_worker_t *w);
 void sg_worker_stop(sg_worker_t *w); /* thread-safe: asks the worker to drain and exit */
-/* Thread-safe: hand a new generation (one reference, now the worker's) to the worker. */
-void sg_worker_reload(sg_worker_t *w, sg_gen_t *g);
+/* Main thread, on reload, before anything is committed: every worker's sockets for
+ * conf's listen entries, the running socket for an address kept and a new one bound
+ * for an address added. SG_OK with *out (px->nworkers sets), or SG_ERR with err
+ * ("listen ADDR:PORT: reason") and nothing left bound. */
+int sg_workers_listen_prepare(sg_proxy_t *px, const sg_conf_t *conf, sg_lset_t **out, char *err,
+                              size_t errlen);
+/* The reload was refused after sg_workers_listen_prepare: close what it bound, free sets. */
+void sg_workers_listen_abort(sg_proxy_t *px, sg_lset_t *sets);
+/* Thread-safe: hand a new generation (one reference) and its listening sockets (*ls, from
+ * sg_workers_listen_prepare) to the worker, which owns both from now on. The worker
+ * keeps the sockets of addresses kept, closes the others and watches the new ones. */
+void sg_worker_reload(sg_worker_t *w, sg_gen_t *g, sg_lset_t *ls);
 void sg_worker_join(sg_worker_t *w);
 void sg_worker_dispose(sg_worker_t *w);
 
@@ -173,7 +192,9 @@ typedef struct {
     void (*on_close)(sg_conn_t *c); /* free streams, abort upstream requests */
 } sg_proto_ops_t;
 
-enum { SG_CONN_HANDSHAKE, SG_CONN_OPEN, SG_CONN_CLOSED };
+/* SG_CONN_LINGER: the protocol is done and freed, our FIN is sent, and client input is
+ * read and dropped until its EOF or a short timeout (conn.c, lingering close). */
+enum { SG_CONN_HANDSHAKE, SG_CONN_OPEN, SG_CONN_CLOSED, SG_CONN_LINGER };
 
 struct sg_conn_s {
     sg_worker_t *w;
@@ -183,6 +204,8 @@ struct sg_conn_s {
     int state;
     ev_io io;
     ev_timer timer;
+    ev_timer wtimer;   /* limits.send_timeout_ms while wbuf holds bytes (conn.c) */
+    uint64_t wlast_ms; /* last time a write took bytes, or wbuf filled from empty */
     int io_events;
     const sg_proto_ops_t *proto;
     void *pd; /* protocol state (h1 or h2) */
@@ -196,7 +219,8 @@ struct sg_conn_s {
         counted : 1, kicked : 1,
         rdrained : 1,     /* the socket gave less than asked: no read until EV_READ */
         rd_eof : 1,       /* the socket read returned 0 (what BIO_eof reports) */
-        read_blocked : 1; /* conn_read stopped because the protocol wanted no input */
+        read_blocked : 1, /* conn_read stopped because the protocol wanted no input */
+        linger : 1;       /* the protocol ends the connection on a client still sending */
     sg_conn_t *prev, *next;
 };
 
@@ -288,6 +312,8 @@ struct sg_req_s {
     const char *term; /* 2-char termination code (HAProxy style), "--" when clean */
     uint64_t up_start_ms, up_end_ms; /* first sg_up_forward, upstream answer end (0: none) */
     uint64_t bytes_out;              /* response body bytes handed to the front end */
+    const char *up_error; /* why the upstream exchange failed ("upstream reset", ...), for
+                             the log and the audit outcome; NULL when it answered */
 };
 
 sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe);
@@ -323,7 +349,9 @@ void sg_req_res_drained(sg_req_t *r);
 
 /* called by upstream.c */
 void sg_req_up_headers(sg_req_t *r);
-/* Returns 1 when the upstream should stop reading (client is slow). */
+/* Returns 1 when the upstream should stop reading (client is slow), -1 when the
+ * answer cannot be taken (a buffered sub-request answer over its limit): the
+ * upstream then fails the exchange. */
 int sg_req_up_body(sg_req_t *r, const char *p, size_t n);
 void sg_req_up_done(sg_req_t *r);
 void sg_req_up_fail(sg_req_t *r, int status, const char *why);
@@ -380,6 +408,14 @@ void sg__audit_free_done(sg_worker_t *w);
 
 int sg_admin_start(sg_proxy_t *px, struct ev_loop *loop, char *err, size_t errlen);
 void sg_admin_stop(void);
+/* Reload: bind the admin listener conf asks for when it differs from the running one.
+ * SG_OK with *fd (a new socket, -1 for "no admin listener", SG_ADMIN_SAME when it does
+ * not change), or SG_ERR with err and nothing bound. */
+#define SG_ADMIN_SAME (-2)
+int sg_admin_prepare(const sg_conf_t *old, const sg_conf_t *conf, int *fd, char *err,
+                     size_t errlen);
+void sg_admin_commit(int fd); /* serve on fd from now on, closing the old listener */
+void sg_admin_abort(int fd);  /* the reload was refused: close fd */
 
 /* Response bytes above which the upstream stops reading, and below which it resumes. */
 #define SG_RES_HIGH_WATER (256 * 1024)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # 42_reload: SIGHUP re-reads the configuration, keys and policy. New requests use the new
 # policy, a request in flight finishes with the one it started with, and a configuration
-# that fails to load (or changes what needs a restart) is refused with file:line while the
-# old one keeps serving.
+# that fails to load is refused with file:line while the old one keeps serving; one that
+# changes what needs a restart (workers, audit.file) is refused with the file and the key.
+# Listen address changes are applied by a reload: 44_reload_listen.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TOKEN_B=other-token-$$
@@ -23,17 +24,6 @@ stop() { # stop TOKEN PROVIDER -> prints status and fault type
         -w ' %{http_code}' "$SG_URL/sdk/vim25/8.0.3.0/sms/VasaProvider/$2/TestFailoverReplicationGroupStop_Task")
     printf '%s %s' "${out##* }" "$(sed -n 's/^{"_typeName":"\([A-Za-z]*\)".*/\1/p' <<<"${out% *}")"
 }
-hup_and_wait() { # hup_and_wait PATTERN: SIGHUP, then wait for PATTERN in the log
-    local before
-    before=$(grep -c "$1" "$SG_LOG" || true)
-    kill -HUP "$SG_PID"
-    for _ in $(seq 1 100); do
-        (($(grep -c "$1" "$SG_LOG" || true) > before)) && return 0
-        sleep 0.05
-    done
-    fail "no '$1' in the log after SIGHUP"
-}
-
 setup_certs
 start_sim
 guard_conf "$WORK/sg.conf" policy="$(policy_for "$SG_TOKEN" '"vasa-1"')"
@@ -76,10 +66,28 @@ hup_and_wait "reload refused"
 assert_match "no-such-key" "$(grep 'reload refused' "$SG_LOG" | tail -n 1)" "the refusal names the file"
 assert_eq "200 ManagedObjectReference" "$(stop "$TOKEN_B" vasa-2)" "the running policy"
 
-check "changing a listen port needs a restart: refused, the listener stays"
-guard_conf "$WORK/sg.conf" admin_port="$SG_ADMIN_PORT" policy="$(policy_for "$SG_TOKEN" '"vasa-1"')"
+check "changing the worker count needs a restart: refused as a whole, with the file and key"
+guard_conf "$WORK/sg.conf" listen_port="$SG_PORT" admin_port="$SG_ADMIN_PORT" workers=3 \
+    policy="$(policy_for "$SG_TOKEN" '"vasa-1"')"
 hup_and_wait "reload refused"
-assert_match "'listen' changed" "$(grep 'reload refused' "$SG_LOG" | tail -n 1)" "the refusal"
+assert_match "sg\.conf: 'workers' changed, needs a restart" \
+    "$(grep 'reload refused' "$SG_LOG" | tail -n 1)" "the refusal"
 assert_eq "200 ManagedObjectReference" "$(stop "$TOKEN_B" vasa-2)" "the running policy"
+assert_eq "500 NotAuthenticated" "$(stop "$SG_TOKEN" vasa-1)" "the refused file's token"
+
+check "changing the audit file needs a restart: refused the same way"
+guard_conf "$WORK/sg.conf" listen_port="$SG_PORT" admin_port="$SG_ADMIN_PORT" \
+    policy="$(policy_for "$SG_TOKEN" '"vasa-1"')" extra="audit = { file = \"$WORK/audit.jsonl\"; };"
+hup_and_wait "reload refused"
+assert_match "sg\.conf: 'audit\.file' changed, needs a restart" \
+    "$(grep 'reload refused' "$SG_LOG" | tail -n 1)" "the refusal"
+assert_eq "200 ManagedObjectReference" "$(stop "$TOKEN_B" vasa-2)" "the running policy"
+[[ ! -e $WORK/audit.jsonl ]] || fail "the refused reload created the audit file"
+
+check "after the refusals a good file is taken again"
+guard_conf "$WORK/sg.conf" listen_port="$SG_PORT" admin_port="$SG_ADMIN_PORT" \
+    policy="$(policy_for "$SG_TOKEN" '"vasa-1"')"
+hup_and_wait "reloaded"
+assert_eq "200 ManagedObjectReference" "$(stop "$SG_TOKEN" vasa-1)" "the token of the new file"
 
 echo "PASS: $TEST_NAME"

@@ -334,10 +334,10 @@ gen_ca() {
         { cat "$WORK/openssl.out" >&2; fail "openssl could not make CA $1"; }
 }
 
-# gen_cert CA NAME [CN]: a server certificate for 127.0.0.1 and localhost signed by CA,
-# $WORK/NAME.crt and $WORK/NAME.key.
+# gen_cert CA NAME [CN [DAYS]]: a server certificate for 127.0.0.1 and localhost signed by
+# CA, valid DAYS (30), $WORK/NAME.crt and $WORK/NAME.key.
 gen_cert() {
-    local ca=$1 name=$2 cn=${3:-localhost}
+    local ca=$1 name=$2 cn=${3:-localhost} days=${4:-30}
     cat >"$WORK/$name.ext" <<EOF
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
@@ -349,7 +349,7 @@ EOF
     { openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
         -keyout "$WORK/$name.key" -out "$WORK/$name.csr" -subj "/CN=$cn" &&
         openssl x509 -req -in "$WORK/$name.csr" -CA "$WORK/$ca.crt" -CAkey "$WORK/$ca.key" \
-            -set_serial "0x$(openssl rand -hex 8)" -days 30 -extfile "$WORK/$name.ext" \
+            -set_serial "0x$(openssl rand -hex 8)" -days "$days" -extfile "$WORK/$name.ext" \
             -out "$WORK/$name.crt"; } >"$WORK/openssl.out" 2>&1 ||
         { cat "$WORK/openssl.out" >&2; fail "openssl could not make certificate $name"; }
 }
@@ -939,6 +939,31 @@ PY
 # mount_tmpfs DIR SIZE: mount a tmpfs of SIZE (e.g. 64k) on DIR (created), lazily unmounted
 # when the test ends. False when mounting is not permitted here.
 declare -a SG__MOUNTS=()
+# assert_serving WHAT: smsguard is alive and answers 200 to a GET over HTTP/2 and HTTP/1.1.
+assert_serving() {
+    local proto out
+    is_alive "$SG_PID" || fail "smsguard died ($1)"
+    for proto in http2 http1.1; do
+        out=$(sg_curl "--$proto" -o /dev/null -w '%{http_code}' "$SG_URL/sim/echo/still-alive-$proto")
+        assert_eq 200 "$out" "status $1 (--$proto)"
+    done
+}
+
+# hup_and_wait PATTERN [PID [LOG]]: SIGHUP PID (default smsguard's) and wait, 10 s at most,
+# for one more line matching PATTERN (ERE) in LOG (default smsguard's); prints that line.
+hup_and_wait() {
+    local pid=${2:-$SG_PID} log=${3:-$SG_LOG} n0 deadline=$((SECONDS + 10))
+    n0=$(grep -cE "$1" "$log" || true)
+    kill -HUP "$pid"
+    while (($(grep -cE "$1" "$log" || true) <= n0)); do
+        ((SECONDS < deadline)) ||
+            fail "no new line matching '$1' in $log 10 s after SIGHUP ($(grep 'reload refused' "$log" | tail -n 1))"
+        is_alive "$pid" || fail "smsguard ($pid) died after SIGHUP"
+        sleep 0.05
+    done
+    grep -E "$1" "$log" | tail -n 1 | sed 's/^/   log: /'
+}
+
 sg__umount_all() {
     local m
     for m in "${SG__MOUNTS[@]+"${SG__MOUNTS[@]}"}"; do
