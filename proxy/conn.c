@@ -24,11 +24,13 @@ void sg__conn_free_dead(sg_worker_t *w);
 
 #define CONN_WBUF_MAX (4u * 1024 * 1024) /* far above the high-water marks of h1/h2 */
 #define CONN_WRITE_CHUNK 16384          /* one TLS record per SSL_write */
+#define CONN_LINGER_MS 2000             /* lingering close: at most this long */
 
 static uint64_t conn_next_id;
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void conn_wtimer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
 /* ---- the socket under OpenSSL ----
  *
@@ -171,6 +173,8 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     ev_io_start(w->loop, &c->io);
     ev_init(&c->timer, conn_timer_cb);
     c->timer.data = c;
+    ev_init(&c->wtimer, conn_wtimer_cb);
+    c->wtimer.data = c;
     /* header_timeout_ms runs from accept, TLS handshake included (DESIGN.md "Details"). */
     sg_conn_set_timer(c, c->accept_ms + (uint64_t)c->conf->limits.header_timeout_ms);
 }
@@ -187,6 +191,49 @@ void sg_conn_set_timer(sg_conn_t *c, uint64_t at_ms)
     ev_timer_start(c->w->loop, &c->timer);
 }
 
+/* limits.send_timeout_ms: a client that takes no byte of what waits in wbuf for that
+ * long is cut. The timer runs only while wbuf holds bytes and is not re-armed on every
+ * write: it fires at the first deadline and looks at wlast_ms (libev's lazy timer), so
+ * a fast client costs a clock read per TLS record and nothing else. Whatever wbuf
+ * holds is bounded by the protocols' high-water marks (h1: the upstream pauses at
+ * SG_RES_HIGH_WATER; h2: H2_FILL_TARGET), so a client that does not read costs that
+ * much memory until it is cut. */
+static void conn_watch_send(sg_conn_t *c)
+{
+    if (sg_buf_avail(&c->wbuf) == 0) {
+        if (ev_is_active(&c->wtimer))
+            ev_timer_stop(c->w->loop, &c->wtimer);
+        return;
+    }
+    if (ev_is_active(&c->wtimer))
+        return;
+    c->wlast_ms = sg_now_ms(); /* the clock starts when bytes start waiting */
+    ev_timer_set(&c->wtimer, (double)c->conf->limits.send_timeout_ms / 1000.0, 0.);
+    ev_timer_start(c->w->loop, &c->wtimer);
+}
+
+static void conn_wtimer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sg_conn_t *c = t->data;
+    uint64_t now = sg_now_ms(), limit = (uint64_t)c->conf->limits.send_timeout_ms;
+
+    (void)revents;
+    if (c->state != SG_CONN_OPEN || sg_buf_avail(&c->wbuf) == 0)
+        return;
+    if (now - c->wlast_ms < limit) {
+        ev_timer_set(t, (double)(c->wlast_ms + limit - now) / 1000.0, 0.);
+        ev_timer_start(loop, t);
+        return;
+    }
+    sg_log(SG_LOG_DEBUG,
+           "conn=%" PRIu64 " took no output for %" PRIu64 " ms (%zu bytes waiting): closed",
+           c->id, now - c->wlast_ms, sg_buf_avail(&c->wbuf));
+    sg_m_inc(&c->w->m.send_timeouts);
+    if (c->proto == &sg_h2_proto)
+        sg_metrics_h2_abuse_kind(c->w, SG_H2A_SEND_TIMEOUT);
+    sg_conn_close(c);
+}
+
 static void conn_update_events(sg_conn_t *c)
 {
     int ev = 0;
@@ -198,6 +245,7 @@ static void conn_update_events(sg_conn_t *c)
         ev |= EV_READ;
     if (sg_buf_avail(&c->wbuf) > 0 || c->read_wants_write)
         ev |= EV_WRITE;
+    conn_watch_send(c);
     if (ev == c->io_events)
         return;
     ev_io_stop(c->w->loop, &c->io); /* also drops a pending kick: re-feed it below */
@@ -289,6 +337,7 @@ static int conn_write(sg_conn_t *c)
         n = SSL_write(c->ssl, sg_buf_head(&c->wbuf), (int)len);
         if (n > 0) {
             sg_buf_consume(&c->wbuf, (size_t)n);
+            c->wlast_ms = sg_now_ms();
             continue;
         }
         rv = conn_ssl_error(c, n, "writing");
@@ -340,6 +389,60 @@ static void conn_handshake(sg_conn_t *c)
         c->proto->on_drain(c);
 }
 
+/* ---- lingering close (RFC 9112 9.6; nginx's lingering_close) ----
+ *
+ * Closing a socket that holds unread input makes the kernel send a RST, and a RST can
+ * destroy what we wrote last (a 413 sent before the body was read, an HTTP/2 GOAWAY to
+ * a client that floods) before the client has read it. So when the client may still
+ * be sending, the connection is ended in two steps: the protocol is closed and freed,
+ * TLS close_notify and a FIN follow the last answer, and input is read and dropped
+ * (plain recv, no TLS) until the client's EOF or CONN_LINGER_MS. */
+
+static void conn_linger_read(sg_conn_t *c)
+{
+    char buf[16384];
+    ssize_t n;
+
+    for (int i = 0; i < 64; i++) { /* 1 MiB per wake-up, then others get a turn */
+        n = recv(c->fd, buf, sizeof(buf), 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        sg_conn_close(c); /* EOF or error: the client is done */
+        return;
+    }
+}
+
+/* Whether the client may still be sending: the protocol said so, or input is waiting
+ * (in OpenSSL's buffer or in the socket). */
+static int conn_client_sending(sg_conn_t *c)
+{
+    char b;
+
+    if (c->eof || c->ssl == NULL)
+        return 0;
+    return c->linger || SSL_has_pending(c->ssl) ||
+           recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+static void conn_linger_start(sg_conn_t *c)
+{
+    c->state = SG_CONN_LINGER; /* first, as in sg_conn_close: kicks from on_close are void */
+    c->proto->on_close(c);
+    ERR_clear_error();
+    SSL_shutdown(c->ssl); /* close_notify, through our BIO straight to the socket */
+    ERR_clear_error();
+    shutdown(c->fd, SHUT_WR);
+    ev_timer_stop(c->w->loop, &c->wtimer);
+    sg_conn_set_timer(c, sg_now_ms() + CONN_LINGER_MS);
+    ev_io_stop(c->w->loop, &c->io);
+    ev_io_set(&c->io, c->fd, EV_READ);
+    c->io_events = EV_READ;
+    ev_io_start(c->w->loop, &c->io);
+    conn_linger_read(c);
+}
+
 /* Everything a connection does happens here: handshake, protocol advance, read,
  * write, and the decision to close. */
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -349,6 +452,10 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 
     if (revents & EV_READ)
         c->rdrained = 0; /* the socket has bytes again */
+    if (c->state == SG_CONN_LINGER) {
+        conn_linger_read(c);
+        return;
+    }
     if (c->state == SG_CONN_HANDSHAKE) {
         conn_handshake(c);
         if (c->state != SG_CONN_OPEN)
@@ -373,7 +480,10 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         return;
     if (rv < 0 || (sg_buf_avail(&c->wbuf) == 0 &&
                    (c->close_after_flush || ((c->eof || c->w->draining) && c->proto->done(c))))) {
-        sg_conn_close(c);
+        if (rv == SG_OK && conn_client_sending(c))
+            conn_linger_start(c);
+        else
+            sg_conn_close(c);
         return;
     }
     conn_update_events(c);
@@ -392,6 +502,10 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     sg_conn_t *c = t->data;
 
+    if (c->state == SG_CONN_LINGER) {
+        sg_conn_close(c); /* the client kept sending: enough */
+        return;
+    }
     if (c->state == SG_CONN_HANDSHAKE || c->proto->on_timeout == NULL) {
         sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " timed out during the TLS handshake", c->id);
         if (c->state == SG_CONN_HANDSHAKE)
@@ -405,7 +519,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 void sg_conn_close(sg_conn_t *c)
 {
     sg_worker_t *w = c->w;
-    int was_open = c->state == SG_CONN_OPEN;
+    int was_open = c->state == SG_CONN_OPEN; /* LINGER: closed and shut down already */
 
     if (c->state == SG_CONN_CLOSED)
         return;
@@ -424,6 +538,8 @@ void sg_conn_close(sg_conn_t *c)
     ev_clear_pending(w->loop, &c->io);
     ev_timer_stop(w->loop, &c->timer);
     ev_clear_pending(w->loop, &c->timer);
+    ev_timer_stop(w->loop, &c->wtimer);
+    ev_clear_pending(w->loop, &c->wtimer);
     close(c->fd);
     c->fd = -1;
 

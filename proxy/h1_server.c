@@ -35,6 +35,7 @@ typedef struct {
     int ck_state;           /* chunked framing check (CK_*), CK_OFF when not chunked */
     int ck_digits;
     uint64_t ck_left;       /* chunk data bytes still to come */
+    uint64_t ck_total;      /* chunk data bytes of this body so far (<= the body's limit) */
     unsigned nreq;        /* requests begun on this connection */
     int err_status;       /* set by a callback that stops the parser */
     const char *err_msg;
@@ -81,6 +82,7 @@ static const char *h1_reason(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -339,8 +341,15 @@ static int h1_on_headers_complete(http_parser *p)
 
     if (sg_buf_avail(&h->hdr) > 0 && h1_commit_header(h) < 0)
         return -1;
-    r->http_major = p->http_major;
-    r->http_minor = p->http_minor;
+    if (p->http_major != 1) {
+        /* http_parser takes any digit: HTTP/9.9 or HTTP/0.9 must not be forwarded as
+         * HTTP/1.1 (RFC 9110 6.2, 15.6.6). A higher 1.x is read as 1.1 (RFC 9110 2.5). */
+        h->err_status = 505;
+        h->err_msg = "Only HTTP/1.0 and HTTP/1.1 are accepted here.";
+        return -1;
+    }
+    r->http_major = 1;
+    r->http_minor = p->http_minor > 1 ? 1 : p->http_minor;
     r->method.p = http_method_str((enum http_method)p->method);
     r->method.n = strlen(r->method.p);
     r->head = p->method == HTTP_HEAD;
@@ -397,6 +406,7 @@ static int h1_on_headers_complete(http_parser *p)
     } else if (p->flags & F_CHUNKED) {
         /* Stop here so that every byte the parser consumes from now on is body. */
         h->ck_state = CK_START;
+        h->ck_total = 0;
         http_parser_pause(p, 1);
     }
     return 0;
@@ -446,9 +456,15 @@ static int ck_ctl(unsigned char ch)
     return (ch < 0x20 && ch != '\t') || ch == 0x7f;
 }
 
-/* Check n body bytes of a chunked request; 0, or -1 when the framing is not valid. */
+/* Check n body bytes of a chunked request; 0, -1 when the framing is not valid, or
+ * -2 when a chunk-size line declares more than the body may still hold
+ * (limits.max_body_bytes): refused with 413 at once, before any of its data. */
 static int h1_chunk_check(h1_t *h, const char *p, size_t n)
 {
+    /* The body's limit less the data of the chunks before: r->body may already hold
+     * data of later chunks that http_parser took in the same pass. */
+    uint64_t max = h->r != NULL ? (uint64_t)h->r->body.max : 0;
+
     for (size_t i = 0; i < n && h->ck_state != CK_DONE; i++) {
         unsigned char ch = (unsigned char)p[i];
 
@@ -464,14 +480,19 @@ static int h1_chunk_check(h1_t *h, const char *p, size_t n)
             h->ck_left = (uint64_t)ck_hex(ch);
             h->ck_digits = 1;
             h->ck_state = CK_SIZE;
+            if (h->ck_left > max - h->ck_total)
+                return -2;
             break;
         case CK_SIZE:
             if (ck_hex(ch) >= 0) {
                 if (h->ck_left == 0 && ch == '0')
                     break; /* leading zeros do not count */
+                /* Checked digit by digit, so the value never overflows. */
                 if (++h->ck_digits > 16)
-                    return -1;
+                    return -2;
                 h->ck_left = h->ck_left * 16 + (uint64_t)ck_hex(ch);
+                if (h->ck_left > max - h->ck_total)
+                    return -2;
             } else if (ch == ';' || ch == ' ' || ch == '\t')
                 h->ck_state = CK_EXT;
             else if (ch == '\r')
@@ -494,6 +515,7 @@ static int h1_chunk_check(h1_t *h, const char *p, size_t n)
             size_t k = (size_t)SG_MIN((uint64_t)(n - i), h->ck_left);
 
             h->ck_left -= k;
+            h->ck_total += k;
             i += k - 1;
             if (h->ck_left == 0)
                 h->ck_state = CK_DATA_CR;
@@ -550,15 +572,18 @@ static void h1_process(h1_t *h)
         return;
     h->processing = 1;
     while (c->state == SG_CONN_OPEN && h->state != H1_WAIT && sg_buf_avail(&h->in) > 0) {
-        int ck = h->ck_state != CK_OFF;
+        int ck = h->ck_state != CK_OFF, ckr;
 
         h->exec_end = sg_buf_head(&h->in) + sg_buf_avail(&h->in);
         n = http_parser_execute(&h->parser, &h1_settings, sg_buf_head(&h->in),
                                 sg_buf_avail(&h->in));
-        if (ck && h1_chunk_check(h, sg_buf_head(&h->in), n) < 0) {
+        if (ck && (ckr = h1_chunk_check(h, sg_buf_head(&h->in), n)) < 0) {
             sg_buf_consume(&h->in, n);
             h->msg_complete = 0;
-            h1_fail(h, 400, "The chunked framing of the request body is not valid.");
+            if (ckr == -2)
+                h1_fail(h, 413, "The request body is too large.");
+            else
+                h1_fail(h, 400, "The chunked framing of the request body is not valid.");
             break;
         }
         sg_buf_consume(&h->in, n);
@@ -596,7 +621,8 @@ static int h1_send_headers(sg_req_t *r)
     sg_buf_t *b = &r->conn->wbuf;
     int rv;
 
-    if (r->conn->w->draining)
+    if (r->conn->w->draining ||
+        h->nreq >= (unsigned)r->conn->conf->limits.max_requests_per_connection)
         h->keepalive = 0;
     rv = sg_buf_appendf(b, "HTTP/1.1 %d %s\r\n", r->res.status, h1_reason(r->res.status));
     for (size_t i = 0; rv == SG_OK && i < r->res.headers.n; i++) {

@@ -6,7 +6,8 @@
  * socket). Each request stream carries one sg_req_t; the stream object lives
  * in the request's pool and dies with it in on_stream_close. nghttp2 enforces
  * RFC 9113 messaging rules (pseudo-headers, connection-specific headers,
- * content-length against DATA); smsguard adds its own size limits.
+ * content-length against DATA); smsguard adds its own size limits, per-stream
+ * timeouts, a send timeout and flood counters (below, "Abuse").
  */
 #include "proxy/proxy.h"
 
@@ -18,12 +19,60 @@
 
 typedef struct h2_stream_s h2_stream_t;
 
+/* Abuse (issue 8). nghttp2 1.52 limits CONTINUATION frames per header block, resets
+ * (token bucket 1000, 33/s) and unread SETTINGS/PING ACKs (1000); it does not limit
+ * PRIORITY, WINDOW_UPDATE or empty DATA frames, nor SETTINGS and PING from a client
+ * that does read its ACKs. smsguard counts those frames per connection over
+ * one-second windows, as nghttpx and HAProxy do, and ends the connection with
+ * GOAWAY ENHANCE_YOUR_CALM above these budgets. They are far above what a browser,
+ * curl, h2load or a vSphere client sends (a SETTINGS or two per connection, a PING
+ * now and then, a WINDOW_UPDATE per 32 KiB or so of request body, PRIORITY frames
+ * only with the old RFC 7540 tree) and far below what costs the gateway CPU. A client
+ * that downloads with small windows legitimately sends a WINDOW_UPDATE or two (stream
+ * and connection) per DATA frame it gets: those are added to its budget.
+ * Unanswered resets (a client RST_STREAM on a stream smsguard had not started to
+ * answer, CVE-2023-44487) go through a token bucket like nghttp2's, with its rate and
+ * a smaller burst: whatever the pattern, smsguard's ENHANCE_YOUR_CALM comes before
+ * nghttp2's INTERNAL_ERROR (which also counts resets of answered streams). */
+enum { H2F_SETTINGS, H2F_PING, H2F_PRIORITY, H2F_WINDOW_UPDATE, H2F_EMPTY_DATA, H2F_N };
+
+static const struct {
+    unsigned max; /* frames per H2_FLOOD_WINDOW_MS */
+    int kind;     /* SG_H2A_* */
+    const char *what;
+} h2_flood[H2F_N] = {
+    [H2F_SETTINGS] = {100, SG_H2A_SETTINGS_FLOOD, "SETTINGS flood"},
+    [H2F_PING] = {100, SG_H2A_PING_FLOOD, "PING flood"},
+    [H2F_PRIORITY] = {1000, SG_H2A_PRIORITY_FLOOD, "PRIORITY flood"},
+    [H2F_WINDOW_UPDATE] = {4000, SG_H2A_WINDOW_UPDATE_FLOOD, "WINDOW_UPDATE flood"},
+    [H2F_EMPTY_DATA] = {100, SG_H2A_EMPTY_DATA_FLOOD, "empty DATA flood"},
+};
+
+#define H2_RESET_BURST 200 /* nghttp2: 1000 */
+#define H2_RESET_RATE 33   /* per second, as nghttp2 */
+
+#define H2_FLOOD_WINDOW_MS 1000
+/* After GOAWAY for abuse the connection closes once it is written, or after this long
+ * if the client does not read it. */
+#define H2_CUT_LINGER_MS 2000
+
 typedef struct {
     nghttp2_session *session;
     sg_conn_t *c;
     h2_stream_t *streams; /* streams that carry a request (doubly linked) */
     size_t nstreams;
     int goaway;
+    int cut;             /* ended for abuse: GOAWAY queued, closing */
+    int counted;         /* the connection's end is in smsguard_http2_abuse_total */
+    uint64_t cut_at;     /* closed at this time even if the GOAWAY could not be written */
+    uint64_t timer_at;   /* when the connection timer is armed for (0: not armed) */
+    uint64_t idle_since; /* nstreams fell to 0 */
+    uint64_t nbegun;     /* streams begun (the first one's header clock starts at accept) */
+    uint64_t flood_ms;   /* start of the current counting window */
+    unsigned nframes[H2F_N];
+    unsigned data_sent; /* DATA frames sent in the window (WINDOW_UPDATE budget) */
+    uint64_t reset_mtokens; /* unanswered-reset bucket, in thousandths of a token */
+    uint64_t reset_ms;      /* when it was last filled */
 } h2_t;
 
 struct h2_stream_s {
@@ -34,7 +83,11 @@ struct h2_stream_s {
     size_t header_bytes; /* for limits.max_header_bytes */
     int err_status;      /* request refused once its headers are complete */
     const char *err_msg;
-    unsigned res_eof : 1, deferred : 1, headers_done : 1;
+    uint64_t t_begin;    /* header clock start: the HEADERS frame (or accept, first stream) */
+    uint64_t t_headers;  /* header block complete: body clock start */
+    uint64_t out_since;  /* out became non-empty, or nghttp2 last took bytes of it */
+    unsigned res_eof : 1, deferred : 1, headers_done : 1, body_done : 1, timed_out : 1,
+        rst_after_end : 1; /* answered before the request ended: reset it after the answer */
     h2_stream_t *prev, *next;
 };
 
@@ -42,6 +95,8 @@ struct h2_stream_s {
 #define H2_FILL_TARGET (64 * 1024) /* produce this much output per write round */
 
 static const sg_front_ops_t h2_front;
+
+static void h2_timer_at(h2_t *h, uint64_t at);
 
 static void h2_stream_unlink(h2_t *h, h2_stream_t *s)
 {
@@ -53,8 +108,84 @@ static void h2_stream_unlink(h2_t *h, h2_stream_t *s)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     h->nstreams--;
-    if (h->nstreams == 0)
-        sg_conn_set_timer(h->c, sg_now_ms() + (uint64_t)h->c->conf->limits.idle_timeout_ms);
+    if (h->nstreams == 0 && h->session != NULL) {
+        h->idle_since = sg_now_ms();
+        h2_timer_at(h, h->idle_since + (uint64_t)h->c->conf->limits.idle_timeout_ms);
+    }
+}
+
+/* ---- timers and abuse ---- */
+
+/* One connection timer serves every deadline of the connection: it is armed for the
+ * earliest one known when it was set and is only moved earlier here; when it fires,
+ * h2_on_timeout scans the streams (at most limits.max_streams) and re-arms it. A
+ * deadline that went away (a stream ended) costs one spurious wake-up at most. */
+static void h2_timer_at(h2_t *h, uint64_t at)
+{
+    if (h->timer_at != 0 && h->timer_at <= at && ev_is_active(&h->c->timer))
+        return;
+    h->timer_at = at;
+    sg_conn_set_timer(h->c, at);
+}
+
+/* End the connection for abuse: GOAWAY with CODE (the last stream nghttp2 processed),
+ * no more input processed, and once the GOAWAY is written conn.c's lingering close (a
+ * client that floods is still sending: closing at once would answer it with a RST that
+ * can destroy the GOAWAY before it is read). A client that does not read the GOAWAY is
+ * dropped H2_CUT_LINGER_MS after the cut.
+ * KIND (SG_H2A_*) is counted unless it is -1 (counted already). */
+static void h2_cut(h2_t *h, int kind, uint32_t code, const char *why)
+{
+    if (h->cut)
+        return;
+    h->cut = 1;
+    sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " HTTP/2 abuse: %s: GOAWAY %s", h->c->id, why,
+           nghttp2_http2_strerror(code));
+    if (kind >= 0)
+        sg_metrics_h2_abuse_kind(h->c->w, kind);
+    h->counted = 1;
+    /* Also makes nghttp2 ignore the rest of the input, even inside mem_recv. */
+    nghttp2_session_terminate_session(h->session, code);
+    h->c->linger = 1;
+    h->cut_at = sg_now_ms() + H2_CUT_LINGER_MS;
+    h2_timer_at(h, h->cut_at);
+    sg_conn_kick(h->c);
+}
+
+/* Count one frame of class F; 1 when that ended the connection. */
+static int h2_count(h2_t *h, int f)
+{
+    uint64_t now = (uint64_t)(ev_now(h->c->w->loop) * 1000.0); /* no syscall per frame */
+    unsigned max = h2_flood[f].max;
+
+    if (now - h->flood_ms >= H2_FLOOD_WINDOW_MS) {
+        h->flood_ms = now;
+        memset(h->nframes, 0, sizeof(h->nframes));
+        h->data_sent = 0;
+    }
+    if (f == H2F_WINDOW_UPDATE)
+        max += 2 * h->data_sent;
+    if (++h->nframes[f] <= max)
+        return 0;
+    h2_cut(h, h2_flood[f].kind, NGHTTP2_ENHANCE_YOUR_CALM, h2_flood[f].what);
+    return 1;
+}
+
+/* A client reset of a stream not yet answered; 1 when that ended the connection. */
+static int h2_count_reset(h2_t *h)
+{
+    uint64_t now = (uint64_t)(ev_now(h->c->w->loop) * 1000.0);
+
+    h->reset_mtokens += (now - h->reset_ms) * H2_RESET_RATE; /* ms x tokens/s = mtokens */
+    if (h->reset_mtokens > H2_RESET_BURST * 1000u)
+        h->reset_mtokens = H2_RESET_BURST * 1000u;
+    h->reset_ms = now;
+    if (h->reset_mtokens >= 1000) {
+        h->reset_mtokens -= 1000;
+        return 0;
+    }
+    h2_cut(h, SG_H2A_RAPID_RESET, NGHTTP2_ENHANCE_YOUR_CALM, "rapid reset");
+    return 1;
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -78,6 +209,20 @@ static int h2_on_begin_headers(nghttp2_session *session, const nghttp2_frame *fr
     s->h = h;
     s->r = r;
     s->id = frame->hd.stream_id;
+    /* DESIGN.md: header_timeout_ms runs from accept (TLS handshake included) to the end
+     * of the request headers. The first stream's clock therefore started at accept, as
+     * the first request's does on HTTP/1.1; a later stream's starts with its HEADERS
+     * frame (on a multiplexed connection there is no "previous request ended"). */
+    s->t_begin = h->nbegun++ == 0 ? h->c->accept_ms : sg_now_ms();
+    h2_timer_at(h, s->t_begin + (uint64_t)h->c->conf->limits.header_timeout_ms);
+    if (h->nbegun == (uint64_t)h->c->conf->limits.max_requests_per_connection && !h->goaway) {
+        /* The connection's request budget: this stream is the last one served, later
+         * ones are ignored by nghttp2 and the client retries them on a new connection
+         * (RFC 9113 6.8); the connection closes once the streams begun are done. */
+        h->goaway = 1;
+        nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR, NULL, 0);
+        sg_conn_kick(h->c);
+    }
     sg_buf_init(&s->out, H2_OUT_MAX);
     r->fe_data = s;
     r->http_major = 2;
@@ -110,6 +255,7 @@ static int h2_on_header(nghttp2_session *session, const nghttp2_frame *frame,
     if (s->header_bytes > (size_t)r->conf->limits.max_header_bytes) {
         s->err_status = 431;
         s->err_msg = "The request headers are too large.";
+        sg_metrics_h2_abuse_kind(s->h->c->w, SG_H2A_HEADER_LIST);
         return 0;
     }
     if (namelen > 0 && n[0] == ':') {
@@ -146,6 +292,11 @@ static void h2_headers_complete(h2_t *h, h2_stream_t *s, int end_stream)
     const sg_header_t *host, *cl;
 
     s->headers_done = 1;
+    s->t_headers = sg_now_ms();
+    if (end_stream)
+        s->body_done = 1;
+    else
+        h2_timer_at(h, s->t_headers + (uint64_t)h->c->conf->limits.body_timeout_ms);
     if (s->err_status) {
         h2_refuse(s, s->err_status, s->err_msg);
         return;
@@ -176,26 +327,117 @@ static void h2_headers_complete(h2_t *h, h2_stream_t *s, int end_stream)
         sg_req_body_done(r);
 }
 
+/* Every frame header, before nghttp2 acts on the frame: the flood counters. Frames
+ * nghttp2 discards unread (e.g. DATA on a closed stream) are not seen here, and cost
+ * no more than reading them. */
+static int h2_on_begin_frame(nghttp2_session *session, const nghttp2_frame_hd *hd, void *ud)
+{
+    h2_t *h = ud;
+
+    (void)session;
+    if (h->cut)
+        return 0;
+    switch (hd->type) {
+    case NGHTTP2_SETTINGS:
+        h2_count(h, H2F_SETTINGS);
+        break;
+    case NGHTTP2_PING:
+        h2_count(h, H2F_PING);
+        break;
+    case NGHTTP2_PRIORITY:
+        h2_count(h, H2F_PRIORITY);
+        break;
+    case NGHTTP2_WINDOW_UPDATE:
+        h2_count(h, H2F_WINDOW_UPDATE);
+        break;
+    case NGHTTP2_DATA:
+        /* Only END_STREAM gives an empty DATA frame a purpose. */
+        if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM))
+            h2_count(h, H2F_EMPTY_DATA);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 static int h2_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
     h2_t *h = ud;
     h2_stream_t *s;
     int end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
-    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA &&
+        frame->hd.type != NGHTTP2_RST_STREAM)
         return 0;
     s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (s == NULL)
         return 0;
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        /* Rapid reset: the request cost us parsing and the chain's header hooks, and
+         * the client took back the stream before any answer (on_stream_close follows). */
+        if (!s->r->res_started && !h->cut)
+            h2_count_reset(h);
+        return 0;
+    }
     if (frame->hd.type == NGHTTP2_HEADERS && !s->headers_done) {
-        if (h->nstreams == 1)
-            sg_conn_set_timer(h->c, 0); /* a request is in flight: not idle */
         h2_headers_complete(h, s, end_stream);
         return 0;
     }
     /* DATA, or trailers, ending the request body. */
-    if (end_stream && !s->r->local_reply)
-        sg_req_body_done(s->r);
+    if (end_stream) {
+        s->body_done = 1;
+        if (!s->r->local_reply)
+            sg_req_body_done(s->r);
+    }
+    return 0;
+}
+
+/* Counts DATA frames sent (WINDOW_UPDATE budget) and the GOAWAYs of nghttp2's own
+ * protocol errors. And when the last frame of an answer
+ * given before the request ended (a timeout's 408) went out, RFC 9113 8.1 lets the
+ * server reset the stream with NO_ERROR, so that the client stops sending and the
+ * stream's slot is free. */
+static int h2_on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    h2_t *h = ud;
+    h2_stream_t *s;
+
+    if (frame->hd.type == NGHTTP2_DATA)
+        h->data_sent++;
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR &&
+        !h->counted) {
+        /* nghttp2 ended the session for a protocol error it handled itself (streams
+         * beyond SETTINGS_MAX_CONCURRENT_STREAMS, a frame on a closed stream...). */
+        h->counted = 1;
+        sg_metrics_h2_abuse_kind(h->c->w, SG_H2A_PROTOCOL_ERROR);
+    }
+    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (s != NULL && s->rst_after_end && !s->body_done) {
+        s->rst_after_end = 0;
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+}
+
+/* A response HEADERS frame nghttp2 could not send (a header block beyond its 64 KiB send
+ * limit, say) leaves the stream open on a server session: reset it, or the client would
+ * wait for an answer that never comes. The reset closes the stream and aborts the request. */
+static int h2_on_frame_not_send(nghttp2_session *session, const nghttp2_frame *frame,
+                                int lib_error_code, void *ud)
+{
+    h2_t *h = ud;
+
+    if (frame->hd.type != NGHTTP2_HEADERS ||
+        nghttp2_session_get_stream_user_data(session, frame->hd.stream_id) == NULL)
+        return 0;
+    sg_log(SG_LOG_WARN, "conn=%" PRIu64 " stream=%" PRId32 " response headers not sent: %s",
+           h->c->id, frame->hd.stream_id, nghttp2_strerror(lib_error_code));
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_INTERNAL_ERROR);
     return 0;
 }
 
@@ -242,8 +484,11 @@ static ssize_t h2_read_body(nghttp2_session *session, int32_t stream_id, uint8_t
     h2_stream_t *s = source->ptr;
     size_t n = SG_MIN(length, sg_buf_avail(&s->out));
 
-    memcpy(buf, sg_buf_head(&s->out), n);
+    if (n > 0) /* an empty buffer may have no memory yet: memcpy wants a pointer */
+        memcpy(buf, sg_buf_head(&s->out), n);
     sg_buf_consume(&s->out, n);
+    if (n > 0)
+        s->out_since = sg_now_ms(); /* progress: the send timeout starts again */
     if (sg_buf_avail(&s->out) == 0) {
         if (s->res_eof)
             *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -329,6 +574,11 @@ static int h2_send_body(sg_req_t *r, const char *p, size_t n)
 
     if (s->res_eof && n > 0)
         return SG_OK; /* HEAD, 204, 304: no body on the wire */
+    if (n > 0 && sg_buf_avail(&s->out) == 0) {
+        /* The send timeout's clock: bytes wait for the client's flow-control window. */
+        s->out_since = sg_now_ms();
+        h2_timer_at(s->h, s->out_since + (uint64_t)s->h->c->conf->limits.send_timeout_ms);
+    }
     if ((rv = sg_buf_append(&s->out, p, n)) != SG_OK)
         return rv;
     return h2_resume(s);
@@ -397,7 +647,10 @@ static int h2_init(sg_conn_t *c)
         return SG_ENOMEM;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, h2_on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, h2_on_begin_frame);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, h2_on_frame_send);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, h2_on_frame_not_send);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_on_stream_close);
     if (nghttp2_option_new(&opt) != 0) {
@@ -424,22 +677,39 @@ static int h2_init(sg_conn_t *c)
         return SG_ERR;
     }
     c->pd = h;
+    /* conn.c armed the connection timer at accept for header_timeout_ms. */
+    h->timer_at = c->accept_ms + (uint64_t)conf->limits.header_timeout_ms;
+    h->reset_mtokens = H2_RESET_BURST * 1000u;
+    h->reset_ms = (uint64_t)(ev_now(c->w->loop) * 1000.0);
     return SG_OK;
 }
 
 static int h2_on_data(sg_conn_t *c, const char *p, size_t n)
 {
     h2_t *h = c->pd;
-    ssize_t rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)p, n);
+    ssize_t rv;
 
+    if (h->cut)
+        return SG_OK; /* GOAWAY queued: nothing more is processed */
+    rv = nghttp2_session_mem_recv(h->session, (const uint8_t *)p, n);
     if (rv < 0) {
         sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " HTTP/2 error: %s", c->id,
                nghttp2_strerror((int)rv));
         sg_metrics_h2_abuse(c->w, (int)rv);
+        h->counted = 1;
         if (rv == NGHTTP2_ERR_NOMEM || rv == NGHTTP2_ERR_CALLBACK_FAILURE)
             return SG_ERR;
-        /* Protocol errors and floods: nghttp2 has queued a GOAWAY; send it, then close. */
-        c->close_after_flush = 1;
+        /* Protocol errors: nghttp2 has queued a GOAWAY; send it, then close. For its
+         * floods (CONTINUATION, unread ACKs) it queues none: say ENHANCE_YOUR_CALM
+         * (counted above), and do not wait for a client that does not read. */
+        if (rv == NGHTTP2_ERR_FLOODED
+#ifdef SG_HAVE_NGHTTP2_MAX_CONTINUATIONS
+            || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+#endif
+        )
+            h2_cut(h, -1, NGHTTP2_ENHANCE_YOUR_CALM, nghttp2_strerror((int)rv));
+        else
+            c->close_after_flush = 1;
     }
     return SG_OK;
 }
@@ -472,6 +742,8 @@ static int h2_want_read(sg_conn_t *c)
 {
     h2_t *h = c->pd;
 
+    if (h->cut)
+        return 0;
     /* A client that does not read its answers gets no more of its requests read. */
     return !c->close_after_flush && sg_buf_avail(&c->wbuf) < H2_FILL_TARGET * 4 &&
            nghttp2_session_want_read(h->session);
@@ -506,15 +778,115 @@ static void h2_goaway(h2_t *h)
     sg_conn_kick(h->c);
 }
 
+/* A stream's deadline: the earliest of its header clock (header block incomplete),
+ * its body clock (request body incomplete) and its send clock (answer bytes waiting for
+ * the client's window); 0 when none runs. */
+static uint64_t h2_stream_deadline(const h2_t *h, const h2_stream_t *s)
+{
+    const sg_conf_t *conf = h->c->conf;
+    uint64_t d = 0, x;
+
+    if (!s->headers_done)
+        d = s->t_begin + (uint64_t)conf->limits.header_timeout_ms;
+    else if (!s->body_done && !s->timed_out)
+        d = s->t_headers + (uint64_t)conf->limits.body_timeout_ms;
+    if (sg_buf_avail(&s->out) > 0) {
+        x = s->out_since + (uint64_t)conf->limits.send_timeout_ms;
+        d = d == 0 || x < d ? x : d;
+    }
+    return d;
+}
+
+/* S's deadline has passed. Returns 1 when the whole connection was ended. */
+static int h2_stream_expired(h2_t *h, h2_stream_t *s, uint64_t now)
+{
+    const sg_conf_t *conf = h->c->conf;
+    sg_req_t *r = s->r;
+
+    if (!s->headers_done) {
+        /* A header block in progress blocks the connection (RFC 9113 6.10: nothing but
+         * its CONTINUATION frames may come) and HPACK state cannot be skipped: only the
+         * connection can end. */
+        h2_cut(h, SG_H2A_STREAM_TIMEOUT, NGHTTP2_ENHANCE_YOUR_CALM,
+               "request headers timed out (header_timeout_ms)");
+        return 1;
+    }
+    if (!s->body_done && !s->timed_out &&
+        now >= s->t_headers + (uint64_t)conf->limits.body_timeout_ms) {
+        s->timed_out = 1;
+        sg_metrics_h2_abuse_kind(h->c->w, SG_H2A_STREAM_TIMEOUT);
+        sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " stream=%d request body timed out", h->c->id,
+               (int)s->id);
+        if (!r->res_started) {
+            /* The vSphere-shaped 408 of HTTP/1.1, then a reset of the request half. */
+            s->rst_after_end = 1;
+            r->term = "cR";
+            sg_req_fault(r, 408, "InvalidRequest", "The request took too long to arrive.");
+        } else {
+            /* Answered already (a refusal) and still sending: end it. */
+            nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, s->id,
+                                      r->res_ended ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+        }
+        sg_conn_kick(h->c);
+    }
+    if (sg_buf_avail(&s->out) > 0 &&
+        now >= s->out_since + (uint64_t)conf->limits.send_timeout_ms) {
+        if (sg_buf_avail(&h->c->wbuf) > 0) {
+            /* The socket is not taking bytes either: conn.c's send timer watches that. */
+            s->out_since = now;
+            return 0;
+        }
+        /* Output is waiting and the socket is free: the client keeps its window at 0. */
+        sg_m_inc(&h->c->w->m.send_timeouts);
+        h2_cut(h, SG_H2A_SEND_TIMEOUT, NGHTTP2_ENHANCE_YOUR_CALM,
+               "no window for a waiting answer (send_timeout_ms)");
+        return 1;
+    }
+    return 0;
+}
+
 static void h2_on_timeout(sg_conn_t *c)
 {
     h2_t *h = c->pd;
+    uint64_t now = sg_now_ms(), next = 0, d;
 
+    h->timer_at = 0;
+    if (h->cut) {
+        if (now >= h->cut_at) {
+            sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " GOAWAY not taken: closed", c->id);
+            sg_conn_close(c);
+        } else {
+            h2_timer_at(h, h->cut_at);
+        }
+        return;
+    }
     if (h->nstreams == 0) {
+        /* Before the first stream: header_timeout_ms from accept; after: idle. */
+        d = h->nbegun == 0 ? c->accept_ms + (uint64_t)c->conf->limits.header_timeout_ms
+                           : h->idle_since + (uint64_t)c->conf->limits.idle_timeout_ms;
+        if (now < d) {
+            h2_timer_at(h, d);
+            return;
+        }
         h2_goaway(h);
         c->close_after_flush = 1;
         sg_conn_kick(c);
+        return;
     }
+    /* Expiring a stream only queues frames (no stream closes under us). */
+    for (h2_stream_t *s = h->streams; s != NULL; s = s->next) {
+        if ((d = h2_stream_deadline(h, s)) == 0)
+            continue;
+        if (d <= now) {
+            if (h2_stream_expired(h, s, now))
+                return;
+            if ((d = h2_stream_deadline(h, s)) == 0)
+                continue;
+        }
+        next = next == 0 || d < next ? d : next;
+    }
+    if (next != 0)
+        h2_timer_at(h, next);
 }
 
 static void h2_on_drain(sg_conn_t *c)

@@ -51,8 +51,10 @@ static const int m_status_codes[SG_M_NSTATUS - 2] = {200, 201, 202, 204, 304, 40
 static const char *const m_faults[SG_M_NFAULTS] = {
     "InvalidRequest", "InvalidArgument", "NotAuthenticated", "NoPermission", "TooMany",
     "ManagedObjectNotFound", "SystemError", "ProviderUnavailable", "other"};
-static const char *const m_h2_abuse[SG_M_NH2ABUSE] = {"protocol_error", "flood",
-                                                      "bad_preface"};
+static const char *const m_h2_abuse[SG_M_NH2ABUSE] = {
+    "protocol_error", "flood", "bad_preface", "continuation_flood", "rapid_reset",
+    "settings_flood", "ping_flood", "priority_flood", "window_update_flood", "empty_data_flood",
+    "header_list", "stream_timeout", "send_timeout"};
 
 /* ---- counting ---- */
 
@@ -78,11 +80,26 @@ void sg_m_observe(sg_hist_t *h, uint64_t us)
 
 void sg_metrics_h2_abuse(sg_worker_t *w, int rv)
 {
-    int k = rv == NGHTTP2_ERR_FLOODED ? 1 : rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? 2 : 0;
+    int k = SG_H2A_PROTOCOL_ERROR;
+
+    if (rv == NGHTTP2_ERR_FLOODED)
+        k = SG_H2A_FLOOD;
+    else if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+        k = SG_H2A_BAD_PREFACE;
+#ifdef SG_HAVE_NGHTTP2_MAX_CONTINUATIONS
+    else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+        k = SG_H2A_CONTINUATION_FLOOD;
+#endif
 
     if (rv == NGHTTP2_ERR_NOMEM || rv == NGHTTP2_ERR_CALLBACK_FAILURE)
         return; /* our failure, not the peer's */
     sg_m_inc(&w->m.h2_abuse[k]);
+}
+
+void sg_metrics_h2_abuse_kind(sg_worker_t *w, int kind)
+{
+    if (kind >= 0 && kind < SG_M_NH2ABUSE)
+        sg_m_inc(&w->m.h2_abuse[kind]);
 }
 
 static int m_status_index(int status)
@@ -458,11 +475,17 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
                             SUM(m.tls_handshake_failures), "counter");
     if (rv == SG_OK)
         rv = render_head(b, "http2_abuse_total", "counter",
-                         "HTTP/2 connections ended for a protocol error, a flood or a bad "
-                         "preface.");
+                         "HTTP/2 abuse: connections ended for a protocol error, a flood, a bad "
+                         "preface or a send timeout; streams cut for a timeout or refused for "
+                         "their header list (header_list, stream_timeout).");
     for (int k = 0; rv == SG_OK && k < SG_M_NH2ABUSE; k++)
         rv = sg_buf_appendf(b, "smsguard_http2_abuse_total{kind=\"%s\"} %" PRIu64 "\n",
                             m_h2_abuse[k], SUM(m.h2_abuse[k]));
+    if (rv == SG_OK)
+        rv = render_counter(b, "client_send_timeouts_total",
+                            "Client connections closed because they took no byte of a waiting "
+                            "answer for limits.send_timeout_ms.",
+                            SUM(m.send_timeouts), "counter");
     if (rv == SG_OK)
         rv = render_counter(b, "connections_open",
                             "Open client connections (TLS handshakes included).",

@@ -33,7 +33,23 @@ enum { SG_M_NPROTO = 2 };     /* h1, h2 */
 enum { SG_M_NDECISION = 3 };  /* none, allow, deny */
 enum { SG_M_NSTATUS = 18 };   /* metrics.c m_status_codes, "other" and "none" */
 enum { SG_M_NFAULTS = 9 };    /* metrics.c m_faults, "other" last */
-enum { SG_M_NH2ABUSE = 3 };   /* protocol_error, flood, bad_preface */
+/* smsguard_http2_abuse_total{kind}: metrics.c m_h2_abuse names them, in this order. */
+enum {
+    SG_H2A_PROTOCOL_ERROR,      /* nghttp2 ended the session (its GOAWAY or mem_recv error) */
+    SG_H2A_FLOOD,               /* nghttp2's outbound ACK queue limit (SETTINGS/PING unread) */
+    SG_H2A_BAD_PREFACE,
+    SG_H2A_CONTINUATION_FLOOD,  /* nghttp2's max_continuations */
+    SG_H2A_RAPID_RESET,         /* the rest are smsguard's own counters (h2_server.c) */
+    SG_H2A_SETTINGS_FLOOD,
+    SG_H2A_PING_FLOOD,
+    SG_H2A_PRIORITY_FLOOD,
+    SG_H2A_WINDOW_UPDATE_FLOOD,
+    SG_H2A_EMPTY_DATA_FLOOD,
+    SG_H2A_HEADER_LIST,         /* a stream refused with 431 (the connection serves on) */
+    SG_H2A_STREAM_TIMEOUT,      /* header_timeout_ms / body_timeout_ms on one stream */
+    SG_H2A_SEND_TIMEOUT,        /* send_timeout_ms: window held at 0 or socket not read */
+    SG_M_NH2ABUSE
+};
 
 typedef struct {
     uint64_t requests[SG_M_NROUTES][SG_M_NPROTO][SG_M_NDECISION][SG_M_NSTATUS];
@@ -43,6 +59,7 @@ typedef struct {
     uint64_t batch_parts;
     uint64_t tls_handshakes, tls_handshake_failures;
     uint64_t h2_abuse[SG_M_NH2ABUSE];
+    uint64_t send_timeouts; /* client connections cut by limits.send_timeout_ms (h1 and h2) */
     /* gauges the worker publishes from its 100 ms timer (its own fields are not atomic) */
     uint64_t up_open, up_idle;
 } sg_metrics_t;
@@ -84,6 +101,8 @@ struct sg_proxy_s;
 /* h2_server.c: nghttp2_session_mem_recv failed with rv (an nghttp2 error code); NOMEM
  * and CALLBACK_FAILURE are smsguard's own trouble and not counted. */
 void sg_metrics_h2_abuse(struct sg_worker_s *w, int rv);
+/* h2_server.c: smsguard's own detection, kind one of SG_H2A_*. */
+void sg_metrics_h2_abuse_kind(struct sg_worker_s *w, int kind);
 /* req.c: the upstream's answer ended (or failed) for r: upstream_duration_seconds. */
 void sg_metrics_up_end(struct sg_req_s *r);
 /* req.c: the request ends (counted, and logged when log.access is on). */

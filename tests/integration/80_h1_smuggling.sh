@@ -61,8 +61,14 @@ bad te-http10 400 'POST /sim/echo/%s HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: c
 bad te-vtab 400 "${P}Transfer-Encoding: \x0bchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" te-vtab
 bad te-space-before-colon 400 "${P}Transfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n5\r\nhello\r\n0\r\n\r\n" te-space-before-colon
 
+# ---- HTTP versions other than 1.x are not reinterpreted as HTTP/1.1 (RFC 9110 6.2) ----
+bad version-9-9 505 'GET /sim/echo/%s HTTP/9.9\r\nHost: a\r\n\r\n' version-9-9
+bad version-2-0 505 'GET /sim/echo/%s HTTP/2.0\r\nHost: a\r\n\r\n' version-2-0
+bad version-0-9 505 'GET /sim/echo/%s HTTP/0.9\r\nHost: a\r\n\r\n' version-0-9
+
 # ---- chunked body abuse ------------------------------------------------------------
-bad chunk-size-overflow 400 "${P}Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nhello\r\n0\r\n\r\n" chunk-size-overflow
+# a size over max_body_bytes, overflowing or not, is 413 at once (issue 8; 29_upstream_hostile)
+bad chunk-size-overflow 413 "${P}Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nhello\r\n0\r\n\r\n" chunk-size-overflow
 bad chunk-ext-bare-lf 400 "${P}Transfer-Encoding: chunked\r\n\r\n5;a\nxx\r\nhello\r\n0\r\n\r\n" chunk-ext-bare-lf
 bad chunk-ext-bare-cr 400 "${P}Transfer-Encoding: chunked\r\n\r\n5;a\rZhello\r\n0\r\n\r\n" chunk-ext-bare-cr
 bad chunk-ext-nul 400 "${P}Transfer-Encoding: chunked\r\n\r\n5;a=\x00\r\nhello\r\n0\r\n\r\n" chunk-ext-nul
@@ -175,10 +181,7 @@ assert_eq "$n0" "$(record_count)" "requests recorded by the simulator"
 
 check "nothing smuggled was ever forwarded, and smsguard still serves h1 and h2"
 [[ -z $(record_grep -smuggled) ]] || fail "a hidden request reached the simulator: $(record_grep -smuggled)"
-for proto in http1.1 http2; do
-    out=$(sg_curl "--$proto" -o /dev/null -w '%{http_code}' "$SG_URL/sim/echo/still-alive-$proto")
-    assert_eq 200 "$out" "status after the hostile clients (--$proto)"
-done
+assert_serving "after the hostile clients"
 assert_no_leaked_sockets
 
 echo "PASS: $TEST_NAME"

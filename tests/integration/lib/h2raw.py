@@ -4,13 +4,16 @@ Frames are built by hand (struct) and header blocks encoded with hpack, so a tes
 what a conforming client library refuses to: uppercase names, CR/LF/NUL in values,
 connection-specific fields, pseudo-headers out of order, DATA beyond content-length,
 CONTINUATION, SETTINGS and PING floods. TLS with ALPN h2 to 127.0.0.1 only, verifying the
-test CA. Used by 81_h2_malformed.sh and 82_h2_floods.sh.
+test CA. Used by 81_h2_malformed.sh, 82_h2_floods.sh, 83_h2_timeouts.sh and 84_slow_readers.sh.
 """
 import json
+import re
+import select
 import socket
 import ssl
 import struct
 import time
+import urllib.request
 
 import hpack
 
@@ -95,29 +98,71 @@ class Conn:
         self.buf += chunk
         return True
 
+    def _parse(self, until, ack=True):
+        """Handle the whole frames in buf; True as soon as until(self) holds."""
+        while len(self.buf) >= 9:
+            ln = struct.unpack(">I", b"\0" + self.buf[:3])[0]
+            if len(self.buf) < 9 + ln:
+                break
+            ftype, flags, sid = struct.unpack(">BBI", self.buf[3:9])
+            sid &= 0x7FFFFFFF
+            payload = self.buf[9:9 + ln]
+            self.buf = self.buf[9 + ln:]
+            self._handle(ftype, flags, sid, payload, ack)
+            if until(self):
+                return True
+        return False
+
     def read_frames(self, until, timeout=5.0):
         """Read and handle frames until until(self) is true, the peer closes or time is up.
         SETTINGS are acknowledged; nothing else is answered. Returns until(self)."""
         deadline = time.monotonic() + timeout
         while not until(self):
-            while len(self.buf) >= 9:
-                ln = struct.unpack(">I", b"\0" + self.buf[:3])[0]
-                if len(self.buf) < 9 + ln:
-                    break
-                ftype, flags, sid = struct.unpack(">BBI", self.buf[3:9])
-                sid &= 0x7FFFFFFF
-                payload = self.buf[9:9 + ln]
-                self.buf = self.buf[9 + ln:]
-                self._handle(ftype, flags, sid, payload)
-                if until(self):
-                    return True
+            if self._parse(until):
+                return True
             if self.closed or not self._fill(deadline):
                 return until(self)
         return True
 
-    def _handle(self, ftype, flags, sid, payload):
+    def flood(self, data, timeout=15.0):
+        """Send DATA as fast as the peer takes it while reading (one thread: an SSL object
+        must not be used by two at once), until the peer closes or time is up. Frames read
+        are handled as by read_frames, except that SETTINGS are not acknowledged. Returns
+        (bytes sent, name of the error that stopped sending or None)."""
+        sock, view, sent, err = self.sock, memoryview(data), 0, None
+        deadline = time.monotonic() + timeout
+        sock.setblocking(False)
+        try:
+            while not self.closed and time.monotonic() < deadline:
+                want_w = err is None and sent < len(data)
+                r, w, _ = select.select([sock], [sock] if want_w else [], [], 0.05)
+                if w:
+                    try:
+                        sent += sock.send(view[sent:sent + 16384])
+                    except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                        pass
+                    except (OSError, ssl.SSLError) as e:
+                        err = type(e).__name__
+                while r or sock.pending():
+                    r = None
+                    try:
+                        chunk = sock.recv(1 << 20)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        break
+                    except (OSError, ssl.SSLError):
+                        chunk = b""
+                    if not chunk:
+                        self.closed = True
+                        break
+                    self.buf += chunk
+                self._parse(lambda c: False, ack=False)
+        finally:
+            sock.setblocking(True)
+        return sent, err
+
+    def _handle(self, ftype, flags, sid, payload, ack=True):
         self.frames_seen.append((ftype, flags, sid))
-        if ftype == SETTINGS and not flags & ACK:
+        if ftype == SETTINGS and not flags & ACK and ack:
             try:
                 self.send(frame(SETTINGS, ACK, 0))
             except OSError:
@@ -177,3 +222,46 @@ def record_paths(record_file):
             return [json.loads(l)["path"] for l in f if l.strip()]
     except FileNotFoundError:
         return []
+
+
+def metric(admin_url, name, labels=None):
+    """The value of smsguard's metric NAME ({label: value} must match exactly), 0 if absent."""
+    text = urllib.request.urlopen(admin_url + "/metrics", timeout=10).read().decode()
+    want = dict(labels or {})
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if got == want:
+            return float(m.group(3))
+    return 0.0
+
+
+def abuse(admin_url, kind):
+    """smsguard_http2_abuse_total{kind=KIND}."""
+    return metric(admin_url, "smsguard_http2_abuse_total", {"kind": kind})
+
+
+# ---- reporting, shared by the tests' Python parts ----
+failed = []  # messages of the expectations that did not hold
+
+
+def check(what):
+    print("-- " + what, flush=True)
+
+
+def expect(cond, msg):
+    if not cond:
+        failed.append(msg)
+        print("   FAILED: " + msg, flush=True)
+
+
+def another_served(port, ca, path):
+    """Expect a fresh connection to get a 200 for GET PATH; returns its outcome."""
+    c = Conn(port, ca)
+    c.request(1, get(path))
+    got = c.outcome(1, 10)
+    c.close()
+    expect(got == "status 200", "%s: another client got %s instead of 200" % (path, got))
+    return got
