@@ -43,6 +43,8 @@ void sg_chain_thread_exit(void);
  * how many there are (0 when the request was not sent as parts). */
 size_t sg_flt_batch_parts(const sg_req_t *r, size_t i, int *status, const char **task,
                           const char **fault, unsigned long long *duration_ms);
+/* Why part i got no answer from the upstream ("upstream timeout", ...), or NULL. */
+const char *sg_flt_batch_part_error(const sg_req_t *r, size_t i);
 /* Re-enter the chain after a filter returned SG_FLT_WAIT (req.c). */
 void sg_req_resume(sg_req_t *r);
 

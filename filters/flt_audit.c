@@ -17,6 +17,7 @@
 #include "filters/stopreq.h"
 #include "policy/policy.h"
 
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -59,16 +60,35 @@ static int audit_head(sg_buf_t *b, sg_req_t *r, const char *stage)
     return rv;
 }
 
+/* The client certificate's subject in RFC 2253 form ("CN=dr-robot,O=Example"), escaped
+ * as that RFC says, whole: X509_NAME_oneline's "/O=Example/CN=dr-robot" leaves a '/'
+ * inside a value unescaped (ambiguous) and cuts long names. null without a certificate. */
+static int audit_subject(sg_buf_t *b, X509 *cert)
+{
+    BIO *bio;
+    char *p;
+    long n;
+    int rv;
+
+    if (cert == NULL)
+        return sg_buf_lit(b, "null");
+    if ((bio = BIO_new(BIO_s_mem())) == NULL)
+        return SG_ENOMEM;
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0 ||
+        (n = BIO_get_mem_data(bio, &p)) < 0)
+        rv = SG_ERR;
+    else
+        rv = sg_buf_json_str(b, p, (size_t)n);
+    BIO_free(bio);
+    return rv;
+}
+
 static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
 {
     const sg_principal_t *who = r->principal;
     const sg_stopreq_t *sr = r->stop;
-    X509 *cert = SSL_get0_peer_certificate(r->conn->ssl);
-    char subject[512] = "";
     int rv = audit_head(b, r, "decision");
 
-    if (cert != NULL)
-        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"client\":{\"addr\":");
     if (rv == SG_OK)
@@ -80,7 +100,7 @@ static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"cert_subject\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, cert != NULL ? subject : NULL);
+        rv = audit_subject(b, SSL_get0_peer_certificate(r->conn->ssl));
     if (rv == SG_OK)
         rv = sg_buf_lit(b, "},\"principal\":");
     if (rv == SG_OK && who == NULL)
@@ -138,13 +158,24 @@ static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
     return rv;
 }
 
-/* The upstream's answer: the task reference of a 200, the fault type of a 500. */
+/* The upstream entry's "reason" (an addition to DESIGN.md's upstream {status, task,
+ * duration_ms}): null when the upstream answered, else what went wrong with it:
+ * "upstream unreachable", "upstream reset", "upstream closed early", "upstream timeout",
+ * "upstream bad response", "upstream headers too large", "upstream response too large",
+ * "upstream tls" (proxy/upstream.c). status is then 0: the fault is the gateway's. */
+static int audit_up_reason(sg_buf_t *b, const char *error)
+{
+    int rv = sg_buf_lit(b, ",\"reason\":");
+
+    return rv == SG_OK ? audit_cstr(b, error) : rv;
+}
+
 /* The outcome of one part of a split request (DESIGN.md upstream {status, task,
  * duration_ms}; issue 6: one outcome record per part, linked by request_id). */
 static int audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
 {
     int st = 0, rv = audit_head(b, r, "outcome");
-    const char *task = NULL, *fault = NULL;
+    const char *task = NULL, *fault = NULL, *error = sg_flt_batch_part_error(r, i);
     unsigned long long dur = 0;
     size_t n = sg_flt_batch_parts(r, i, &st, &task, &fault, &dur);
 
@@ -154,13 +185,20 @@ static int audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
     if (rv == SG_OK)
         rv = audit_cstr(b, task);
     if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"duration_ms\":%llu},\"fault\":", dur);
+        rv = sg_buf_appendf(b, ",\"duration_ms\":%llu", dur);
+    if (rv == SG_OK)
+        rv = audit_up_reason(b, error);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "},\"fault\":");
     if (rv == SG_OK)
         rv = audit_cstr(b, fault);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"reason\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, st == 0 ? "not answered" : fault ? "refused by the provider" : "answered");
+        rv = audit_cstr(b, error ? "upstream failed"
+                           : st == 0 ? "not answered"
+                           : fault   ? "refused by the provider"
+                                     : "answered");
     return rv;
 }
 
@@ -171,13 +209,14 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
     const sg_json_t *root = NULL, *v;
     sg_json_limits_t lim = {.max_depth = 16, .max_values = 4096};
     sg_json_err_t jerr;
-    const char *task = NULL, *fault = NULL;
+    const char *task = NULL, *fault = NULL, *error = r->up_error;
     int st = 0;
     unsigned long long dur = 0;
     int rv = audit_head(b, r, "outcome");
 
     if (sg_flt_batch_parts(r, 0, &st, &task, &fault, &dur) == 1) {
         /* Sent as one part: what the upstream said, as for a plain forward. */
+        error = sg_flt_batch_part_error(r, 0);
         if (rv == SG_OK)
             rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":", st);
     } else {
@@ -200,15 +239,20 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
     if (rv == SG_OK)
         rv = audit_cstr(b, task);
     if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"duration_ms\":%llu},\"fault\":",
+        rv = sg_buf_appendf(b, ",\"duration_ms\":%llu",
                             (unsigned long long)(sg_now_ms() - r->start_ms));
+    if (rv == SG_OK)
+        rv = audit_up_reason(b, error);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "},\"fault\":");
     if (rv == SG_OK)
         rv = audit_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"reason\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, r->aborted ? "client went away"
-                                      : r->res_ended ? "answered" : "upstream failed");
+        rv = audit_cstr(b, r->aborted              ? "client went away"
+                           : error != NULL || !r->res_ended ? "upstream failed"
+                                                            : "answered");
     return rv;
 }
 

@@ -32,6 +32,7 @@ typedef struct {
     const char *type, *value; /* task reference of an accepted part */
     const char *fault;   /* fault JSON of a refused part */
     const char *fault_type; /* its _typeName */
+    const char *error;   /* the upstream exchange failed: why (sg_req_t.up_error), else NULL */
     unsigned long long duration_ms;
 } batch_part_t;
 
@@ -255,7 +256,11 @@ static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
     const char *type;
 
     ctx->inflight--;
-    p->status = child->aborted && !child->res_started ? 0 : child->res.status;
+    /* 0 when the upstream gave no answer of its own: a fault made here (unreachable,
+     * reset, timeout, bad response) is the gateway's, not the provider's. */
+    p->status = child->local_reply || (child->aborted && !child->res_started) ? 0
+                                                                              : child->res.status;
+    p->error = child->up_error;
     p->duration_ms = sg_now_ms() - child->start_ms;
     root = batch_parse(r, child);
     type = batch_member(root, "_typeName");
@@ -520,6 +525,13 @@ size_t sg_flt_batch_parts(const sg_req_t *r, size_t i, int *status, const char *
     *fault = ctx->parts[i].fault_type;
     *duration_ms = ctx->parts[i].duration_ms;
     return ctx->nparts;
+}
+
+const char *sg_flt_batch_part_error(const sg_req_t *r, size_t i)
+{
+    const batch_ctx_t *ctx = r->parts;
+
+    return ctx != NULL && i < ctx->nparts ? ctx->parts[i].error : NULL;
 }
 
 const sg_filter_ops_t sg_flt_batch = {

@@ -282,8 +282,13 @@ void sg_req_up_headers(sg_req_t *r)
 int sg_req_up_body(sg_req_t *r, const char *p, size_t n)
 {
     r->bytes_out += n;
-    if (r->capture && sg_buf_append(&r->res_body, p, n) != SG_OK)
+    if (r->capture && sg_buf_append(&r->res_body, p, n) != SG_OK) {
+        /* A sub-request's answer is all there is of it (the parent parses it): cut
+         * short it would be wrong, so over its limit (proxy/subreq.c) it is a failure. */
+        if (r->is_child)
+            return -1;
         r->capture = 0; /* larger than any task reference: the audit says "unknown" */
+    }
     if (r->fe->send_body(r, p, n) != SG_OK) {
         r->fe->abort(r);
         return 1;
@@ -317,12 +322,23 @@ void sg_req_up_fail(sg_req_t *r, int status, const char *why)
     r->up = NULL;
     sg_metrics_up_end(r);
     r->term = status == 504 ? "UD" : "UH";
-    sg_log(SG_LOG_WARN, "conn=%" PRIu64 " req=%s upstream failed (%d) while %s", r->conn->id,
-           r->request_id, status, why);
+    if (r->up_error == NULL)
+        r->up_error = status == 504 ? "upstream timeout" : "upstream failed";
+    sg_log(SG_LOG_WARN, "conn=%" PRIu64 " req=%s%s upstream failed (%d, %s) while %s",
+           r->conn->id, r->request_id, r->is_child ? " (part)" : "", status, r->up_error, why);
+    if (r->is_child && r->res_started && !r->local_reply) {
+        /* Nothing of a sub-request's answer reached anyone: drop the part that came
+         * and answer with the fault, as if the upstream had said nothing. */
+        r->res_started = 0;
+        r->res.status = 0;
+        sg_buf_reset(&r->res_body);
+    }
     if (r->res_started) {
         r->fe->abort(r);
         return;
     }
+    /* Header lines of an answer that never completed are not part of the fault. */
+    r->res.headers.n = 0;
     if (r->guarded)
         sg_req_fault(r, 500, "ProviderUnavailable", "The provider is temporarily unavailable.");
     else

@@ -16,7 +16,12 @@
 
 #include <stdlib.h>
 
-#define SUBREQ_ANSWER_MAX (8u * 1024 * 1024) /* a task query with many group results */
+/* A sub-request's answer is buffered whole (the parent parses it), so it is capped:
+ * at limits.max_body_bytes, the same bound as a request body (DESIGN.md "Every buffer
+ * has a limit from `limits`"), and never above 8 MiB. A larger answer fails the part
+ * like a broken upstream ("upstream response too large": 500 ProviderUnavailable on
+ * the stop-test route, see sg_req_up_body); nothing truncated is ever parsed. */
+#define SUBREQ_ANSWER_MAX (8u * 1024 * 1024)
 
 static void subreq_finish(sg_req_t *r)
 {
@@ -50,7 +55,7 @@ static int subreq_send_end(sg_req_t *r)
 
 static size_t subreq_backlog(sg_req_t *r)
 {
-    return 0; /* memory, bounded by SUBREQ_ANSWER_MAX: never slow */
+    return 0; /* memory, bounded (see SUBREQ_ANSWER_MAX): never slow */
 }
 
 static void subreq_abort(sg_req_t *r)
@@ -95,7 +100,8 @@ sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, co
     r->capture = 1;
     r->content_length = (int64_t)bodylen;
     sg_buf_dispose(&r->res_body);
-    sg_buf_init(&r->res_body, SUBREQ_ANSWER_MAX);
+    sg_buf_init(&r->res_body, (size_t)SG_MIN((uint64_t)parent->conf->limits.max_body_bytes,
+                                              (uint64_t)SUBREQ_ANSWER_MAX));
     sg_buf_dispose(&r->body);
     sg_buf_init(&r->body, bodylen + 1);
     if (r->path.p == NULL || sg_buf_append(&r->body, body, bodylen) != SG_OK) {

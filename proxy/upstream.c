@@ -34,7 +34,12 @@
 
 enum { UP_CONNECTING, UP_HANDSHAKE, UP_ACTIVE, UP_IDLE, UP_CLOSED };
 
-#define UP_MAX_HEADER_BYTES (64 * 1024) /* response headers larger than this are a 502 */
+/* Response headers larger than this are a 502. Each field counts 32 bytes more, as
+ * HPACK counts them (RFC 7541 4.1): whatever passes then also fits in one HTTP/2
+ * header block for the client, which nghttp2 refuses to send past 64 KiB (its bound
+ * is name + value + 11 per field); without that margin a client would wait forever. */
+#define UP_MAX_HEADER_BYTES (63 * 1024)
+#define UP_HEADER_FIELD_COST 32
 #define UP_WBUF_KEEP (16 * 1024) /* a pooled connection keeps a write buffer this large */
 
 struct sg_up_s {
@@ -53,6 +58,15 @@ struct sg_up_s {
     sg_req_t *r;
     sg_gen_t *gen; /* the settings it was opened with (reference) */
     int err;       /* a failure found before the loop could report it */
+    const char *fail_reason; /* set by a parser callback that refuses the response */
+    ev_tstamp deadline;  /* response_timeout_ms is a total from the request's start */
+    ev_tstamp paused_at; /* the client stopped us: that time does not count */
+    /* Debian's non-strict http_parser takes any two bytes for the CRLF that ends chunk
+     * data: checked here on the raw bytes (RFC 9112 7.1), so a misframed body is a
+     * failure and never relayed as data. */
+    const char *pend;   /* end of the bytes being parsed */
+    uint64_t chunk_left; /* data bytes of the current chunk still to come */
+    int crlf_next;       /* 1 or 2: that byte of "\r\n" after chunk data is still to check */
     uint64_t id;
     unsigned reused : 1, got_bytes : 1, paused : 1, done : 1, in_value : 1, skip_msg : 1,
         read_wants_write : 1, write_wants_read : 1;
@@ -64,6 +78,7 @@ static uint64_t up_next_id;
 static void up_start(sg_up_t *u, sg_req_t *r);
 static void up_dispatch(sg_worker_t *w);
 static int up_ssl_want(sg_up_t *u, int n, int *want);
+static int up_check_crlf(sg_up_t *u, const char *q);
 
 static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void up_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
@@ -92,6 +107,39 @@ static void up_set_timer(sg_up_t *u, int ms)
         ev_timer_set(&u->timer, (double)ms / 1000.0, 0.);
         ev_timer_start(u->w->loop, &u->timer);
     }
+}
+
+/* upstream.response_timeout_ms runs from the moment the request can go out to the
+ * end of the response, whatever arrives in between: an upstream that drips a byte
+ * at a time is cut when the total runs out (DESIGN.md "Timeouts are totals"). */
+static void up_deadline_start(sg_up_t *u)
+{
+    u->paused_at = 0;
+    u->deadline = ev_now(u->w->loop) + (double)u->gen->conf->upstream.response_timeout_ms / 1000.0;
+    up_set_timer(u, u->gen->conf->upstream.response_timeout_ms);
+}
+
+/* Time spent waiting for a slow client is not the upstream's: on resume the
+ * deadline moves by that much. */
+static void up_deadline_pause(sg_up_t *u)
+{
+    if (u->paused_at == 0)
+        u->paused_at = ev_now(u->w->loop);
+    up_set_timer(u, 0);
+}
+
+static void up_deadline_resume(sg_up_t *u)
+{
+    ev_tstamp now = ev_now(u->w->loop), left;
+
+    if (u->paused_at != 0) {
+        u->deadline += now - u->paused_at;
+        u->paused_at = 0;
+    }
+    left = u->deadline - now;
+    ev_timer_stop(u->w->loop, &u->timer);
+    ev_timer_set(&u->timer, left > 0.001 ? left : 0.001, 0.);
+    ev_timer_start(u->w->loop, &u->timer);
 }
 
 static void up_idle_unlink(sg_up_t *u)
@@ -201,8 +249,10 @@ static void up_idle_push(sg_up_t *u)
     }
 }
 
-/* Report a failure for the request on u (if any) and close u. */
-static void up_fail(sg_up_t *u, int status, const char *why)
+/* Report a failure for the request on u (if any) and close u. reason is the short
+ * name of what went wrong, kept for the audit outcome (sg_req_t.up_error); why says
+ * what the proxy was doing, for the log. */
+static void up_fail(sg_up_t *u, int status, const char *reason, const char *why)
 {
     sg_req_t *r = u->r;
     int retry = r != NULL && u->reused && !u->got_bytes && r->up_tries == 0 && status == 502;
@@ -221,6 +271,7 @@ static void up_fail(sg_up_t *u, int status, const char *why)
         sg_up_forward(r);
         return;
     }
+    r->up_error = reason;
     sg_req_up_fail(r, status, why);
 }
 
@@ -235,6 +286,7 @@ void sg_up_resume(sg_up_t *u)
     if (u->state != UP_ACTIVE || !u->paused)
         return;
     u->paused = 0;
+    up_deadline_resume(u);
     /* Decrypted bytes may already sit inside SSL: read from the loop, not here. */
     ev_feed_event(u->w->loop, &u->io, EV_READ);
 }
@@ -524,6 +576,8 @@ static void up_start(sg_up_t *u, sg_req_t *r)
     u->skip_msg = 0;
     u->hbytes = 0;
     u->body_off = 0;
+    u->chunk_left = 0;
+    u->crlf_next = 0;
     u->read_wants_write = u->write_wants_read = 0;
     sg_buf_reset(&u->hdr);
     sg_buf_reset(&u->wbuf);
@@ -536,9 +590,10 @@ static void up_start(sg_up_t *u, sg_req_t *r)
         sg_req_fault(r, 500, "SystemError", "The request could not be prepared for upstream.");
         return;
     }
+    u->fail_reason = NULL;
     if (u->state != UP_ACTIVE)
         return; /* connecting: up_io_cb sends once connected */
-    up_set_timer(u, r->conf->upstream.response_timeout_ms);
+    up_deadline_start(u);
     /* A kept-alive connection takes the request now: usually all of it, leaving the
      * socket watched for EV_READ only, as it was while idle (no epoll change). A
      * failure is left for the loop to find again on EV_WRITE, so nothing calls r
@@ -559,6 +614,11 @@ static int up_commit_header(sg_up_t *u)
 
     if (r == NULL)
         return -1;
+    u->hbytes += UP_HEADER_FIELD_COST;
+    if (u->hbytes > UP_MAX_HEADER_BYTES) {
+        u->fail_reason = "upstream headers too large";
+        return -1;
+    }
     u->in_value = 0;
     while (vlen > 0 && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
         vlen--;
@@ -588,7 +648,11 @@ static int up_on_header_field(http_parser *p, const char *at, size_t n)
     sg_up_t *u = p->data;
 
     u->hbytes += n;
-    if (u->hbytes > UP_MAX_HEADER_BYTES || (u->in_value && up_commit_header(u) < 0))
+    if (u->hbytes > UP_MAX_HEADER_BYTES) {
+        u->fail_reason = "upstream headers too large";
+        return -1;
+    }
+    if (u->in_value && up_commit_header(u) < 0)
         return -1;
     if (sg_buf_append(&u->hdr, at, n) != SG_OK)
         return -1;
@@ -601,8 +665,10 @@ static int up_on_header_value(http_parser *p, const char *at, size_t n)
     sg_up_t *u = p->data;
 
     u->hbytes += n;
-    if (u->hbytes > UP_MAX_HEADER_BYTES)
+    if (u->hbytes > UP_MAX_HEADER_BYTES) {
+        u->fail_reason = "upstream headers too large";
         return -1;
+    }
     if (!u->in_value) {
         u->in_value = 1;
         u->hname_len = sg_buf_avail(&u->hdr);
@@ -633,13 +699,37 @@ static int up_on_headers_complete(http_parser *p)
     return r->head ? 1 : 0; /* 1: the response to HEAD has no body */
 }
 
-static int up_on_body(http_parser *p, const char *at, size_t n)
+static int up_on_chunk_header(http_parser *p)
 {
     sg_up_t *u = p->data;
 
+    u->chunk_left = p->content_length;
+    return 0;
+}
+
+static int up_on_body(http_parser *p, const char *at, size_t n)
+{
+    sg_up_t *u = p->data;
+    int rv;
+
     if (u->r == NULL)
         return -1;
-    if (sg_req_up_body(u->r, at, n))
+    if (p->flags & F_CHUNKED) {
+        u->chunk_left -= SG_MIN((uint64_t)n, u->chunk_left);
+        if (u->chunk_left == 0) {
+            u->crlf_next = 1;
+            if (up_check_crlf(u, at + n) < 0) {
+                u->fail_reason = "upstream bad response";
+                return -1;
+            }
+        }
+    }
+    rv = sg_req_up_body(u->r, at, n);
+    if (rv < 0) {
+        u->fail_reason = "upstream response too large";
+        return -1;
+    }
+    if (rv > 0)
         u->paused = 1;
     return 0;
 }
@@ -663,6 +753,7 @@ static const http_parser_settings up_settings = {
     .on_header_value = up_on_header_value,
     .on_headers_complete = up_on_headers_complete,
     .on_body = up_on_body,
+    .on_chunk_header = up_on_chunk_header,
     .on_message_complete = up_on_message_complete,
 };
 
@@ -701,6 +792,18 @@ static void up_finish(sg_up_t *u, int extra_bytes)
         sg_req_up_done(r);
 }
 
+/* Checks the CRLF after chunk data from q on (u->crlf_next says how much of it was
+ * seen); what lies past the bytes being parsed is checked at the next read. */
+static int up_check_crlf(sg_up_t *u, const char *q)
+{
+    while (u->crlf_next != 0 && q < u->pend) {
+        if (*q++ != "\r\n"[u->crlf_next - 1])
+            return -1;
+        u->crlf_next = u->crlf_next == 1 ? 2 : 0;
+    }
+    return 0;
+}
+
 /* Feeds bytes to the parser. Returns 1 when the response is complete (u may be
  * pooled or closed), -1 when u was failed, 0 to go on. */
 static int up_parse(sg_up_t *u, const char *p, size_t n)
@@ -709,6 +812,9 @@ static int up_parse(sg_up_t *u, const char *p, size_t n)
     enum http_errno e;
 
     u->got_bytes = 1;
+    u->pend = p != NULL ? p + n : NULL;
+    if (u->crlf_next != 0 && n > 0 && up_check_crlf(u, p) < 0)
+        goto bad_chunk;
     done = http_parser_execute(&u->parser, &up_settings, p, n);
     e = HTTP_PARSER_ERRNO(&u->parser);
     if (u->done) {
@@ -716,12 +822,26 @@ static int up_parse(sg_up_t *u, const char *p, size_t n)
         return 1;
     }
     if (e != HPE_OK) {
-        sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " invalid response: %s", u->id,
-               http_errno_description(e));
-        up_fail(u, 502, "parsing the upstream response");
+        if (n == 0) {
+            /* EOF before the response's declared end (Content-Length, chunked). */
+            sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " closed the connection mid-response",
+                   u->id);
+            up_fail(u, 502, "upstream closed early", "reading a truncated upstream response");
+            return -1;
+        }
+        sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " invalid response: %s%s%s", u->id,
+               http_errno_description(e), u->fail_reason ? ": " : "",
+               u->fail_reason ? u->fail_reason : "");
+        up_fail(u, 502, u->fail_reason ? u->fail_reason : "upstream bad response",
+                "parsing the upstream response");
         return -1;
     }
     return 0;
+bad_chunk:
+    sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " invalid response: no CRLF after chunk data",
+           u->id);
+    up_fail(u, 502, "upstream bad response", "parsing the upstream response");
+    return -1;
 }
 
 static int up_ssl_want(sg_up_t *u, int n, int *want)
@@ -739,33 +859,44 @@ static void up_read(sg_up_t *u)
 {
     char buf[16384];
     ssize_t n;
-    int want, rv;
+    int want, rv, reset = 0;
 
     while (u->state == UP_ACTIVE && !u->paused) {
         if (u->ssl != NULL) {
             ERR_clear_error();
             n = SSL_read(u->ssl, buf, sizeof(buf));
             if (n <= 0) {
+                int e = SSL_get_error(u->ssl, (int)n);
+
                 if (up_ssl_want(u, (int)n, &want)) {
                     u->read_wants_write = want == EV_WRITE;
                     return;
                 }
-                n = 0; /* close_notify, reset or TLS error: treat as EOF */
+                /* close_notify, reset or TLS error: treat as EOF */
+                reset = e == SSL_ERROR_SYSCALL && errno == ECONNRESET;
+                n = 0;
                 ERR_clear_error();
             }
         } else {
             n = read(u->fd, buf, sizeof(buf));
             if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return;
-            if (n < 0)
+            if (n < 0) {
+                reset = errno == ECONNRESET;
                 n = 0;
+            }
         }
         if (n == 0) {
-            /* EOF: completes a close-delimited body, fails anything else. */
-            if (u->got_bytes && up_parse(u, NULL, 0) != 0)
+            /* EOF: completes a close-delimited body, fails anything else. A reset
+             * never completes anything: what came before it may be cut short. */
+            if (u->got_bytes && !reset && up_parse(u, NULL, 0) != 0)
                 return;
-            up_fail(u, 502, u->got_bytes ? "reading a truncated upstream response"
-                                         : "waiting for the upstream response");
+            sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " %s %s", u->id,
+                   reset ? "reset the connection" : "closed the connection",
+                   u->got_bytes ? "mid-response" : "before answering");
+            up_fail(u, 502, reset ? "upstream reset" : "upstream closed early",
+                    u->got_bytes ? "reading a truncated upstream response"
+                                 : "waiting for the upstream response");
             return;
         }
         if ((rv = up_parse(u, buf, (size_t)n)) != 0)
@@ -776,7 +907,9 @@ static void up_read(sg_up_t *u)
 static void up_write(sg_up_t *u)
 {
     if (up_send(u) != SG_OK)
-        up_fail(u, 502, "sending the request upstream");
+        up_fail(u, 502, errno == ECONNRESET || errno == EPIPE ? "upstream reset"
+                                                              : "upstream send failed",
+                "sending the request upstream");
 }
 
 static void up_handshake(sg_up_t *u)
@@ -788,7 +921,7 @@ static void up_handshake(sg_up_t *u)
     n = SSL_do_handshake(u->ssl);
     if (n == 1) {
         u->state = UP_ACTIVE;
-        up_set_timer(u, u->gen->conf->upstream.response_timeout_ms);
+        up_deadline_start(u);
         return;
     }
     if (up_ssl_want(u, n, &want)) {
@@ -802,7 +935,7 @@ static void up_handshake(sg_up_t *u)
                sg_tls_errstr(ebuf, sizeof(ebuf)), vr != X509_V_OK ? "; certificate: " : "",
                vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
     }
-    up_fail(u, 502, "the TLS handshake with the upstream");
+    up_fail(u, 502, "upstream tls", "the TLS handshake with the upstream");
 }
 
 static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -812,7 +945,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 
     if (u->err != 0) {
         sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " connect: %s", u->id, strerror(-u->err));
-        up_fail(u, 502, "connecting to the upstream");
+        up_fail(u, 502, "upstream unreachable", "connecting to the upstream");
         return;
     }
     if (u->state == UP_IDLE) {
@@ -828,12 +961,12 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
             err = errno;
         if (err != 0) {
             sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " connect: %s", u->id, strerror(err));
-            up_fail(u, 502, "connecting to the upstream");
+            up_fail(u, 502, "upstream unreachable", "connecting to the upstream");
             return;
         }
         u->state = u->ssl != NULL ? UP_HANDSHAKE : UP_ACTIVE;
         if (u->state == UP_ACTIVE)
-            up_set_timer(u, u->gen->conf->upstream.response_timeout_ms);
+            up_deadline_start(u);
     }
     if (u->state == UP_HANDSHAKE) {
         up_handshake(u);
@@ -854,9 +987,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         ev |= EV_WRITE;
     up_set_events(u, ev);
     if (u->paused)
-        up_set_timer(u, 0); /* waiting for the client, not for the upstream */
-    else if (u->got_bytes)
-        up_set_timer(u, u->gen->conf->upstream.response_timeout_ms); /* idle between reads */
+        up_deadline_pause(u); /* waiting for the client, not for the upstream */
 }
 
 static void up_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -871,6 +1002,7 @@ static void up_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
            u->state == UP_CONNECTING ? "connecting" :
            u->state == UP_HANDSHAKE ? "in the TLS handshake" : "waiting for the response");
     u->got_bytes = 1; /* never retry a timeout */
-    up_fail(u, 504, u->state == UP_CONNECTING ? "connecting to the upstream"
+    up_fail(u, 504, "upstream timeout",
+            u->state == UP_CONNECTING ? "connecting to the upstream"
                                               : "waiting for the upstream response");
 }
