@@ -4,20 +4,30 @@
  * only, optional client certificates) and the upstream client context
  * (certificate verification against upstream.ca_file, session resumption).
  *
- * Contexts are built once and shared by all workers; OpenSSL makes SSL_new on a
- * shared SSL_CTX thread-safe.
+ * Contexts are built once per generation (at start-up and on each SIGHUP, which so
+ * reloads certificates, keys and client CAs) and shared by all workers; OpenSSL
+ * makes SSL_new on a shared SSL_CTX thread-safe.
  */
 #include "proxy/proxy.h"
 
 #include <openssl/err.h>
 #include <stdio.h>
 
-/* TLS 1.2 suites: ECDHE with AEAD only (forward secrecy, no CBC, no RSA kex).
- * TLS 1.3 suites are OpenSSL's defaults, all AEAD. */
+/* TLS 1.2 suites: ECDHE with AEAD only (forward secrecy, no CBC, no RSA kex): the
+ * ECDHE part of Mozilla's "intermediate" profile; its DHE suites are left out so no
+ * finite-field DH parameters (LOGJAM, weak groups) are ever offered. */
 #define SG_TLS12_CIPHERS                                                                          \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                 \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                 \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+/* TLS 1.3 suites, named rather than left to the library's build-time default, which
+ * could include CCM suites. */
+#define SG_TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
+/* Key exchange groups of the "intermediate" profile: no secp521r1 or X448, which
+ * only cost handshake CPU (a cheap amplification for a hostile client) for no gain. */
+#define SG_TLS_GROUPS "X25519:P-256:P-384"
 
 const char *sg_tls_errstr(char *buf, size_t len)
 {
@@ -46,10 +56,16 @@ static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
-static void tls_common(SSL_CTX *ctx, int min_version)
+/* SG_ERR when this OpenSSL rejects one of the lists: refuse to run on its defaults. */
+static int tls_common(SSL_CTX *ctx, int min_version)
 {
-    SSL_CTX_set_min_proto_version(ctx, min_version);
-    SSL_CTX_set_cipher_list(ctx, SG_TLS12_CIPHERS);
+    if (SSL_CTX_set_min_proto_version(ctx, min_version) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, SG_TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, SG_TLS13_SUITES) != 1 ||
+        SSL_CTX_set1_groups_list(ctx, SG_TLS_GROUPS) != 1)
+        return SG_ERR;
+    /* No compression (CRIME), no renegotiation at all (client-initiated renegotiation
+     * is a CPU exhaustion vector; RFC 7540 9.2.1 forbids it under HTTP/2 anyway). */
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* Buffers move as they grow; writes may be partial (conn.c retries the rest). */
@@ -57,6 +73,7 @@ static void tls_common(SSL_CTX *ctx, int min_version)
     /* Read whole socket buffers, not a record header then its body: one recv()
      * per readable event (conn.c's BIO knows when the socket is empty). */
     SSL_CTX_set_read_ahead(ctx, 1);
+    return SG_OK;
 }
 
 SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen)
@@ -66,8 +83,11 @@ SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen)
 
     if (ctx == NULL)
         goto fail;
-    tls_common(ctx, l->min_version ? l->min_version : TLS1_2_VERSION);
+    if (tls_common(ctx, l->min_version ? l->min_version : TLS1_2_VERSION) != SG_OK)
+        goto fail;
     SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
+    /* Resumption mostly by stateless tickets (OpenSSL's default): no server memory per
+     * client, and the ticket key is random per context, so each SIGHUP rotates it. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     if (SSL_CTX_use_certificate_chain_file(ctx, l->certificate) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, l->private_key, SSL_FILETYPE_PEM) != 1 ||
@@ -81,6 +101,11 @@ SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen)
         SSL_CTX_set_client_CA_list(ctx, names);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
+    /* A session may only be resumed in the context that made it. Without an id context
+     * OpenSSL fails every resumption attempt when client certificates are verified
+     * (TLS 1.3 clients got an "internal error" alert on their second connection). */
+    if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"smsguard", 8) != 1)
+        goto fail;
     return ctx;
 fail:
     snprintf(err, errlen, "TLS setup for %s:%d: %s", l->address, l->port,
@@ -96,7 +121,8 @@ SSL_CTX *sg_tls_client_ctx(const sg_conf_t *conf, char *err, size_t errlen)
 
     if (ctx == NULL)
         goto fail;
-    tls_common(ctx, TLS1_2_VERSION);
+    if (tls_common(ctx, TLS1_2_VERSION) != SG_OK)
+        goto fail;
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
     if (conf->upstream.ca_file[0] != '\0') {
         if (SSL_CTX_load_verify_locations(ctx, conf->upstream.ca_file, NULL) != 1)

@@ -9,7 +9,7 @@ PACKAGES=(
     libnghttp2-dev libssl-dev libcjson-dev libconfig-dev libev-dev libhttp-parser-dev
     libcmocka-dev
     curl nghttp2-client openssl python3 ca-certificates clang libclang-rt-14-dev
-    dpkg-dev man-db python3-h2 haproxy
+    dpkg-dev man-db python3-h2 haproxy testssl.sh
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -3,10 +3,13 @@
 # (RelWithDebInfo) and in build-san/ (AddressSanitizer + UndefinedBehaviorSanitizer,
 # -DSG_SANITIZE=ON). Exits non-zero when a build or a test fails in either.
 #
-# Then scripts/fuzz.sh runs each libFuzzer target for FUZZ_SECONDS (default 20) with clang.
+# Then scripts/fuzz.sh runs each libFuzzer target for FUZZ_SECONDS (default 20) with clang,
+# while the long soak (tests/integration/95_soak.sh for SG_SOAK_SECONDS, default 300, with
+# the build/ binaries; log in build/soak-output.log) runs in the background beside it.
 #
 # Options: --no-san       skip the sanitizer build
 #          --no-fuzz      skip the bounded fuzzing step
+#          --no-soak      skip the long soak (also skipped when -R/-L/-E/-LE select tests)
 #          --no-deps      do not run scripts/deps.sh
 #          -R REGEX / -L LABEL   passed to ctest (e.g. -L unit, -R it_20)
 set -uo pipefail
@@ -16,19 +19,21 @@ ROOT=$(pwd)
 
 SAN=1
 FUZZ=1
+SOAK=1
 DEPS=1
 CTEST_ARGS=()
 while (($#)); do
     case $1 in
     --no-san) SAN=0 ;;
     --no-fuzz) FUZZ=0 ;;
+    --no-soak) SOAK=0 ;;
     --no-deps) DEPS=0 ;;
     -R | -L | -E | -LE)
         CTEST_ARGS+=("$1" "${2:?$1 needs an argument}")
         shift
         ;;
     -h | --help)
-        sed -n '2,13p' "$0"
+        sed -n '2,14p' "$0"
         exit 0
         ;;
     *)
@@ -102,6 +107,29 @@ if ((SAN)); then
     run_suite build-san -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_SANITIZE=ON -DBUILD_TESTING=ON || rc=1
 fi
 
+# The long soak: in the background so it overlaps the fuzzing (one core each), with the
+# plain build only (a sanitizer build's RSS says nothing about smsguard's).
+SOAK_PID=""
+SOAK_S=${SG_SOAK_SECONDS:-300}
+SOAK_LOG=$ROOT/build/soak-output.log
+if ((SOAK)) && ((${#CTEST_ARGS[@]} > 0)); then
+    echo "test.sh: a test selection was given: the long soak is skipped"
+    SOAK=0
+fi
+if ((SOAK)) && [[ ! -x $ROOT/build/smsguard || ${RESULT[build]:-} == *failed* ]]; then
+    RESULT[soak]="not run (build/ failed)"
+    FAILED=$((FAILED + 1))
+    SOAK=0
+    rc=1
+fi
+if ((SOAK)); then
+    step "soak ($SOAK_S s, build/, in the background; log $SOAK_LOG)"
+    SG_SOAK_SECONDS=$SOAK_S SMSGUARD=$ROOT/build/smsguard SMS_SIM=$ROOT/build/sms-sim \
+        SMSGUARD_AUDIT=$ROOT/build/smsguard-audit SG_SOURCE_DIR=$ROOT \
+        bash "$ROOT/tests/integration/95_soak.sh" >"$SOAK_LOG" 2>&1 &
+    SOAK_PID=$!
+fi
+
 if ((FUZZ)); then
     step "fuzz (scripts/fuzz.sh, ${FUZZ_SECONDS:-20} s per target)"
     if ./scripts/fuzz.sh "${FUZZ_SECONDS:-20}"; then
@@ -114,8 +142,23 @@ if ((FUZZ)); then
     fi
 fi
 
+if [[ -n $SOAK_PID ]]; then
+    step "waiting for the soak (pid $SOAK_PID)"
+    if wait "$SOAK_PID"; then
+        RESULT[soak]="PASSED ($SOAK_S s)"
+        PASSED=$((PASSED + 1))
+    else
+        RESULT[soak]="FAILED ($SOAK_S s; see $SOAK_LOG)"
+        grep -E 'FAIL' "$SOAK_LOG" | head -n 20 || true
+        FAILED=$((FAILED + 1))
+        rc=1
+    fi
+    # the soak's own numbers: requests by class and RSS
+    grep -E '^   (VmRSS|RSS|valid stop|[0-9]+ valid|hostile req)' "$SOAK_LOG" || true
+fi
+
 step "summary ($((SECONDS - START)) s)"
-for dir in build build-san build-fuzz; do
+for dir in build build-san build-fuzz soak; do
     [[ -n ${RESULT[$dir]:-} ]] && echo "  $dir: ${RESULT[$dir]}"
 done
 if ((rc == 0)); then
