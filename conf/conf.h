@@ -147,6 +147,7 @@ typedef struct sg_conf_s {
         int max_parallel;
         int max_parts;       /* a request may not expand into more parts than this */
         char *task_key_file; /* "" = off; else at least 32 bytes of raw secret */
+        char *task_key_previous_file; /* "" = off; verifies handles only (key rotation) */
     } batch;
 
     struct {

@@ -188,6 +188,9 @@ const sg_conf_key_t sg__conf_keys[] = {
     INT("batch.max_parallel", R, 1, 1024, 4, C(batch.max_parallel)),
     INT("batch.max_parts", R, 1, 100000, 64, C(batch.max_parts)),
     STR("batch.task_key_file", R | P, "", C(batch.task_key_file), SG_CK_TASK_KEY),
+    /* The key before the last rotation: handles it signed are still answered. */
+    STR("batch.task_key_previous_file", R | P, "", C(batch.task_key_previous_file),
+        SG_CK_TASK_KEY),
 
     /* The audit writer thread is started once with these; only fail_closed follows SIGHUP. */
     GROUP("audit", 0, SG_KOFF_NONE, SG_CK_NONE),

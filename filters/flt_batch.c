@@ -453,15 +453,29 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
     return SG_FLT_WAIT; /* the answer comes from the parts; the chain never resumes */
 }
 
+/* Decodes the handle in the request's moId under the current task key or, for handles
+ * made before the last rotation, batch.task_key_previous_file's. */
+static int batch_decode(sg_req_t *r, sg_handle_t *h, const char **why)
+{
+    const sg_gen_t *g = r->gen;
+    int rv;
+
+    if (g->task_key == NULL)
+        return SG_ERR;
+    rv = sg_handle_decode(&r->pool, r->moid.p, r->moid.n, g->task_key, g->task_key_len, h, why);
+    if (rv == SG_ERR && g->task_key_prev != NULL && strcmp(*why, "bad signature") == 0)
+        rv = sg_handle_decode(&r->pool, r->moid.p, r->moid.n, g->task_key_prev,
+                              g->task_key_prev_len, h, why);
+    return rv;
+}
+
 static int batch_query(sg_req_t *r, batch_ctx_t *ctx)
 {
     const sg_principal_t *who = r->principal;
     const char *why = "not found";
 
-    if (r->gen->task_key == NULL ||
-        sg_handle_decode(&r->pool, r->moid.p, r->moid.n, r->gen->task_key, r->gen->task_key_len,
-                         &ctx->h, &why) != SG_OK ||
-        who == NULL || strcmp(ctx->h.tenant, who->tenant) != 0) {
+    if (batch_decode(r, &ctx->h, &why) != SG_OK || who == NULL ||
+        strcmp(ctx->h.tenant, who->tenant) != 0) {
         /* Forged, altered, or another tenant's: the same answer for all, nothing forwarded. */
         sg_fault_t f = {.type = "ManagedObjectNotFound",
                         .message = "The object has already been deleted or has not been "

@@ -59,10 +59,11 @@ fail:
     return SG_ERR;
 }
 
-/* The composite-handle key: raw bytes, read once per generation. */
-static int gen_task_key(sg_gen_t *g, char *err, size_t errlen)
+/* A composite-handle key (KEY names its configuration key): raw bytes, read once per
+ * generation. An empty path leaves *out NULL. */
+static int gen_task_key(const sg_gen_t *g, const char *key, const char *path,
+                        unsigned char **out, size_t *outlen, char *err, size_t errlen)
 {
-    const char *path = g->conf->batch.task_key_file;
     unsigned char buf[4096];
     size_t n;
     FILE *f;
@@ -71,22 +72,22 @@ static int gen_task_key(sg_gen_t *g, char *err, size_t errlen)
         return SG_OK;
     f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "%s: 'batch.task_key_file': cannot read '%s'", g->conf->file, path);
+        snprintf(err, errlen, "%s: '%s': cannot read '%s'", g->conf->file, key, path);
         return SG_ERR;
     }
     n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
     if (n < 32) {
         OPENSSL_cleanse(buf, sizeof(buf));
-        snprintf(err, errlen, "%s: 'batch.task_key_file': '%s' is shorter than 32 bytes",
-                 g->conf->file, path);
+        snprintf(err, errlen, "%s: '%s': '%s' is shorter than 32 bytes", g->conf->file, key,
+                 path);
         return SG_ERR;
     }
-    g->task_key = malloc(n);
-    if (g->task_key == NULL)
+    *out = malloc(n);
+    if (*out == NULL)
         return SG_ENOMEM;
-    memcpy(g->task_key, buf, n);
-    g->task_key_len = n;
+    memcpy(*out, buf, n);
+    *outlen = n;
     OPENSSL_cleanse(buf, sizeof(buf));
     return SG_OK;
 }
@@ -111,7 +112,11 @@ int sg_gen_new(const char *file, int resolve, sg_gen_t **out, char *err, size_t 
         snprintf(err, errlen, "%s: %s", file, why);
         goto fail;
     }
-    if (gen_tls(g, err, errlen) != SG_OK || gen_task_key(g, err, errlen) != SG_OK ||
+    if (gen_tls(g, err, errlen) != SG_OK ||
+        gen_task_key(g, "batch.task_key_file", g->conf->batch.task_key_file, &g->task_key,
+                     &g->task_key_len, err, errlen) != SG_OK ||
+        gen_task_key(g, "batch.task_key_previous_file", g->conf->batch.task_key_previous_file,
+                     &g->task_key_prev, &g->task_key_prev_len, err, errlen) != SG_OK ||
         (resolve && gen_resolve(g, err, errlen) != SG_OK))
         goto fail;
     *out = g;
@@ -138,6 +143,10 @@ void sg_gen_unref(sg_gen_t *g)
     if (g->task_key != NULL) {
         OPENSSL_cleanse(g->task_key, g->task_key_len);
         free(g->task_key);
+    }
+    if (g->task_key_prev != NULL) {
+        OPENSSL_cleanse(g->task_key_prev, g->task_key_prev_len);
+        free(g->task_key_prev);
     }
     if (g->policy != NULL)
         sg_policy_free(g->policy);

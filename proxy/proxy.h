@@ -73,6 +73,8 @@ typedef struct sg_gen_s {
     socklen_t up_addrlen;
     unsigned char *task_key; /* batch.task_key_file's bytes; NULL when not set */
     size_t task_key_len;
+    unsigned char *task_key_prev; /* batch.task_key_previous_file's: verifies only */
+    size_t task_key_prev_len;
 } sg_gen_t;
 
 /* Load FILE and build everything from it. 0, or SG_ERR with "file:line: reason" in err.
