@@ -75,6 +75,7 @@ static void loop_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             w->conf->limits.max_connections) {
             /* Refuse promptly (limits.max_connections) rather than let it queue. */
             __atomic_sub_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
+            sg_m_inc(&w->m.conns_refused);
             close(fd);
             continue;
         }

@@ -487,6 +487,11 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
                             "answer for limits.send_timeout_ms.",
                             SUM(m.send_timeouts), "counter");
     if (rv == SG_OK)
+        rv = render_counter(b, "connections_refused_total",
+                            "Client connections closed at accept because limits.max_connections "
+                            "were open.",
+                            SUM(m.conns_refused), "counter");
+    if (rv == SG_OK)
         rv = render_counter(b, "connections_open",
                             "Open client connections (TLS handshakes included).",
                             (uint64_t)__atomic_load_n(&px->nconns, __ATOMIC_RELAXED), "gauge");

@@ -60,6 +60,7 @@ typedef struct {
     uint64_t tls_handshakes, tls_handshake_failures;
     uint64_t h2_abuse[SG_M_NH2ABUSE];
     uint64_t send_timeouts; /* client connections cut by limits.send_timeout_ms (h1 and h2) */
+    uint64_t conns_refused; /* accepted and closed at once: limits.max_connections reached */
     /* gauges the worker publishes from its 100 ms timer (its own fields are not atomic) */
     uint64_t up_open, up_idle;
 } sg_metrics_t;
