@@ -54,6 +54,7 @@
 #include "filters/filter.h"
 #include "policy/policy.h"
 #include "proxy/proxy.h"
+#include "tests/common/selfsigned.h"
 #include "tests/common/tmpdir.h"
 
 /* Not in proxy.h: loop.c's deferred-free queue calls them. */
@@ -154,20 +155,12 @@ static void fz_token_hex(const char *token, char hex[65])
 static void fz_cert(void)
 {
     EVP_PKEY *k = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
+    X509 *x;
     FILE *f;
 
-    if (k == NULL || x == NULL)
+    if (k == NULL)
         fz_die("key generation");
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(x, X509_get_subject_name(x));
-    X509_set_pubkey(x, k);
-    if (X509_sign(x, k, EVP_sha256()) <= 0)
+    if ((x = sg_test_self_signed(k, "localhost")) == NULL)
         fz_die("certificate");
     if ((f = fopen(fz_at("server.crt"), "w")) == NULL || PEM_write_X509(f, x) != 1 ||
         fclose(f) != 0)

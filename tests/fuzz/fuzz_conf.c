@@ -34,6 +34,7 @@
 
 #include "conf/conf.h"
 #include "policy/policy.h"
+#include "tests/common/selfsigned.h"
 #include "tests/common/tmpdir.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -214,7 +215,7 @@ static void fz_init(void)
     EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     unsigned char secret[32];
     char tmpl[64], logs[PATH_MAX + 8];
-    X509 *x = X509_new();
+    X509 *x = NULL;
     FILE *f;
 
     if (sg_test_mkdtemp(tmpl, sizeof(tmpl), "sg-fuzz-conf") == NULL ||
@@ -225,17 +226,9 @@ static void fz_init(void)
         __sanitizer_install_malloc_and_free_hooks(fz_malloc_hook, fz_free_hook) == 0)
         fz_die("cannot install the malloc hooks");
     snprintf(fz_file, sizeof(fz_file), "%s/fuzz.conf", fz_dir);
-    if (ec == NULL || other == NULL || rsa == NULL || ed == NULL || x == NULL)
+    if (ec == NULL || other == NULL || rsa == NULL || ed == NULL)
         fz_die("key generation");
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(x, X509_get_subject_name(x));
-    X509_set_pubkey(x, ec);
-    if (X509_sign(x, ec, EVP_sha256()) <= 0)
+    if ((x = sg_test_self_signed(ec, "localhost")) == NULL)
         fz_die("certificate");
     f = fz_open("server.crt");
     if (PEM_write_X509(f, x) != 1 || fclose(f) != 0)

@@ -27,6 +27,7 @@
 
 #include "conf/conf.h"
 #include "policy/policy.h"
+#include "tests/common/selfsigned.h"
 #include "tests/common/tmpdir.h"
 #include "proxy/common.h"
 
@@ -98,24 +99,16 @@ static void fz_init(void)
     char tmpl[64], text[4096], err[SG_CONF_ERR_MAX], hex[65];
     unsigned char h[32];
     EVP_PKEY *server = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(2048);
-    X509 *x = X509_new();
+    X509 *x = NULL;
     sg_conf_t *c = NULL;
     FILE *f;
 
     if (sg_test_mkdtemp(tmpl, sizeof(tmpl), "sg-fuzz-token") == NULL || realpath(tmpl, fz_dir) == NULL)
         fz_die("mkdtemp");
     atexit(fz_cleanup);
-    if (server == NULL || rsa == NULL || x == NULL)
+    if (server == NULL || rsa == NULL)
         fz_die("key generation");
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(x, X509_get_subject_name(x));
-    X509_set_pubkey(x, server);
-    if (X509_sign(x, server, EVP_sha256()) <= 0)
+    if ((x = sg_test_self_signed(server, "localhost")) == NULL)
         fz_die("certificate");
     if ((f = fopen(fz_at("server.crt"), "w")) == NULL || PEM_write_X509(f, x) != 1)
         fz_die("server.crt");

@@ -33,6 +33,7 @@
 
 #include "conf/conf.h"
 #include "policy/policy.h"
+#include "tests/common/selfsigned.h"
 #include "tests/common/tmpdir.h"
 #include "proxy/common.h"
 
@@ -93,19 +94,9 @@ FX_UNUSED static void fx_write_priv(const char *name, EVP_PKEY *k)
  * certificate-binding tests). */
 FX_UNUSED static X509 *fx_self_signed(EVP_PKEY *k, const char *cn)
 {
-    X509 *x = X509_new();
-    X509_NAME *n;
+    X509 *x = sg_test_self_signed(k, cn);
 
     assert_non_null(x);
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    X509_set_pubkey(x, k);
-    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
     return x;
 }
 
