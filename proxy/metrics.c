@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -384,16 +385,51 @@ static int render_hist(sg_buf_t *b, const char *name, const char *help, const sg
     return rv;
 }
 
-/* The sum over workers of the counter at FIRST's offset in W[0]. */
-static uint64_t w_sum(const sg_worker_t *W, int nw, const uint64_t *first)
+/* The sum over the NW workers of W of the counter at offset OFF in sg_worker_t. */
+static uint64_t w_sum(const sg_worker_t *W, int nw, size_t off)
 {
-    size_t off = (size_t)((const char *)first - (const char *)W);
     uint64_t v = 0;
 
     for (int i = 0; i < nw; i++)
         v += __atomic_load_n((const uint64_t *)((const char *)&W[i] + off), __ATOMIC_RELAXED);
     return v;
 }
+
+/* The single-valued families: a per-worker counter (summed; GLOBAL NULL) or a process-wide
+ * one (GLOBAL). */
+typedef struct {
+    const char *name, *type, *help;
+    size_t woff;
+    const uint64_t *global;
+} m_plain_t;
+
+#define M_WORKER(name, type, field, help) {name, type, help, offsetof(sg_worker_t, m.field), NULL}
+#define M_GLOBAL(name, type, var, help) {name, type, help, 0, &(var)}
+
+static const m_plain_t m_plain[] = {
+    M_WORKER("upstream_connections_open", "gauge", up_open,
+             "Open upstream connections, idle ones included (up to 100 ms old)."),
+    M_WORKER("upstream_connections_idle", "gauge", up_idle,
+             "Idle upstream connections in the pools (up to 100 ms old)."),
+    M_WORKER("upstream_connect_failures_total", "counter", up_connect_failures,
+             "Upstream connections that failed to connect or to complete the TLS handshake, or "
+             "timed out doing so."),
+    M_WORKER("batch_parts_total", "counter", batch_parts,
+             "Sub-requests sent upstream for the parts of split batches."),
+    M_GLOBAL("audit_records_total", "counter", sg_metrics_audit.records,
+             "Audit log lines written (records and checkpoints)."),
+    M_GLOBAL("audit_write_failures_total", "counter", sg_metrics_audit.write_failures,
+             "Audit log batches that could not be written or synced."),
+    M_WORKER("tls_handshakes_total", "counter", tls_handshakes,
+             "Client TLS handshakes completed."),
+    M_WORKER("tls_handshake_failures_total", "counter", tls_handshake_failures,
+             "Client TLS handshakes that failed or timed out."),
+    M_WORKER("client_send_timeouts_total", "counter", send_timeouts,
+             "Client connections closed because they took no byte of a waiting answer for "
+             "limits.send_timeout_ms."),
+    M_WORKER("connections_refused_total", "counter", conns_refused,
+             "Client connections closed at accept because limits.max_connections were open."),
+};
 
 int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
 {
@@ -404,7 +440,9 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
     uint64_t v;
     char sb[8];
 
-#define SUM(field) (nw > 0 ? w_sum(W, nw, &W[0].field) : 0)
+/* FIELD may index an array with a loop variable: its offset is taken from W[0]. */
+#define SUM(field)                                                                             \
+    (nw > 0 ? w_sum(W, nw, (size_t)((const char *)&W[0].field - (const char *)W)) : 0)
     rv = render_head(b, "requests_total", "counter",
                      "Client requests answered or ended, by route, protocol, policy decision "
                      "and HTTP status (split-batch parts not included).");
@@ -438,41 +476,15 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
                          "the upstream's answer.",
                          nw > 0 ? &W[0].m.up_duration : &zero, nw > 0 ? (size_t)nw : 1, ws);
     if (rv == SG_OK)
-        rv = render_counter(b, "upstream_connections_open",
-                            "Open upstream connections, idle ones included (up to 100 ms old).",
-                            SUM(m.up_open), "gauge");
-    if (rv == SG_OK)
-        rv = render_counter(b, "upstream_connections_idle",
-                            "Idle upstream connections in the pools (up to 100 ms old).",
-                            SUM(m.up_idle), "gauge");
-    if (rv == SG_OK)
-        rv = render_counter(b, "upstream_connect_failures_total",
-                            "Upstream connections that failed to connect or to complete the TLS "
-                            "handshake, or timed out doing so.",
-                            SUM(m.up_connect_failures), "counter");
-    if (rv == SG_OK)
-        rv = render_counter(b, "batch_parts_total",
-                            "Sub-requests sent upstream for the parts of split batches.",
-                            SUM(m.batch_parts), "counter");
-    if (rv == SG_OK)
-        rv = render_counter(b, "audit_records_total",
-                            "Audit log lines written (records and checkpoints).",
-                            LD(sg_metrics_audit.records), "counter");
-    if (rv == SG_OK)
-        rv = render_counter(b, "audit_write_failures_total",
-                            "Audit log batches that could not be written or synced.",
-                            LD(sg_metrics_audit.write_failures), "counter");
-    if (rv == SG_OK)
         rv = render_hist(b, "audit_sync_duration_seconds",
                          "Duration of the audit writer's fdatasync(2) calls.",
                          &sg_metrics_audit.sync, 1, 0);
-    if (rv == SG_OK)
-        rv = render_counter(b, "tls_handshakes_total", "Client TLS handshakes completed.",
-                            SUM(m.tls_handshakes), "counter");
-    if (rv == SG_OK)
-        rv = render_counter(b, "tls_handshake_failures_total",
-                            "Client TLS handshakes that failed or timed out.",
-                            SUM(m.tls_handshake_failures), "counter");
+    for (size_t i = 0; rv == SG_OK && i < sizeof(m_plain) / sizeof(m_plain[0]); i++) {
+        const m_plain_t *mp = &m_plain[i];
+
+        v = mp->global != NULL ? LD(*mp->global) : w_sum(W, nw, mp->woff);
+        rv = render_counter(b, mp->name, mp->help, v, mp->type);
+    }
     if (rv == SG_OK)
         rv = render_head(b, "http2_abuse_total", "counter",
                          "HTTP/2 abuse: connections ended for a protocol error, a flood, a bad "
@@ -481,16 +493,6 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
     for (int k = 0; rv == SG_OK && k < SG_M_NH2ABUSE; k++)
         rv = sg_buf_appendf(b, "smsguard_http2_abuse_total{kind=\"%s\"} %" PRIu64 "\n",
                             m_h2_abuse[k], SUM(m.h2_abuse[k]));
-    if (rv == SG_OK)
-        rv = render_counter(b, "client_send_timeouts_total",
-                            "Client connections closed because they took no byte of a waiting "
-                            "answer for limits.send_timeout_ms.",
-                            SUM(m.send_timeouts), "counter");
-    if (rv == SG_OK)
-        rv = render_counter(b, "connections_refused_total",
-                            "Client connections closed at accept because limits.max_connections "
-                            "were open.",
-                            SUM(m.conns_refused), "counter");
     if (rv == SG_OK)
         rv = render_counter(b, "connections_open",
                             "Open client connections (TLS handshakes included).",
