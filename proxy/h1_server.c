@@ -94,6 +94,7 @@ static void h1_fail(h1_t *h, int status, const char *msg)
     sg_conn_t *c = h->c;
 
     h->keepalive = 0;
+    c->linger = 1; /* the rest of what it sends is dropped, not answered with a RST */
     if (h->r == NULL) {
         h->r = sg_req_new(c, &h1_front);
         if (h->r == NULL) {
@@ -402,6 +403,7 @@ static int h1_on_headers_complete(http_parser *p)
         /* Answered before its body was read: the rest of the stream is not
          * worth parsing, close after the answer. */
         h->keepalive = 0;
+        h->c->linger = 1; /* its body may still be on the way */
         http_parser_pause(p, 1);
     } else if (p->flags & F_CHUNKED) {
         /* Stop here so that every byte the parser consumes from now on is body. */

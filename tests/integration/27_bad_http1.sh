@@ -98,6 +98,45 @@ echo "   connection $st"
 assert_eq closed "${st% *}" "trickling client's connection"
 assert_time_between "${st#* }" 0.3 4 "time until the trickling client was cut"
 
+check "a body still arriving after an early 413 is read and dropped (lingering close), not reset"
+# The 413 goes out as soon as the headers are read; the client goes on sending its body
+# in pieces. Closing with unread input would make the kernel answer the next piece with a
+# RST, and the client would see a broken pipe instead of its answer.
+python3 - "$SG_PORT" "$CA_CRT" >"$WORK/early413.st" <<'PY'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
+                    server_hostname="127.0.0.1")
+s.sendall(b"POST /sim/echo/early-413 HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+          b"Content-Length: 1000000\r\n\r\n")
+time.sleep(0.3)  # the answer is out and nothing more is waiting on the server's side
+sent, err = 0, "none"
+for _ in range(40):
+    try:
+        s.sendall(b"x" * 4096)
+        sent += 4096
+    except OSError as e:
+        err = type(e).__name__
+        break
+    time.sleep(0.01)
+got = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+except OSError as e:
+    err = err if err != "none" else "recv " + type(e).__name__
+print("%s %d %s" % ((got.split(b"\r\n", 1)[0].decode(errors="replace") or "-").replace(" ", "_"),
+                    sent, err))
+PY
+read -r line sent err <"$WORK/early413.st"
+echo "   answer '$line', $sent body bytes sent after it, error: $err"
+assert_match '^HTTP/1.1_413' "$line" "answer to a body over max_body_bytes"
+assert_eq none "$err" "the client's sends and reads after the early 413"
+assert_eq 163840 "$sent" "body bytes the client could send after the early 413"
+
 check "nothing of the slow clients was forwarded, and smsguard still serves"
 assert_eq "$before" "$(record_count)" "requests recorded by the simulator"
 out=$(sg_curl --http1.1 -o /dev/null -w '%{http_code}' "$SG_URL/sim/echo/still-alive")
