@@ -68,11 +68,10 @@ if [[ -s $WORK/half.out ]]; then
 fi
 
 check "a client that trickles a header byte by byte is cut too (total, not idle, timeout)"
-python3 - "$SG_PORT" "$CA_CRT" >"$WORK/trickle.st" <<'PY'
-import socket, ssl, sys, time
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
-                    server_hostname="127.0.0.1")
+PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" python3 - "$SG_PORT" "$CA_CRT" >"$WORK/trickle.st" <<'PY'
+import socket, sys, time
+import h1tls
+s = h1tls.connect(int(sys.argv[1]), sys.argv[2])
 t0 = time.monotonic()
 state = "open"
 msg = b"GET /sim/echo/trickle HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"y" * 100
@@ -102,11 +101,10 @@ check "a body still arriving after an early 413 is read and dropped (lingering c
 # The 413 goes out as soon as the headers are read; the client goes on sending its body
 # in pieces. Closing with unread input would make the kernel answer the next piece with a
 # RST, and the client would see a broken pipe instead of its answer.
-python3 - "$SG_PORT" "$CA_CRT" >"$WORK/early413.st" <<'PY'
-import socket, ssl, sys, time
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
-                    server_hostname="127.0.0.1")
+PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" python3 - "$SG_PORT" "$CA_CRT" >"$WORK/early413.st" <<'PY'
+import sys, time
+import h1tls
+s = h1tls.connect(int(sys.argv[1]), sys.argv[2])
 s.sendall(b"POST /sim/echo/early-413 HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
           b"Content-Length: 1000000\r\n\r\n")
 time.sleep(0.3)  # the answer is out and nothing more is waiting on the server's side
@@ -119,15 +117,9 @@ for _ in range(40):
         err = type(e).__name__
         break
     time.sleep(0.01)
-got = b""
-try:
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        got += d
-except OSError as e:
-    err = err if err != "none" else "recv " + type(e).__name__
+got, end = h1tls.read_all(s)
+if end != "eof" and err == "none":
+    err = "recv " + end
 print("%s %d %s" % ((got.split(b"\r\n", 1)[0].decode(errors="replace") or "-").replace(" ", "_"),
                     sent, err))
 PY

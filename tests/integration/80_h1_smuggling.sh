@@ -100,26 +100,19 @@ bad request-line-ctl 400 'GET /sim/echo/%s\x01 HTTP/1.1\r\nHost: a\r\n\r\n' requ
 
 # ---- valid chunked bodies still pass, however the bytes are cut --------------------
 check "a valid chunked body with extensions and trailers, sent a byte at a time and in one piece, arrives whole"
-python3 - "$SG_PORT" "$CA_CRT" >"$WORK/chunk-ok.out" <<'PY'
-import socket, ssl, sys, time
+PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" python3 - "$SG_PORT" "$CA_CRT" >"$WORK/chunk-ok.out" <<'PY'
+import sys, time
+import h1tls
 req = (b"POST /sim/echo/chunk-ok-%d HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
        b"5;name=value;x=\"q d\"\r\nhello\r\n0006\r\n world\r\n0;end\r\nX-Trailer: t\r\n\r\n")
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-ctx.set_alpn_protocols(["http/1.1"])
 for k, step in ((1, 1), (2, 10000)):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
-                        server_hostname="127.0.0.1")
+    s = h1tls.connect(int(sys.argv[1]), sys.argv[2])
     data = req % k + b"GET /sim/echo/chunk-ok-next-%d HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" % k
     for i in range(0, len(data), step):
         s.sendall(data[i:i + step])
         if step == 1:
             time.sleep(0.002)
-    buf = b""
-    while True:
-        c = s.recv(65536)
-        if not c:
-            break
-        buf += c
+    buf, _ = h1tls.read_all(s)
     print(buf.count(b"HTTP/1.1 200 OK"))
 PY
 assert_eq "2 2" "$(tr '\n' ' ' <"$WORK/chunk-ok.out" | sed 's/ $//')" "200 answers (chunked request and the one after it), per connection"
@@ -132,22 +125,15 @@ done
 
 # ---- a split header value is not mistaken for obs-fold ----------------------------
 check "a header value split across TLS records (and its CRLF split too) is accepted whole"
-python3 - "$SG_PORT" "$CA_CRT" >"$WORK/split.out" <<'PY'
-import socket, ssl, sys, time
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-ctx.set_alpn_protocols(["http/1.1"])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
-                    server_hostname="127.0.0.1")
+PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" python3 - "$SG_PORT" "$CA_CRT" >"$WORK/split.out" <<'PY'
+import sys, time
+import h1tls
+s = h1tls.connect(int(sys.argv[1]), sys.argv[2])
 for part in (b"GET /sim/echo/split-value HTTP/1.1\r\nHost: a\r\nX-Split: aaa", b"bbb\r",
              b"\nX-Next: c\r\nConnection: close\r\n", b"\r\n"):
     s.sendall(part)
     time.sleep(0.15)
-buf = b""
-while True:
-    c = s.recv(65536)
-    if not c:
-        break
-    buf += c
+buf, _ = h1tls.read_all(s)
 sys.stdout.write(buf.split(b"\r\n", 1)[0].decode("latin-1"))
 PY
 assert_eq "HTTP/1.1 200 OK" "$(cat "$WORK/split.out")" "answer to the split request"

@@ -15,6 +15,7 @@ BASE_SOCKETS=$(sg_sockets)   # listeners and admin, before any client
 
 PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" python3 - "$SG_PORT" "$CA_CRT" "$SG_ADMIN_URL" "$SG_PID" <<'PY'
 import socket, ssl, struct, sys, threading, time
+import h1tls
 from h2raw import another_served, check, expect, failed, Conn, get, frame, abuse, metric, SETTINGS, WINDOW_UPDATE
 
 port, ca, admin, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -32,33 +33,10 @@ def rss_kb():
     return 0
 
 def h1_conn(rcvbuf=8192):
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.set_alpn_protocols(["http/1.1"])
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    raw.settimeout(10)
-    raw.connect(("127.0.0.1", port))
-    return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    return h1tls.connect(port, ca, rcvbuf)
 
 def h1_get(s, path):
     s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode())
-
-def drain(s, timeout=10):
-    """Read until EOF or error; (bytes read, how it ended)."""
-    n, end = 0, "timeout"
-    s.settimeout(timeout)
-    try:
-        while True:
-            b = s.recv(1 << 20)
-            if not b:
-                end = "eof"
-                break
-            n += len(b)
-    except socket.timeout:
-        end = "timeout"
-    except (OSError, ssl.SSLError) as e:
-        end = type(e).__name__
-    return n, end
 
 def h2_big_window():
     """An HTTP/2 client that opens every window wide (the socket is the only brake)."""
@@ -85,7 +63,8 @@ print("   client_send_timeouts_total %d -> %d after %.2f s; another client: %s"
       % (before, got, took, served("h1")), flush=True)
 expect(got >= before + 1, "h1: the connection was not cut for its send timeout")
 expect(SEND_S - 0.1 <= took <= SEND_S + 6, "h1: cut after %.2f s, send_timeout is %.1f s" % (took, SEND_S))
-n, end = drain(s)
+got, end = h1tls.read_all(s)
+n = len(got)
 print("   the client then read %d bytes and saw %s" % (n, end))
 expect(n < BIG and end != "timeout", "h1: read %d bytes, ended by %s: not cut" % (n, end))
 s.close()
