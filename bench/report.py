@@ -177,18 +177,14 @@ def table(runs_path, audit_path, idle_path, split_path, header_path):
     out = []
     with open(header_path) as f:
         out.append(f.read().rstrip("\n"))
-    rows = read_tsv(runs_path)
-    if rows:
-        out += ["", "### Throughput, latency, CPU", ""] + throughput_table(rows)
-    rows = read_tsv(audit_path)
-    if rows:
-        out += ["", "### Audit log group commit (sync = \"always\", whole run)", ""] + audit_table(rows)
-    rows = read_tsv(idle_path)
-    if rows:
-        out += ["", "### Memory per idle TLS connection", ""] + idle_table(rows)
-    rows = read_tsv(split_path)
-    if rows:
-        out += ["", "### Batch split (sms-sim --max-batch 4)", ""] + split_table(rows)
+    sections = ((runs_path, "Throughput, latency, CPU", throughput_table),
+                (audit_path, "Audit log group commit (sync = \"always\", whole run)", audit_table),
+                (idle_path, "Memory per idle TLS connection", idle_table),
+                (split_path, "Batch split (sms-sim --max-batch 4)", split_table))
+    for path, title, render in sections:
+        rows = read_tsv(path)
+        if rows:
+            out += ["", "### " + title, ""] + render(rows)
     print("\n".join(out))
 
 

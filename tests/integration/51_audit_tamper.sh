@@ -99,11 +99,7 @@ echo "   openssl: $(head -n 1 "$WORK/cp.out")"
 check "rotation: mv the file, SIGUSR1, more requests go to a new file that continues the chain"
 mv "$AUDIT" "$OLD"
 kill -USR1 "$SG_PID"
-deadline=$((SECONDS + 5))
-until [[ -e $AUDIT ]]; do
-    ((SECONDS < deadline)) || fail "no new audit file 5 s after SIGUSR1"
-    sleep 0.05
-done
+wait_file "$AUDIT" "audit file"
 grep -q 'reopened' "$SG_LOG" || sleep 0.2
 for proto in http1.1 http2; do
     allowed "$proto" "vasa-rot-$(tag "$proto")"

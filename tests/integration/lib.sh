@@ -451,6 +451,16 @@ EOF
     echo "$listen_port $admin_port" >"$file.ports"
 }
 
+# wait_file PATH WHAT [SECONDS]: wait until PATH exists (a log reopened after a rotation);
+# fail naming WHAT when it does not within SECONDS (default 5).
+wait_file() {
+    local deadline=$((SECONDS + ${3:-5}))
+    until [[ -e $1 ]]; do
+        ((SECONDS < deadline)) || fail "no new $2 ${3:-5} s after SIGUSR1"
+        sleep 0.05
+    done
+}
+
 # ---------------------------------------------------------------------------------------
 # Starting the binaries
 
