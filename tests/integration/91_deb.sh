@@ -15,17 +15,10 @@
 # the user and directories it made.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-skip() {
-    echo "SKIP: $TEST_NAME: $*"
-    trap - EXIT
-    rm -rf "$WORK"
-    exit 77
-}
-
 BUILD=$(cd "$(dirname "$SMSGUARD")" && pwd)
 [[ -f $BUILD/CPackConfig.cmake ]] ||
     fail "$BUILD (the directory of SMSGUARD) has no CPackConfig.cmake"
-if grep -qE '^SG_(SANITIZE|FUZZ):BOOL=(ON|TRUE|1)$' "$BUILD/CMakeCache.txt"; then
+if sanitized_build; then
     skip "a sanitizer build; the package is built and tested from the plain build"
 fi
 [[ $(id -u) -eq 0 ]] || skip "installing a package needs root"

@@ -139,6 +139,15 @@ fail() {
     exit 1
 }
 
+# skip REASON: exit 77, which ctest reports as skipped (SKIP_RETURN_CODE in
+# CMakeLists.txt); only before the test has started anything.
+skip() {
+    echo "SKIP: $TEST_NAME: $*"
+    trap - EXIT
+    rm -rf "$WORK"
+    exit 77
+}
+
 # assert_eq EXPECTED ACTUAL [WHAT]
 assert_eq() {
     [[ $1 == "$2" ]] || fail "${3:-value}: expected '$1', got '$2'"
@@ -449,6 +458,14 @@ $policy
 $extra
 EOF
     echo "$listen_port $admin_port" >"$file.ports"
+}
+
+# sanitized_build: true when $SMSGUARD comes from a build with SG_SANITIZE or SG_FUZZ (its
+# directory's CMakeCache.txt says so).
+sanitized_build() {
+    local cache
+    cache="$(dirname "$SMSGUARD")/CMakeCache.txt"
+    [[ -f $cache ]] && grep -qE '^SG_(SANITIZE|FUZZ):BOOL=(ON|TRUE|1)$' "$cache"
 }
 
 # wait_file PATH WHAT [SECONDS]: wait until PATH exists (a log reopened after a rotation);
