@@ -128,6 +128,44 @@ set -o errtrace
 trap sg__on_err ERR
 
 # ---------------------------------------------------------------------------------------
+# One python3 for the helpers (lib/pyhelp.py)
+#
+# pyrun ARGS... <<'PY' SCRIPT PY   what `python3 - ARGS` does with the script on stdin
+# pyc SCRIPT ARGS...               what `python3 -c SCRIPT ARGS` does
+# but in the test's one helper process: starting python3 costs 30-50 ms of CPU, and the
+# checks below run thousands of times a suite. A script's stdin is empty; its stdout and
+# exit status are the call's, its stderr the test's. Calls are serialised (flock), so
+# background jobs may make them too.
+
+SG__PYBIN=/usr/bin/python3
+[[ -x $SG__PYBIN ]] || SG__PYBIN=$(command -v python3)
+mkfifo "$WORK/.pyh.in" "$WORK/.pyh.out"
+"$SG__PYBIN" "$SG_SOURCE_DIR/tests/integration/lib/pyhelp.py" <"$WORK/.pyh.in" >"$WORK/.pyh.out" &
+track_pid $! "python3 helper (lib/pyhelp.py)"
+exec {SG__PYH_W}>"$WORK/.pyh.in" {SG__PYH_R}<"$WORK/.pyh.out"
+
+sg__pyh_call() {
+    local rc=1 n=0 out="" lk LC_ALL=C # read -N counts bytes
+    {
+        flock "$lk"
+        { printf '%d\0' "$#" && printf '%s\0' "$@"; } >&"$SG__PYH_W"
+        IFS=' ' read -r rc n <&"$SG__PYH_R" || fail "the python3 helper (lib/pyhelp.py) is gone"
+        if ((n > 0)); then IFS= read -r -N "$n" out <&"$SG__PYH_R" || true; fi
+    } {lk}>"$WORK/.pyh.lock"
+    exec {lk}>&- # a {var} redirection outlives its command: close it, and the lock with it
+    printf '%s' "$out"
+    return "$rc"
+}
+
+pyrun() {
+    local script
+    IFS= read -r -d '' script || true
+    sg__pyh_call "$script" "$@"
+}
+
+pyc() { sg__pyh_call "$@"; }
+
+# ---------------------------------------------------------------------------------------
 # Assertions
 
 # check MSG: say what is checked next.
@@ -179,14 +217,14 @@ assert_lt() { (($1 < $2)) || fail "${3:-value}: expected $1 < $2"; }
 
 # assert_time_between SECONDS LOW HIGH [WHAT]: decimal seconds (e.g. curl's %{time_total})
 assert_time_between() {
-    python3 -c 'import sys; t,lo,hi=map(float,sys.argv[1:4]); sys.exit(0 if lo<=t<=hi else 1)' "$1" "$2" "$3" ||
+    pyc 'import sys; t,lo,hi=map(float,sys.argv[1:4]); sys.exit(0 if lo<=t<=hi else 1)' "$1" "$2" "$3" ||
         fail "${4:-duration}: ${1}s is not within [${2}s, ${3}s]"
 }
 
 # assert_fault FILE TYPE: FILE holds a JSON fault body whose _typeName is TYPE.
 assert_fault() {
     local got
-    got=$(python3 -c '
+    got=$(pyc '
 import json, sys
 try:
     d = json.load(open(sys.argv[1], "rb"))
@@ -201,7 +239,7 @@ except Exception as e:
 
 # json_eval FILE EXPR: print the python expression EXPR over d = the JSON in FILE.
 json_eval() {
-    python3 -c '
+    pyc '
 import json, sys
 d = json.load(open(sys.argv[1], "rb"))
 v = eval(sys.argv[2])
@@ -210,7 +248,7 @@ print(v if not isinstance(v, (dict, list)) else json.dumps(v))' "$1" "$2"
 
 # echo_header FILE NAME: the values of header NAME (any case) in a /sim/echo answer, one a line.
 echo_header() {
-    python3 -c '
+    pyc '
 import json, sys
 d = json.load(open(sys.argv[1], "rb"))
 for n, v in d["headers"]:
@@ -220,7 +258,7 @@ for n, v in d["headers"]:
 
 # echo_header_count FILE NAME: how many times header NAME was received.
 echo_header_count() {
-    python3 -c '
+    pyc '
 import json, sys
 d = json.load(open(sys.argv[1], "rb"))
 print(sum(1 for n, v in d["headers"] if n.lower() == sys.argv[2].lower()))' "$1" "$2"
@@ -228,7 +266,7 @@ print(sum(1 for n, v in d["headers"] if n.lower() == sys.argv[2].lower()))' "$1"
 
 # echo_body_to FILE OUT: write the echoed request body (UTF-8) to OUT.
 echo_body_to() {
-    python3 -c '
+    pyc '
 import json, sys
 d = json.load(open(sys.argv[1], "rb"))
 open(sys.argv[2], "wb").write((d.get("body") or "").encode("utf-8"))' "$1" "$2"
@@ -251,7 +289,7 @@ record_count() {
 record_conn_ids() {
     local f=${2:-$SIM_RECORD}
     [[ -s $f ]] || { echo 0; return 0; }
-    python3 -c '
+    pyc '
 import json, sys
 ids = set()
 for line in open(sys.argv[1], "rb"):
@@ -267,7 +305,7 @@ print(len(ids))' "$f" "${1:-}"
 record_paths() {
     local f=${1:-$SIM_RECORD}
     [[ -s $f ]] || return 0
-    python3 -c '
+    pyc '
 import json, sys
 for line in open(sys.argv[1], "rb"):
     if line.strip():
@@ -295,7 +333,7 @@ record_wait_path() {
 record_get_to() {
     local f=${3:-$SIM_RECORD}
     [[ -s $f ]] || fail "the simulator recorded nothing (looking for $1)"
-    python3 -c '
+    pyc '
 import json, sys
 for line in open(sys.argv[1], "rb"):
     if line.strip():
@@ -320,7 +358,7 @@ record_last_to() {
 free_port() {
     local p i
     for i in 1 2 3 4 5 6 7 8 9 10; do
-        p=$(python3 -c 'import socket
+        p=$(pyc 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
@@ -560,7 +598,7 @@ sg_curl() {
 # SECONDS (default 5) pass. Writes what was read to OUTFILE and prints "closed T" or
 # "open T", T being the seconds from the end of the handshake.
 tls_raw() {
-    python3 - "$1" "$2" "$3" "${4:-5}" "$CA_CRT" <<'PY'
+    pyrun "$1" "$2" "$3" "${4:-5}" "$CA_CRT" <<'PY'
 import socket, ssl, sys, time
 port, infile, outfile, limit, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
 ctx = ssl.create_default_context(cafile=ca)
@@ -599,7 +637,7 @@ PY
 # the "path" member of a JSON body (a /sim/echo answer) or "-". With BODY_PREFIX, the
 # body of response N (from 1) is written to BODY_PREFIX.N, de-chunked.
 h1_responses() {
-    python3 - "$1" "${2:-}" <<'PY'
+    pyrun "$1" "${2:-}" <<'PY'
 import json, sys
 data = open(sys.argv[1], "rb").read()
 prefix = sys.argv[2]
@@ -691,7 +729,7 @@ sg_req() {
 # hdr_value HEADERS NAME: the value(s) of header NAME (any case) in the last response of a
 # curl -D dump, one a line.
 hdr_value() {
-    python3 - "$1" "$2" <<'PY'
+    pyrun "$1" "$2" <<'PY'
 import sys
 blocks = []
 for line in open(sys.argv[1], "rb").read().decode("latin-1").split("\n"):
@@ -714,7 +752,7 @@ PY
 # dump; "-" skips that check). Sets FAULT_TYPE and FAULT_PROP (invalidProperty, or empty).
 assert_vim_fault() {
     local got
-    got=$(python3 - "$1" "$2" "$3" <<'PY'
+    got=$(pyrun "$1" "$2" "$3" <<'PY'
 import json, re, sys
 body, hdrs, want = sys.argv[1:4]
 if hdrs != "-":
@@ -760,7 +798,7 @@ PY
 record_grep() {
     local f=${2:-$SIM_RECORD}
     [[ -s $f ]] || return 0
-    python3 - "$f" "$1" <<'PY'
+    pyrun "$f" "$1" <<'PY'
 import json, sys
 for line in open(sys.argv[1], "rb"):
     if sys.argv[2].encode() in line:
@@ -774,7 +812,7 @@ PY
 record_none_of() {
     local got
     [[ -s $SIM_RECORD ]] || return 0
-    got=$(python3 - "$SIM_RECORD" "$@" <<'PY'
+    got=$(pyrun "$SIM_RECORD" "$@" <<'PY'
 import json, sys
 marks = [m.encode() for m in sys.argv[2:]]
 for line in open(sys.argv[1], "rb"):
@@ -855,7 +893,7 @@ sg_post() {
 assert_fault_ref() {
     local got what=${8:-$3 fault}
     assert_vim_fault "$1" "$2" "$3" "$what"
-    got=$(python3 - "$@" <<'PY'
+    got=$(pyrun "$@" <<'PY'
 import json, sys
 body, hdrs, typ, fs, priv, otype, oval = sys.argv[1:8]
 d = json.load(open(body, "rb"))
@@ -925,7 +963,7 @@ audit_verify() {
 # when the first seq is 1). Prints "LINES FIRST_SEQ LAST_SEQ"; fails the test otherwise.
 audit_chain_check() {
     local got
-    got=$(python3 - "$@" <<'PY'
+    got=$(pyrun "$@" <<'PY'
 import hashlib, json, re, sys
 prev = None
 seq = None
