@@ -94,7 +94,6 @@ static void h1_fail(h1_t *h, int status, const char *msg)
     sg_conn_t *c = h->c;
 
     h->keepalive = 0;
-    c->linger = 1; /* the rest of what it sends is dropped, not answered with a RST */
     if (h->r == NULL) {
         h->r = sg_req_new(c, &h1_front);
         if (h->r == NULL) {
@@ -403,7 +402,6 @@ static int h1_on_headers_complete(http_parser *p)
         /* Answered before its body was read: the rest of the stream is not
          * worth parsing, close after the answer. */
         h->keepalive = 0;
-        h->c->linger = 1; /* its body may still be on the way */
         http_parser_pause(p, 1);
     } else if (p->flags & F_CHUNKED) {
         /* Stop here so that every byte the parser consumes from now on is body. */
@@ -746,10 +744,16 @@ static void h1_advance(sg_conn_t *c)
         return;
     }
     if (h->res_done && h->r != NULL) {
+        /* Answered before its request was read to the end (a refusal, an early answer):
+         * the client may still be sending, so conn.c lingers instead of closing on
+         * unread input, which would reset the answer away. */
+        unsigned unread = !h->r->body_complete;
+
         sg_req_free(h->r);
         h->r = NULL;
         h->res_done = 0;
         if (!h->keepalive) {
+            c->linger = unread;
             c->close_after_flush = 1;
             return;
         }

@@ -34,13 +34,11 @@ AUDIT=$WORK/audit.log
 # start_badup VAR [badup options...]: a hostile upstream on a free port (VAR), recording
 # into $SIM_RECORD.
 start_badup() {
-    local var=$1 port pid py=/usr/bin/python3
+    local var=$1 port pid
     shift
     free_port port
-    # the interpreter itself, not lib.sh's python3 function: $! must be its PID for the
-    # clean-up to stop it
-    [[ -x $py ]] || py=$(type -P python3)
-    "$py" "$BADUP" --port "$port" --record "$SIM_RECORD" "$@" \
+    # $PYBIN, not lib.sh's python3 function: $! must be its PID for the clean-up to stop it
+    "$PYBIN" "$BADUP" --port "$port" --record "$SIM_RECORD" "$@" \
         </dev/null >"$WORK/badup-$port.out" 2>"$WORK/badup-$port.err" &
     pid=$!
     track_pid "$pid" badup

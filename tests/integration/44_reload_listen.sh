@@ -53,9 +53,6 @@ refused() {
     done
 }
 
-PYBIN=python3
-[[ -x /usr/bin/python3 ]] && PYBIN=/usr/bin/python3
-
 setup_certs
 start_sim
 free_port P1

@@ -16,8 +16,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 AUDIT=$WORK/audit.jsonl
 VP=/sdk/vim25/8.0.3.0/sms/VasaProvider
 M=TestFailoverReplicationGroupStop_Task
-PYBIN=python3
-[[ -x /usr/bin/python3 ]] && PYBIN=/usr/bin/python3
 
 setup_certs
 start_sim --task-ms 3000

@@ -32,10 +32,8 @@ guard_conf "$WORK/soak.conf" \
 start_guard "$WORK/soak.conf"
 
 check "soak: $SOAK_S s of mixed valid and hostile traffic"
-# timeout runs a program, not lib.sh's python3 function: the system interpreter (python3-h2)
-PY=python3
-[[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
-timeout $((SOAK_S + 100)) "$PY" "$SG_SOURCE_DIR/tests/soak/traffic.py" --port "$SG_PORT" \
+# timeout runs a program, not lib.sh's python3 function: $PYBIN
+timeout $((SOAK_S + 100)) "$PYBIN" "$SG_SOURCE_DIR/tests/soak/traffic.py" --port "$SG_PORT" \
     --ca "$CA_CRT" --token "$SG_TOKEN" --pid "$SG_PID" --seconds "$SOAK_S" \
     --out "$WORK/summary.json" --groups "$WORK/groups.txt" >"$WORK/traffic.out" 2>"$WORK/traffic.err" ||
     { cat "$WORK/traffic.err" >&2; fail "the traffic generator failed"; }

@@ -15,8 +15,11 @@ set -euo pipefail
 # The static token every default configuration accepts (guard_conf's default policy).
 SG_TOKEN=test-token-$$
 
-# The system interpreter starts faster than a pyenv shim (0.2 s a call adds up).
-if [[ -x /usr/bin/python3 ]]; then python3() { /usr/bin/python3 "$@"; }; fi
+# PYBIN: the system interpreter (it has python3-h2, and starts faster than a pyenv shim:
+# 0.2 s a call adds up); python3 runs it. Use "$PYBIN" where $! must be its own PID.
+PYBIN=/usr/bin/python3
+[[ -x $PYBIN ]] || PYBIN=$(type -P python3)
+python3() { "$PYBIN" "$@"; }
 
 SG_SOURCE_DIR=${SG_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SMSGUARD=${SMSGUARD:-$SG_SOURCE_DIR/build/smsguard}
@@ -137,10 +140,8 @@ trap sg__on_err ERR
 # exit status are the call's, its stderr the test's. Calls are serialised (flock), so
 # background jobs may make them too.
 
-SG__PYBIN=/usr/bin/python3
-[[ -x $SG__PYBIN ]] || SG__PYBIN=$(command -v python3)
 mkfifo "$WORK/.pyh.in" "$WORK/.pyh.out"
-"$SG__PYBIN" "$SG_SOURCE_DIR/tests/integration/lib/pyhelp.py" <"$WORK/.pyh.in" >"$WORK/.pyh.out" &
+"$PYBIN" "$SG_SOURCE_DIR/tests/integration/lib/pyhelp.py" <"$WORK/.pyh.in" >"$WORK/.pyh.out" &
 track_pid $! "python3 helper (lib/pyhelp.py)"
 exec {SG__PYH_W}>"$WORK/.pyh.in" {SG__PYH_R}<"$WORK/.pyh.out"
 

@@ -1,7 +1,7 @@
 """tests/integration/lib/pyhelp.py - one long-lived python3 for lib.sh's helpers.
 
 Starting python3 costs 30 to 50 ms of CPU, and the JSON and HTTP checks of lib.sh ran it
-thousands of times a suite. lib.sh starts this once per test (sg__pyh_start) and runs each
+thousands of times a suite. lib.sh starts this once per test and runs each
 helper's script here instead (pyrun, pyc): same script text, same argv, same output and exit
 status, only without a new process.
 
