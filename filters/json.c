@@ -683,50 +683,22 @@ int sg_json_parse(sg_pool_t *pool, const char *buf, size_t len, const sg_json_li
  * Appending token by token through sg_buf_append cost more than parsing did.
  */
 
-/* Bytes that are written escaped; everything else, UTF-8 included, goes out raw. */
-static int json_needs_escape(unsigned char c)
-{
-    return c < 0x20 || c == '"' || c == '\\' || c == 0x7F;
-}
-
+/* Strings go through the gateway's one escaper (proxy/common.h): the characters it never
+ * writes raw (controls, U+2028/U+2029, bidi controls) are escaped here too, so what vCenter
+ * receives and may log is as safe as our own logs, and is the same JSON value (RFC 8259
+ * section 7 lets any character be escaped). Other strings get only '"', '\\', C0 and DEL
+ * escaped, so ordinary text is written exactly as it was parsed. SG_ESC_RAW_INVALID: the
+ * input is parser output (valid UTF-8); a caller that hands other bytes gets them back raw,
+ * for its strict re-parse to refuse (filters/handle.c), never a string silently changed to
+ * U+FFFD. */
 size_t sg_json_string_size(const char *p, size_t n)
 {
-    size_t size = n + 2;
-
-    for (size_t i = 0; i < n; i++)
-        if (json_needs_escape((unsigned char)p[i]))
-            size += p[i] == '"' || p[i] == '\\' ? 1 : 5; /* \" or \u00xx */
-    return size;
+    return sg_json_str_size(p, n, SG_ESC_RAW_INVALID);
 }
 
 char *sg_json_put_string(char *o, const char *p, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    const char *run = p, *end = p + n;
-
-    *o++ = '"';
-    for (; p < end; p++) {
-        unsigned char c = (unsigned char)*p;
-
-        if (!json_needs_escape(c))
-            continue;
-        memcpy(o, run, (size_t)(p - run));
-        o += p - run;
-        run = p + 1;
-        *o++ = '\\';
-        if (c == '"' || c == '\\') {
-            *o++ = (char)c;
-        } else {
-            memcpy(o, "u00", 3);
-            o[3] = hex[c >> 4];
-            o[4] = hex[c & 0xF];
-            o += 5;
-        }
-    }
-    memcpy(o, run, (size_t)(end - run));
-    o += end - run;
-    *o++ = '"';
-    return o;
+    return sg_json_str_put(o, p, n, SG_ESC_RAW_INVALID);
 }
 
 size_t sg_json_size(const sg_json_t *v)

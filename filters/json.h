@@ -3,7 +3,7 @@
  *
  * The guarded body is parsed here rather than with cJSON because cJSON keeps
  * duplicate keys, matches keys case-insensitively, ignores trailing bytes, cuts
- * strings at \u0000 and accepts invalid UTF-8 (DESIGN.md "Performance and
+ * strings at \u0000 and accepts invalid UTF-8 (docs/design.md "Performance and
  * robustness"); any of those lets a body mean one thing to smsguard and another
  * to vCenter. This parser refuses all of them, in one pass, allocating only from
  * the caller's sg_pool_t, without recursion, and in O(n log n) at worst (the
@@ -73,8 +73,9 @@ int sg_json_parse(sg_pool_t *pool, const char *buf, size_t len, const sg_json_li
                   sg_json_t **out, sg_json_err_t *err);
 
 /*
- * Appends v compactly to out: members in their order, strings re-escaped ('"',
- * '\\' and bytes below 0x20 or equal to 0x7F as \" \\ \u00xx; other UTF-8 raw),
+ * Appends v compactly to out: members in their order, strings re-escaped by the
+ * gateway's one escaper (proxy/common.h sg_json_str_put: '"' and '\\' as \" and \\,
+ * C0, DEL, C1, U+2028, U+2029 and the bidi controls as \uXXXX, other UTF-8 raw),
  * numbers as their source text. Measures first and grows out once. Recurses once
  * per level, so as deep as the parser allowed. Returns SG_OK, SG_ENOMEM or
  * SG_ETOOBIG (out's maximum); on failure out holds what it held before.
@@ -82,7 +83,8 @@ int sg_json_parse(sg_pool_t *pool, const char *buf, size_t len, const sg_json_li
 int sg_json_serialize(const sg_json_t *v, sg_buf_t *out);
 
 /* Appends p[0, n) as a quoted JSON string, escaped as above (p should be valid
- * UTF-8). Returns SG_OK, SG_ENOMEM or SG_ETOOBIG; out unchanged on failure. */
+ * UTF-8: bytes that are not are copied raw, so a strict re-parse refuses them).
+ * Returns SG_OK, SG_ENOMEM or SG_ETOOBIG; out unchanged on failure. */
 int sg_json_write_string(sg_buf_t *out, const char *p, size_t n);
 
 /* The building blocks, for callers that assemble one output from several trees

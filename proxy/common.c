@@ -1,5 +1,5 @@
 /*
- * proxy/common.c - logging, sg_buf_t, sg_pool_t and small helpers.
+ * proxy/common.c - logging, sg_buf_t, sg_pool_t, the one string escaper and small helpers.
  */
 #include "proxy/common.h"
 
@@ -16,25 +16,32 @@ sg_log_level_t sg_log_level = SG_LOG_INFO;
 void sg__log(sg_log_level_t lvl, const char *fmt, ...)
 {
     static const char *names[] = {"error", "warn", "info", "debug"};
-    char line[1024];
+    char msg[1024], line[2048];
     struct timespec ts;
     struct tm tm;
     va_list ap;
-    int n;
+    int m;
+    size_t n;
 
+    va_start(ap, fmt);
+    m = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, names[lvl]);
-    va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    if (n > (int)sizeof(line) - 2)
-        n = (int)sizeof(line) - 2;
+    n = (size_t)snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] ",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
+    /* The message as the line's text: whatever a client string it quotes holds (a line
+     * break, an escape sequence, a bidi override), it stays on this one line and reads in
+     * the order it was written. A message cut at msg's end may end inside a character,
+     * which then shows as \ufffd. */
+    n += sg_log_escape(line + n, sizeof(line) - n - 1, msg, SG_MIN((size_t)m, sizeof(msg) - 1));
     line[n++] = '\n';
-    /* One write(2) per line so that lines from several workers never interleave. */
-    fwrite(line, 1, (size_t)n, stderr);
+    /* One write(2) per line, below PIPE_BUF, so that lines from several workers never
+     * interleave. */
+    fwrite(line, 1, n, stderr);
 }
 
 /* ---- sg_buf_t ---- */
@@ -266,47 +273,186 @@ int sg_set_nonblock(int fd)
     return SG_OK;
 }
 
-/* Append s[0, n) as a JSON string (NULL: null). Client bytes are not trusted to be UTF-8: an
- * invalid sequence becomes U+FFFD, controls are escaped, so each record stays
- * one well-formed line whatever a client sent. */
-int sg_buf_json_str(sg_buf_t *b, const char *s, size_t n)
+/* ---- the one escaper (see common.h for what it escapes and why) ---- */
+
+size_t sg_utf8_char(const unsigned char *p, size_t avail, uint32_t *cp)
+{
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    uint32_t v;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        v = c & 0x07;
+    } else {
+        return 0; /* a continuation byte, 0xC0 or 0xC1 (overlong by construction), F5..FF */
+    }
+    /* The second byte's range rules out overlong forms, surrogates and > U+10FFFF
+     * (RFC 3629 section 4, the UTF8-3 and UTF8-4 rules). */
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (avail < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = v << 6 | (p[i] & 0x3F);
+    }
+    *cp = v;
+    return len;
+}
+
+int sg_cp_unsafe(uint32_t cp)
+{
+    if (cp < 0x80)
+        return cp < 0x20 || cp == 0x7F;
+    return cp <= 0x9F ||                     /* C1 */
+           cp == 0x061C ||                   /* ARABIC LETTER MARK */
+           cp == 0x200E || cp == 0x200F ||   /* LRM, RLM */
+           (cp >= 0x2028 && cp <= 0x202E) || /* LS, PS, LRE, RLE, PDF, LRO, RLO */
+           (cp >= 0x2066 && cp <= 0x2069);   /* LRI, RLI, FSI, PDI */
+}
+
+#define ESC_TEXT 0x100u /* the error log's form: no quotes around, '"' left as it is */
+
+/* The character at p (p < e): returns the bytes it takes and stores its escape in esc,
+ * *elen bytes, or sets *elen to 0 when it is written as it is. The single place that
+ * decides what is escaped and how; every writer below walks the string with it. */
+static inline size_t esc_char(const unsigned char *p, const unsigned char *e, unsigned flags,
+                              char esc[6], size_t *elen)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    unsigned c = *p;
+    uint32_t cp = c;
+    size_t len = 1;
+
+    if (c >= 0x20 && c < 0x7F) { /* the common case: printable ASCII */
+        *elen = 0;
+        if (c == '\\' || (c == '"' && !(flags & ESC_TEXT))) {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            *elen = 2;
+        }
+        return 1;
+    }
+    if (c >= 0x80 && (len = sg_utf8_char(p, (size_t)(e - p), &cp)) == 0) {
+        len = 1;
+        if (flags & SG_ESC_RAW_INVALID) {
+            *elen = 0;
+            return 1;
+        }
+        cp = 0xFFFD;
+    } else if (!sg_cp_unsafe(cp)) {
+        *elen = 0;
+        return len;
+    }
+    esc[0] = '\\';
+    esc[1] = 'u';
+    esc[2] = hex[(cp >> 12) & 15];
+    esc[3] = hex[(cp >> 8) & 15];
+    esc[4] = hex[(cp >> 4) & 15];
+    esc[5] = hex[cp & 15];
+    *elen = 6;
+    return len;
+}
+
+/* Walks s[0, n) as a JSON string: with o NULL only counts, else stores at o. Runs of bytes
+ * that need no escape are copied whole. Returns the bytes (to be) stored. */
+static size_t esc_json(char *o, const char *s, size_t n, unsigned flags)
+{
+    const unsigned char *p = (const unsigned char *)s, *e, *run;
+    size_t total = 2, k, elen;
+    char esc[6];
+
+    if (o != NULL)
+        *o++ = '"';
+    if (n == 0) {
+        if (o != NULL)
+            *o = '"';
+        return total;
+    }
+    for (e = p + n, run = p; p < e; p += k) {
+        k = esc_char(p, e, flags, esc, &elen);
+        if (elen == 0)
+            continue;
+        total += (size_t)(p - run) + elen;
+        if (o != NULL) {
+            memcpy(o, run, (size_t)(p - run));
+            o += p - run;
+            memcpy(o, esc, elen);
+            o += elen;
+        }
+        run = p + k;
+    }
+    total += (size_t)(e - run);
+    if (o != NULL) {
+        memcpy(o, run, (size_t)(e - run));
+        o[e - run] = '"';
+    }
+    return total;
+}
+
+size_t sg_json_str_size(const char *s, size_t n, unsigned flags)
+{
+    return esc_json(NULL, s, n, flags & SG_ESC_RAW_INVALID);
+}
+
+char *sg_json_str_put(char *o, const char *s, size_t n, unsigned flags)
+{
+    return o + esc_json(o, s, n, flags & SG_ESC_RAW_INVALID);
+}
+
+int sg_buf_json_str(sg_buf_t *b, const char *s, size_t n)
+{
+    size_t size;
     int rv;
 
     if (s == NULL)
         return sg_buf_lit(b, "null");
-    rv = sg_buf_lit(b, "\"");
-    while (rv == SG_OK && p < e) {
-        unsigned c = *p;
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                   : (c & 0xF8) == 0xF0 ? 4 : 0;
-        int ok = len > 0 && (size_t)(e - p) >= len;
+    if (n > (SIZE_MAX - 2) / 6)
+        return SG_ETOOBIG; /* the size below could wrap; no buffer holds that much anyway */
+    size = sg_json_str_size(s, n, 0);
+    if ((rv = sg_buf_reserve(b, size)) != SG_OK)
+        return rv;
+    sg_json_str_put(b->data + b->len, s, n, 0);
+    b->len += size;
+    return SG_OK;
+}
 
-        for (size_t i = 1; ok && i < len; i++)
-            ok = (p[i] & 0xC0) == 0x80;
-        if (ok && len == 2 && c < 0xC2)
-            ok = 0; /* overlong */
-        if (ok && len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
-            ok = 0; /* overlong or surrogate */
-        if (ok && len == 4 && ((c == 0xF0 && p[1] < 0x90) || c > 0xF4 || (c == 0xF4 && p[1] >= 0x90)))
-            ok = 0;
-        if (!ok) {
-            rv = sg_buf_lit(b, "\\ufffd");
-            p++;
-        } else if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            rv = sg_buf_append(b, esc, 2);
-            p++;
-        } else if (c < 0x20 || c == 0x7F) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            rv = sg_buf_append(b, esc, 6);
-            p++;
-        } else {
-            rv = sg_buf_append(b, p, len);
-            p += len;
-        }
+int sg_buf_json_cstr(sg_buf_t *b, const char *s)
+{
+    return sg_buf_json_str(b, s, s != NULL ? strlen(s) : 0);
+}
+
+size_t sg_log_escape(char *o, size_t room, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    size_t used = 0, k, elen;
+    char esc[6];
+
+    while (p < e) {
+        k = esc_char(p, e, ESC_TEXT, esc, &elen);
+        if ((elen ? elen : k) > room - used)
+            break;
+        memcpy(o + used, elen ? esc : (const char *)p, elen ? elen : k);
+        used += elen ? elen : k;
+        p += k;
     }
-    return rv == SG_OK ? sg_buf_lit(b, "\"") : rv;
+    return used;
 }
