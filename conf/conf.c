@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -660,10 +661,110 @@ out:
     return rc;
 }
 
-/* A listen element: its certificate, its private key, and that they belong together. */
+static int ck_hostname_ok(const char *p, size_t n);
+
+/* NAME (length N) into the arena, lower-cased (host names compare case-insensitively,
+ * RFC 4343; reqcheck.c compares the request's lower-cased host byte for byte). */
+static char *ck_lowerdup(ck_t *ck, const char *name, size_t n)
+{
+    char *p = ck_strndup(ck, name, n);
+
+    for (size_t i = 0; p != NULL && i < n; i++)
+        p[i] = (char)tolower((unsigned char)p[i]);
+    return p;
+}
+
+/* One listen.server_names entry: "*" alone, "*.suffix", a host name or an IP literal
+ * (IPv6 without brackets). */
+static int ck_server_name_entry(const char *v)
+{
+    unsigned char a[16];
+
+    if (v[0] == '*' && v[1] == '.')
+        v += 2;
+    return ck_hostname_ok(v, strlen(v)) || inet_pton(AF_INET6, v, a) == 1;
+}
+
+/*
+ * listen.server_names: check what is configured, or take the certificate's names: its
+ * subjectAltName DNS and IP entries, else its subject CN (what a client verifying the
+ * certificate accepts, RFC 6125 6.4). A certificate that names nothing usable would
+ * misdirect every request: that is a configuration error, not a surprise at run time.
+ */
+static int ck_server_names(ck_t *ck, const config_setting_t *s, sg_conf_listen_t *l, X509 *x)
+{
+    const config_setting_t *ns = ck_member(s, "server_names");
+    const config_setting_t *cs = ck_member(config_setting_get_member(s, "tls"), "certificate");
+    GENERAL_NAMES *gens;
+    char buf[256];
+    int n;
+
+    if (l->server_names.n > 0) {
+        for (size_t i = 0; i < l->server_names.n; i++) {
+            const char *v = l->server_names.v[i];
+
+            if (strcmp(v, "*") == 0 ? l->server_names.n != 1 : !ck_server_name_entry(v))
+                return ck_err(ck, ns,
+                              "'listen.server_names': '%s' is not a host name, '*.suffix', "
+                              "an IP address, or '*' alone",
+                              v);
+            if ((l->server_names.v[i] = ck_lowerdup(ck, v, strlen(v))) == NULL)
+                return -1;
+        }
+        return 0;
+    }
+    gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    n = gens != NULL ? sk_GENERAL_NAME_num(gens) : 0;
+    l->server_names.v = ck_alloc(ck, (size_t)(n > 0 ? n : 1) * sizeof(char *));
+    for (int i = 0; l->server_names.v != NULL && i < n; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        const unsigned char *d;
+        int len;
+
+        if (g->type == GEN_DNS) {
+            d = ASN1_STRING_get0_data(g->d.dNSName);
+            len = ASN1_STRING_length(g->d.dNSName);
+            if (len <= 0 || memchr(d, '\0', (size_t)len) != NULL)
+                continue;
+            snprintf(buf, sizeof(buf), "%.*s", len, (const char *)d);
+        } else if (g->type == GEN_IPADD) {
+            d = ASN1_STRING_get0_data(g->d.iPAddress);
+            len = ASN1_STRING_length(g->d.iPAddress);
+            if (inet_ntop(len == 4 ? AF_INET : AF_INET6, d, buf, sizeof(buf)) == NULL ||
+                (len != 4 && len != 16))
+                continue;
+        } else {
+            continue;
+        }
+        if (!ck_server_name_entry(buf))
+            continue;
+        if ((l->server_names.v[l->server_names.n] = ck_lowerdup(ck, buf, strlen(buf))) == NULL)
+            break;
+        l->server_names.n++;
+    }
+    GENERAL_NAMES_free(gens);
+    if (l->server_names.v == NULL)
+        return -1;
+    if (n == 0 &&
+        X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf, sizeof(buf)) > 0 &&
+        ck_server_name_entry(buf)) {
+        if ((l->server_names.v[0] = ck_lowerdup(ck, buf, strlen(buf))) == NULL)
+            return -1;
+        l->server_names.n = 1;
+    }
+    if (l->server_names.n == 0)
+        return ck_err(ck, cs,
+                      "'listen.tls.certificate': '%s' names no host name or address: set "
+                      "'listen.server_names'",
+                      l->certificate);
+    return 0;
+}
+
+/* A listen element: its certificate, its private key, that they belong together, and the
+ * names it answers for. */
 static int ck_listen(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
 {
-    const sg_conf_listen_t *l = obj;
+    sg_conf_listen_t *l = obj;
     const config_setting_t *tls = config_setting_get_member(s, "tls");
     const config_setting_t *cs = ck_member(tls, "certificate");
     const config_setting_t *ks = ck_member(tls, "private_key");
@@ -680,6 +781,8 @@ static int ck_listen(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k
                l->private_key, l->certificate);
         goto out;
     }
+    if (ck_server_names(ck, s, l, x) != 0)
+        goto out;
     rc = 0;
 out:
     X509_free(x);
@@ -820,7 +923,7 @@ static int ck_upstream(ck_t *ck, const config_setting_t *s, const sg_conf_key_t 
     c->upstream.host = ck_strndup(ck, u.host, u.host_len);
     if (c->upstream.host == NULL)
         return -1;
-    /* DESIGN.md: Host/:authority is always the upstream's, never the client's. The port
+    /* docs/design.md: Host/:authority is always the upstream's, never the client's. The port
      * is written only when it is not the scheme's default (RFC 9110 7.2). */
     lb = u.ipv6 ? "[" : "";
     rb = u.ipv6 ? "]" : "";
@@ -989,6 +1092,46 @@ static int ck_audit_file(ck_t *ck, const config_setting_t *s, const sg_conf_key_
     return path[0] == '\0' ? 0 : ck_writable(ck, s, k->path, path);
 }
 
+/*
+ * routes.drop_headers (proxy/headers.c applies it): each entry a header name (RFC 9110
+ * 5.1: token characters) or "prefix*" ('*' only at the end). Refused: "*" alone (it would
+ * drop every header), an entry that would drop Content-Type or vmware-api-session-id
+ * (guarded routes cannot work without them), and more than CK_DROP_HEADERS_MAX entries
+ * (every client header is matched against the list on the request path).
+ */
+#define CK_DROP_HEADERS_MAX 64
+
+static int ck_drop_headers(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
+{
+    static const char *const needed[] = {"content-type", "vmware-api-session-id"};
+    const sg_conf_strv_t *sv = CK_AT(obj, k->off, sg_conf_strv_t);
+
+    if (sv->n > CK_DROP_HEADERS_MAX)
+        return ck_err(ck, s, "'%s' must have at most %d entries", k->path, CK_DROP_HEADERS_MAX);
+    /* Errors name the key's line, which is exact: libconfig dates an array element by its
+     * parser's lookahead, so the last one of a list spread over lines gets the line of the
+     * closing bracket. The message quotes the entry. */
+    for (size_t i = 0; i < sv->n; i++) {
+        const char *v = sv->v[i];
+        size_t len = strlen(v), plen = len;
+
+        if (v[len - 1] == '*')
+            plen--; /* a prefix */
+        if (plen == 0)
+            return ck_err(ck, s, "'%s': '*' alone would drop every header", k->path);
+        for (size_t j = 0; j < plen; j++)
+            if (!isalnum((unsigned char)v[j]) && strchr("!#$%&'+-.^_`|~", v[j]) == NULL)
+                return ck_err(ck, s, "'%s': '%.64s' is not a header name or 'prefix*'", k->path,
+                              v);
+        for (size_t j = 0; j < sizeof(needed) / sizeof(needed[0]); j++)
+            if (plen < len ? strncasecmp(needed[j], v, plen) == 0
+                           : strcasecmp(needed[j], v) == 0)
+                return ck_err(ck, s, "'%s': '%.64s' would drop %s, which guarded routes need",
+                              k->path, v, needed[j]);
+    }
+    return 0;
+}
+
 /* log.access: "off", "stderr" or a path (resolved here, as SG_K_PATH would). */
 static int ck_log_access(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
 {
@@ -1009,7 +1152,7 @@ static const ck_fn ck_checks[SG_CK__COUNT] = {
     [SG_CK_SHA256] = ck_sha256,           [SG_CK_JWT_KEY] = ck_jwt_key,
     [SG_CK_TASK_KEY] = ck_task_key,       [SG_CK_SIGNING_KEY] = ck_signing_key,
     [SG_CK_AUDIT_FILE] = ck_audit_file,   [SG_CK_LOG_ACCESS] = ck_log_access,
-    [SG_CK_SERVER_NAME] = ck_server_name,
+    [SG_CK_SERVER_NAME] = ck_server_name,     [SG_CK_DROP_HEADERS] = ck_drop_headers,
 };
 
 static int ck_run(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)

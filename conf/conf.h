@@ -22,18 +22,22 @@ typedef enum { SG_JWT_RS256 = 1, SG_JWT_ES256, SG_JWT_EDDSA, SG_JWT_HS256 } sg_j
 typedef enum { SG_AUDIT_SYNC_ALWAYS = 0, SG_AUDIT_SYNC_BATCH, SG_AUDIT_SYNC_NONE } sg_audit_sync_t;
 
 typedef struct {
+    char **v; /* NULL-terminated is not guaranteed: use n */
+    size_t n;
+} sg_conf_strv_t;
+
+typedef struct {
     char *address;     /* numeric IPv4/IPv6 address to bind */
     int port;          /* 1..65535 */
     char *certificate; /* PEM path (required) */
     char *private_key; /* PEM path (required) */
     int min_version;   /* TLS1_2_VERSION or TLS1_3_VERSION (OpenSSL constants) */
     char *client_ca;   /* "" = no mTLS; else PEM path of CAs for client certificates */
+    /* Names Host/:authority may carry (proxy/reqcheck.c), lower case: "name", "*.suffix"
+     * (one label) or the single entry "*" (no check). Default: the certificate's DNS and
+     * IP names (its CN when it has none). */
+    sg_conf_strv_t server_names;
 } sg_conf_listen_t;
-
-typedef struct {
-    char **v; /* NULL-terminated is not guaranteed: use n */
-    size_t n;
-} sg_conf_strv_t;
 
 typedef struct {
     char *id;
@@ -111,6 +115,9 @@ typedef struct sg_conf_s {
 
     struct {
         sg_route_unmatched_t unmatched;
+        /* More identity headers dropped on every route (proxy/headers.c): names, or
+         * "prefix*"; header-name characters only, at most 64 entries (SG_CK_DROP_HEADERS). */
+        sg_conf_strv_t drop_headers;
     } routes;
 
     struct {

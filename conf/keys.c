@@ -2,7 +2,7 @@
  * conf/keys.c - the one table of configuration keys (see conf/keys.h).
  *
  * This file owns the names, types, bounds, defaults and reload flags of every key;
- * conf/conf.c owns reading them and the checks named here by id. DESIGN.md
+ * conf/conf.c owns reading them and the checks named here by id. docs/design.md
  * "Configuration" and conf/smsguard.conf document the same keys in the same order:
  * change all three together.
  *
@@ -88,6 +88,8 @@ static const sg_conf_enum_t ke_facilities[] = {
 #define ENUM(p, fl, e, d, o) \
     {.path = (p), .type = SG_KT_ENUM, .flags = (fl), .enums = (e), .def = (d), .off = (o)}
 #define STRV(p, fl, o) {.path = (p), .type = SG_KT_STRV, .flags = (fl), .off = (o)}
+#define STRV_CK(p, fl, o, ck) \
+    {.path = (p), .type = SG_KT_STRV, .flags = (fl), .off = (o), .check = (ck)}
 
 #define MS_HOUR 3600000LL
 
@@ -107,6 +109,8 @@ const sg_conf_key_t sg__conf_keys[] = {
     ENUM("listen.tls.min_version", R, ke_tls_versions, TLS1_2_VERSION,
          E(sg_conf_listen_t, min_version)),
     STR("listen.tls.client_ca", R | P, "", E(sg_conf_listen_t, client_ca), SG_CK_CA_FILE),
+    /* Checked, and defaulted from the certificate, by SG_CK_LISTEN. */
+    STRV("listen.server_names", R, E(sg_conf_listen_t, server_names)),
 
     GROUP("admin", R, C(admin.enabled), SG_CK_NONE),
     STR("admin.address", R, "127.0.0.1", C(admin.address), SG_CK_ADDRESS),
@@ -137,6 +141,8 @@ const sg_conf_key_t sg__conf_keys[] = {
 
     GROUP("routes", R, SG_KOFF_NONE, SG_CK_NONE),
     ENUM("routes.unmatched", R, ke_unmatched, SG_ROUTE_FORWARD, C(routes.unmatched)),
+    /* Identity headers of the site, dropped on every route as the built-in ones are. */
+    STRV_CK("routes.drop_headers", R, C(routes.drop_headers), SG_CK_DROP_HEADERS),
 
     GROUP("log", R, SG_KOFF_NONE, SG_CK_NONE),
     STR("log.access", R, "off", C(log.access), SG_CK_LOG_ACCESS),

@@ -52,6 +52,7 @@ typedef enum {
     SG_CK_AUDIT_FILE,  /* "" or a path whose directory exists and is writable */
     SG_CK_LOG_ACCESS,  /* "off", "stderr" or a path as for SG_CK_AUDIT_FILE */
     SG_CK_SERVER_NAME, /* "" or a host name (it becomes SNI and the Host header) */
+    SG_CK_DROP_HEADERS, /* routes.drop_headers: header names or "prefix*" */
     SG_CK__COUNT
 } sg_conf_check_t;
 

@@ -1,5 +1,5 @@
 /*
- * proxy/audit.c - the single audit writer of the process (DESIGN.md "Audit log").
+ * proxy/audit.c - the single audit writer of the process (docs/design.md "Audit log").
  *
  * Workers hand records over through a lock-free stack (one atomic exchange per
  * push) and an eventfd; the writer thread takes everything queued at once,
@@ -203,7 +203,7 @@ static int audit_sync(void)
 static int audit_flush(void)
 {
     size_t off = 0, n = audit.out.len;
-    ssize_t k;
+    ssize_t k = -1; /* a failed sync with nothing written reports errno */
 
     while (off < n) {
         k = write(audit.fd, audit.out.data + off, n - off);

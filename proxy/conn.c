@@ -129,7 +129,7 @@ static int conn_attach_bio(sg_conn_t *c)
     return SG_OK;
 }
 
-void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *ctx)
+void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *ctx, size_t li)
 {
     sg_conn_t *c;
     int one = 1;
@@ -146,6 +146,7 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     }
     c->w = w;
     c->conf = sg_conf_ref(w->conf);
+    c->listen = &c->conf->listen[li];
     c->fd = fd; /* the BIO reads c->fd from here on */
     c->counted = 1;
     c->id = __atomic_add_fetch(&conn_next_id, 1, __ATOMIC_RELAXED);
@@ -175,7 +176,7 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     c->timer.data = c;
     ev_init(&c->wtimer, conn_wtimer_cb);
     c->wtimer.data = c;
-    /* header_timeout_ms runs from accept, TLS handshake included (DESIGN.md "Details"). */
+    /* header_timeout_ms runs from accept, TLS handshake included (docs/design.md "Configuration"). */
     sg_conn_set_timer(c, c->accept_ms + (uint64_t)c->conf->limits.header_timeout_ms);
 }
 

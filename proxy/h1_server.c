@@ -40,7 +40,8 @@ typedef struct {
     int err_status;       /* set by a callback that stops the parser */
     const char *err_msg;
     unsigned msg_complete : 1, keepalive : 1, res_chunked : 1, res_done : 1, aborted : 1,
-        processing : 1;
+        processing : 1,
+        body_unread : 1; /* the request has a body not yet read to its end */
 } h1_t;
 
 /* The chunked framing as RFC 9112 7.1 has it, checked on the bytes http_parser consumed:
@@ -75,6 +76,8 @@ static const char *h1_reason(int status)
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -306,6 +309,7 @@ static int h1_target(h1_t *h)
     if (n == 0)
         goto bad;
     if (u[0] == '/' || (n == 1 && u[0] == '*')) {
+        /* origin-form, or the asterisk-form that sg_req_check refuses */
         r->path.p = sg_pool_strndup(&r->pool, u, n);
         r->path.n = n;
         return r->path.p ? 0 : -1;
@@ -316,6 +320,32 @@ static int h1_target(h1_t *h)
     r->authority.p = sg_pool_strndup(&r->pool, u + pu.field_data[UF_HOST].off,
                                      pu.field_data[UF_HOST].len);
     r->authority.n = pu.field_data[UF_HOST].len;
+    if (pu.field_set & (1 << UF_PORT)) {
+        /* The authority is host:port as written (an IPv6 host keeps its brackets). */
+        size_t off = pu.field_data[UF_HOST].off, end = pu.field_data[UF_PORT].off +
+                                                       pu.field_data[UF_PORT].len;
+
+        if (off > 0 && u[off - 1] == '[')
+            off--;
+        r->authority.p = sg_pool_strndup(&r->pool, u + off, end - off);
+        r->authority.n = end - off;
+    } else if (pu.field_data[UF_HOST].off > 0 && u[pu.field_data[UF_HOST].off - 1] == '[') {
+        r->authority.p = sg_pool_strndup(&r->pool, u + pu.field_data[UF_HOST].off - 1,
+                                         pu.field_data[UF_HOST].len + 2);
+        r->authority.n = pu.field_data[UF_HOST].len + 2;
+    }
+    if (pu.field_set & (1 << UF_SCHEMA)) {
+        r->scheme.p = sg_pool_strndup(&r->pool, u + pu.field_data[UF_SCHEMA].off,
+                                      pu.field_data[UF_SCHEMA].len);
+        r->scheme.n = pu.field_data[UF_SCHEMA].len;
+        if (r->scheme.p == NULL)
+            return -1;
+    }
+    if (pu.field_set & (1 << UF_USERINFO)) {
+        h->err_status = 400; /* RFC 9110 4.2.4: a userinfo is an error, not a host */
+        h->err_msg = "The request target carries user information.";
+        return -1;
+    }
     if (pu.field_set & (1 << UF_PATH)) {
         size_t off = pu.field_data[UF_PATH].off;
 
@@ -372,13 +402,13 @@ static int h1_on_headers_complete(http_parser *p)
         h->err_msg = "Content-Length must appear once.";
         return -1;
     }
-    if (h->n_host > 1 || (h->n_host == 0 && p->http_minor >= 1 && r->authority.p == NULL)) {
+    if (h->n_host != 1 && p->http_minor >= 1) {
+        /* RFC 9112 3.2: a 1.1 request without Host, or with two, is a 400. The rest of
+         * the authority rules are sg_req_check's (proxy/reqcheck.c). */
         h->err_status = 400;
         h->err_msg = "A request needs exactly one Host header.";
         return -1;
     }
-    if (r->authority.p == NULL && (hh = sg_headers_get(&r->headers, "host")) != NULL)
-        r->authority = hh->value;
     if (h->n_cl == 1)
         r->content_length = (int64_t)p->content_length;
     if (r->content_length > (int64_t)c->conf->limits.max_body_bytes) {
@@ -396,13 +426,16 @@ static int h1_on_headers_complete(http_parser *p)
             sg_buf_lit(&c->wbuf, "HTTP/1.1 100 Continue\r\n\r\n");
     }
     h->state = H1_BODY;
+    h->body_unread = (p->flags & F_CHUNKED) || r->content_length > 0;
     sg_conn_set_timer(c, sg_now_ms() + (uint64_t)c->conf->limits.body_timeout_ms);
     sg_req_headers_done(r);
-    if (r->local_reply) {
-        /* Answered before its body was read: the rest of the stream is not
-         * worth parsing, close after the answer. */
+    if (r->local_reply && h->body_unread) {
+        /* Answered before its body was read (the answer said "connection: close",
+         * h1_send_headers): the rest of the stream is not worth parsing. */
         h->keepalive = 0;
         http_parser_pause(p, 1);
+    } else if (r->local_reply) {
+        /* Nothing of this request is left to read: the connection serves on. */
     } else if (p->flags & F_CHUNKED) {
         /* Stop here so that every byte the parser consumes from now on is body. */
         h->ck_state = CK_START;
@@ -429,6 +462,7 @@ static int h1_on_message_complete(http_parser *p)
     h1_t *h = p->data;
 
     h->msg_complete = 1;
+    h->body_unread = 0;
     http_parser_pause(p, 1);
     return 0;
 }
@@ -591,7 +625,10 @@ static void h1_process(h1_t *h)
         if (e == HPE_PAUSED) {
             http_parser_pause(&h->parser, 0);
             if (h->r != NULL && h->r->local_reply) {
-                h->state = H1_WAIT; /* answered early; close after the answer */
+                /* Answered from its headers: the connection closes after the answer
+                 * when the body is unread, else serves on (h1_advance). */
+                h->msg_complete = 0;
+                h->state = H1_WAIT;
                 break;
             }
         } else if (e != HPE_OK) {
@@ -621,7 +658,11 @@ static int h1_send_headers(sg_req_t *r)
     sg_buf_t *b = &r->conn->wbuf;
     int rv;
 
-    if (r->conn->w->draining ||
+    /* An answer before the end of the request body closes the connection (the rest of
+     * the body is not read: the connection lingers), and says so, so that a client
+     * reusing connections (Python's http.client, Go's net/http) opens a new one instead
+     * of writing its next request into a closing socket. */
+    if (r->conn->w->draining || h->body_unread ||
         h->nreq >= (unsigned)r->conn->conf->limits.max_requests_per_connection)
         h->keepalive = 0;
     rv = sg_buf_appendf(b, "HTTP/1.1 %d %s\r\n", r->res.status, h1_reason(r->res.status));

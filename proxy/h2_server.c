@@ -209,7 +209,7 @@ static int h2_on_begin_headers(nghttp2_session *session, const nghttp2_frame *fr
     s->h = h;
     s->r = r;
     s->id = frame->hd.stream_id;
-    /* DESIGN.md: header_timeout_ms runs from accept (TLS handshake included) to the end
+    /* docs/design.md: header_timeout_ms runs from accept (TLS handshake included) to the end
      * of the request headers. The first stream's clock therefore started at accept, as
      * the first request's does on HTTP/1.1; a later stream's starts with its HEADERS
      * frame (on a multiplexed connection there is no "previous request ended"). */
@@ -267,13 +267,19 @@ static int h2_on_header(nghttp2_session *session, const nghttp2_frame *frame,
             dst = &r->path;
         else if (namelen == 10 && memcmp(n, ":authority", 10) == 0)
             dst = &r->authority;
+        else if (namelen == 7 && memcmp(n, ":scheme", 7) == 0)
+            dst = &r->scheme;
+        else if (namelen == 9 && memcmp(n, ":protocol", 9) == 0)
+            r->h2_protocol = 1; /* extended CONNECT: refused by sg_req_check */
         if (dst != NULL) {
             dst->p = sg_pool_strndup(&r->pool, v, valuelen);
             dst->n = valuelen;
             if (dst->p == NULL)
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
-        return 0; /* :scheme and :protocol are checked by nghttp2 and not forwarded */
+        /* nghttp2 has refused repeated, unknown and misplaced pseudo-headers; what they
+         * must hold is sg_req_check's (proxy/reqcheck.c). None is forwarded as such. */
+        return 0;
     }
     if (sg_headers_add(&r->pool, &r->headers, n, namelen, v, valuelen) != SG_OK)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -289,7 +295,7 @@ static void h2_refuse(h2_stream_t *s, int status, const char *msg)
 static void h2_headers_complete(h2_t *h, h2_stream_t *s, int end_stream)
 {
     sg_req_t *r = s->r;
-    const sg_header_t *host, *cl;
+    const sg_header_t *cl;
 
     s->headers_done = 1;
     s->t_headers = sg_now_ms();
@@ -299,15 +305,6 @@ static void h2_headers_complete(h2_t *h, h2_stream_t *s, int end_stream)
         h2_timer_at(h, s->t_headers + (uint64_t)h->c->conf->limits.body_timeout_ms);
     if (s->err_status) {
         h2_refuse(s, s->err_status, s->err_msg);
-        return;
-    }
-    host = sg_headers_get(&r->headers, "host");
-    if (r->authority.p == NULL && host != NULL)
-        r->authority = host->value;
-    else if (host != NULL && !sg_strcaseeq(host->value.p, host->value.n, r->authority.p,
-                                           r->authority.n)) {
-        /* RFC 9113 8.3.1: they must agree, or two parsers could route differently. */
-        h2_refuse(s, 400, ":authority and Host disagree.");
         return;
     }
     r->head = sg_strcaseeq(r->method.p, r->method.n, "HEAD", 4);

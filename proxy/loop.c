@@ -79,7 +79,7 @@ static void loop_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             close(fd);
             continue;
         }
-        sg_conn_accept(w, fd, (struct sockaddr *)&ss, w->gen->listen_ssl[li]);
+        sg_conn_accept(w, fd, (struct sockaddr *)&ss, w->gen->listen_ssl[li], li);
     }
 }
 

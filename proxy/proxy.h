@@ -50,10 +50,22 @@ const sg_header_t *sg_headers_get(const sg_headers_t *h, const char *name);
 /* How many header lines are named `name`: checks on one value must see them all. */
 size_t sg_headers_count(const sg_headers_t *h, const char *name);
 /* Hop-by-hop and proxy-private headers that never cross the proxy (RFC 9110 7.6.1;
- * DESIGN.md "Details"): Connection, Keep-Alive, Proxy-*, TE, Trailer,
+ * docs/design.md "Configuration"): Connection, Keep-Alive, Proxy-*, TE, Trailer,
  * Transfer-Encoding, Upgrade, Host, Content-Length (recomputed), Expect,
  * Authorization, X-Forwarded-{For,Proto,Host} (replaced), HTTP2-Settings. */
 int sg_hdr_is_request_hop(const char *name, size_t n);
+/* What becomes of a client request header on its way upstream: the one decision, its
+ * rules written down in headers.c. guarded: r->guarded (batch parts included); drop:
+ * routes.drop_headers. Returns one of SG_HDR_*; the caller still drops headers named by
+ * Connection (sg_hdr_connection_lists). */
+enum {
+    SG_HDR_KEEP = 0,
+    SG_HDR_DROP_HOP,      /* hop-by-hop, a credential, or set by the gateway: routine */
+    SG_HDR_DROP_IDENTITY, /* claims who the caller is */
+    SG_HDR_DROP_OVERRIDE, /* rewrites the target or the method */
+    SG_HDR_DROP_UNLISTED, /* guarded routes: not on the allowlist */
+};
+int sg_hdr_upstream_class(const char *name, size_t n, int guarded, const sg_conf_strv_t *drop);
 /* Response headers not passed back to the client (framing and hop-by-hop). */
 int sg_hdr_is_response_hop(const char *name, size_t n);
 /* True when `name` is one of the comma-separated tokens of any Connection header. */
@@ -215,6 +227,7 @@ struct sg_conn_s {
     sg_pool_t pool; /* connection lifetime */
     uint64_t id;
     uint64_t accept_ms;
+    const sg_conf_listen_t *listen; /* the listen entry it came in on (conf's) */
     char peer[64];      /* client address, numeric */
     const char *tls_version;
     unsigned read_wants_write : 1, write_wants_read : 1, close_after_flush : 1, eof : 1,
@@ -226,7 +239,8 @@ struct sg_conn_s {
     sg_conn_t *prev, *next;
 };
 
-void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *ctx);
+/* LI: the index of the listen entry in w->conf the socket belongs to. */
+void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *ctx, size_t li);
 /* Schedule the connection's I/O callback (advance, read, write) from the loop:
  * front ends call this after queueing output or making room for input. */
 void sg_conn_kick(sg_conn_t *c);
@@ -259,14 +273,16 @@ struct sg_req_s {
     uint64_t start_ms;
     int http_major, http_minor; /* client's version (2.0 for h2) */
 
-    /* request, identical for h1 and h2 */
+    /* request, identical for h1 and h2; sg_req_check() guarantees all four to the chain */
     sg_str_t method;
+    sg_str_t scheme;    /* :scheme, the absolute-form's, or "https" (the listener is TLS) */
     sg_str_t path;      /* origin-form target, as forwarded */
-    sg_str_t authority; /* Host or :authority */
+    sg_str_t authority; /* Host or :authority, verified against listen.server_names */
     sg_headers_t headers;
     sg_buf_t body; /* complete before the chain runs past on_request_headers */
     int64_t content_length; /* -1: not given */
-    unsigned head : 1, guarded : 1, body_complete : 1;
+    unsigned head : 1, guarded : 1, body_complete : 1,
+        h2_protocol : 1; /* an HTTP/2 :protocol pseudo-header (extended CONNECT) */
 
     /* set by filters/flt_route.c */
     int route;             /* sg_route_id_t; 0 = not a guarded route */
@@ -301,6 +317,7 @@ struct sg_req_s {
     sg_up_t *up;
     int up_tries;
     unsigned up_queued : 1;          /* waiting in the worker's upq for a connection */
+    unsigned hdrs_counted : 1; /* its dropped headers are counted (once, not per retry/part) */
     sg_req_t *upq_prev, *upq_next;
 
     /* response */
@@ -319,6 +336,12 @@ struct sg_req_s {
 };
 
 sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe);
+/* reqcheck.c: the request model every filter relies on, for both front ends. SG_OK, or
+ * the request was answered (400, 405 or 421; r->local_reply) and counted. */
+int sg_req_check(sg_req_t *r);
+/* Tests only (the fuzz harness): called with each request that passed sg_req_check,
+ * just before its first filter runs. NULL in the gateway. */
+extern void (*sg__req_chain_hook)(const sg_req_t *r);
 void sg_req_free(sg_req_t *r);
 /* Headers are complete: run the header hooks of the chain. */
 void sg_req_headers_done(sg_req_t *r);
@@ -328,7 +351,7 @@ void sg_req_body_done(sg_req_t *r);
 void sg_req_abort(sg_req_t *r);
 /* A local answer (fault or admin). body may be NULL. */
 int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, size_t blen);
-/* A vSphere fault (DESIGN.md point 6): the fault object itself is the body. Members
+/* A vSphere fault (docs/design.md "Answers"): the fault object itself is the body. Members
  * left NULL/0 are omitted. */
 typedef struct {
     const char *type;             /* _typeName: InvalidArgument, NoPermission, ... */
@@ -344,6 +367,9 @@ typedef struct {
 } sg_fault_t;
 
 int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f);
+/* The fault object alone, appended to b: for faults carried elsewhere (a batch part's,
+ * inside a composite task). SG_OK, or SG_ENOMEM/SG_ETOOBIG with b as it was. */
+int sg_fault_write(sg_buf_t *b, const sg_fault_t *f);
 /* Shorthand for a fault with a type and a message only. */
 int sg_req_fault(sg_req_t *r, int status, const char *type, const char *message);
 /* The front end's backlog fell: let the upstream read again. */

@@ -105,34 +105,73 @@ int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, s
     return r->fe->send_end(r);
 }
 
-/* JSON string escaping for fault messages (RFC 8259 section 7). */
-static int req_json_str(sg_buf_t *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    int rv = sg_buf_lit(b, "\"");
-
-    for (; rv == SG_OK && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        if (ch == '"' || ch == '\\') {
-            char e[2] = {'\\', (char)ch};
-            rv = sg_buf_append(b, e, 2);
-        } else if (ch < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
-            rv = sg_buf_append(b, e, 6);
-        } else {
-            rv = sg_buf_append(b, s, 1);
-        }
-    }
-    return rv == SG_OK ? sg_buf_lit(b, "\"") : rv;
-}
-
-/* JSON string member "name":"value" with a leading comma. */
+/* JSON string member "name":"value" with a leading comma. A fault may quote what a client
+ * sent (a member name in invalidProperty): the one escaper (proxy/common.h) keeps the body
+ * valid JSON whatever that held. */
 static int req_json_member(sg_buf_t *b, const char *name, const char *value)
 {
     int rv = sg_buf_appendf(b, ",\"%s\":", name);
 
-    return rv == SG_OK ? req_json_str(b, value) : rv;
+    return rv == SG_OK ? sg_buf_json_cstr(b, value) : rv;
+}
+
+int sg_fault_write(sg_buf_t *b, const sg_fault_t *f)
+{
+    size_t len0 = b->len;
+    int rv;
+
+    rv = sg_buf_lit(b, "{\"_typeName\":");
+    if (rv == SG_OK)
+        rv = sg_buf_json_cstr(b, f->type);
+    if (rv == SG_OK)
+        rv = req_json_member(b, "faultstring", f->message);
+    if (rv == SG_OK)
+        rv = sg_buf_appendf(b,
+                            ",\"faultMessage\":[{\"_typeName\":\"LocalizableMessage\","
+                            "\"key\":\"com.vmware.smsguard.%s\",\"message\":",
+                            f->type);
+    if (rv == SG_OK)
+        rv = sg_buf_json_cstr(b, f->message);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "}]");
+    if (rv == SG_OK && f->invalid_property != NULL)
+        rv = req_json_member(b, "invalidProperty", f->invalid_property);
+    if (rv == SG_OK && f->object_type != NULL) {
+        rv = sg_buf_appendf(b, ",\"%s\":{\"_typeName\":\"ManagedObjectReference\",\"type\":",
+                            f->object_key ? f->object_key : "object");
+        if (rv == SG_OK)
+            rv = sg_buf_json_cstr(b, f->object_type);
+        if (rv == SG_OK)
+            rv = req_json_member(b, "value", f->object_value ? f->object_value : "");
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, "}");
+    }
+    if (rv == SG_OK && f->privilege_id != NULL)
+        rv = req_json_member(b, "privilegeId", f->privilege_id);
+    if (rv == SG_OK && f->missing_privileges && f->object_type != NULL && f->privilege_id) {
+        static const char mp[] = ",\"missingPrivileges\":[{\"_typeName\":"
+                                 "\"NoPermissionEntityPrivileges\",\"entity\":{\"_typeName\":"
+                                 "\"ManagedObjectReference\",\"type\":";
+
+        rv = sg_buf_append(b, mp, sizeof(mp) - 1);
+        if (rv == SG_OK)
+            rv = sg_buf_json_cstr(b, f->object_type);
+        if (rv == SG_OK)
+            rv = req_json_member(b, "value", f->object_value ? f->object_value : "");
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, "},\"privilegeIds\":[");
+        if (rv == SG_OK)
+            rv = sg_buf_json_cstr(b, f->privilege_id);
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, "]}]");
+    }
+    if (rv == SG_OK && f->max_batch_size > 0)
+        rv = sg_buf_appendf(b, ",\"maxBatchSize\":%lld", f->max_batch_size);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "}");
+    if (rv != SG_OK)
+        b->len = len0; /* nothing half-written */
+    return rv;
 }
 
 int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f)
@@ -141,55 +180,7 @@ int sg_req_fault_ex(sg_req_t *r, int status, const sg_fault_t *f)
     int rv;
 
     sg_buf_init(&b, 16384);
-    rv = sg_buf_lit(&b, "{\"_typeName\":");
-    if (rv == SG_OK)
-        rv = req_json_str(&b, f->type);
-    if (rv == SG_OK)
-        rv = req_json_member(&b, "faultstring", f->message);
-    if (rv == SG_OK)
-        rv = sg_buf_appendf(&b,
-                            ",\"faultMessage\":[{\"_typeName\":\"LocalizableMessage\","
-                            "\"key\":\"com.vmware.smsguard.%s\",\"message\":",
-                            f->type);
-    if (rv == SG_OK)
-        rv = req_json_str(&b, f->message);
-    if (rv == SG_OK)
-        rv = sg_buf_lit(&b, "}]");
-    if (rv == SG_OK && f->invalid_property != NULL)
-        rv = req_json_member(&b, "invalidProperty", f->invalid_property);
-    if (rv == SG_OK && f->object_type != NULL) {
-        rv = sg_buf_appendf(&b, ",\"%s\":{\"_typeName\":\"ManagedObjectReference\",\"type\":",
-                            f->object_key ? f->object_key : "object");
-        if (rv == SG_OK)
-            rv = req_json_str(&b, f->object_type);
-        if (rv == SG_OK)
-            rv = req_json_member(&b, "value", f->object_value ? f->object_value : "");
-        if (rv == SG_OK)
-            rv = sg_buf_lit(&b, "}");
-    }
-    if (rv == SG_OK && f->privilege_id != NULL)
-        rv = req_json_member(&b, "privilegeId", f->privilege_id);
-    if (rv == SG_OK && f->missing_privileges && f->object_type != NULL && f->privilege_id) {
-        static const char mp[] = ",\"missingPrivileges\":[{\"_typeName\":"
-                                 "\"NoPermissionEntityPrivileges\",\"entity\":{\"_typeName\":"
-                                 "\"ManagedObjectReference\",\"type\":";
-
-        rv = sg_buf_append(&b, mp, sizeof(mp) - 1);
-        if (rv == SG_OK)
-            rv = req_json_str(&b, f->object_type);
-        if (rv == SG_OK)
-            rv = req_json_member(&b, "value", f->object_value ? f->object_value : "");
-        if (rv == SG_OK)
-            rv = sg_buf_lit(&b, "},\"privilegeIds\":[");
-        if (rv == SG_OK)
-            rv = req_json_str(&b, f->privilege_id);
-        if (rv == SG_OK)
-            rv = sg_buf_lit(&b, "]}]");
-    }
-    if (rv == SG_OK && f->max_batch_size > 0)
-        rv = sg_buf_appendf(&b, ",\"maxBatchSize\":%lld", f->max_batch_size);
-    if (rv == SG_OK)
-        rv = sg_buf_lit(&b, "}");
+    rv = sg_fault_write(&b, f);
     r->fault_type = f->type;
     if (rv == SG_OK) {
         sg_log(SG_LOG_DEBUG, "conn=%" PRIu64 " req=%s fault %d %s: %s", r->conn->id,
@@ -253,7 +244,16 @@ static void req_run(sg_req_t *r)
 
 void sg_req_headers_done(sg_req_t *r)
 {
+    int rv;
+
     r->flt_phase = REQ_PHASE_HEADERS;
+    if ((rv = sg_req_check(r)) != SG_OK) {
+        if (rv == SG_ENOMEM && !r->local_reply)
+            req_chain_result(r, rv);
+        return;
+    }
+    if (sg__req_chain_hook != NULL)
+        sg__req_chain_hook(r);
     req_run(r);
 }
 

@@ -7,9 +7,9 @@ start_all
 
 check "three pipelined requests (the first delayed 400 ms upstream) come back in order"
 printf '%s' \
-    $'GET /sim/echo/p1 HTTP/1.1\r\nHost: pipeline.test\r\nx-sim-delay-ms: 400\r\n\r\n' \
-    $'GET /sim/echo/p2 HTTP/1.1\r\nHost: pipeline.test\r\n\r\n' \
-    $'POST /sim/echo/p3 HTTP/1.1\r\nHost: pipeline.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello' \
+    $'GET /sim/echo/p1 HTTP/1.1\r\nHost: localhost\r\nx-sim-delay-ms: 400\r\n\r\n' \
+    $'GET /sim/echo/p2 HTTP/1.1\r\nHost: localhost\r\n\r\n' \
+    $'POST /sim/echo/p3 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello' \
     >"$WORK/pipe.in"
 st=$(tls_raw "$SG_PORT" "$WORK/pipe.in" "$WORK/pipe.out" 10)
 echo "   connection: $st"
@@ -27,8 +27,8 @@ assert_eq hello "$(json_eval "$WORK/p3.json" 'd["body"]')" "body of the third re
 
 check "two pipelined GETs with chunked upstream answers, then the connection stays open"
 printf '%s' \
-    $'GET /sim/chunked/1000 HTTP/1.1\r\nHost: pipeline.test\r\n\r\n' \
-    $'GET /sim/echo/p5 HTTP/1.1\r\nHost: pipeline.test\r\n\r\n' \
+    $'GET /sim/chunked/1000 HTTP/1.1\r\nHost: localhost\r\n\r\n' \
+    $'GET /sim/echo/p5 HTTP/1.1\r\nHost: localhost\r\n\r\n' \
     >"$WORK/pipe2.in"
 st=$(tls_raw "$SG_PORT" "$WORK/pipe2.in" "$WORK/pipe2.out" 2)
 resp=$(h1_responses "$WORK/pipe2.out")

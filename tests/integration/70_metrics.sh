@@ -193,7 +193,7 @@ assert_le 1 "$idle" "idle upstream connections"
 assert_le "$idle" "$op" "idle <= open"
 
 check "a TLS handshake that fails counts in tls_handshake_failures_total"
-printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' | timeout 5 python3 -c '
+printf 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' | timeout 5 python3 -c '
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
 s.sendall(sys.stdin.buffer.read())
@@ -213,7 +213,7 @@ ctx.set_alpn_protocols(["h2"])
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5),
                     server_hostname="127.0.0.1")
 assert s.selected_alpn_protocol() == "h2"
-s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # not the HTTP/2 preface
+s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")  # not the HTTP/2 preface
 try:
     while s.recv(4096):
         pass

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 71_access_log: log.access = a file (DESIGN.md; issue 9). Requests of each kind (an allowed
+# 71_access_log: log.access = a file (docs/design.md; issue 9). Requests of each kind (an allowed
 # stop-test over HTTP/2, one refused for a wrong token over HTTP/1.1, a forwarded request, a
 # refused target, a path full of JSON-special and non-UTF-8 bytes) each leave exactly one
 # line that is one JSON object with every field; no token appears anywhere in the file;
@@ -35,7 +35,7 @@ assert_eq 200 "$out" "forwarded request"
 sg_req http1.1 GET "/sdk/vim25/8.0.3.0/sms/VasaProvider/vp-x/TestFailoverReplicationGroupStop_Task/../x" "$WORK/bad"
 assert_eq 400 "$REQ_CODE" "refused target"
 # a target with a quote, a backslash, a tab-like escape and a byte that is not UTF-8
-printf 'GET /sim/echo/q"u\\o\xff\xfe%%22 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' \
+printf 'GET /sim/echo/q"u\\o\xff\xfe%%22 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' \
     "$SG_TOKEN" >"$WORK/raw.in"
 tls_raw "$SG_PORT" "$WORK/raw.in" "$WORK/raw.out" 5 >/dev/null
 wait_lines "$ACCESS" 5

@@ -13,7 +13,7 @@ BASE_SOCKETS=$(sg_sockets)   # listeners and admin, before any client
 
 # The request each hostile one carries after its headers: if smsguard (or, after it, the
 # upstream) ever reads it as a request, the simulator records NAME-smuggled.
-smug() { printf 'GET /sim/echo/%s-smuggled HTTP/1.1\r\nHost: a\r\n\r\n' "$1"; }
+smug() { printf 'GET /sim/echo/%s-smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n' "$1"; }
 
 # bad NAME STATUS FORMAT [ARGS...]: send printf FORMAT ARGS (the escapes \r \n \x00 ...
 # are bytes) on a new TLS connection, followed by a hidden request; expect one answer
@@ -39,7 +39,7 @@ bad() {
     assert_eq "$n0" "$(record_count)" "$name: requests recorded by the simulator"
 }
 
-P='POST /sim/echo/%s HTTP/1.1\r\nHost: a\r\n'
+P='POST /sim/echo/%s HTTP/1.1\r\nHost: localhost\r\n'
 
 # ---- Content-Length ----------------------------------------------------------------
 bad te-then-cl 400 "${P}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5\r\nhello\r\n0\r\n\r\n" te-then-cl
@@ -57,14 +57,14 @@ bad te-xchunked 400 "${P}Transfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\
 bad te-chunked-gzip 400 "${P}Transfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n" te-chunked-gzip
 bad te-identity 400 "${P}Transfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello" te-identity
 bad te-gzip-chunked 501 "${P}Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" te-gzip-chunked
-bad te-http10 400 'POST /sim/echo/%s HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' te-http10
+bad te-http10 400 'POST /sim/echo/%s HTTP/1.0\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' te-http10
 bad te-vtab 400 "${P}Transfer-Encoding: \x0bchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" te-vtab
 bad te-space-before-colon 400 "${P}Transfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n5\r\nhello\r\n0\r\n\r\n" te-space-before-colon
 
 # ---- HTTP versions other than 1.x are not reinterpreted as HTTP/1.1 (RFC 9110 6.2) ----
-bad version-9-9 505 'GET /sim/echo/%s HTTP/9.9\r\nHost: a\r\n\r\n' version-9-9
-bad version-2-0 505 'GET /sim/echo/%s HTTP/2.0\r\nHost: a\r\n\r\n' version-2-0
-bad version-0-9 505 'GET /sim/echo/%s HTTP/0.9\r\nHost: a\r\n\r\n' version-0-9
+bad version-9-9 505 'GET /sim/echo/%s HTTP/9.9\r\nHost: localhost\r\n\r\n' version-9-9
+bad version-2-0 505 'GET /sim/echo/%s HTTP/2.0\r\nHost: localhost\r\n\r\n' version-2-0
+bad version-0-9 505 'GET /sim/echo/%s HTTP/0.9\r\nHost: localhost\r\n\r\n' version-0-9
 
 # ---- chunked body abuse ------------------------------------------------------------
 # a size over max_body_bytes, overflowing or not, is 413 at once (issue 8; 29_upstream_hostile)
@@ -79,11 +79,11 @@ bad chunk-too-long 400 "${P}Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\
 bad chunk-trailer-ctl 400 "${P}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: a\x01b\r\n\r\n" chunk-trailer-ctl
 
 # ---- header syntax -----------------------------------------------------------------
-G='GET /sim/echo/%s HTTP/1.1\r\nHost: a\r\n'
+G='GET /sim/echo/%s HTTP/1.1\r\nHost: localhost\r\n'
 bad obs-fold 400 "${G}X-Folded: one\r\n two\r\n\r\n" obs-fold
 bad obs-fold-tab 400 "${G}X-Folded: one\r\n\tHost: evil\r\n\r\n" obs-fold-tab
 bad bare-cr-in-value 400 "${G}X-A: one\rX-B: two\r\n\r\n" bare-cr-in-value
-bad bare-cr-line-end 400 'GET /sim/echo/%s HTTP/1.1\rHost: a\r\n\r\n' bare-cr-line-end
+bad bare-cr-line-end 400 'GET /sim/echo/%s HTTP/1.1\rHost: localhost\r\n\r\n' bare-cr-line-end
 bad nul-in-value 400 "${G}X-A: one\x00two\r\n\r\n" nul-in-value
 bad nul-in-name 400 "${G}X-\x00A: one\r\n\r\n" nul-in-name
 bad ctl-in-value 400 "${G}X-A: one\x01two\r\n\r\n" ctl-in-value
@@ -91,11 +91,11 @@ bad del-in-value 400 "${G}X-A: one\x7ftwo\r\n\r\n" del-in-value
 bad ctl-in-name 400 "${G}X-\x01A: one\r\n\r\n" ctl-in-name
 bad space-in-name 400 "${G}X A: one\r\n\r\n" space-in-name
 bad space-before-colon 400 "${G}X-A : one\r\n\r\n" space-before-colon
-bad host-space-before-colon 400 'GET /sim/echo/%s HTTP/1.1\r\nHost : evil.example\r\nHost: a\r\n\r\n' host-space-before-colon
+bad host-space-before-colon 400 'GET /sim/echo/%s HTTP/1.1\r\nHost : evil.example\r\nHost: localhost\r\n\r\n' host-space-before-colon
 bad leading-space-header 400 "${G} X-A: one\r\n\r\n" leading-space-header
-bad two-hosts 400 'GET /sim/echo/%s HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n' two-hosts
+bad two-hosts 400 'GET /sim/echo/%s HTTP/1.1\r\nHost: localhost\r\nHost: b\r\n\r\n' two-hosts
 bad no-host 400 'GET /sim/echo/%s HTTP/1.1\r\nX-A: b\r\n\r\n' no-host
-bad request-line-ctl 400 'GET /sim/echo/%s\x01 HTTP/1.1\r\nHost: a\r\n\r\n' request-line-ctl
+bad request-line-ctl 400 'GET /sim/echo/%s\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n' request-line-ctl
 
 
 # ---- valid chunked bodies still pass, however the bytes are cut --------------------
@@ -103,11 +103,11 @@ check "a valid chunked body with extensions and trailers, sent a byte at a time 
 PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" python3 - "$SG_PORT" "$CA_CRT" >"$WORK/chunk-ok.out" <<'PY'
 import sys, time
 import h1tls
-req = (b"POST /sim/echo/chunk-ok-%d HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+req = (b"POST /sim/echo/chunk-ok-%d HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
        b"5;name=value;x=\"q d\"\r\nhello\r\n0006\r\n world\r\n0;end\r\nX-Trailer: t\r\n\r\n")
 for k, step in ((1, 1), (2, 10000)):
     s = h1tls.connect(int(sys.argv[1]), sys.argv[2])
-    data = req % k + b"GET /sim/echo/chunk-ok-next-%d HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" % k
+    data = req % k + b"GET /sim/echo/chunk-ok-next-%d HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % k
     for i in range(0, len(data), step):
         s.sendall(data[i:i + step])
         if step == 1:
@@ -129,7 +129,7 @@ PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" python3 - "$SG_PORT" "$CA_CRT"
 import sys, time
 import h1tls
 s = h1tls.connect(int(sys.argv[1]), sys.argv[2])
-for part in (b"GET /sim/echo/split-value HTTP/1.1\r\nHost: a\r\nX-Split: aaa", b"bbb\r",
+for part in (b"GET /sim/echo/split-value HTTP/1.1\r\nHost: localhost\r\nX-Split: aaa", b"bbb\r",
              b"\nX-Next: c\r\nConnection: close\r\n", b"\r\n"):
     s.sendall(part)
     time.sleep(0.15)
@@ -141,23 +141,31 @@ record_get_to /sim/echo/split-value "$WORK/split.json"
 assert_eq aaabbb "$(echo_header "$WORK/split.json" x-split)" "X-Split upstream"
 assert_eq c "$(echo_header "$WORK/split.json" x-next)" "X-Next upstream"
 
-# ---- absolute-form target (RFC 9112 3.2.2): the Host header is ignored, the upstream
-# gets the origin-form path and its own Host (DESIGN.md: never the client's) ----------
-check "absolute-form to another host than Host: forwarded as origin-form with the upstream's Host"
-printf 'GET http://evil.example/sim/echo/abs-form HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n' >"$WORK/abs.in"
+# ---- absolute-form target (RFC 9112 3.2.2): the upstream gets the origin-form path and
+# its own Host (never the client's); the target's authority must name the same host as
+# Host and one of listen.server_names (proxy/reqcheck.c), else 421 ------------------------
+check "absolute-form: forwarded as origin-form with the upstream's Host"
+printf 'GET http://localhost/sim/echo/abs-form HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >"$WORK/abs.in"
 tls_raw "$SG_PORT" "$WORK/abs.in" "$WORK/abs.out" 5 >/dev/null
 assert_eq "200 /sim/echo/abs-form" "$(h1_responses "$WORK/abs.out" | awk '{print $1, $3}')" "answer"
 record_get_to /sim/echo/abs-form "$WORK/abs.json"
 assert_eq "127.0.0.1:$SIM_PORT" "$(echo_header "$WORK/abs.json" host)" "Host upstream"
-# the client's authority is reported only as X-Forwarded-Host, and it is the target's
-# (RFC 9112 3.2.2: the Host header is ignored for an absolute-form target)
-assert_eq evil.example "$(echo_header "$WORK/abs.json" x-forwarded-host)" "X-Forwarded-Host upstream"
-record_none_of other.example
+# the client's authority is reported only as X-Forwarded-Host, once verified
+assert_eq localhost "$(echo_header "$WORK/abs.json" x-forwarded-host)" "X-Forwarded-Host upstream"
+
+check "absolute-form to another host than Host, or to a foreign host: 421, nothing forwarded"
+printf 'GET http://evil.example/sim/echo/abs-evil HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >"$WORK/abs2.in"
+tls_raw "$SG_PORT" "$WORK/abs2.in" "$WORK/abs2.out" 5 >/dev/null
+assert_eq 421 "$(h1_responses "$WORK/abs2.out" | awk '{print $1}')" "absolute-form host differs from Host"
+printf 'GET http://evil.example/sim/echo/abs-evil2 HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n' >"$WORK/abs3.in"
+tls_raw "$SG_PORT" "$WORK/abs3.in" "$WORK/abs3.out" 5 >/dev/null
+assert_eq 421 "$(h1_responses "$WORK/abs3.out" | awk '{print $1}')" "absolute-form to a foreign host"
+record_none_of abs-evil evil.example
 
 check "absolute-form cannot reach the stop-test method unchecked (no token: NotAuthenticated, nothing forwarded)"
 n0=$(record_count)
 body='{"groupId":[{"faultDomainId":{"id":"fd-1"},"deviceGroupId":{"id":"dg-1"}}],"force":false}'
-printf 'POST http://evil.example/sdk/vim25/8.0.3.0/sms/VasaProvider/vasa-1/TestFailoverReplicationGroupStop_Task HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+printf 'POST http://localhost/sdk/vim25/8.0.3.0/sms/VasaProvider/vasa-1/TestFailoverReplicationGroupStop_Task HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
     "${#body}" "$body" >"$WORK/abs-stop.in"
 tls_raw "$SG_PORT" "$WORK/abs-stop.in" "$WORK/abs-stop.out" 5 >/dev/null
 resp=$(h1_responses "$WORK/abs-stop.out" "$WORK/abs-stop.body")

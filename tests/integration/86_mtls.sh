@@ -82,7 +82,7 @@ check "a resumed session keeps the client certificate (TLS 1.2 and TLS 1.3)"
 # stop_raw MOID: a stop-test request as raw HTTP/1.1 bytes (Connection: close)
 stop_raw() {
     local body="{\"groupId\":[{\"faultDomainId\":{\"id\":\"fd-1\"},\"deviceGroupId\":{\"id\":\"dg-$1\"}}],\"force\":false}"
-    printf 'POST %s/%s/TestFailoverReplicationGroupStop_Task HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+    printf 'POST %s/%s/TestFailoverReplicationGroupStop_Task HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
         "$VP" "$1" "$SG_TOKEN" "${#body}" "$body"
 }
 for v in 1.2 1.3; do

@@ -39,12 +39,12 @@ sed 's/^/   /' "$WORK/files"
 for f in sbin/smsguard bin/smsguard-audit etc/smsguard/smsguard.conf \
     lib/systemd/system/smsguard.service share/man/man8/smsguard.8 \
     share/man/man5/smsguard.conf.5 share/man/man1/smsguard-audit.1 \
-    share/doc/smsguard/README.md share/doc/smsguard/operations.md \
+    share/doc/smsguard/README.md share/doc/smsguard/design.md share/doc/smsguard/operations.md \
     share/doc/smsguard/examples/smsguard.conf; do
     [[ -f $ROOT/$f ]] || fail "not installed: $f"
 done
 [[ -x $ROOT/sbin/smsguard && -x $ROOT/bin/smsguard-audit ]] || fail "binaries not executable"
-assert_eq 10 "$(wc -l <"$WORK/files")" "number of installed files"
+assert_eq 11 "$(wc -l <"$WORK/files")" "number of installed files"
 assert_eq "" "$(grep -E '(sms-sim|/test_|/fuzz_|/replay_)' "$WORK/files" || true)" \
     "simulator or test binaries installed"
 
@@ -83,7 +83,7 @@ for m in "${MANS[@]}"; do
         rendered=1
     fi
 done
-((rendered)) || echo "   (neither groff nor man is installed: rendering not checked)"
+((rendered)) || skip "neither groff nor man is installed (Debian package man-db): the man pages were not rendered"
 
 check "smsguard(8) names every option of smsguard --help"
 opts=$(grep -oE -- '--[a-z]+' <<<"$help" | sort -u)
@@ -93,7 +93,7 @@ done
 echo "   $(tr '\n' ' ' <<<"$opts")"
 
 check "smsguard.conf(5) documents exactly the keys of conf/keys.c"
-sed -nE 's/^ *(GROUP|LIST|INT|BOOL|STR|ENUM|STRV)\("([a-z0-9_.]+)".*/\2/p' "$SRC/conf/keys.c" |
+sed -nE 's/^ *(GROUP|LIST|INT|BOOL|STR|ENUM|STRV|STRV_CK)\("([a-z0-9_.]+)".*/\2/p' "$SRC/conf/keys.c" |
     sort -u >"$WORK/keys.table"
 # the tags of the .TP entries from the first key section to EXAMPLES
 awk '/^\.SH TOP LEVEL/ { on = 1 } /^\.SH EXAMPLES/ { on = 0 }

@@ -34,7 +34,7 @@ def frame(ftype, flags, sid, payload=b""):
 class Conn:
     """One HTTP/2 connection. Reading is explicit (read_frames / wait_*)."""
 
-    def __init__(self, port, ca, rcvbuf=None, settings=b""):
+    def __init__(self, port, ca, rcvbuf=None, settings=b"", sni="127.0.0.1"):
         ctx = ssl.create_default_context(cafile=ca)
         ctx.set_alpn_protocols(["h2"])
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -42,7 +42,8 @@ class Conn:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         raw.settimeout(10)
         raw.connect(("127.0.0.1", port))
-        self.sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        # An IP address as server_hostname verifies the IP and sends no SNI (RFC 6066 3).
+        self.sock = ctx.wrap_socket(raw, server_hostname=sni)
         assert self.sock.selected_alpn_protocol() == "h2", self.sock.selected_alpn_protocol()
         self.enc = hpack.Encoder()
         self.dec = hpack.Decoder()
@@ -52,6 +53,7 @@ class Conn:
         self.goaway = None          # (last_stream_id, error name)
         self.resets = {}            # stream id -> error name
         self.status = {}            # stream id -> :status
+        self.headers = {}           # stream id -> [(name, value)] (bytes) of its answer
         self.bodies = {}            # stream id -> bytes
         self.ended = set()          # stream ids whose answer ended
         self.frames_seen = []       # (type, flags, sid) of every frame read
@@ -176,6 +178,7 @@ class Conn:
             for n, v in self.dec.decode(p, raw=True):
                 if n == b":status":
                     self.status[sid] = int(v)
+                self.headers.setdefault(sid, []).append((n, v))
             if flags & END_STREAM:
                 self.ended.add(sid)
         elif ftype == DATA:

@@ -1068,6 +1068,58 @@ static void loads_the_shipped_example_configuration(void **state)
     sg_conf_unref(c);
 }
 
+/* ---- listen.server_names ----------------------------------------------------------- */
+
+static void takes_the_server_names_from_the_certificate_by_default(void **state)
+{
+    sg_conf_t *c = load_ok(BASE);
+
+    /* The test certificate has no subjectAltName: its CN is the name. */
+    assert_int_equal(c->listen[0].server_names.n, 1);
+    assert_string_equal(c->listen[0].server_names.v[0], "localhost");
+    sg_conf_unref(c);
+}
+
+#define LISTEN_NAMES(names)                                                                        \
+    "listen = ( { port = 8443; tls = { certificate = \"server.crt\"; private_key = "               \
+    "\"server.key\"; };\n server_names = " names "; } );\n" BASE_UPSTREAM
+
+static void keeps_configured_server_names_in_lower_case(void **state)
+{
+    sg_conf_t *c = load_ok(LISTEN_NAMES("[\"VC.Example\", \"*.East.example\", \"10.0.0.1\", \"::1\"]"));
+
+    assert_int_equal(c->listen[0].server_names.n, 4);
+    assert_string_equal(c->listen[0].server_names.v[0], "vc.example");
+    assert_string_equal(c->listen[0].server_names.v[1], "*.east.example");
+    assert_string_equal(c->listen[0].server_names.v[2], "10.0.0.1");
+    assert_string_equal(c->listen[0].server_names.v[3], "::1");
+    sg_conf_unref(c);
+    c = load_ok(LISTEN_NAMES("[\"*\"]"));
+    assert_int_equal(c->listen[0].server_names.n, 1);
+    assert_string_equal(c->listen[0].server_names.v[0], "*");
+    sg_conf_unref(c);
+}
+
+static void rejects_server_names_that_are_not_host_names(void **state)
+{
+    static const char *const bad[] = {"\"vc example\"", "\"user@vc\"", "\"vc.example:443\"",
+                                      "\"*vc.example\"", "\"a.*.example\""};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512], v[64];
+
+        snprintf(text, sizeof(text), LISTEN_NAMES("[%s]"), bad[i]);
+        snprintf(v, sizeof(v), "%.*s", (int)strlen(bad[i]) - 2, bad[i] + 1);
+        expect_error(text, 2,
+                     "'listen.server_names': '%s' is not a host name, '*.suffix', an IP "
+                     "address, or '*' alone",
+                     v);
+    }
+    expect_error(LISTEN_NAMES("[\"*\", \"vc.example\"]"), 2,
+                 "'listen.server_names': '*' is not a host name, '*.suffix', an IP address, "
+                 "or '*' alone");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1106,6 +1158,9 @@ int main(void)
         cmocka_unit_test(counts_references_and_frees_on_the_last_unref),
         cmocka_unit_test(handles_many_list_entries),
         cmocka_unit_test(loads_the_shipped_example_configuration),
+        cmocka_unit_test(takes_the_server_names_from_the_certificate_by_default),
+        cmocka_unit_test(keeps_configured_server_names_in_lower_case),
+        cmocka_unit_test(rejects_server_names_that_are_not_host_names),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
