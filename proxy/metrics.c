@@ -1,6 +1,6 @@
 /*
  * proxy/metrics.c - the counters behind GET /metrics (Prometheus text format
- * 0.0.4) and the access log (DESIGN.md log.access).
+ * 0.0.4) and the access log (docs/design.md log.access).
  *
  * Writers are the data path's owners (metrics.h): each worker counts into its
  * own sg_metrics_t, the audit writer into sg_metrics_audit. The admin listener
@@ -56,6 +56,9 @@ static const char *const m_h2_abuse[SG_M_NH2ABUSE] = {
     "protocol_error", "flood", "bad_preface", "continuation_flood", "rapid_reset",
     "settings_flood", "ping_flood", "priority_flood", "window_update_flood", "empty_data_flood",
     "header_list", "stream_timeout", "send_timeout"};
+static const char *const m_hdr_drop[SG_M_NHDROP] = {"identity", "override", "unlisted"};
+static const char *const m_refuse[SG_M_NREFUSE] = {"method", "target", "authority",
+                                                    "misdirected"};
 
 /* ---- counting ---- */
 
@@ -103,6 +106,29 @@ void sg_metrics_h2_abuse_kind(sg_worker_t *w, int kind)
         sg_m_inc(&w->m.h2_abuse[kind]);
 }
 
+void sg_metrics_hdr_dropped(sg_worker_t *w, int cls)
+{
+    switch (cls) {
+    case SG_HDR_DROP_IDENTITY:
+        sg_m_inc(&w->m.hdr_dropped[SG_HDROP_IDENTITY]);
+        break;
+    case SG_HDR_DROP_OVERRIDE:
+        sg_m_inc(&w->m.hdr_dropped[SG_HDROP_OVERRIDE]);
+        break;
+    case SG_HDR_DROP_UNLISTED:
+        sg_m_inc(&w->m.hdr_dropped[SG_HDROP_UNLISTED]);
+        break;
+    default:
+        break; /* hop-by-hop, credentials, the gateway's own: every request has some */
+    }
+}
+
+void sg_metrics_refused(sg_worker_t *w, int reason)
+{
+    if (reason >= 0 && reason < SG_M_NREFUSE)
+        sg_m_inc(&w->m.refused[reason]);
+}
+
 static int m_status_index(int status)
 {
     if (status == 0)
@@ -146,11 +172,6 @@ static int m_decision(const sg_req_t *r)
 }
 
 /* ---- the access log ---- */
-
-static int access_cstr(sg_buf_t *b, const char *s)
-{
-    return s == NULL ? sg_buf_lit(b, "null") : sg_buf_json_str(b, s, strlen(s));
-}
 
 static void access_close(sg_access_t *a)
 {
@@ -218,7 +239,7 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
     sg_time_rfc3339(t);
     rv = sg_buf_appendf(b, "{\"time\":\"%s\",\"request_id\":\"%s\",\"peer\":", t, r->request_id);
     if (rv == SG_OK)
-        rv = access_cstr(b, r->conn->peer);
+        rv = sg_buf_json_cstr(b, r->conn->peer);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"protocol\":\"%s\",\"method\":",
                             r->http_major == 2 ? "HTTP/2" : "HTTP/1.1");
@@ -232,16 +253,16 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
         rv = sg_buf_appendf(b, ",\"route\":\"%s\",\"subject\":",
                             m_routes[r->route >= 0 && r->route < SG_M_NROUTES ? r->route : 0]);
     if (rv == SG_OK)
-        rv = access_cstr(b, who != NULL ? who->subject : NULL);
+        rv = sg_buf_json_cstr(b, who != NULL ? who->subject : NULL);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"tenant\":");
     if (rv == SG_OK)
-        rv = access_cstr(b, who != NULL ? who->tenant : NULL);
+        rv = sg_buf_json_cstr(b, who != NULL ? who->tenant : NULL);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"decision\":\"%s\",\"status\":%d,\"fault\":",
                             m_decisions[decision], r->res.status);
     if (rv == SG_OK)
-        rv = access_cstr(b, r->fault_type);
+        rv = sg_buf_json_cstr(b, r->fault_type);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"duration_ms\":%" PRIu64 ",\"upstream_ms\":",
                             end_ms - r->start_ms);
@@ -253,7 +274,7 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
         rv = sg_buf_appendf(b, ",\"bytes_in\":%zu,\"bytes_out\":%" PRIu64 ",\"term\":",
                             r->body.len, r->bytes_out);
     if (rv == SG_OK)
-        rv = access_cstr(b, r->term);
+        rv = sg_buf_json_cstr(b, r->term);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, "}\n");
     if (rv != SG_OK) {
@@ -431,6 +452,35 @@ static const m_plain_t m_plain[] = {
              "Client connections closed at accept because limits.max_connections were open."),
 };
 
+/* The families with one label over a per-worker array of counters: every value is printed,
+ * zero included, so an alert on a rate needs no "absent" clause. */
+typedef struct {
+    const char *name, *label, *help;
+    const char *const *values; /* label values, n of them */
+    size_t n, woff;            /* woff: offset of the array's first counter in sg_worker_t */
+} m_labelled_t;
+
+#define M_LABELLED(name, label, field, values, help)                                          \
+    {name, label, help, values, sizeof(values) / sizeof(values[0]), offsetof(sg_worker_t, m.field)}
+
+static const m_labelled_t m_labelled[] = {
+    M_LABELLED("refusals_total", "fault", refusals, m_faults,
+               "Requests answered locally with a vSphere fault, by the fault's _typeName."),
+    M_LABELLED("requests_refused_total", "reason", refused, m_refuse,
+               "Requests refused before the filter chain: a method the gateway does not proxy "
+               "(method), an unusable target (target) or authority (authority), an authority "
+               "that is not one of the listener's server names or not the TLS SNI "
+               "(misdirected)."),
+    M_LABELLED("request_headers_dropped_total", "class", hdr_dropped, m_hdr_drop,
+               "Client request headers not forwarded upstream because they claim an identity "
+               "(identity), override the target or method (override), or are not on a guarded "
+               "route's allowlist (unlisted)."),
+    M_LABELLED("http2_abuse_total", "kind", h2_abuse, m_h2_abuse,
+               "HTTP/2 abuse: connections ended for a protocol error, a flood, a bad preface or "
+               "a send timeout; streams cut for a timeout or refused for their header list "
+               "(header_list, stream_timeout)."),
+};
+
 int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
 {
     static const sg_hist_t zero;
@@ -460,13 +510,6 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
                                         m_status_label(s, sb), v);
                 }
     if (rv == SG_OK)
-        rv = render_head(b, "refusals_total", "counter",
-                         "Requests answered locally with a vSphere fault, by the fault's "
-                         "_typeName.");
-    for (int f = 0; rv == SG_OK && f < SG_M_NFAULTS; f++)
-        rv = sg_buf_appendf(b, "smsguard_refusals_total{fault=\"%s\"} %" PRIu64 "\n", m_faults[f],
-                            SUM(m.refusals[f]));
-    if (rv == SG_OK)
         rv = render_hist(b, "request_duration_seconds",
                          "Time from a client request's start to the end of its answer.",
                          nw > 0 ? &W[0].m.req_duration : &zero, nw > 0 ? (size_t)nw : 1, ws);
@@ -485,14 +528,14 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
         v = mp->global != NULL ? LD(*mp->global) : w_sum(W, nw, mp->woff);
         rv = render_counter(b, mp->name, mp->help, v, mp->type);
     }
-    if (rv == SG_OK)
-        rv = render_head(b, "http2_abuse_total", "counter",
-                         "HTTP/2 abuse: connections ended for a protocol error, a flood, a bad "
-                         "preface or a send timeout; streams cut for a timeout or refused for "
-                         "their header list (header_list, stream_timeout).");
-    for (int k = 0; rv == SG_OK && k < SG_M_NH2ABUSE; k++)
-        rv = sg_buf_appendf(b, "smsguard_http2_abuse_total{kind=\"%s\"} %" PRIu64 "\n",
-                            m_h2_abuse[k], SUM(m.h2_abuse[k]));
+    for (size_t i = 0; rv == SG_OK && i < sizeof(m_labelled) / sizeof(m_labelled[0]); i++) {
+        const m_labelled_t *ml = &m_labelled[i];
+
+        rv = render_head(b, ml->name, "counter", ml->help);
+        for (size_t k = 0; rv == SG_OK && k < ml->n; k++)
+            rv = sg_buf_appendf(b, "smsguard_%s{%s=\"%s\"} %" PRIu64 "\n", ml->name, ml->label,
+                                ml->values[k], w_sum(W, nw, ml->woff + k * sizeof(uint64_t)));
+    }
     if (rv == SG_OK)
         rv = render_counter(b, "connections_open",
                             "Open client connections (TLS handshakes included).",

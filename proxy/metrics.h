@@ -8,7 +8,7 @@
  * there is no lock and no data race. A scrape may see one counter of a request
  * moved and another not yet: Prometheus tolerates that.
  *
- * The access log (one JSON line per finished request, DESIGN.md log.access) is
+ * The access log (one JSON line per finished request, docs/design.md log.access) is
  * buffered per worker and written by the worker itself (metrics.c).
  */
 #ifndef SG_METRICS_H
@@ -50,6 +50,25 @@ enum {
     SG_H2A_SEND_TIMEOUT,        /* send_timeout_ms: window held at 0 or socket not read */
     SG_M_NH2ABUSE
 };
+/* smsguard_request_headers_dropped_total{class}: client headers kept from the upstream
+ * because of what they claim (sg_hdr_upstream_class, headers.c). Hop-by-hop and
+ * Authorization drops are routine and not counted. metrics.c m_hdr_drop names them, in
+ * this order. */
+enum {
+    SG_HDROP_IDENTITY, /* a user identity (X-Remote-User, X-Authenticated-*, routes.drop_headers) */
+    SG_HDROP_OVERRIDE, /* a target or method override (X-Original-URL, X-HTTP-Method-Override) */
+    SG_HDROP_UNLISTED, /* not on a guarded route's allowlist */
+    SG_M_NHDROP
+};
+/* smsguard_requests_refused_total{reason}: requests refused before the filter chain
+ * (proxy/reqcheck.c). metrics.c m_refuse names them, in this order. */
+enum {
+    SG_REFUSE_METHOD,      /* CONNECT (plain or extended), TRACE: 405 */
+    SG_REFUSE_TARGET,      /* asterisk-form or otherwise unusable target: 400 */
+    SG_REFUSE_AUTHORITY,   /* missing or malformed Host/:authority: 400 */
+    SG_REFUSE_MISDIRECTED, /* authority not a listen.server_names entry or not the SNI: 421 */
+    SG_M_NREFUSE
+};
 
 typedef struct {
     uint64_t requests[SG_M_NROUTES][SG_M_NPROTO][SG_M_NDECISION][SG_M_NSTATUS];
@@ -59,6 +78,8 @@ typedef struct {
     uint64_t batch_parts;
     uint64_t tls_handshakes, tls_handshake_failures;
     uint64_t h2_abuse[SG_M_NH2ABUSE];
+    uint64_t hdr_dropped[SG_M_NHDROP];
+    uint64_t refused[SG_M_NREFUSE];
     uint64_t send_timeouts; /* client connections cut by limits.send_timeout_ms (h1 and h2) */
     uint64_t conns_refused; /* accepted and closed at once: limits.max_connections reached */
     /* gauges the worker publishes from its 100 ms timer (its own fields are not atomic) */
@@ -104,6 +125,11 @@ struct sg_proxy_s;
 void sg_metrics_h2_abuse(struct sg_worker_s *w, int rv);
 /* h2_server.c: smsguard's own detection, kind one of SG_H2A_*. */
 void sg_metrics_h2_abuse_kind(struct sg_worker_s *w, int kind);
+/* upstream.c: one client header was not forwarded, cls its SG_HDR_DROP_* class
+ * (proxy.h); SG_HDR_DROP_HOP is routine and not counted. */
+void sg_metrics_hdr_dropped(struct sg_worker_s *w, int cls);
+/* reqcheck.c: a request was refused before the filter chain, reason one of SG_REFUSE_*. */
+void sg_metrics_refused(struct sg_worker_s *w, int reason);
 /* req.c: the upstream's answer ended (or failed) for r: upstream_duration_seconds. */
 void sg_metrics_up_end(struct sg_req_s *r);
 /* req.c: the request ends (counted, and logged when log.access is on). */

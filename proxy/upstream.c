@@ -111,7 +111,7 @@ static void up_set_timer(sg_up_t *u, int ms)
 
 /* upstream.response_timeout_ms runs from the moment the request can go out to the
  * end of the response, whatever arrives in between: an upstream that drips a byte
- * at a time is cut when the total runs out (DESIGN.md "Timeouts are totals"). */
+ * at a time is cut when the total runs out (docs/design.md "Configuration", limits). */
 static void up_deadline_start(sg_up_t *u)
 {
     u->paused_at = 0;
@@ -336,10 +336,20 @@ static void up_dispatch(sg_worker_t *w)
 
 /* ---- the request on the wire ---- */
 
+/*
+ * The request's header block for the upstream, into b. Which client header crosses is
+ * sg_hdr_upstream_class()'s decision (headers.c, where the rules are written down);
+ * here it is applied, the gateway's own headers are added, and the drops that matter
+ * are counted: once per client request, not again for a retry or for each part of a
+ * split batch (the parts share their parent's headers). No allocation but b's.
+ */
 static int up_build_request(sg_req_t *r, sg_buf_t *b)
 {
     const sg_conf_t *conf = r->conf;
-    int rv, cookies = 0;
+    sg_req_t *origin = r->is_child && r->parent != NULL ? r->parent : r;
+    int count = !origin->hdrs_counted;
+    int connection = sg_headers_get(&r->headers, "connection") != NULL;
+    int rv, cls, cookies = 0;
 
     rv = sg_buf_append(b, r->method.p, r->method.n);
     if (rv == SG_OK)
@@ -351,8 +361,14 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
     for (size_t i = 0; rv == SG_OK && i < r->headers.n; i++) {
         const sg_header_t *h = &r->headers.v[i];
 
-        if (sg_hdr_is_request_hop(h->name.p, h->name.n) ||
-            sg_hdr_connection_lists(&r->headers, h->name.p, h->name.n))
+        cls = sg_hdr_upstream_class(h->name.p, h->name.n, r->guarded, &conf->routes.drop_headers);
+        if (cls != SG_HDR_KEEP) {
+            if (count)
+                sg_metrics_hdr_dropped(r->conn->w, cls);
+            continue;
+        }
+        /* RFC 9110 7.6.1: what Connection names is hop-by-hop too. */
+        if (connection && sg_hdr_connection_lists(&r->headers, h->name.p, h->name.n))
             continue;
         if (r->http_major == 2 && sg_strcaseeq(h->name.p, h->name.n, "cookie", 6)) {
             cookies++;
@@ -366,8 +382,10 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
         if (rv == SG_OK)
             rv = sg_buf_lit(b, "\r\n");
     }
+    origin->hdrs_counted = 1;
     if (cookies > 0) {
-        /* HTTP/2 may split cookies; HTTP/1.1 wants one line (RFC 9113 8.2.3). */
+        /* HTTP/2 may split cookies; HTTP/1.1 wants one line (RFC 9113 8.2.3). Cookie
+         * is never on a guarded route's allowlist, so this is a forwarded route. */
         int first = 1;
 
         rv = rv == SG_OK ? sg_buf_lit(b, "cookie: ") : rv;
@@ -385,7 +403,7 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
         if (rv == SG_OK)
             rv = sg_buf_lit(b, "\r\n");
     }
-    /* Set, never appended to: a client cannot forge its own origin (DESIGN.md). */
+    /* Set, never appended to: a client cannot forge its own origin (docs/design.md). */
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, "x-forwarded-for: %s\r\nx-forwarded-proto: https\r\n",
                             r->conn->peer);
@@ -565,6 +583,10 @@ static int up_unsent(const sg_up_t *u)
     return sg_buf_avail(&u->wbuf) > 0 || (u->r != NULL && u->body_off < sg_buf_avail(&u->r->body));
 }
 
+/* Test seam (tests/fuzz/fuzz_reqshape.c): sees every request head built for the upstream,
+ * to prove that nothing the client invented is in it. NULL outside that fuzz target. */
+void (*sg__up_request_hook)(const sg_req_t *r, const char *head, size_t n);
+
 /* Attach r to u (new, or kept-alive and UP_ACTIVE) and put the request on the wire. */
 static void up_start(sg_up_t *u, sg_req_t *r)
 {
@@ -590,6 +612,8 @@ static void up_start(sg_up_t *u, sg_req_t *r)
         sg_req_fault(r, 500, "SystemError", "The request could not be prepared for upstream.");
         return;
     }
+    if (sg__up_request_hook != NULL)
+        sg__up_request_hook(r, sg_buf_head(&u->wbuf), sg_buf_avail(&u->wbuf));
     u->fail_reason = NULL;
     if (u->state != UP_ACTIVE)
         return; /* connecting: up_io_cb sends once connected */
