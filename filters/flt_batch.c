@@ -1,5 +1,5 @@
 /*
- * filters/flt_batch.c - batch splitting and composite tasks (DESIGN.md "Batch
+ * filters/flt_batch.c - batch splitting and composite tasks (docs/design.md "Batch
  * splitting and composite tasks").
  *
  * The last filter. A stop-test request goes upstream as ordered parts of at
@@ -23,26 +23,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { PART_PENDING = 0, PART_SENT, PART_OK, PART_FAILED };
+/*
+ * A part's life. What the client is told follows from it (batch_finish_stop): a part that may
+ * have run upstream (OK or LOST) means the client gets a composite task accounting for every
+ * part, never a bare fault, so that nobody retries a stop that may already be running. Only
+ * when nothing can have run anywhere (every part REFUSED or UNSENT) does the client get the
+ * fault directly (docs/design.md: "when every part fails, the client gets that fault directly").
+ */
+enum {
+    PART_PENDING = 0, /* not sent yet */
+    PART_SENT,        /* upstream, no answer yet */
+    PART_OK,          /* accepted: type and value are the provider's task */
+    PART_REFUSED,     /* nothing ran: the provider answered a fault, or it never left us */
+    PART_LOST,        /* sent, but its answer is lost or unusable: it may have run */
+    PART_UNSENT       /* never sent: the client went away before its turn, or no memory */
+};
 
+/* Parts are allocated one by one and never move: a child carries its part's address, so a
+ * re-split that inserts parts before it cannot make its answer land on another part. */
 typedef struct {
     size_t first, count; /* the client's groups this part carries */
+    size_t idx;          /* queries: the part's place in the handle (queries never re-split) */
     int state;
     int status;          /* the upstream's HTTP status (0: none) */
     const char *type, *value; /* task reference of an accepted part */
-    const char *fault;   /* fault JSON of a refused part */
+    const char *fault;   /* fault JSON of a part that is not OK (carried in the handle) */
     const char *fault_type; /* its _typeName */
-    const char *error;   /* the upstream exchange failed: why (sg_req_t.up_error), else NULL */
+    const char *error;   /* no usable answer from the upstream: why (for the audit), else NULL */
     unsigned long long duration_ms;
 } batch_part_t;
 
 typedef struct {
-    batch_part_t *parts;
+    batch_part_t **parts;    /* in the client's order */
     size_t nparts, cap, inflight;
+    size_t budget;           /* the most parts this request may become (batch_budget) */
     int querying;            /* a composite task query, not a stop-test */
+    int want_result;         /* QuerySmsTaskResult: the second round asks for results */
+    int learn_info;          /* a plain QuerySmsTaskInfo whose answer may teach a TooMany */
     sg_handle_t h;           /* the decoded handle when querying */
-    sg_merge_part_t *answers;
-    const char *method;      /* QuerySmsTaskInfo or QuerySmsTaskResult */
+    sg_merge_part_t *infos;  /* the parts' QuerySmsTaskInfo answers, in handle order */
+    sg_merge_part_t *results; /* QuerySmsTaskResult: the parts' result answers (round two) */
     /* a single part's answer, passed back as it came */
     int single_status;
     const char *single_ctype, *single_body;
@@ -57,32 +77,37 @@ static _Thread_local struct {
 } batch_learned[BATCH_LEARNED];
 static _Thread_local unsigned batch_learned_next;
 
-static int batch_learned_get(const sg_str_t *moid)
+static int batch_learned_find(const char *moid, size_t n)
 {
     for (unsigned i = 0; i < BATCH_LEARNED; i++)
-        if (batch_learned[i].size > 0 && strlen(batch_learned[i].moid) == moid->n &&
-            memcmp(batch_learned[i].moid, moid->p, moid->n) == 0)
-            return batch_learned[i].size;
-    return 0;
+        if (batch_learned[i].size > 0 && strlen(batch_learned[i].moid) == n &&
+            memcmp(batch_learned[i].moid, moid, n) == 0)
+            return (int)i;
+    return -1;
 }
 
-static void batch_learned_set(const sg_str_t *moid, int size)
+static int batch_learned_get(const sg_str_t *moid)
 {
-    unsigned slot = batch_learned_next;
+    int i = batch_learned_find(moid->p, moid->n);
 
-    if (moid->n >= sizeof(batch_learned[0].moid))
+    return i < 0 ? 0 : batch_learned[i].size;
+}
+
+/* The provider said TooMany with maxBatchSize size (synchronously, or as its task's error):
+ * later requests for it go out in parts of that size (batch.learn_from_toomany). */
+static void batch_learn(const sg_req_t *r, const char *moid, long long size)
+{
+    size_t n = strlen(moid);
+    int i;
+
+    if (!r->conf->batch.learn_from_toomany || n == 0 || n >= sizeof(batch_learned[0].moid))
         return;
-    for (unsigned i = 0; i < BATCH_LEARNED; i++)
-        if (batch_learned[i].size > 0 && strlen(batch_learned[i].moid) == moid->n &&
-            memcmp(batch_learned[i].moid, moid->p, moid->n) == 0) {
-            slot = i;
-            goto set;
-        }
-    batch_learned_next = (batch_learned_next + 1) % BATCH_LEARNED;
-set:
-    memcpy(batch_learned[slot].moid, moid->p, moid->n);
-    batch_learned[slot].moid[moid->n] = '\0';
-    batch_learned[slot].size = size;
+    if ((i = batch_learned_find(moid, n)) < 0) {
+        i = (int)batch_learned_next;
+        batch_learned_next = (batch_learned_next + 1) % BATCH_LEARNED;
+    }
+    memcpy(batch_learned[i].moid, moid, n + 1);
+    batch_learned[i].size = (int)SG_MAX(1, SG_MIN(size, SG_MERGE_BATCH_MAX));
 }
 
 static int batch_size(sg_req_t *r)
@@ -99,21 +124,36 @@ static int batch_size(sg_req_t *r)
     return conf->batch.max_size;
 }
 
-/* Parts a request may become: batch.max_parts, and never more than a composite handle
- * can carry, so that nothing is sent upstream that could not be answered for. A part
- * costs ~50 bytes of handle with a short task id; SG_HANDLE_MAX holds ~120. */
-#define BATCH_HANDLE_PARTS 100
-
-static size_t batch_max_parts(const sg_req_t *r)
+static const char *batch_tenant(const sg_req_t *r)
 {
-    return SG_MIN((size_t)r->conf->batch.max_parts, (size_t)BATCH_HANDLE_PARTS);
+    const sg_principal_t *who = r->principal;
+
+    return who != NULL ? who->tenant : "";
 }
 
+/* The most parts a stop-test of ngroups groups may become, decided before anything is sent:
+ * batch.max_parts, and never more than one composite handle can carry in its worst case
+ * (longest task ids, every fault cut to its type: sg_handle_capacity), so that whatever the
+ * provider answers, the client can be given a handle for every part that went out. 1 without
+ * a task key: no handle, no split. Re-splits after TooMany stay within it (batch_resplit). */
+static size_t batch_budget(const sg_req_t *r, size_t ngroups)
+{
+    if (r->gen->task_key == NULL)
+        return 1;
+    return SG_MIN((size_t)r->conf->batch.max_parts,
+                  sg_handle_capacity(r->moid.p, r->release.p, batch_tenant(r), ngroups));
+}
+
+/* Inserts a new pending part at position at. */
 static int batch_add_part(sg_req_t *r, batch_ctx_t *ctx, size_t at, size_t first, size_t count)
 {
+    batch_part_t *p = sg_pool_calloc(&r->pool, sizeof(*p));
+
+    if (p == NULL)
+        return SG_ENOMEM;
     if (ctx->nparts == ctx->cap) {
         size_t ncap = ctx->cap ? ctx->cap * 2 : 8;
-        batch_part_t *np = sg_pool_calloc(&r->pool, ncap * sizeof(*np));
+        batch_part_t **np = sg_pool_alloc(&r->pool, ncap * sizeof(*np));
 
         if (np == NULL)
             return SG_ENOMEM;
@@ -123,20 +163,34 @@ static int batch_add_part(sg_req_t *r, batch_ctx_t *ctx, size_t at, size_t first
         ctx->cap = ncap;
     }
     memmove(&ctx->parts[at + 1], &ctx->parts[at], (ctx->nparts - at) * sizeof(*ctx->parts));
-    memset(&ctx->parts[at], 0, sizeof(*ctx->parts));
-    ctx->parts[at].first = first;
-    ctx->parts[at].count = count;
+    p->first = first;
+    p->count = count;
+    p->idx = at;
+    ctx->parts[at] = p;
     ctx->nparts++;
     return SG_OK;
 }
 
-/* A vSphere fault as JSON text, for parts that failed without one of their own. */
+/* A vSphere fault as JSON text, for parts that have none from the provider. */
 static const char *batch_fault_json(sg_req_t *r, const char *type, const char *msg)
 {
-    char buf[512];
+    sg_fault_t f = {.type = type, .message = msg};
+    sg_buf_t b;
+    const char *s = NULL;
 
-    snprintf(buf, sizeof(buf), "{\"_typeName\":\"%s\",\"faultstring\":\"%s\"}", type, msg);
-    return sg_pool_strndup(&r->pool, buf, strlen(buf));
+    sg_buf_init(&b, 4096);
+    if (sg_fault_write(&b, &f) == SG_OK)
+        s = sg_pool_strndup(&r->pool, sg_buf_head(&b), sg_buf_avail(&b));
+    sg_buf_dispose(&b);
+    return s != NULL ? s : "{\"_typeName\":\"SystemError\"}";
+}
+
+/* Part p ends without a task of its own. */
+static void batch_part_fail(batch_part_t *p, int state, const char *type, const char *fault)
+{
+    p->state = state;
+    p->fault_type = type;
+    p->fault = fault;
 }
 
 /* The upstream answer of a child as JSON, or NULL. */
@@ -160,47 +214,111 @@ static const char *batch_member(const sg_json_t *o, const char *name)
     return v != NULL && v->type == SG_JSON_STRING ? v->str.p : NULL;
 }
 
+static size_t batch_index(const batch_ctx_t *ctx, const batch_part_t *p)
+{
+    size_t i = 0;
+
+    while (i < ctx->nparts && ctx->parts[i] != p)
+        i++;
+    return i;
+}
+
+/* Splits the pending part at position at into parts of m groups in place (the client's order
+ * kept), when it is larger than m and the request stays within its budget. Returns 1 when it
+ * was split, 0 when not, SG_ENOMEM. */
+static int batch_split_at(sg_req_t *r, batch_ctx_t *ctx, size_t at, size_t m)
+{
+    batch_part_t *p = ctx->parts[at];
+    size_t first = p->first, count = p->count, pieces;
+
+    if (count <= m)
+        return 0;
+    pieces = (count + m - 1) / m;
+    if (ctx->nparts - 1 + pieces > ctx->budget)
+        return 0;
+    for (size_t k = 1; k < pieces; k++)
+        if (batch_add_part(r, ctx, at + k, first + k * m, SG_MIN(m, count - k * m)) != SG_OK)
+            return SG_ENOMEM;
+    p->count = m;
+    return 1;
+}
+
+/* The provider refused part p with TooMany, maxBatchSize m. It is split and sent again, and
+ * so is every part not sent yet that is larger than m (it would be refused as well), as far
+ * as the budget allows: a part that cannot be split within it is refused with the provider's
+ * fault (nothing of it ran) and reported inside the composite task. */
+static void batch_resplit(sg_req_t *r, batch_ctx_t *ctx, batch_part_t *p, size_t m,
+                          const char *fault)
+{
+    int rv = batch_split_at(r, ctx, batch_index(ctx, p), m);
+
+    if (rv == 1) {
+        p->state = PART_PENDING;
+        p->status = 0;
+    } else {
+        batch_part_fail(p, PART_REFUSED, "TooMany", fault);
+    }
+    /* The new pieces are pending but not larger than m: the loop passes over them. On
+     * SG_ENOMEM the parts stay as they are; the provider refuses them again, honestly. */
+    for (size_t i = 0; rv >= 0 && i < ctx->nparts; i++)
+        if (ctx->parts[i]->state == PART_PENDING && ctx->parts[i]->count > m)
+            rv = batch_split_at(r, ctx, i, m);
+}
+
 static void batch_pump(sg_req_t *r, batch_ctx_t *ctx);
 
 static void batch_finish_stop(sg_req_t *r, batch_ctx_t *ctx)
 {
-    size_t ok = 0;
+    const batch_part_t *refused = NULL;
+    size_t ran = 0;
     sg_buf_t out;
+    int rv;
 
-    r->parts = ctx;
-    for (size_t i = 0; i < ctx->nparts; i++)
-        ok += ctx->parts[i].state == PART_OK;
     if (ctx->nparts == 1) {
         /* One part: the upstream's answer, as it came. */
-        sg_req_reply(r, ctx->single_status ? ctx->single_status : 502,
-                     ctx->single_ctype ? ctx->single_ctype : "application/json",
-                     ctx->single_body, ctx->single_len);
+        const batch_part_t *p = ctx->parts[0];
+
+        if (ctx->single_body != NULL)
+            sg_req_reply(r, ctx->single_status, ctx->single_ctype ? ctx->single_ctype
+                                                                  : "application/json",
+                         ctx->single_body, ctx->single_len);
+        else
+            sg_req_reply(r, 500, "application/json", p->fault, strlen(p->fault));
+        if (p->state != PART_OK)
+            r->fault_type = p->fault_type;
         return;
     }
-    if (ok == 0) {
-        /* Every part failed at submission: the client gets that fault directly. */
-        const char *f = ctx->parts[0].fault;
+    for (size_t i = 0; i < ctx->nparts; i++) {
+        const batch_part_t *p = ctx->parts[i];
 
-        sg_req_reply(r, 500, "application/json", f, strlen(f));
-        r->fault_type = ctx->parts[0].fault_type;
+        ran += p->state == PART_OK || p->state == PART_LOST;
+        if (refused == NULL && p->state == PART_REFUSED)
+            refused = p;
+    }
+    if (ran == 0) {
+        /* Nothing ran anywhere: the fault, directly; a retry is what the client should do. */
+        const batch_part_t *p = refused != NULL ? refused : ctx->parts[0];
+
+        sg_req_reply(r, 500, "application/json", p->fault, strlen(p->fault));
+        r->fault_type = p->fault_type;
         return;
     }
     {
         sg_handle_part_t *hp = sg_pool_calloc(&r->pool, ctx->nparts * sizeof(*hp));
-        const sg_principal_t *who = r->principal;
         sg_handle_t h = {.provider = r->moid.p, .release = r->release.p,
-                         .tenant = who ? who->tenant : "", .parts = hp, .nparts = ctx->nparts};
-        int rv;
+                         .tenant = batch_tenant(r), .parts = hp, .nparts = ctx->nparts};
 
         if (hp == NULL)
             goto nomem;
         for (size_t i = 0; i < ctx->nparts; i++) {
-            hp[i].count = ctx->parts[i].count;
-            if (ctx->parts[i].state == PART_OK) {
-                hp[i].type = ctx->parts[i].type;
-                hp[i].value = ctx->parts[i].value;
+            const batch_part_t *p = ctx->parts[i];
+
+            hp[i].count = p->count;
+            if (p->state == PART_OK) {
+                hp[i].type = p->type;
+                hp[i].value = p->value;
             } else {
-                hp[i].fault = ctx->parts[i].fault;
+                hp[i].fault = p->fault;
             }
         }
         sg_buf_init(&out, SG_HANDLE_MAX + 256);
@@ -208,22 +326,6 @@ static void batch_finish_stop(sg_req_t *r, batch_ctx_t *ctx)
                               "\"value\":\"");
         if (rv == SG_OK)
             rv = sg_handle_encode(&h, r->gen->task_key, r->gen->task_key_len, &out);
-        if (rv == SG_ETOOBIG) {
-            /* Long fault texts are what does not fit: keep only their types. */
-            for (size_t i = 0; i < ctx->nparts; i++)
-                if (hp[i].fault != NULL) {
-                    char t[160];
-
-                    snprintf(t, sizeof(t), "{\"_typeName\":\"%.100s\"}",
-                             ctx->parts[i].fault_type ? ctx->parts[i].fault_type : "SystemError");
-                    hp[i].fault = sg_pool_strndup(&r->pool, t, strlen(t));
-                }
-            sg_buf_reset(&out);
-            rv = sg_buf_lit(&out, "{\"_typeName\":\"ManagedObjectReference\",\"type\":\"SmsTask\","
-                                  "\"value\":\"");
-            if (rv == SG_OK)
-                rv = sg_handle_encode(&h, r->gen->task_key, r->gen->task_key_len, &out);
-        }
         if (rv == SG_OK)
             rv = sg_buf_lit(&out, "\"}");
         if (rv == SG_OK)
@@ -231,29 +333,35 @@ static void batch_finish_stop(sg_req_t *r, batch_ctx_t *ctx)
         sg_buf_dispose(&out);
         if (rv == SG_OK)
             return;
-        if (rv == SG_ETOOBIG) {
-            sg_req_fault(r, 500, "SystemError", "The composite task handle would be too large.");
-            return;
-        }
-        if (rv == SG_ERR) {
-            /* An upstream answer the handle cannot carry (another task type, say). */
-            sg_log(SG_LOG_ERROR, "req=%s: cannot build a composite task handle from the parts",
-                   r->request_id);
-            sg_req_fault(r, 500, "SystemError", "The parts' tasks cannot be combined.");
-            return;
-        }
+        if (rv != SG_ENOMEM)
+            /* Cannot happen: the budget was checked before sending and every part was made
+             * carriable when it ended (batch_part_done). Say so loudly: parts did run. */
+            sg_log(SG_LOG_ERROR, "req=%s: cannot build a composite task handle from the parts "
+                                 "(%d); the parts' tasks are in the audit log",
+                   r->request_id, rv);
+        sg_req_fault(r, 500, "SystemError", "The parts were sent but their composite task "
+                                            "cannot be made; see the audit log.");
+        return;
     }
 nomem:
     sg_req_fault(r, 503, "SystemError", "The gateway is out of memory for this request.");
 }
 
+/* 1 when the child's exchange failed before its request left the gateway (no connection, no
+ * TLS), so the provider cannot have run it (proxy/upstream.c's reasons). */
+static int batch_not_delivered(const sg_req_t *child)
+{
+    return child->up_error != NULL && (strcmp(child->up_error, "upstream unreachable") == 0 ||
+                                       strcmp(child->up_error, "upstream tls") == 0);
+}
+
 static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
 {
     batch_ctx_t *ctx = r->batch_ctx;
-    size_t idx = (size_t)(uintptr_t)arg;
-    batch_part_t *p = &ctx->parts[idx];
+    batch_part_t *p = arg;
     const sg_json_t *root;
-    const char *type;
+    const char *type, *body;
+    size_t blen = sg_buf_avail(&child->res_body);
 
     ctx->inflight--;
     /* 0 when the upstream gave no answer of its own: a fault made here (unreachable,
@@ -262,57 +370,62 @@ static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
                                                                               : child->res.status;
     p->error = child->up_error;
     p->duration_ms = sg_now_ms() - child->start_ms;
-    root = batch_parse(r, child);
+    root = p->status != 0 ? batch_parse(r, child) : NULL;
     type = batch_member(root, "_typeName");
+    body = blen ? sg_pool_strndup(&r->pool, sg_buf_head(&child->res_body), blen) : NULL;
     if (p->status == 200 && batch_member(root, "value") != NULL) {
-        p->state = PART_OK;
-        p->type = batch_member(root, "type") ? batch_member(root, "type") : "SmsTask";
-        p->value = batch_member(root, "value");
-    } else if (p->status == 500 && type != NULL && strcmp(type, "TooMany") == 0) {
-        const sg_json_t *mb = sg_json_get(root, "maxBatchSize", 12);
-        long long m = mb != NULL && mb->type == SG_JSON_NUMBER ? strtoll(mb->str.p, NULL, 10) : 0;
-        size_t first = p->first, count = p->count;
+        const char *t = batch_member(root, "type") ? batch_member(root, "type") : "SmsTask";
+        const char *v = batch_member(root, "value");
 
-        if (m <= 0)
-            m = 1; /* the API: absent or not positive means one group per call */
-        if (r->conf->batch.learn_from_toomany)
-            batch_learned_set(&r->moid, (int)SG_MIN(m, 1000000));
-        if ((long long)count > m && ctx->nparts + (size_t)(count / (size_t)m) <=
-                                        batch_max_parts(r)) {
-            /* Re-split this part in place, keeping the client's order. */
-            p->count = (size_t)m;
-            p->state = PART_PENDING;
-            for (size_t off = (size_t)m, at = idx + 1; off < count; off += (size_t)m, at++)
-                if (batch_add_part(r, ctx, at, first + off, SG_MIN((size_t)m, count - off)) !=
-                    SG_OK) {
-                    sg_req_fault(r, 503, "SystemError", "The gateway is out of memory.");
-                    return;
-                }
+        if ((strcmp(t, "SmsTask") == 0 || strcmp(t, "Task") == 0) && sg_handle_id_ok(v)) {
+            p->state = PART_OK;
+            p->type = t;
+            p->value = v;
         } else {
-            p->state = PART_FAILED;
-            p->fault = sg_pool_strndup(&r->pool, sg_buf_head(&child->res_body),
-                                       sg_buf_avail(&child->res_body));
+            /* A task the handle cannot carry (another type, an id of kilobytes): it may run,
+             * so it is a part whose answer is lost, not a refusal. The audit has its id. */
+            p->value = v;
+            p->error = "upstream task reference not carried";
+            batch_part_fail(p, PART_LOST, "ProviderUnavailable",
+                            batch_fault_json(r, "ProviderUnavailable",
+                                             "The provider accepted this part, but its task "
+                                             "reference cannot be carried in a composite task."));
         }
+    } else if (p->status == 500 && type != NULL && body != NULL) {
+        if (strcmp(type, "TooMany") == 0) {
+            const sg_json_t *mb = sg_json_get(root, "maxBatchSize", 12);
+            long long m = mb != NULL && mb->type == SG_JSON_NUMBER ? strtoll(mb->str.p, NULL, 10)
+                                                                   : 0;
+
+            if (m <= 0)
+                m = 1; /* the API: absent or not positive means one group per call */
+            m = SG_MIN(m, SG_MERGE_BATCH_MAX);
+            batch_learn(r, r->moid.p, m);
+            batch_resplit(r, ctx, p, (size_t)m, body);
+        } else {
+            batch_part_fail(p, PART_REFUSED, type, body);
+        }
+    } else if (p->status == 0 && batch_not_delivered(child)) {
+        batch_part_fail(p, PART_REFUSED, "ProviderUnavailable",
+                        batch_fault_json(r, "ProviderUnavailable",
+                                         "The provider is temporarily unavailable."));
     } else {
-        p->state = PART_FAILED;
-        p->fault = type != NULL ? sg_pool_strndup(&r->pool, sg_buf_head(&child->res_body),
-                                                  sg_buf_avail(&child->res_body))
-                                : batch_fault_json(r, "ProviderUnavailable",
-                                                   "The provider is temporarily unavailable.");
+        /* No answer, or one that is neither a task nor a fault: the part may have run. */
+        if (p->error == NULL && p->status != 0)
+            p->error = "upstream bad response";
+        batch_part_fail(p, PART_LOST, "ProviderUnavailable",
+                        batch_fault_json(r, "ProviderUnavailable",
+                                         "This part was sent to the provider but its answer "
+                                         "was lost; it may have run."));
     }
-    if (p->state == PART_FAILED)
-        p->fault_type = type != NULL ? type : "ProviderUnavailable";
-    if (ctx->nparts == 1 && p->state != PART_PENDING) {
+    if (ctx->nparts == 1 && p->state != PART_PENDING && p->status != 0) {
+        /* Still one part: its answer goes back as it came (batch_finish_stop). */
         const sg_header_t *ct = sg_headers_get(&child->res.headers, "content-type");
 
-        ctx->single_status = p->status ? p->status : 500;
+        ctx->single_status = p->status;
         ctx->single_ctype = ct ? sg_pool_strndup(&r->pool, ct->value.p, ct->value.n) : NULL;
-        ctx->single_len = sg_buf_avail(&child->res_body);
-        ctx->single_body = sg_pool_strndup(&r->pool, sg_buf_head(&child->res_body), ctx->single_len);
-        if (p->status == 0) {
-            ctx->single_body = p->fault;
-            ctx->single_len = strlen(p->fault);
-        }
+        ctx->single_len = blen;
+        ctx->single_body = body != NULL ? body : "";
     }
     batch_pump(r, ctx);
 }
@@ -320,15 +433,51 @@ static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
 static void batch_query_done(sg_req_t *r, sg_req_t *child, void *arg)
 {
     batch_ctx_t *ctx = r->batch_ctx;
-    size_t idx = (size_t)(uintptr_t)arg;
+    batch_part_t *p = arg;
+    sg_merge_part_t *a = ctx->want_result ? &ctx->results[p->idx] : &ctx->infos[p->idx];
+    sg_merge_peek_t peek;
 
     ctx->inflight--;
-    ctx->parts[idx].state = PART_OK;
-    ctx->answers[idx].status = child->res_started ? child->res.status : 502;
-    ctx->answers[idx].len = sg_buf_avail(&child->res_body);
-    ctx->answers[idx].body = sg_pool_strndup(&r->pool, sg_buf_head(&child->res_body),
-                                             ctx->answers[idx].len);
+    p->state = PART_OK;
+    a->status = child->res_started ? child->res.status : 502;
+    a->len = sg_buf_avail(&child->res_body);
+    a->body = sg_pool_strndup(&r->pool, sg_buf_head(&child->res_body), a->len);
+    /* TooMany may come as the task's error instead of the call's fault (ref/sms-api.md 2.5):
+     * it teaches the provider's size all the same. */
+    if (!ctx->want_result && a->status == 200 &&
+        sg_merge_info_peek(&r->pool, a->body, a->len, &peek) == SG_OK && peek.toomany > 0)
+        batch_learn(r, ctx->h.provider, peek.toomany);
     batch_pump(r, ctx);
+}
+
+/* QuerySmsTaskResult: after every part's task info came back, ask the parts that finished
+ * without a result in their info for it. Returns 1 when that round was started. */
+static int batch_result_round(sg_req_t *r, batch_ctx_t *ctx)
+{
+    sg_merge_peek_t peek;
+    int need = 0;
+
+    for (size_t i = 0; i < ctx->nparts; i++) {
+        const sg_merge_part_t *a = &ctx->infos[i];
+
+        if (a->status == 0)
+            continue;
+        if (a->status != 200 || sg_merge_info_peek(&r->pool, a->body, a->len, &peek) != SG_OK ||
+            peek.state == SG_MERGE_QUEUED || peek.state == SG_MERGE_RUNNING)
+            return 0; /* the merge answers for it: pass-through, 204 or a bad answer */
+        if (peek.state == SG_MERGE_SUCCESS && !peek.has_result) {
+            ctx->parts[i]->state = PART_PENDING;
+            need = 1;
+        }
+    }
+    if (!need)
+        return 0;
+    ctx->results = sg_pool_calloc(&r->pool, ctx->nparts * sizeof(*ctx->results));
+    if (ctx->results == NULL)
+        return 0; /* answer from the infos alone */
+    ctx->want_result = 1;
+    batch_pump(r, ctx);
+    return 1;
 }
 
 static void batch_finish_query(sg_req_t *r, batch_ctx_t *ctx)
@@ -336,11 +485,14 @@ static void batch_finish_query(sg_req_t *r, batch_ctx_t *ctx)
     sg_buf_t out;
     int status = 500, rv;
 
+    if (r->route == SG_ROUTE_TASK_RESULT && !ctx->want_result && batch_result_round(r, ctx))
+        return;
     sg_buf_init(&out, 16u * 1024 * 1024);
     rv = r->route == SG_ROUTE_TASK_INFO
-             ? sg_merge_task_info(&r->pool, r->moid.p, ctx->h.provider, ctx->answers, ctx->nparts,
+             ? sg_merge_task_info(&r->pool, r->moid.p, ctx->h.provider, ctx->infos, ctx->nparts,
                                   &out, &status)
-             : sg_merge_task_result(&r->pool, ctx->answers, ctx->nparts, &out, &status);
+             : sg_merge_task_result(&r->pool, ctx->infos, ctx->results, ctx->nparts, &out,
+                                    &status);
     if (rv == SG_OK)
         sg_req_reply(r, status, sg_buf_avail(&out) ? "application/json" : NULL, sg_buf_head(&out),
                      sg_buf_avail(&out));
@@ -370,36 +522,53 @@ static int batch_segment(sg_buf_t *b, const char *s)
     return rv;
 }
 
-/* Send pending parts while there is room; finish when nothing is left. */
+/* A part's upstream path: the client's (at most limits.max_header_bytes), or a task query
+ * with two percent-encoded ids from the handle (each under SG_HANDLE_MAX). */
+#define BATCH_PATH_MAX (64u * 1024)
+
+/* Sends pending parts while there is room; finishes when nothing is left. */
 static void batch_pump(sg_req_t *r, batch_ctx_t *ctx)
 {
     const sg_stopreq_t *sr = r->stop;
     size_t pending = 0;
 
     for (size_t i = 0; i < ctx->nparts; i++) {
-        batch_part_t *p = &ctx->parts[i];
+        batch_part_t *p = ctx->parts[i];
         sg_buf_t path, body;
         sg_req_t *child;
         int rv;
 
         if (p->state != PART_PENDING)
             continue;
+        if (!ctx->querying && r->conn->eof) {
+            /* The client closed its side (an HTTP/1.1 client gone, like an HTTP/2 stream
+             * reset): what is upstream finishes and is audited, nothing more is started. */
+            p->error = "not sent: the client went away";
+            batch_part_fail(p, PART_UNSENT, "RequestCanceled",
+                            batch_fault_json(r, "RequestCanceled",
+                                             "Not sent: the client closed its connection "
+                                             "before this part's turn."));
+            continue;
+        }
         if (ctx->inflight >= (size_t)r->conf->batch.max_parallel) {
             pending++;
             continue;
         }
-        sg_buf_init(&path, 4096);
+        sg_buf_init(&path, BATCH_PATH_MAX);
         sg_buf_init(&body, ctx->querying ? 16 : sg_buf_avail(&r->body) + 65536);
         if (ctx->querying) {
+            const sg_handle_part_t *hp = &ctx->h.parts[p->idx];
+
             rv = sg_buf_appendf(&path, "/sdk/vim25/%s/sms/", r->release.p);
             if (rv == SG_OK)
-                rv = batch_segment(&path, ctx->h.parts[i].type);
+                rv = batch_segment(&path, hp->type);
             if (rv == SG_OK)
                 rv = sg_buf_lit(&path, "/");
             if (rv == SG_OK)
-                rv = batch_segment(&path, ctx->h.parts[i].value);
+                rv = batch_segment(&path, hp->value);
             if (rv == SG_OK)
-                rv = sg_buf_appendf(&path, "/%s", ctx->method);
+                rv = sg_buf_appendf(&path, "/%s", ctx->want_result ? "QuerySmsTaskResult"
+                                                                   : "QuerySmsTaskInfo");
         } else {
             rv = sg_buf_append(&path, r->path.p, r->path.n);
             if (rv == SG_OK)
@@ -408,13 +577,23 @@ static void batch_pump(sg_req_t *r, batch_ctx_t *ctx)
         child = rv == SG_OK ? sg_subreq_spawn(r, sg_buf_head(&path), sg_buf_avail(&path),
                                               sg_buf_head(&body), sg_buf_avail(&body),
                                               ctx->querying ? batch_query_done : batch_part_done,
-                                              (void *)(uintptr_t)i)
+                                              p)
                             : NULL;
         sg_buf_dispose(&path);
         sg_buf_dispose(&body);
         if (child == NULL) {
-            sg_req_fault(r, 503, "SystemError", "The gateway is out of memory for this request.");
-            return;
+            if (ctx->querying) {
+                /* Nothing has run for a query: refusing it is the truth. */
+                ctx->parts[i]->state = PART_OK;
+                ctx->infos[p->idx].status = 503;
+                ctx->infos[p->idx].body = "";
+                continue;
+            }
+            p->error = "not sent: no memory for it";
+            batch_part_fail(p, PART_UNSENT, "SystemError",
+                            batch_fault_json(r, "SystemError",
+                                             "Not sent: the gateway had no memory for it."));
+            continue;
         }
         p->state = PART_SENT;
         ctx->inflight++;
@@ -440,15 +619,23 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
     if (sr == NULL || size == 0)
         return SG_ERR;
     nparts = (sr->ngroups + size - 1) / size;
+    /* Everything that could make the answer impossible to give is decided here, before the
+     * first part leaves: once one has, the client must be given a task for it. */
     if (nparts > 1 && r->gen->task_key == NULL)
         /* No key, no composite task: answer as the API would and let the client split. */
         return batch_toomany(r, (long long)size, "Too many replication groups in one request.");
-    if (nparts > batch_max_parts(r))
-        return batch_toomany(r, (long long)(size * batch_max_parts(r)),
-                             "The request would need more parts than batch.max_parts allows.");
+    ctx->budget = batch_budget(r, sr->ngroups);
+    if (nparts > 1 && nparts > ctx->budget)
+        return batch_toomany(r, (long long)(size * SG_MAX(ctx->budget, (size_t)1)),
+                             ctx->budget == (size_t)r->conf->batch.max_parts
+                                 ? "The request would need more parts than batch.max_parts "
+                                   "allows."
+                                 : "The request would need more parts than one composite task "
+                                   "can carry.");
     for (size_t i = 0; i < nparts; i++)
         if (batch_add_part(r, ctx, i, i * size, SG_MIN(size, sr->ngroups - i * size)) != SG_OK)
             return SG_ENOMEM;
+    r->parts = ctx; /* for the audit, from now on: an aborted request is audited part by part */
     batch_pump(r, ctx);
     return SG_FLT_WAIT; /* the answer comes from the parts; the chain never resumes */
 }
@@ -471,12 +658,23 @@ static int batch_decode(sg_req_t *r, sg_handle_t *h, const char **why)
 
 static int batch_query(sg_req_t *r, batch_ctx_t *ctx)
 {
-    const sg_principal_t *who = r->principal;
     const char *why = "not found";
+    int rv = batch_decode(r, &ctx->h, &why);
 
-    if (batch_decode(r, &ctx->h, &why) != SG_OK || who == NULL ||
-        strcmp(ctx->h.tenant, who->tenant) != 0) {
-        /* Forged, altered, or another tenant's: the same answer for all, nothing forwarded. */
+    if (rv == SG_OK && strcmp(ctx->h.tenant, batch_tenant(r)) != 0) {
+        rv = SG_ERR;
+        why = "another tenant's";
+    } else if (rv == SG_OK && strcmp(ctx->h.release, r->release.p) != 0) {
+        /* The parts are queried under the release they were created with, or not at all: a
+         * handle presented under another release path is someone else's request. */
+        rv = SG_ERR;
+        why = "made under another release";
+    }
+    if (rv == SG_ENOMEM)
+        return rv;
+    if (rv != SG_OK || r->principal == NULL) {
+        /* Forged, altered, another tenant's or release's: one answer for all, nothing
+         * forwarded. */
         sg_fault_t f = {.type = "ManagedObjectNotFound",
                         .message = "The object has already been deleted or has not been "
                                    "completely created.",
@@ -489,19 +687,18 @@ static int batch_query(sg_req_t *r, batch_ctx_t *ctx)
         return SG_FLT_REPLIED;
     }
     ctx->querying = 1;
-    ctx->method = r->route == SG_ROUTE_TASK_INFO ? "QuerySmsTaskInfo" : "QuerySmsTaskResult";
-    ctx->answers = sg_pool_calloc(&r->pool, ctx->h.nparts * sizeof(*ctx->answers));
-    if (ctx->answers == NULL)
+    ctx->infos = sg_pool_calloc(&r->pool, ctx->h.nparts * sizeof(*ctx->infos));
+    if (ctx->infos == NULL)
         return SG_ENOMEM;
     for (size_t i = 0; i < ctx->h.nparts; i++) {
         if (batch_add_part(r, ctx, i, 0, ctx->h.parts[i].count) != SG_OK)
             return SG_ENOMEM;
         if (ctx->h.parts[i].value == NULL) {
             /* Failed at submission: its fault is in the handle. */
-            ctx->parts[i].state = PART_OK;
-            ctx->answers[i].status = 0;
-            ctx->answers[i].body = ctx->h.parts[i].fault;
-            ctx->answers[i].len = strlen(ctx->h.parts[i].fault);
+            ctx->parts[i]->state = PART_OK;
+            ctx->infos[i].status = 0;
+            ctx->infos[i].body = ctx->h.parts[i].fault;
+            ctx->infos[i].len = strlen(ctx->h.parts[i].fault);
         }
     }
     batch_pump(r, ctx);
@@ -523,7 +720,25 @@ static int batch_on_request_body(sg_req_t *r, void *vctx)
         r->batch_ctx = ctx;
         return batch_query(r, ctx);
     }
+    if (r->route == SG_ROUTE_TASK_INFO && r->conf->batch.learn_from_toomany) {
+        /* A one-part stop-test's task, queried as it is: its info may carry a TooMany. */
+        ctx->learn_info = 1;
+        r->capture = 1;
+    }
     return SG_FLT_NEXT; /* ordinary task ids pass through after the policy check */
+}
+
+static void batch_on_done(sg_req_t *r, void *vctx)
+{
+    batch_ctx_t *ctx = vctx;
+    sg_merge_peek_t peek;
+
+    if (ctx->learn_info && r->capture && r->res_started && !r->local_reply &&
+        r->res.status == 200 &&
+        sg_merge_info_peek(&r->pool, sg_buf_head(&r->res_body), sg_buf_avail(&r->res_body),
+                           &peek) == SG_OK &&
+        peek.toomany > 0 && peek.provider != NULL)
+        batch_learn(r, peek.provider, peek.toomany);
 }
 
 /* For the audit's outcome record: the parts of a split request. */
@@ -534,10 +749,10 @@ size_t sg_flt_batch_parts(const sg_req_t *r, size_t i, int *status, const char *
 
     if (ctx == NULL || i >= ctx->nparts)
         return ctx == NULL ? 0 : ctx->nparts;
-    *status = ctx->parts[i].status;
-    *task = ctx->parts[i].value;
-    *fault = ctx->parts[i].fault_type;
-    *duration_ms = ctx->parts[i].duration_ms;
+    *status = ctx->parts[i]->status;
+    *task = ctx->parts[i]->value;
+    *fault = ctx->parts[i]->fault_type;
+    *duration_ms = ctx->parts[i]->duration_ms;
     return ctx->nparts;
 }
 
@@ -545,11 +760,12 @@ const char *sg_flt_batch_part_error(const sg_req_t *r, size_t i)
 {
     const batch_ctx_t *ctx = r->parts;
 
-    return ctx != NULL && i < ctx->nparts ? ctx->parts[i].error : NULL;
+    return ctx != NULL && i < ctx->nparts ? ctx->parts[i]->error : NULL;
 }
 
 const sg_filter_ops_t sg_flt_batch = {
     .name = "batch",
     .ctx_size = sizeof(batch_ctx_t),
     .on_request_body = batch_on_request_body,
+    .on_done = batch_on_done,
 };

@@ -241,8 +241,85 @@ int sg_handle_is_composite(const char *s, size_t n)
            memcmp(s, SG_HANDLE_PREFIX, HANDLE_PREFIX_LEN) == 0;
 }
 
-/* Appends the payload JSON for h to pl. The scratch pool holds parsed fault trees. */
-static int handle_payload(sg_pool_t *scratch, const sg_handle_t *h, sg_buf_t *pl)
+int sg_handle_id_ok(const char *id)
+{
+    size_t i;
+
+    for (i = 0; id != NULL && id[i] != '\0'; i++)
+        if (i == SG_HANDLE_ID_MAX || id[i] < 0x20 || id[i] > 0x7e || id[i] == '"' ||
+            id[i] == '\\')
+            return 0;
+    return i > 0;
+}
+
+/* 1 when s is valid UTF-8 (what the encoder's read-back demands of every string). */
+static int handle_utf8(const char *s)
+{
+    size_t n = strlen(s), i = 0, k;
+    uint32_t cp;
+
+    for (; i < n; i += k)
+        if ((k = sg_utf8_char((const unsigned char *)s + i, n - i, &cp)) == 0)
+            return 0;
+    return 1;
+}
+
+size_t sg_handle_capacity(const char *provider, const char *release, const char *tenant,
+                          size_t max_count)
+{
+    /* The payload of handle_payload(), counted: the fixed part around the strings, and the
+     * larger of the two worst parts, an accepted one with the longest id sg_handle_id_ok()
+     * lets through and a fault cut to the longest type handle_cut_type() keeps. */
+    static const size_t fixed = sizeof("{\"v\":1,\"p\":,\"r\":,\"t\":,\"parts\":[]}") - 1;
+    static const size_t task = sizeof("{\"type\":\"SmsTask\",\"id\":\"\",\"n\":}") - 1 +
+                               SG_HANDLE_ID_MAX;
+    static const size_t fault = sizeof("{\"fault\":{\"_typeName\":\"\"},\"n\":}") - 1 +
+                                SG_HANDLE_TYPE_MAX;
+    size_t digits = 1, head, part, n;
+
+    if (provider == NULL || release == NULL || tenant == NULL || provider[0] == '\0' ||
+        !handle_utf8(provider) || !handle_utf8(release) || !handle_utf8(tenant))
+        return 0;
+    for (max_count = SG_MIN(max_count, (size_t)HANDLE_COUNT_MAX); max_count >= 10; max_count /= 10)
+        digits++;
+    head = fixed + sg_json_string_size(provider, strlen(provider)) +
+           sg_json_string_size(release, strlen(release)) +
+           sg_json_string_size(tenant, strlen(tenant));
+    part = SG_MAX(task, fault) + digits + 1; /* + the comma before it; the first has none */
+    if (head + 1 > HANDLE_PAYLOAD_MAX)
+        return 0;
+    n = (HANDLE_PAYLOAD_MAX - head + 1) / part;
+    return SG_MIN(n, (size_t)SG_HANDLE_MAX_PARTS);
+}
+
+/* The type a cut fault keeps: its own _typeName when that is a short plain name (so that its
+ * JSON form is itself and sg_handle_capacity() holds), else "SystemError". */
+static const char *handle_cut_type(const sg_json_t *f, size_t *n)
+{
+    const sg_json_t *t = handle_str(f, "_typeName");
+
+    if (t != NULL && t->str.n > 0 && t->str.n <= SG_HANDLE_TYPE_MAX) {
+        size_t i;
+
+        for (i = 0; i < t->str.n; i++) {
+            char c = t->str.p[i];
+
+            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.'))
+                break;
+        }
+        if (i == t->str.n) {
+            *n = t->str.n;
+            return t->str.p;
+        }
+    }
+    *n = 11;
+    return "SystemError";
+}
+
+/* Appends the payload JSON for h to pl, every fault cut to its type when cut is set. The
+ * scratch pool holds parsed fault trees. */
+static int handle_payload(sg_pool_t *scratch, const sg_handle_t *h, int cut, sg_buf_t *pl)
 {
     size_t i;
     int rv;
@@ -274,9 +351,19 @@ static int handle_payload(sg_pool_t *scratch, const sg_handle_t *h, sg_buf_t *pl
                 return rv;
             if (f->type != SG_JSON_OBJECT)
                 return SG_ERR;
-            if ((rv = sg_buf_lit(pl, "{\"fault\":")) != SG_OK ||
-                (rv = sg_json_serialize(f, pl)) != SG_OK)
+            if ((rv = sg_buf_lit(pl, "{\"fault\":")) != SG_OK)
                 return rv;
+            if (cut) {
+                size_t tn;
+                const char *t = handle_cut_type(f, &tn);
+
+                if ((rv = sg_buf_lit(pl, "{\"_typeName\":")) != SG_OK ||
+                    (rv = sg_json_write_string(pl, t, tn)) != SG_OK ||
+                    (rv = sg_buf_lit(pl, "}")) != SG_OK)
+                    return rv;
+            } else if ((rv = sg_json_serialize(f, pl)) != SG_OK) {
+                return rv;
+            }
         } else {
             if (hp->value == NULL || hp->value[0] == '\0' || hp->type == NULL ||
                 !handle_is_type(hp->type, strlen(hp->type)))
@@ -312,7 +399,14 @@ int sg_handle_encode(const sg_handle_t *h, const unsigned char *key, size_t keyl
     sg_pool_init(&scratch, 4096);
     sg_buf_init(&pl, HANDLE_PAYLOAD_MAX);
     sg_buf_init(&hb, SG_HANDLE_MAX);
-    if ((rv = handle_payload(&scratch, h, &pl)) != SG_OK)
+    /* HANDLE_PAYLOAD_MAX is exactly what SG_HANDLE_MAX can carry: a payload that fits pl fits
+     * the handle. Whole faults first; cut to their types when they are what does not fit. */
+    rv = handle_payload(&scratch, h, 0, &pl);
+    if (rv == SG_ETOOBIG) {
+        sg_buf_reset(&pl);
+        rv = handle_payload(&scratch, h, 1, &pl);
+    }
+    if (rv != SG_OK)
         goto out;
     /* Read back with the decoder's checks: catches invalid UTF-8 and anything else the
      * decoder would refuse, so we never hand out a handle that cannot be answered for. */

@@ -1,5 +1,5 @@
 /*
- * filters/handle.h - composite SmsTask handles (DESIGN.md "Batch splitting and composite
+ * filters/handle.h - composite SmsTask handles (docs/design.md "Batch splitting and composite
  * tasks").
  *
  * When flt_batch splits a stop-test batch into several upstream calls, the client gets one SmsTask
@@ -35,6 +35,8 @@
 #define SG_HANDLE_MAX 8192       /* bytes of an encoded handle, at most */
 #define SG_HANDLE_MAX_PARTS 1024
 #define SG_HANDLE_KEY_MIN 32 /* bytes of HMAC key, at least (RFC 7518 3.2, as conf.c checks) */
+#define SG_HANDLE_ID_MAX 64   /* bytes of an upstream task id a handle carries (sg_handle_id_ok) */
+#define SG_HANDLE_TYPE_MAX 64 /* bytes of a fault type kept when faults are cut to their type */
 
 typedef struct {
     const char *type;  /* "SmsTask" or "Task": the type the upstream gave; NULL when failed */
@@ -53,12 +55,33 @@ typedef struct {
 /* 1 when s[0,n) starts with SG_HANDLE_PREFIX. */
 int sg_handle_is_composite(const char *s, size_t n);
 
+/* 1 when id can be a part's task id: 1 to SG_HANDLE_ID_MAX bytes of printable ASCII other than
+ * '"' and '\\' (its JSON form is itself, which sg_handle_capacity() counts on). vCenter's ids
+ * ("SmsTask-42", "task-1234") are far shorter; a part whose id is not carried is the caller's to
+ * report as a part whose answer was lost. */
+int sg_handle_id_ok(const char *id);
+
+/*
+ * The most parts a handle for provider, release and tenant can carry whatever the parts turn out
+ * to be: task ids that pass sg_handle_id_ok(), faults of any size (sg_handle_encode() cuts them to
+ * their type when the whole would not fit), counts up to max_count. sg_handle_encode() of such a
+ * handle with at most this many parts never returns SG_ETOOBIG, so a caller that checks this
+ * before sending anything never has to refuse a request after sending it. Also bounded by
+ * SG_HANDLE_MAX_PARTS. 0 when not even one part fits (a provider id of kilobytes), or when
+ * provider, release or tenant are not valid UTF-8 (no handle can be made for them).
+ */
+size_t sg_handle_capacity(const char *provider, const char *release, const char *tenant,
+                          size_t max_count);
+
 /*
  * Appends the handle: SG_HANDLE_PREFIX + base64url(payload) + "." +
  * base64url(HMAC-SHA256(key, payload)), URL-safe (only unreserved characters), no padding.
+ * Faults are carried whole when the handle fits SG_HANDLE_MAX that way; otherwise every fault is
+ * cut to {"_typeName":TYPE} (TYPE its own when at most SG_HANDLE_TYPE_MAX letters, digits, '_'
+ * or '.', else "SystemError"), which is what sg_handle_capacity() counts with.
  *
- * Returns SG_OK, SG_ETOOBIG (over SG_HANDLE_MAX, more than SG_HANDLE_MAX_PARTS parts, or out's
- * own maximum), SG_ENOMEM, or SG_ERR when h is not something sg_handle_decode() would return:
+ * Returns SG_OK, SG_ETOOBIG (over SG_HANDLE_MAX even with faults cut, more than
+ * SG_HANDLE_MAX_PARTS parts, or out's own maximum), SG_ENOMEM, or SG_ERR when h is not something sg_handle_decode() would return:
  * no parts, a NULL or empty provider, NULL release/tenant, a count of 0, a part that is neither
  * (type "SmsTask"/"Task" + non-empty value) nor (fault text holding exactly one JSON object),
  * strings that are not valid UTF-8, or keylen < SG_HANDLE_KEY_MIN. The fault text is parsed and

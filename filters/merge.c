@@ -18,7 +18,13 @@
 
 static const sg_json_limits_t merge_lim = {.max_depth = MERGE_MAX_DEPTH, .max_values = 0};
 
-enum { ST_QUEUED, ST_RUNNING, ST_SUCCESS, ST_ERROR, ST_FAILED /* at submission */ };
+enum {
+    ST_QUEUED = SG_MERGE_QUEUED,
+    ST_RUNNING = SG_MERGE_RUNNING,
+    ST_SUCCESS = SG_MERGE_SUCCESS,
+    ST_ERROR = SG_MERGE_ERROR,
+    ST_FAILED /* at submission */
+};
 
 typedef struct {
     int state;
@@ -26,6 +32,7 @@ typedef struct {
     const sg_json_t *start, *completion; /* strings, or NULL */
     const sg_json_t *error;              /* the part's fault, or NULL */
     const sg_json_t *result;             /* the part's result (not null), or NULL */
+    const sg_json_t *object;             /* the task's object, or NULL */
 } merge_info_t;
 
 static int merge_parse(sg_pool_t *pool, const char *p, size_t n, sg_json_t **out)
@@ -133,6 +140,35 @@ static int merge_read_info(sg_pool_t *pool, const sg_merge_part_t *p, merge_info
 
     v = GET(root, "result");
     mi->result = v != NULL && v->type != SG_JSON_NULL ? v : NULL;
+    v = GET(root, "object");
+    mi->object = v != NULL && v->type == SG_JSON_OBJECT ? v : NULL;
+    return SG_OK;
+}
+
+int sg_merge_info_peek(sg_pool_t *pool, const char *body, size_t len, sg_merge_peek_t *out)
+{
+    const sg_merge_part_t p = {.status = 200, .body = body, .len = len};
+    const sg_json_t *v;
+    merge_info_t mi;
+    int rv = merge_read_info(pool, &p, &mi);
+
+    if (rv != SG_OK)
+        return rv;
+    memset(out, 0, sizeof(*out));
+    out->state = mi.state;
+    out->has_result = mi.result != NULL;
+    if (mi.state == ST_ERROR && mi.error != NULL && IS(GET(mi.error, "_typeName"), "TooMany")) {
+        /* ref/sms-api.md 2.6: maxBatchSize missing, zero or negative means one group a call */
+        v = GET(mi.error, "maxBatchSize");
+        out->toomany = v != NULL && v->type == SG_JSON_NUMBER ? strtoll(v->str.p, NULL, 10) : 0;
+        if (out->toomany <= 0)
+            out->toomany = 1;
+        else if (out->toomany > SG_MERGE_BATCH_MAX)
+            out->toomany = SG_MERGE_BATCH_MAX;
+    }
+    if (mi.object != NULL && IS(GET(mi.object, "type"), "VasaProvider") &&
+        (v = GET(mi.object, "value")) != NULL && v->type == SG_JSON_STRING && v->str.n > 0)
+        out->provider = v->str.p;
     return SG_OK;
 }
 
@@ -280,44 +316,53 @@ int sg_merge_task_info(sg_pool_t *pool, const char *handle, const char *provider
     return SG_OK;
 }
 
-int sg_merge_task_result(sg_pool_t *pool, const sg_merge_part_t *parts, size_t n, sg_buf_t *out,
-                         int *status)
+int sg_merge_task_result(sg_pool_t *pool, const sg_merge_part_t *infos,
+                         const sg_merge_part_t *results, size_t n, sg_buf_t *out, int *status)
 {
     size_t saved = out->len, k;
     const sg_json_t **res;
-    int pending = 0, failed = 0, first = 1, rv;
+    merge_info_t mi;
+    int first = 1, rv;
 
     if (n == 0)
         return SG_EPROTO;
-    k = merge_failed_query(parts, n, 204);
+    k = merge_failed_query(infos, n, 0);
     if (k < n) {
-        rv = merge_passthrough(&parts[k], out, status);
+        rv = merge_passthrough(&infos[k], out, status);
         if (rv != SG_OK)
             out->len = saved;
         return rv;
     }
     if (n > SIZE_MAX / sizeof(*res) || (res = sg_pool_calloc(pool, n * sizeof(*res))) == NULL)
         return SG_ENOMEM;
+    /* First the states: no result while any part is still queued or running, whatever the
+     * others have (a part that ended in error never gets one, so waiting for every part's
+     * result would answer 204 for ever). */
     for (size_t i = 0; i < n; i++) {
-        sg_json_t *root;
-        if (parts[i].status == 0) {
-            failed = 1;
-            continue;
-        }
-        if (parts[i].status == 204 || parts[i].len == 0) {
-            pending = 1;
-            continue;
-        }
-        if ((rv = merge_parse(pool, parts[i].body, parts[i].len, &root)) != SG_OK)
+        if ((rv = merge_read_info(pool, &infos[i], &mi)) != SG_OK)
             return rv;
-        if (root->type == SG_JSON_NULL)
-            pending = 1; /* a null result: none yet, like an empty body */
-        else
-            res[i] = root;
+        if (mi.state == ST_QUEUED || mi.state == ST_RUNNING) {
+            *status = 204;
+            return SG_OK;
+        }
+        res[i] = mi.result;
     }
-    if (pending && !failed) {
-        *status = 204;
-        return SG_OK;
+    /* Finished parts whose info carried no result: their own QuerySmsTaskResult answers. */
+    for (size_t i = 0; results != NULL && i < n; i++) {
+        sg_json_t *root;
+
+        if (res[i] != NULL || infos[i].status == 0 || results[i].status == 0 ||
+            results[i].status == 204 || (results[i].status == 200 && results[i].len == 0))
+            continue;
+        if (results[i].status != 200) {
+            rv = merge_passthrough(&results[i], out, status);
+            if (rv != SG_OK)
+                out->len = saved;
+            return rv;
+        }
+        if ((rv = merge_parse(pool, results[i].body, results[i].len, &root)) != SG_OK)
+            return rv;
+        res[i] = root->type == SG_JSON_NULL ? NULL : root;
     }
     rv = sg_buf_lit(out, "{\"_typeName\":\"ArrayOfGroupOperationResult\",\"_value\":[");
     for (size_t i = 0; i < n && rv == SG_OK; i++)

@@ -1,6 +1,6 @@
 /*
  * filters/merge.h - merges the upstream answers for the parts of a composite
- * SmsTask (DESIGN.md "Batch splitting and composite tasks", issue 6).
+ * SmsTask (docs/design.md "Batch splitting and composite tasks", issue 6).
  *
  * smsguard splits a large TestFailoverReplicationGroupStop_Task batch into
  * several upstream tasks and hands the client one composite SmsTask. When the
@@ -37,8 +37,8 @@
  *     {"_typeName":"ArrayOfGroupOperationResult","_value":[...]}: for each part in order, the
  *     items of its result when that is an object with a `_typeName` starting "ArrayOf" and a
  *     `_value` array, else the result itself as one entry; each entry written as it came.
- * Task result: a part answering 204, an empty body or `null` has no result yet; other 200 bodies
- * must be JSON (else SG_EPROTO) and contribute entries as for task info.
+ * Task result: from the parts' task infos (see sg_merge_task_result), their results contributing
+ * entries as for task info.
  */
 
 typedef struct {
@@ -60,12 +60,35 @@ typedef struct {
 int sg_merge_task_info(sg_pool_t *pool, const char *handle, const char *provider,
                        const sg_merge_part_t *parts, size_t n, sg_buf_t *out, int *status);
 
-/* QuerySmsTaskResult: 204 (empty out) while any part has no result yet (a part answered 204 or
- * an empty body) and no part failed; otherwise 200 with
- * {"_typeName":"ArrayOfGroupOperationResult","_value":[...]} holding the parts' `_value`
- * entries concatenated in order (each entry kept as it came); a part that failed at submission
- * contributes nothing; a failed part query is passed through as for task info. */
-int sg_merge_task_result(sg_pool_t *pool, const sg_merge_part_t *parts, size_t n, sg_buf_t *out,
-                         int *status);
+/* QuerySmsTaskResult on a composite task, decided by the parts' QuerySmsTaskInfo answers (infos,
+ * as for sg_merge_task_info), because a part's QuerySmsTaskResult alone cannot tell "not yet"
+ * from "never" (a part that ended in error has no result): 204 (empty out) while any part is
+ * queued or running; otherwise 200 with {"_typeName":"ArrayOfGroupOperationResult","_value":
+ * [...]} holding, in the parts' order, the entries of each part's result (each kept as it came):
+ * the `result` of its task info, else, when results is not NULL, its QuerySmsTaskResult answer
+ * results[i] (status 200 with a JSON body; 204, an empty body, `null` or status 0 mean none).
+ * Parts that failed (at submission or in error) contribute what their info holds, usually
+ * nothing. A failed query (a status other than 200 and 0 in infos, other than 200, 204 and 0 in
+ * results) is passed through as for task info, infos first. Returns SG_OK, SG_EPROTO (a task
+ * info is not one, a result not JSON), SG_ENOMEM. */
+int sg_merge_task_result(sg_pool_t *pool, const sg_merge_part_t *infos,
+                         const sg_merge_part_t *results, size_t n, sg_buf_t *out, int *status);
+
+/* What one part's QuerySmsTaskInfo answer says (sg_merge_info_peek). */
+enum { SG_MERGE_QUEUED = 0, SG_MERGE_RUNNING, SG_MERGE_SUCCESS, SG_MERGE_ERROR };
+#define SG_MERGE_BATCH_MAX 1000000 /* the largest maxBatchSize reported */
+
+typedef struct {
+    int state;          /* SG_MERGE_* */
+    int has_result;     /* the info carries a non-null `result` */
+    long long toomany;  /* the task ended in error with a TooMany fault: its maxBatchSize (1 when
+                         * absent, zero or negative: ref/sms-api.md 2.6), capped at
+                         * SG_MERGE_BATCH_MAX; else 0 */
+    const char *provider; /* `object`.value when `object` is a VasaProvider reference, else NULL */
+} sg_merge_peek_t;
+
+/* Reads body[0,len), a 200 QuerySmsTaskInfo answer, into *out (strings in pool). Returns SG_OK,
+ * SG_EPROTO when it is not an SmsTaskInfo as sg_merge_task_info() reads them, SG_ENOMEM. */
+int sg_merge_info_peek(sg_pool_t *pool, const char *body, size_t len, sg_merge_peek_t *out);
 
 #endif

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 
 /* A sub-request's answer is buffered whole (the parent parses it), so it is capped:
- * at limits.max_body_bytes, the same bound as a request body (DESIGN.md "Every buffer
- * has a limit from `limits`"), and never above 8 MiB. A larger answer fails the part
+ * at limits.max_body_bytes, the same bound as a request body (docs/design.md "Threads":
+ * every buffer has a limit), and never above 8 MiB. A larger answer fails the part
  * like a broken upstream ("upstream response too large": 500 ProviderUnavailable on
  * the stop-test route, see sg_req_up_body); nothing truncated is ever parsed. */
 #define SUBREQ_ANSWER_MAX (8u * 1024 * 1024)
@@ -94,6 +94,7 @@ sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, co
     r->method.n = 4;
     r->path.p = sg_pool_strndup(&r->pool, path, pathlen);
     r->path.n = pathlen;
+    r->scheme = parent->scheme; /* the parent passed sg_req_check: all four are set */
     r->authority = parent->authority;
     r->headers = parent->headers; /* the parent's pool outlives its children */
     r->guarded = 1;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 60_batch_split: a stop-test batch larger than the provider's size is split into ordered
-# parts (DESIGN.md "Batch splitting and composite tasks", issue 6). Checked on the client's
+# parts (docs/design.md "Batch splitting and composite tasks", issue 6). Checked on the client's
 # answers and on the simulator's record:
 #   - batch.max_size 4: 10 groups over HTTP/1.1 and over HTTP/2 -> one composite SmsTask
 #     ("sgc1." handle); upstream exactly 3 stop-test calls carrying groups [0-3] [4-7] [8-9]
@@ -8,8 +8,9 @@
 #     (none when it did not), its vmware-api-session-id and no Authorization; 3 groups and
 #     4 groups -> one call and the simulator's own answer byte for byte (SmsTask-N)
 #   - batch.providers: vasa-small has max_size 2: 5 groups -> 3 calls (2,2,1)
-#   - max_parallel 2: 12 groups with every upstream answer delayed 400 ms (x-sim-delay-ms
-#     travels with the parts) -> two parts at once, the third after one of them answered
+#   - max_parallel 2: 12 groups with every upstream answer delayed 400 ms (a second simulator
+#     with --delay-ms: x-sim-* headers do not reach the upstream on guarded routes) -> two
+#     parts at once, the third after one of them answered
 #   - a client that leaves while its parts are upstream does no harm; 200 split requests from
 #     h2load (40 streams at once) all succeed, 3 calls each
 #   - the handle's parts are the simulator's tasks: each one's result lists that part's groups
@@ -31,6 +32,7 @@
 #     parts, upstream {status 200, the simulator's task id}, in order, linked by request_id);
 #     smsguard-audit verify says ok.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need h2load nghttp2-client
 
 [[ -x $SMSGUARD_AUDIT ]] || fail "SMSGUARD_AUDIT=$SMSGUARD_AUDIT is not an executable"
 
@@ -211,6 +213,13 @@ SIM1_RECORD=$WORK/sim1.jsonl
 SIM_RECORD=$SIM1_RECORD
 start_sim
 SIM1_PORT=$SIM_PORT
+# the same simulator answering every request 400 ms late, for the timing checks
+SLOW_RECORD=$WORK/sim-slow.jsonl
+SIM_RECORD=$SLOW_RECORD
+start_sim --delay-ms 400
+SLOW_PORT=$SIM_PORT
+SIM_RECORD=$SIM1_RECORD
+SIM_PORT=$SIM1_PORT
 GUARD_SETTINGS=("extra=$(batch_conf 4 64 "$WORK/task.key" '{ moid = "vasa-small"; max_size = 2; }')
 audit = { file = \"$AUDIT\"; sync = \"always\"; fail_closed = true; };")
 guard_conf "$WORK/a.conf" "${GUARD_SETTINGS[@]}"
@@ -269,8 +278,14 @@ parts_ok vasa-small "0-1 2-3 4-4" true -
 echo "   200 composite; upstream $(calls vasa-small | paste -sd',' -)"
 
 check "max_parallel 2: 12 groups, each upstream answer delayed 400 ms -> 2 parts at once, then the third"
+# a second smsguard (no audit) in front of the slow simulator, until the next check is done
+A_SAVED=("$SG_PID" "$SG_PORT" "$SG_ADMIN_PORT" "$SG_URL" "$SG_ADMIN_URL" "$SG_LOG")
+guard_conf "$WORK/slow.conf" "upstream_url=http://127.0.0.1:$SLOW_PORT" \
+    "extra=$(batch_conf 4 64 "$WORK/task.key")"
+start_guard "$WORK/slow.conf"
+SIM_RECORD=$SLOW_RECORD
 t0=$(date +%s.%N)
-stop http2 vasa-par 12 false - -H 'x-sim-delay-ms: 400'
+stop http2 vasa-par 12 false -
 t1=$(date +%s.%N)
 composite vasa-par
 parts_ok vasa-par "0-3 4-7 8-11" false -
@@ -297,16 +312,21 @@ for proto in http1.1 http2; do
     moid=vasa-gone-$(tag "$proto")
     body 12 false - "$WORK/r/$moid.req"
     sg_req "$proto" POST "$VP/$moid/$M" "$WORK/r/$moid" -H 'Content-Type: application/json' \
-        -H "vmware-api-session-id: sess-$moid" -H 'x-sim-delay-ms: 600' --max-time 0.3 \
+        -H "vmware-api-session-id: sess-$moid" --max-time 0.3 \
         --data-binary @"$WORK/r/$moid.req"
     assert_eq 000 "$REQ_CODE" "$moid: the client gave up before the answer"
 done
 sleep 1.2
 assert_eq "4 0-3 4 4-7" "$(calls vasa-gone-h1 | sort -t' ' -k2n | head -n 2 | paste -sd' ' -)" "vasa-gone-h1: the parts already under way"
+GONE_SIZES=$(sizes vasa-gone-h1)
+assert_serving "the clients that left"
+stop_guard_term "$SG_PID"
+read -r SG_PID SG_PORT SG_ADMIN_PORT SG_URL SG_ADMIN_URL SG_LOG <<<"${A_SAVED[*]}"
+SIM_RECORD=$SIM1_RECORD
 stop http2 vasa-after-gone 10 false -
 composite vasa-after-gone
 parts_ok vasa-after-gone "0-3 4-7 8-9" false -
-echo "   gone twice; then 200 composite as before; upstream for the gone h1 request: $(sizes vasa-gone-h1)"
+echo "   gone twice; then 200 composite as before; upstream for the gone h1 request: $GONE_SIZES"
 
 check "h2load: 200 split requests (10 groups each) over 4 connections x 10 streams: all 200, 600 calls upstream"
 body 10 false - "$WORK/load.req"
@@ -323,7 +343,8 @@ grep -E '^finished in' "$WORK/h2load.out" | sed 's/^/   /'
 
 check "audit: one decision per request; one outcome per part, linked by request_id"
 stop_guard_term "$A_PID"
-python3 - "$AUDIT" "$WORK/r" vasa-ten-h1:10 vasa-ten-h2:10 vasa-small:5 vasa-par:12 \
+# (vasa-par went through the second smsguard, which keeps no audit log)
+python3 - "$AUDIT" "$WORK/r" vasa-ten-h1:10 vasa-ten-h2:10 vasa-small:5 \
     "vasa-three:3:${SINGLE_TASK[vasa-three]}" "vasa-four:4:${SINGLE_TASK[vasa-four]}" <<'PY' || fail "the audit records are wrong (see above)"
 import base64, json, sys
 audit, rdir = sys.argv[1:3]
@@ -499,17 +520,17 @@ fi
 stop_guard_term "$SG_PID"
 
 check "SIGTERM while stop-tests are upstream: smsguard exits once they are answered, not at the drain timeout"
-# three cases, each on a fresh smsguard (drain_timeout_ms 4000; upstream answers 600 ms late):
+# three cases, each on a fresh smsguard (drain_timeout_ms 4000; upstream answers 400 ms late):
 # a client waiting for a one-part request (HTTP/1.1), a client waiting for a split request
 # (HTTP/2), and an HTTP/1.1 client that gave up on a split request after 0.3 s
 for c in "single http1.1 3 wait" "split http2 12 wait" "gone http1.1 12 gone"; do
     read -r what proto n how <<<"$c"
     moid=vasa-drain-$what
     guard_conf "$WORK/g-$what.conf" "limits=max_body_bytes = 1048576; drain_timeout_ms = 4000;" \
-        "extra=$(batch_conf 4 64 "$WORK/task.key")"
+        "upstream_url=http://127.0.0.1:$SLOW_PORT" "extra=$(batch_conf 4 64 "$WORK/task.key")"
     start_guard "$WORK/g-$what.conf"
     body "$n" false - "$WORK/r/$moid.req"
-    args=(POST "$VP/$moid/$M" "$WORK/r/$moid" -H 'Content-Type: application/json' -H 'x-sim-delay-ms: 600'
+    args=(POST "$VP/$moid/$M" "$WORK/r/$moid" -H 'Content-Type: application/json'
         --data-binary @"$WORK/r/$moid.req")
     if [[ $how == gone ]]; then
         sg_req "$proto" "${args[@]}" --max-time 0.3

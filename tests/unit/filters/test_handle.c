@@ -1,5 +1,5 @@
 /*
- * Unit tests for filters/handle.c: composite SmsTask handles (DESIGN.md "Batch splitting and
+ * Unit tests for filters/handle.c: composite SmsTask handles (docs/design.md "Batch splitting and
  * composite tasks"). Round trips first, then every way a handle can be forged, altered or
  * malformed, then the bounds. Forged payloads are signed here with OpenSSL directly so that
  * the decoder's payload checks are reached behind a valid MAC.
@@ -654,6 +654,142 @@ static void leaves_out_untouched_when_out_is_full(void **state)
     sg_buf_dispose(&small);
 }
 
+/* ---- what the batch filter decides before sending (issue 14) ---- */
+
+static void takes_only_short_printable_task_ids(void **state)
+{
+    char id[SG_HANDLE_ID_MAX + 2];
+
+    (void)state;
+    memset(id, 'x', sizeof(id) - 1);
+    id[SG_HANDLE_ID_MAX + 1] = '\0';
+    assert_false(sg_handle_id_ok(id));
+    id[SG_HANDLE_ID_MAX] = '\0';
+    assert_true(sg_handle_id_ok(id));
+    assert_true(sg_handle_id_ok("SmsTask-42"));
+    assert_true(sg_handle_id_ok("task-1 ~x"));
+    assert_false(sg_handle_id_ok(""));
+    assert_false(sg_handle_id_ok(NULL));
+    assert_false(sg_handle_id_ok("a\"b"));
+    assert_false(sg_handle_id_ok("a\\b"));
+    assert_false(sg_handle_id_ok("a\nb"));
+    assert_false(sg_handle_id_ok("a\x7f"));
+    assert_false(sg_handle_id_ok("gr\xc3\xbc\xc3\x9f"));
+}
+
+/* A fault bigger than any handle, with a type of exactly SG_HANDLE_TYPE_MAX characters. */
+static char *worst_fault(void)
+{
+    size_t n = SG_HANDLE_MAX + 200;
+    char *f = malloc(n + 100), *o = f;
+
+    assert_non_null(f);
+    o += sprintf(o, "{\"_typeName\":\"");
+    memset(o, 'T', SG_HANDLE_TYPE_MAX);
+    o += SG_HANDLE_TYPE_MAX;
+    o += sprintf(o, "\",\"faultstring\":\"");
+    memset(o, 'f', n);
+    o += n;
+    strcpy(o, "\"}");
+    return f;
+}
+
+/* capacity parts of the largest kinds (every other one a fault far too big to carry whole)
+ * encode, and decode; one more of the largest accepted kind does not fit. */
+static void assert_capacity_is_exact(fx_t *fx, const char *provider, const char *tenant,
+                                     size_t max_count)
+{
+    size_t cap = sg_handle_capacity(provider, "8.0.3.0", tenant, max_count), i;
+    sg_handle_part_t *parts = calloc(cap + 1, sizeof(*parts));
+    char id[SG_HANDLE_ID_MAX + 1], *fault = worst_fault();
+    sg_handle_t h = {provider, "8.0.3.0", tenant, parts, cap}, got;
+    const char *why;
+
+    assert_true(cap > 0);
+    assert_non_null(parts);
+    memset(id, '~', SG_HANDLE_ID_MAX);
+    id[SG_HANDLE_ID_MAX] = '\0';
+    for (i = 0; i <= cap; i++)
+        parts[i] = i % 2 ? (sg_handle_part_t){NULL, NULL, fault, max_count}
+                         : (sg_handle_part_t){"SmsTask", id, NULL, max_count};
+    sg_buf_reset(&fx->out);
+    assert_int_equal(sg_handle_encode(&h, key, sizeof(key), &fx->out), SG_OK);
+    assert_true(fx->out.len <= SG_HANDLE_MAX);
+    assert_int_equal(decode(fx, fx->out.data, fx->out.len, key, &got, &why), SG_OK);
+    assert_int_equal(got.nparts, cap);
+    if (cap < SG_HANDLE_MAX_PARTS) {
+        for (i = 0; i <= cap; i++)
+            parts[i] = (sg_handle_part_t){"SmsTask", id, NULL, max_count};
+        h.nparts = cap + 1;
+        sg_buf_reset(&fx->out);
+        assert_int_equal(sg_handle_encode(&h, key, sizeof(key), &fx->out), SG_ETOOBIG);
+    }
+    free(fault);
+    free(parts);
+}
+
+static void capacity_holds_the_worst_parts_and_not_one_more(void **state)
+{
+    fx_t *fx = *state;
+    char provider[3001];
+
+    assert_capacity_is_exact(fx, "vasa-1", "t1", 1);
+    assert_capacity_is_exact(fx, "vasa-1", "t1", 17);
+    assert_capacity_is_exact(fx, "vasa-1", "", 12345);
+    assert_capacity_is_exact(fx, "vasa-\xe2\x80\xa8-1", "tenant \"quoted\"", 99);
+    memset(provider, 'p', sizeof(provider) - 1);
+    provider[sizeof(provider) - 1] = '\0';
+    assert_capacity_is_exact(fx, provider, "t1", 500);
+    /* a longer provider leaves room for fewer parts */
+    assert_true(sg_handle_capacity(provider, "8.0.3.0", "t1", 500) <
+                sg_handle_capacity("vasa-1", "8.0.3.0", "t1", 500));
+}
+
+static void capacity_is_zero_when_no_handle_can_be_made(void **state)
+{
+    char provider[SG_HANDLE_MAX];
+
+    (void)state;
+    memset(provider, 'p', sizeof(provider) - 1);
+    provider[sizeof(provider) - 1] = '\0';
+    assert_int_equal(sg_handle_capacity(provider, "8.0.3.0", "t1", 1), 0);
+    assert_int_equal(sg_handle_capacity("", "8.0.3.0", "t1", 1), 0);
+    assert_int_equal(sg_handle_capacity(NULL, "8.0.3.0", "t1", 1), 0);
+    assert_int_equal(sg_handle_capacity("vasa-1", "8.0.3.0", "t\xff", 1), 0);
+    assert_int_equal(sg_handle_capacity("vasa-1", "8.0.3.0", "t1", 1) <= SG_HANDLE_MAX_PARTS, 1);
+}
+
+static void cuts_faults_to_their_type_only_when_whole_ones_do_not_fit(void **state)
+{
+    fx_t *fx = *state;
+    char *big = worst_fault(), odd[200];
+    sg_handle_part_t parts[3] = {{"SmsTask", "SmsTask-1", NULL, 4},
+                                 {NULL, NULL, FAULT_PLAIN, 4},
+                                 {NULL, NULL, big, 4}};
+    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, 2}, got;
+    const char *why;
+
+    /* fits whole: kept whole */
+    encode_ok(fx, &h);
+    assert_int_equal(decode(fx, fx->out.data, fx->out.len, key, &got, &why), SG_OK);
+    assert_string_equal(got.parts[1].fault, FAULT_PLAIN);
+    /* one fault too big: every fault cut to its type */
+    h.nparts = 3;
+    encode_ok(fx, &h);
+    assert_int_equal(decode(fx, fx->out.data, fx->out.len, key, &got, &why), SG_OK);
+    assert_string_equal(got.parts[0].value, "SmsTask-1");
+    assert_string_equal(got.parts[1].fault, "{\"_typeName\":\"ProviderBusy\"}");
+    assert_int_equal(strncmp(got.parts[2].fault, "{\"_typeName\":\"TTTT", 18), 0);
+    assert_int_equal(strlen(got.parts[2].fault), 16 + SG_HANDLE_TYPE_MAX);
+    /* a type that is not a short plain name becomes SystemError when cut */
+    snprintf(odd, sizeof(odd), "{\"_typeName\":\"a\\\"b\"}");
+    parts[1].fault = odd;
+    encode_ok(fx, &h);
+    assert_int_equal(decode(fx, fx->out.data, fx->out.len, key, &got, &why), SG_OK);
+    assert_string_equal(got.parts[1].fault, "{\"_typeName\":\"SystemError\"}");
+    free(big);
+}
+
 static void encodes_the_same_handle_twice_identically(void **state)
 {
     fx_t *fx = *state;
@@ -694,6 +830,10 @@ int main(void)
         T(refuses_to_encode_what_it_could_not_decode),
         T(leaves_out_untouched_when_out_is_full),
         T(encodes_the_same_handle_twice_identically),
+        T(takes_only_short_printable_task_ids),
+        T(capacity_holds_the_worst_parts_and_not_one_more),
+        T(capacity_is_zero_when_no_handle_can_be_made),
+        T(cuts_faults_to_their_type_only_when_whole_ones_do_not_fit),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

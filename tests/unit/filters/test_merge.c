@@ -1,6 +1,7 @@
 /*
  * Unit tests for filters/merge.c: merging the parts' QuerySmsTaskInfo and
- * QuerySmsTaskResult answers for a composite SmsTask (issue 6), checked on the
+ * QuerySmsTaskResult answers for a composite SmsTask (issue 6; results decided by the
+ * parts' task infos and TooMany read from a task's error, issue 14), checked on the
  * exact bytes written.
  */
 #include <setjmp.h>
@@ -73,10 +74,10 @@ static void info_is(fx_t *f, const sg_merge_part_t *parts, size_t n, const char 
         fail_msg("got  %.*s\nwant %s", (int)sg_buf_avail(&f->out), sg_buf_head(&f->out), want);
 }
 
-static void result_is(fx_t *f, const sg_merge_part_t *parts, size_t n, int status,
-                      const char *want)
+static void result_is(fx_t *f, const sg_merge_part_t *infos, const sg_merge_part_t *results,
+                      size_t n, int status, const char *want)
 {
-    int rv = sg_merge_task_result(&f->pool, parts, n, &f->out, &f->status);
+    int rv = sg_merge_task_result(&f->pool, infos, results, n, &f->out, &f->status);
     assert_int_equal(rv, SG_OK);
     assert_int_equal(f->status, status);
     if (strlen(want) != sg_buf_avail(&f->out) ||
@@ -394,76 +395,165 @@ static void an_output_over_the_buffer_maximum_is_too_big_and_out_unchanged(void 
     sg_buf_dispose(&small);
 }
 
-/* ---- task result ---- */
+/* ---- task result (from the parts' task infos, issue 14) ---- */
+
+#define DONE(result) P(200, INFO("\"state\":\"success\",\"result\":" result))
+#define DONE_NO_RESULT P(200, INFO("\"state\":\"success\""))
+#define RUNNING P(200, INFO("\"state\":\"running\",\"progress\":40"))
+#define QUEUED P(200, INFO("\"state\":\"queued\""))
+#define FAILED(fault) P(200, INFO("\"state\":\"error\",\"error\":" fault))
+#define NONE {0, NULL, 0}
 
 static void results_are_concatenated_in_order(void **state)
 {
-    const sg_merge_part_t parts[] = {
-        P(200, ARR(G("a") "," G("b"))),
-        P(200, ARR(GE("c"))),
-        P(200, ARR(G("d"))),
+    const sg_merge_part_t infos[] = {
+        DONE(ARR(G("a") "," G("b"))),
+        DONE(ARR(GE("c"))),
+        DONE(ARR(G("d"))),
     };
-    result_is(*state, parts, 3, 200, ARR(G("a") "," G("b") "," GE("c") "," G("d")));
+    result_is(*state, infos, NULL, 3, 200, ARR(G("a") "," G("b") "," GE("c") "," G("d")));
 }
 
-static void result_is_204_while_a_part_has_none_yet(void **state)
+static void result_is_204_while_any_part_is_queued_or_running(void **state)
 {
-    const sg_merge_part_t parts[] = {P(200, ARR(G("a"))), P(204, ""), P(200, ARR(G("c")))};
-    result_is(*state, parts, 3, 204, "");
+    const sg_merge_part_t a[] = {DONE(ARR(G("a"))), RUNNING, DONE(ARR(G("c")))};
+    const sg_merge_part_t b[] = {QUEUED, P(0, BUSY), FAILED(TOOMANY)};
+    result_is(*state, a, NULL, 3, 204, "");
+    result_is(*state, b, NULL, 3, 204, "");
 }
 
-static void result_is_204_for_an_empty_or_null_body(void **state)
+static void a_part_that_ended_in_error_does_not_hold_the_result_back_for_ever(void **state)
 {
-    const sg_merge_part_t a[] = {P(200, ARR(G("a"))), P(200, "")};
-    const sg_merge_part_t b[] = {P(200, "null"), P(200, ARR(G("a")))};
-    result_is(*state, a, 2, 204, "");
-    result_is(*state, b, 2, 204, "");
+    /* Its own QuerySmsTaskResult would say 204 for ever: the info says it is over. */
+    const sg_merge_part_t infos[] = {DONE(ARR(G("a"))), FAILED(TOOMANY), DONE(ARR(G("c")))};
+    const sg_merge_part_t results[] = {NONE, P(204, ""), NONE};
+    result_is(*state, infos, results, 3, 200, ARR(G("a") "," G("c")));
 }
 
-static void result_with_a_failed_part_ignores_the_204s_and_the_fault(void **state)
+static void finished_parts_without_a_result_in_their_info_use_their_result_answer(void **state)
 {
-    const sg_merge_part_t parts[] = {P(204, ""), P(0, BUSY), P(200, ARR(G("c")))};
-    result_is(*state, parts, 3, 200, ARR(G("c")));
+    const sg_merge_part_t infos[] = {DONE_NO_RESULT, DONE(ARR(G("b"))), DONE_NO_RESULT,
+                                     DONE_NO_RESULT};
+    const sg_merge_part_t results[] = {P(200, ARR(G("a"))), NONE, P(204, ""), P(200, "null")};
+    result_is(*state, infos, results, 4, 200, ARR(G("a") "," G("b")));
+    sg_buf_reset(&((fx_t *)*state)->out);
+    result_is(*state, infos, NULL, 4, 200, ARR(G("b")));
 }
 
 static void result_of_only_failed_parts_is_an_empty_array(void **state)
 {
-    const sg_merge_part_t parts[] = {P(0, BUSY), P(0, TOOMANY)};
-    result_is(*state, parts, 2, 200, ARR(""));
+    const sg_merge_part_t infos[] = {P(0, BUSY), P(0, TOOMANY)};
+    result_is(*state, infos, NULL, 2, 200, ARR(""));
 }
 
 static void result_part_query_failure_is_passed_through(void **state)
 {
-    const sg_merge_part_t parts[] = {P(204, ""), P(500, BUSY), P(200, "bad")};
-    result_is(*state, parts, 3, 500, BUSY);
+    const sg_merge_part_t infos[] = {DONE(ARR(G("a"))), P(500, BUSY), P(200, "bad")};
+    const sg_merge_part_t infos2[] = {DONE_NO_RESULT, DONE(ARR(G("b")))};
+    const sg_merge_part_t results2[] = {P(503, BUSY), NONE};
+    result_is(*state, infos, NULL, 3, 500, BUSY);
+    sg_buf_reset(&((fx_t *)*state)->out);
+    result_is(*state, infos2, results2, 2, 503, BUSY);
 }
 
 static void result_unboxed_value_is_one_entry(void **state)
 {
-    const sg_merge_part_t parts[] = {P(200, G("a")), P(200, "[1,2]"), P(200, ARR(G("b")))};
-    result_is(*state, parts, 3, 200, ARR(G("a") ",[1,2]," G("b")));
+    const sg_merge_part_t infos[] = {DONE(G("a")), DONE("[1,2]"), DONE(ARR(G("b")))};
+    result_is(*state, infos, NULL, 3, 200, ARR(G("a") ",[1,2]," G("b")));
 }
 
 static void result_malformed_body_is_refused(void **state)
 {
     fx_t *f = *state;
-    const sg_merge_part_t parts[] = {P(200, ARR(G("a"))), P(200, "{\"a\":")};
+    const sg_merge_part_t infos[] = {DONE(ARR(G("a"))), P(200, "{\"a\":")};
+    const sg_merge_part_t infos2[] = {DONE(ARR(G("a"))), DONE_NO_RESULT};
+    const sg_merge_part_t results2[] = {NONE, P(200, "{\"a\":")};
 
-    assert_int_equal(sg_merge_task_result(&f->pool, parts, 2, &f->out, &f->status), SG_EPROTO);
+    assert_int_equal(sg_merge_task_result(&f->pool, infos, NULL, 2, &f->out, &f->status),
+                     SG_EPROTO);
+    assert_int_equal(sg_merge_task_result(&f->pool, infos2, results2, 2, &f->out, &f->status),
+                     SG_EPROTO);
     assert_int_equal(sg_buf_avail(&f->out), 0);
-    assert_int_equal(sg_merge_task_result(&f->pool, parts, 0, &f->out, &f->status), SG_EPROTO);
+    assert_int_equal(sg_merge_task_result(&f->pool, infos, NULL, 0, &f->out, &f->status),
+                     SG_EPROTO);
 }
 
 static void result_of_ten_parts_keeps_their_order(void **state)
 {
-    const sg_merge_part_t parts[] = {
-        P(200, ARR(G("0"))), P(200, ARR(G("1"))),  P(200, ARR(G("2"))), P(200, ARR(G("3"))),
-        P(200, ARR(GE("4"))), P(200, ARR(G("5"))), P(200, ARR(G("6"))), P(200, ARR(G("7"))),
-        P(200, ARR(G("8"))), P(200, ARR(G("9") "," G("9b"))),
+    const sg_merge_part_t infos[] = {
+        DONE(ARR(G("0"))), DONE(ARR(G("1"))),  DONE(ARR(G("2"))), DONE(ARR(G("3"))),
+        DONE(ARR(GE("4"))), DONE(ARR(G("5"))), DONE(ARR(G("6"))), DONE(ARR(G("7"))),
+        DONE(ARR(G("8"))), DONE(ARR(G("9") "," G("9b"))),
     };
-    result_is(*state, parts, 10, 200,
+    result_is(*state, infos, NULL, 10, 200,
               ARR(G("0") "," G("1") "," G("2") "," G("3") "," GE("4") "," G("5") "," G("6") ","
                   G("7") "," G("8") "," G("9") "," G("9b")));
+}
+
+/* ---- peeking at one part's task info ---- */
+
+#define OBJ "\"object\":{\"_typeName\":\"ManagedObjectReference\",\"type\":\"VasaProvider\"," \
+            "\"value\":\"vasa-9\"},"
+
+static void peek_reads_a_toomany_task_error_its_size_and_provider(void **state)
+{
+    fx_t *f = *state;
+    static const char body[] = INFO(OBJ "\"state\":\"error\",\"error\":" TOOMANY);
+    sg_merge_peek_t pk;
+
+    assert_int_equal(sg_merge_info_peek(&f->pool, body, sizeof(body) - 1, &pk), SG_OK);
+    assert_int_equal(pk.state, SG_MERGE_ERROR);
+    assert_int_equal(pk.toomany, 2);
+    assert_string_equal(pk.provider, "vasa-9");
+    assert_int_equal(pk.has_result, 0);
+}
+
+static void peek_takes_a_toomany_without_a_usable_size_as_one(void **state)
+{
+    fx_t *f = *state;
+    static const char none[] = INFO("\"state\":\"error\",\"error\":{\"_typeName\":\"TooMany\"}");
+    static const char zero[] =
+        INFO("\"state\":\"error\",\"error\":{\"_typeName\":\"TooMany\",\"maxBatchSize\":-3}");
+    static const char huge[] = INFO(
+        "\"state\":\"error\",\"error\":{\"_typeName\":\"TooMany\",\"maxBatchSize\":99999999999}");
+    sg_merge_peek_t pk;
+
+    assert_int_equal(sg_merge_info_peek(&f->pool, none, sizeof(none) - 1, &pk), SG_OK);
+    assert_int_equal(pk.toomany, 1);
+    assert_null(pk.provider);
+    assert_int_equal(sg_merge_info_peek(&f->pool, zero, sizeof(zero) - 1, &pk), SG_OK);
+    assert_int_equal(pk.toomany, 1);
+    assert_int_equal(sg_merge_info_peek(&f->pool, huge, sizeof(huge) - 1, &pk), SG_OK);
+    assert_int_equal(pk.toomany, SG_MERGE_BATCH_MAX);
+}
+
+static void peek_sees_no_toomany_in_other_states_and_faults(void **state)
+{
+    fx_t *f = *state;
+    static const char busy[] = INFO("\"state\":\"error\",\"error\":" BUSY);
+    static const char ok[] = INFO("\"state\":\"success\",\"result\":" ARR(G("a")));
+    static const char run[] = INFO("\"state\":\"running\",\"error\":" TOOMANY);
+    sg_merge_peek_t pk;
+
+    assert_int_equal(sg_merge_info_peek(&f->pool, busy, sizeof(busy) - 1, &pk), SG_OK);
+    assert_int_equal(pk.toomany, 0);
+    assert_int_equal(sg_merge_info_peek(&f->pool, ok, sizeof(ok) - 1, &pk), SG_OK);
+    assert_int_equal(pk.state, SG_MERGE_SUCCESS);
+    assert_int_equal(pk.has_result, 1);
+    assert_int_equal(pk.toomany, 0);
+    assert_int_equal(sg_merge_info_peek(&f->pool, run, sizeof(run) - 1, &pk), SG_OK);
+    assert_int_equal(pk.state, SG_MERGE_RUNNING);
+    assert_int_equal(pk.toomany, 0);
+}
+
+static void peek_refuses_what_is_not_a_task_info(void **state)
+{
+    fx_t *f = *state;
+    sg_merge_peek_t pk;
+
+    assert_int_equal(sg_merge_info_peek(&f->pool, BUSY, sizeof(BUSY) - 1, &pk), SG_EPROTO);
+    assert_int_equal(sg_merge_info_peek(&f->pool, "", 0, &pk), SG_EPROTO);
+    assert_int_equal(sg_merge_info_peek(&f->pool, "[1]", 3, &pk), SG_EPROTO);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -496,14 +586,18 @@ int main(void)
         T(a_submission_fault_that_is_not_an_object_is_refused),
         T(an_output_over_the_buffer_maximum_is_too_big_and_out_unchanged),
         T(results_are_concatenated_in_order),
-        T(result_is_204_while_a_part_has_none_yet),
-        T(result_is_204_for_an_empty_or_null_body),
-        T(result_with_a_failed_part_ignores_the_204s_and_the_fault),
+        T(result_is_204_while_any_part_is_queued_or_running),
+        T(a_part_that_ended_in_error_does_not_hold_the_result_back_for_ever),
+        T(finished_parts_without_a_result_in_their_info_use_their_result_answer),
         T(result_of_only_failed_parts_is_an_empty_array),
         T(result_part_query_failure_is_passed_through),
         T(result_unboxed_value_is_one_entry),
         T(result_malformed_body_is_refused),
         T(result_of_ten_parts_keeps_their_order),
+        T(peek_reads_a_toomany_task_error_its_size_and_provider),
+        T(peek_takes_a_toomany_without_a_usable_size_as_one),
+        T(peek_sees_no_toomany_in_other_states_and_faults),
+        T(peek_refuses_what_is_not_a_task_info),
     };
     return cmocka_run_group_tests_name("filters/merge", tests, NULL, NULL);
 }
