@@ -1,5 +1,5 @@
 /*
- * filters/flt_audit.c - the audit records of stop-test requests (DESIGN.md
+ * filters/flt_audit.c - the audit records of stop-test requests (docs/design.md
  * "Audit log").
  *
  * An allowed request waits here until its `decision` record is durable
@@ -8,8 +8,10 @@
  * cannot be written, fail_closed refuses the request. A request refused
  * earlier in the chain gets its `decision` record from on_done; a forwarded
  * one also gets an `outcome` record with the upstream status, the task
- * reference and the duration. Every string that came from a client is
- * escaped; the token never appears, only who it named.
+ * reference and the duration. Every string that came from a client or a token
+ * goes through the one escaper (sg_buf_json_str, proxy/common.h), the same as in
+ * the access and error logs: no line breaks, terminal escapes or bidi controls
+ * raw, invalid UTF-8 as U+FFFD. The token never appears, only who it named.
  */
 #include "filters/filter.h"
 #include "filters/canon.h"
@@ -30,11 +32,6 @@ typedef struct {
     int allowed; /* the decision record said allow and the request went on */
 } audit_ctx_t;
 
-static int audit_cstr(sg_buf_t *b, const char *s)
-{
-    return s == NULL ? sg_buf_lit(b, "null") : sg_buf_json_str(b, s, strlen(s));
-}
-
 static int audit_time(sg_buf_t *b)
 {
     char t[SG_TIME_LEN];
@@ -52,11 +49,11 @@ static int audit_head(sg_buf_t *b, sg_req_t *r, const char *stage)
         rv = sg_buf_appendf(b, ",\"stage\":\"%s\",\"request_id\":\"%s\",\"release\":", stage,
                             r->request_id);
     if (rv == SG_OK)
-        rv = r->release.p ? sg_buf_json_str(b, r->release.p, r->release.n) : sg_buf_lit(b, "null");
+        rv = sg_buf_json_str(b, r->release.p, r->release.n); /* NULL: null */
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"provider\":");
     if (rv == SG_OK)
-        rv = r->moid.p ? sg_buf_json_str(b, r->moid.p, r->moid.n) : sg_buf_lit(b, "null");
+        rv = sg_buf_json_str(b, r->moid.p, r->moid.n);
     return rv;
 }
 
@@ -92,11 +89,11 @@ static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"client\":{\"addr\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, r->conn->peer);
+        rv = sg_buf_json_cstr(b, r->conn->peer);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"tls\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, r->conn->tls_version);
+        rv = sg_buf_json_cstr(b, r->conn->tls_version);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"cert_subject\":");
     if (rv == SG_OK)
@@ -108,19 +105,19 @@ static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
     else if (rv == SG_OK) {
         rv = sg_buf_lit(b, "{\"subject\":");
         if (rv == SG_OK)
-            rv = audit_cstr(b, who->subject);
+            rv = sg_buf_json_cstr(b, who->subject);
         if (rv == SG_OK)
             rv = sg_buf_lit(b, ",\"tenant\":");
         if (rv == SG_OK)
-            rv = audit_cstr(b, who->tenant);
+            rv = sg_buf_json_cstr(b, who->tenant);
         if (rv == SG_OK)
             rv = sg_buf_lit(b, ",\"token_id\":");
         if (rv == SG_OK)
-            rv = audit_cstr(b, who->token_id);
+            rv = sg_buf_json_cstr(b, who->token_id);
         if (rv == SG_OK)
             rv = sg_buf_lit(b, ",\"auth\":");
         if (rv == SG_OK)
-            rv = audit_cstr(b, who->auth);
+            rv = sg_buf_json_cstr(b, who->auth);
         if (rv == SG_OK)
             rv = sg_buf_lit(b, "}");
     }
@@ -145,20 +142,28 @@ static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
         if (rv == SG_OK)
             rv = sg_buf_lit(b, "]");
     }
+    /* "this": the target the body repeated in _this, checked equal to the path's
+     * (filters/stopreq.c); null when it named none or no body was validated. */
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"this\":");
+    if (rv == SG_OK)
+        rv = sr != NULL && sr->has_this ? sg_buf_json_str(b, r->moid.p, r->moid.n)
+                                        : sg_buf_lit(b, "null");
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"decision\":\"%s\",\"fault\":", allow ? "allow" : "deny");
     if (rv == SG_OK)
-        rv = audit_cstr(b, allow ? NULL : (r->fault_type ? r->fault_type : "Aborted"));
+        rv = sg_buf_json_cstr(b, allow ? NULL : (r->fault_type ? r->fault_type : "Aborted"));
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"reason\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, r->reason ? r->reason
-                                     : allow ? "allowed"
-                                             : r->aborted ? "client went away" : "refused");
+        rv = sg_buf_json_cstr(b, r->reason    ? r->reason
+                                 : allow      ? "allowed"
+                                 : r->aborted ? "client went away"
+                                              : "refused");
     return rv;
 }
 
-/* The upstream entry's "reason" (an addition to DESIGN.md's upstream {status, task,
+/* The upstream entry's "reason" (an addition to docs/design.md's upstream {status, task,
  * duration_ms}): null when the upstream answered, else what went wrong with it:
  * "upstream unreachable", "upstream reset", "upstream closed early", "upstream timeout",
  * "upstream bad response", "upstream headers too large", "upstream response too large",
@@ -167,10 +172,10 @@ static int audit_up_reason(sg_buf_t *b, const char *error)
 {
     int rv = sg_buf_lit(b, ",\"reason\":");
 
-    return rv == SG_OK ? audit_cstr(b, error) : rv;
+    return rv == SG_OK ? sg_buf_json_cstr(b, error) : rv;
 }
 
-/* The outcome of one part of a split request (DESIGN.md upstream {status, task,
+/* The outcome of one part of a split request (docs/design.md upstream {status, task,
  * duration_ms}; issue 6: one outcome record per part, linked by request_id). */
 static int audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
 {
@@ -183,7 +188,7 @@ static int audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
         rv = sg_buf_appendf(b, ",\"part\":%zu,\"parts\":%zu,\"upstream\":{\"status\":%d,\"task\":",
                             i, n, st);
     if (rv == SG_OK)
-        rv = audit_cstr(b, task);
+        rv = sg_buf_json_cstr(b, task);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"duration_ms\":%llu", dur);
     if (rv == SG_OK)
@@ -191,14 +196,14 @@ static int audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
     if (rv == SG_OK)
         rv = sg_buf_lit(b, "},\"fault\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, fault);
+        rv = sg_buf_json_cstr(b, fault);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"reason\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, error ? "upstream failed"
-                           : st == 0 ? "not answered"
-                           : fault   ? "refused by the provider"
-                                     : "answered");
+        rv = sg_buf_json_cstr(b, error     ? "upstream failed"
+                                 : st == 0 ? "not answered"
+                                 : fault   ? "refused by the provider"
+                                           : "answered");
     return rv;
 }
 
@@ -237,7 +242,7 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
                                 r->res_started && !r->local_reply ? r->res.status : 0);
     }
     if (rv == SG_OK)
-        rv = audit_cstr(b, task);
+        rv = sg_buf_json_cstr(b, task);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"duration_ms\":%llu",
                             (unsigned long long)(sg_now_ms() - r->start_ms));
@@ -246,13 +251,13 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
     if (rv == SG_OK)
         rv = sg_buf_lit(b, "},\"fault\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
+        rv = sg_buf_json_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"reason\":");
     if (rv == SG_OK)
-        rv = audit_cstr(b, r->aborted              ? "client went away"
-                           : error != NULL || !r->res_ended ? "upstream failed"
-                                                            : "answered");
+        rv = sg_buf_json_cstr(b, r->aborted                       ? "client went away"
+                                 : error != NULL || !r->res_ended ? "upstream failed"
+                                                                  : "answered");
     return rv;
 }
 

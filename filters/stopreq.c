@@ -1,22 +1,28 @@
 /*
- * filters/stopreq.c - parse, validate and re-serialise the stop-test body.
+ * filters/stopreq.c - parse, validate and re-serialise the guarded bodies.
  *
  * The JSON grammar (duplicates, UTF-8, trailing bytes, depth) is filters/json.c's
- * job; this file owns the schema of TestFailoverReplicationGroupStopRequestType
- * and the fault each violation maps to. The checks run in a fixed order so that
- * a body with several problems always gets the same fault. Building the vSphere
- * fault object and deciding what to do with the request are flt_validate.c's.
+ * job; this file owns the schema of TestFailoverReplicationGroupStopRequestType,
+ * the shape of the SmsTask query bodies, the _this member both may carry, the
+ * media type that announces them, and the fault each violation maps to. The
+ * checks run in a fixed order so that a body with several problems always gets
+ * the same fault. Building the vSphere fault object and deciding what to do
+ * with the request are flt_validate.c's.
  */
 #include "filters/stopreq.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define STR_LIT(s) (s), (sizeof(s) - 1)
 
-/* Type names the API allows (ref/sms-api.md section 1.2): the root's is tolerated
- * because real clients (govmomi, vim_rs) send it. */
+/* Type names the API allows (ref/sms-api.md section 1.2). The root's is tolerated
+ * because real clients send one: vim_rs the schema's name, govmomi the method's
+ * (the Go type of its request is named after the method). */
 #define TN_ROOT "TestFailoverReplicationGroupStopRequestType"
+#define TN_ROOT_METHOD "TestFailoverReplicationGroupStop_Task"
+#define TN_MOREF "ManagedObjectReference"
 #define TN_GROUP "ReplicationGroupId"
 #define TN_FAULT_DOMAIN "FaultDomainId"
 #define TN_DEVICE_GROUP "DeviceGroupId"
@@ -41,7 +47,7 @@ static int name_is(const sg_json_t *v, const char *s, size_t n)
 static int fault_set(sg_stopreq_fault_t *fault, const char *type, const char *prop,
                      const char *message)
 {
-    fault->status = 500; /* vCenter answers every fault with 500 (DESIGN.md point 6) */
+    fault->status = 500; /* vCenter answers every fault with 500 (docs/design.md "Answers") */
     fault->type = type;
     fault->invalid_property = prop;
     fault->message = message;
@@ -227,6 +233,45 @@ static int check_groups(sg_pool_t *pool, const sg_json_t *gid, sg_stopreq_t *out
 }
 
 /*
+ * _this, the target a client may repeat from the path (govmomi sends its whole
+ * SOAP request struct): {"_typeName"?: "ManagedObjectReference", "type": type,
+ * "value": moid} and nothing else, every string compared byte for byte. Each
+ * problem names "_this". A _this naming another object than the path is
+ * refused, not ignored: checked, authorised and audited for one provider, the
+ * request could be acted on for another by an upstream that reads the body.
+ * _typeName is optional (vCenter's own fault bodies carry MoRefs without one);
+ * serverGuid, which govmomi omits when empty, has no meaning for a target this
+ * gateway already knows, and is refused with the other members.
+ */
+static int check_this(const sg_json_t *v, const char *type, const sg_str_t *moid,
+                      sg_stopreq_fault_t *fault)
+{
+    const sg_json_t *tv = NULL, *vv = NULL, *tn = NULL;
+
+    if (v->type != SG_JSON_OBJECT)
+        return fault_arg(fault, "_this", "_this must be a ManagedObjectReference.");
+    for (size_t i = 0; i < v->nkids; i++) {
+        const sg_json_t *k = v->kids[i];
+
+        if (name_is(k, STR_LIT("type")))
+            tv = k;
+        else if (name_is(k, STR_LIT("value")))
+            vv = k;
+        else if (name_is(k, STR_LIT("_typeName")))
+            tn = k;
+        else
+            return fault_arg(fault, "_this",
+                             "_this holds a member a ManagedObjectReference does not have.");
+    }
+    if ((tn != NULL && !sg_json_is_string(tn, STR_LIT(TN_MOREF))) || tv == NULL ||
+        tv->type != SG_JSON_STRING || vv == NULL || vv->type != SG_JSON_STRING)
+        return fault_arg(fault, "_this", "_this must be a ManagedObjectReference.");
+    if (!sg_json_is_string(tv, type, strlen(type)) || !sg_json_is_string(vv, moid->p, moid->n))
+        return fault_arg(fault, "_this", "_this must name the object of the request path.");
+    return SG_OK;
+}
+
+/*
  * Allows at most one JSON value per this many body bytes. The smallest valid group,
  * {"faultDomainId":{"id":"a"},"deviceGroupId":{"id":"b"}}, is 5 values in 56
  * bytes, so a valid body never needs more than one value per 11 bytes; bodies
@@ -235,25 +280,36 @@ static int check_groups(sg_pool_t *pool, const sg_json_t *gid, sg_stopreq_t *out
  */
 #define STOPREQ_BYTES_PER_VALUE 8
 
-int sg_stopreq_parse(sg_pool_t *pool, const char *body, size_t n, sg_stopreq_t *out,
-                     sg_stopreq_fault_t *fault)
+/* body[0, n) as one JSON object within the limits above, or the fault. */
+static int parse_object(sg_pool_t *pool, const char *body, size_t n, sg_json_t **root,
+                        sg_stopreq_fault_t *fault)
 {
     const sg_json_limits_t lim = {.max_depth = SG_STOPREQ_MAX_DEPTH,
                                   .max_values = n / STOPREQ_BYTES_PER_VALUE + 16};
-    const sg_json_t *gid = NULL, *force = NULL, *tn = NULL;
     sg_json_err_t err;
+    int rv;
+
+    rv = sg_json_parse(pool, body, n, &lim, root, &err);
+    if (rv == SG_ENOMEM)
+        return SG_ENOMEM;
+    if (rv != SG_OK)
+        return fault_malformed(pool, fault, &err);
+    if ((*root)->type != SG_JSON_OBJECT)
+        return fault_set(fault, "InvalidRequest", NULL, "The request body must be a JSON object.");
+    return SG_OK;
+}
+
+int sg_stopreq_parse(sg_pool_t *pool, const char *body, size_t n, const sg_str_t *moid,
+                     sg_stopreq_t *out, sg_stopreq_fault_t *fault)
+{
+    const sg_json_t *gid = NULL, *force = NULL, *tn = NULL, *th = NULL;
     sg_json_t *root;
     int rv;
 
     memset(out, 0, sizeof(*out));
     memset(fault, 0, sizeof(*fault));
-    rv = sg_json_parse(pool, body, n, &lim, &root, &err);
-    if (rv == SG_ENOMEM)
-        return SG_ENOMEM;
-    if (rv != SG_OK)
-        return fault_malformed(pool, fault, &err);
-    if (root->type != SG_JSON_OBJECT)
-        return fault_set(fault, "InvalidRequest", NULL, "The request body must be a JSON object.");
+    if ((rv = parse_object(pool, body, n, &root, fault)) != SG_OK)
+        return rv;
 
     /* 1. Root members: names first, then the root _typeName. */
     for (size_t i = 0; i < root->nkids; i++) {
@@ -265,27 +321,141 @@ int sg_stopreq_parse(sg_pool_t *pool, const char *body, size_t n, sg_stopreq_t *
             force = k;
         else if (name_is(k, STR_LIT("_typeName")))
             tn = k;
+        else if (name_is(k, STR_LIT("_this")))
+            th = k;
         else
             return fault_path(pool, fault, SIZE_MAX, NULL, &k->name, "Unknown member.");
     }
-    if (tn != NULL && !sg_json_is_string(tn, STR_LIT(TN_ROOT)))
+    if (tn != NULL && !sg_json_is_string(tn, STR_LIT(TN_ROOT)) &&
+        !sg_json_is_string(tn, STR_LIT(TN_ROOT_METHOD)))
         return fault_arg(fault, "_typeName", "Wrong _typeName.");
-    /* 2 and 3. groupId and its elements. */
+    /* 2. The target, before anything is read for it. */
+    if (th != NULL && (rv = check_this(th, "VasaProvider", moid, fault)) != SG_OK)
+        return rv;
+    /* 3 and 4. groupId and its elements. */
     if ((rv = check_groups(pool, gid, out, fault)) != SG_OK)
         return rv;
-    /* 4. force. */
+    /* 5. force. */
     if (force == NULL || (force->type != SG_JSON_TRUE && force->type != SG_JSON_FALSE))
         return fault_arg(fault, "force", "force is required and must be a boolean.");
     out->force = force->type == SG_JSON_TRUE;
+    out->has_this = th != NULL;
     out->root = root;
     return SG_OK;
+}
+
+/* 1 when v is the string method or method + "RequestType": the two names clients
+ * give a request (govmomi the method's, the OpenAPI schema the request type's). */
+static int names_method(const sg_json_t *v, const char *method)
+{
+    static const char suffix[] = "RequestType";
+    size_t n = strlen(method);
+
+    if (v->type != SG_JSON_STRING || v->str.n < n || memcmp(v->str.p, method, n) != 0)
+        return 0;
+    return v->str.n == n ||
+           (v->str.n == n + sizeof(suffix) - 1 && memcmp(v->str.p + n, suffix, v->str.n - n) == 0);
+}
+
+int sg_stopreq_query_parse(sg_pool_t *pool, const char *body, size_t n, const char *method,
+                           const sg_str_t *moid, sg_stopreq_query_t *out,
+                           sg_stopreq_fault_t *fault)
+{
+    const sg_json_t *tn, *th;
+    sg_json_t *root;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    memset(fault, 0, sizeof(*fault));
+    if (n == 0)
+        return SG_OK; /* vim_rs: a method without parameters is posted without a body */
+    if ((rv = parse_object(pool, body, n, &root, fault)) != SG_OK)
+        return rv;
+    /* Exact names and no duplicates (the parser's), so this is the one each member is. */
+    tn = sg_json_get(root, STR_LIT("_typeName"));
+    th = sg_json_get(root, STR_LIT("_this"));
+    if (tn != NULL && !names_method(tn, method))
+        return fault_arg(fault, "_typeName", "Wrong _typeName.");
+    if (th != NULL && (rv = check_this(th, "SmsTask", moid, fault)) != SG_OK)
+        return rv;
+    out->root = root;
+    out->has_this = th != NULL;
+    return SG_OK;
+}
+
+/* ---- the media type ---- */
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* RFC 9110 5.6.2 tchar. */
+static int is_tchar(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int sg_stopreq_media_type_ok(const char *value, size_t n)
+{
+    const char *p = value, *e = value + n;
+
+    while (p < e && is_ows(*p))
+        p++;
+    if ((size_t)(e - p) < 16 || strncasecmp(p, "application/json", 16) != 0)
+        return 0;
+    p += 16;
+    /* parameters = *( OWS ";" OWS [ parameter ] ) (RFC 9110 5.6.6) */
+    for (;;) {
+        const char *name, *val;
+        size_t name_n, val_n;
+
+        while (p < e && is_ows(*p))
+            p++;
+        if (p == e)
+            return 1;
+        if (*p++ != ';')
+            return 0; /* "application/jsonx", "application/json, text/plain" */
+        while (p < e && is_ows(*p))
+            p++;
+        if (p == e || *p == ';')
+            continue;
+        for (name = p; p < e && is_tchar(*p); p++)
+            ;
+        name_n = (size_t)(p - name);
+        if (name_n == 0 || p == e || *p++ != '=')
+            return 0;
+        if (p < e && *p == '"') {
+            /* quoted-string: qdtext and quoted-pairs, no control byte but HTAB */
+            for (val = ++p; p < e && *p != '"'; p++) {
+                if (*p == '\\' && ++p == e)
+                    return 0;
+                if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7F)
+                    return 0;
+            }
+            if (p == e)
+                return 0;
+            val_n = (size_t)(p++ - val);
+        } else {
+            for (val = p; p < e && is_tchar(*p); p++)
+                ;
+            val_n = (size_t)(p - val);
+            if (val_n == 0)
+                return 0;
+        }
+        if (name_n == 7 && strncasecmp(name, "charset", 7) == 0 &&
+            !(val_n == 5 && strncasecmp(val, "utf-8", 5) == 0))
+            return 0;
+    }
 }
 
 /* ---- re-serialisation ----
  *
  * Measured first, then written through one pointer into one reservation: the
  * body of 10,000 groups is one sg_buf_reserve, not hundreds of thousands of
- * appends. The schema left only groupId, force and _typeName at the root.
+ * appends. The schema left only groupId, force, _typeName and _this at the root
+ * of a stop-test body; a query body may hold anything but was parsed as strictly.
  */
 
 static int is_groupid(const sg_json_t *k)
@@ -293,39 +463,53 @@ static int is_groupid(const sg_json_t *k)
     return name_is(k, STR_LIT("groupId"));
 }
 
-static size_t body_size(const sg_stopreq_t *req, size_t first, size_t count)
+/* The root members forwarded: all but _this. The path names the target, and only
+ * the path: one place that was checked, so none that could disagree with it. */
+static int is_forwarded(const sg_json_t *k)
 {
-    const sg_json_t *root = req->root;
-    size_t size = 2 + root->nkids - 1; /* braces and commas; the schema needs groupId */
+    return !name_is(k, STR_LIT("_this"));
+}
+
+/* The size of root written with groupId holding groups [first, first + count) when
+ * groups is set (a stop-test body), as it came otherwise (a query body). */
+static size_t body_size(const sg_json_t *root, const sg_group_t *groups, size_t first,
+                        size_t count)
+{
+    size_t size = 2, members = 0; /* braces */
 
     for (size_t i = 0; i < root->nkids; i++) {
         const sg_json_t *k = root->kids[i];
 
-        size += sg_json_string_size(k->name.p, k->name.n) + 1;
-        if (!is_groupid(k)) {
+        if (!is_forwarded(k))
+            continue;
+        size += (members++ > 0) + sg_json_string_size(k->name.p, k->name.n) + 1;
+        if (groups == NULL || !is_groupid(k)) {
             size += sg_json_size(k);
             continue;
         }
         size += 2 + count - 1; /* brackets and commas */
         for (size_t g = first; g < first + count; g++)
-            size += sg_json_size(req->groups[g].node);
+            size += sg_json_size(groups[g].node);
     }
     return size;
 }
 
-static char *body_put(char *o, const sg_stopreq_t *req, size_t first, size_t count)
+static char *body_put(char *o, const sg_json_t *root, const sg_group_t *groups, size_t first,
+                      size_t count)
 {
-    const sg_json_t *root = req->root;
+    size_t members = 0;
 
     *o++ = '{';
     for (size_t i = 0; i < root->nkids; i++) {
         const sg_json_t *k = root->kids[i];
 
-        if (i > 0)
+        if (!is_forwarded(k))
+            continue;
+        if (members++ > 0)
             *o++ = ',';
         o = sg_json_put_string(o, k->name.p, k->name.n);
         *o++ = ':';
-        if (!is_groupid(k)) {
+        if (groups == NULL || !is_groupid(k)) {
             o = sg_json_put(o, k);
             continue;
         }
@@ -333,7 +517,7 @@ static char *body_put(char *o, const sg_stopreq_t *req, size_t first, size_t cou
         for (size_t g = first; g < first + count; g++) {
             if (g > first)
                 *o++ = ',';
-            o = sg_json_put(o, req->groups[g].node);
+            o = sg_json_put(o, groups[g].node);
         }
         *o++ = ']';
     }
@@ -341,18 +525,28 @@ static char *body_put(char *o, const sg_stopreq_t *req, size_t first, size_t cou
     return o;
 }
 
-int sg_stopreq_serialize(const sg_stopreq_t *req, size_t first, size_t count, sg_buf_t *out)
+static int body_write(sg_buf_t *out, const sg_json_t *root, const sg_group_t *groups,
+                      size_t first, size_t count)
 {
-    size_t size;
+    size_t size = body_size(root, groups, first, count);
     int rv;
 
+    if ((rv = sg_buf_reserve(out, size)) != SG_OK)
+        return rv;
+    body_put(out->data + out->len, root, groups, first, count);
+    out->len += size;
+    return SG_OK;
+}
+
+int sg_stopreq_serialize(const sg_stopreq_t *req, size_t first, size_t count, sg_buf_t *out)
+{
     /* An empty groupId would reach vCenter as the very request this proxy refuses. */
     if (req->root == NULL || count == 0 || first >= req->ngroups || count > req->ngroups - first)
         return SG_ERR;
-    size = body_size(req, first, count);
-    if ((rv = sg_buf_reserve(out, size)) != SG_OK)
-        return rv;
-    body_put(out->data + out->len, req, first, count);
-    out->len += size;
-    return SG_OK;
+    return body_write(out, req->root, req->groups, first, count);
+}
+
+int sg_stopreq_query_serialize(const sg_stopreq_query_t *q, sg_buf_t *out)
+{
+    return q->root == NULL ? SG_OK : body_write(out, q->root, NULL, 0, 0);
 }

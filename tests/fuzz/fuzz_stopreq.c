@@ -1,20 +1,28 @@
 /*
- * tests/fuzz/fuzz_stopreq.c - the stop-test body parser (filters/stopreq.c) and
- * the strict JSON parser under it (filters/json.c).
+ * tests/fuzz/fuzz_stopreq.c - the guarded bodies (filters/stopreq.c: the stop-test
+ * body, the SmsTask query bodies, the Content-Type check) and the strict JSON
+ * parser under them (filters/json.c).
  *
  * For any input: no crash, no leak, no sanitizer report. For an accepted input:
  * what we serialise is accepted again, means the same (groups, force) and
- * serialises to the same bytes; a slice of it is accepted and holds exactly the
- * groups asked for. A refusal must be a well-formed fault. Any violation aborts.
+ * serialises to the same bytes, without _this (the target travels in the path
+ * only); a slice of it is accepted and holds exactly the groups asked for. A
+ * refusal must be a well-formed fault. Any violation aborts. The path's moId is
+ * "vasa-1" for the stop-test and "SmsTask-1" for the queries, so that seeds can
+ * name the right target or another one.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "filters/stopreq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const sg_str_t moid = {"vasa-1", 6};
+static const sg_str_t task = {"SmsTask-1", 9};
 
 #define FUZZ_CHECK(cond)                                                                         \
     do {                                                                                         \
@@ -100,19 +108,22 @@ static void fuzz_body(sg_pool_t *pool, const char *in, size_t n)
     size_t first, count;
     int rv;
 
-    rv = sg_stopreq_parse(pool, in, n, &req, &fault);
+    rv = sg_stopreq_parse(pool, in, n, &moid, &req, &fault);
     if (rv != 0) {
         FUZZ_CHECK(rv == -1);
         check_fault(&fault);
         return;
     }
     FUZZ_CHECK(req.ngroups > 0 && (req.force == 0 || req.force == 1));
+    FUZZ_CHECK(req.has_this == (sg_json_get(req.root, "_this", 5) != NULL));
     sg_buf_init(&a, SIZE_MAX);
     sg_buf_init(&b, SIZE_MAX);
 
-    /* The whole body: accepted again, same meaning, same bytes. */
+    /* The whole body: accepted again, same meaning, same bytes, no _this. */
     FUZZ_CHECK(sg_stopreq_serialize(&req, 0, req.ngroups, &a) == SG_OK);
-    FUZZ_CHECK(sg_stopreq_parse(pool, sg_buf_head(&a), sg_buf_avail(&a), &req2, &fault) == 0);
+    FUZZ_CHECK(sg_stopreq_parse(pool, sg_buf_head(&a), sg_buf_avail(&a), &moid, &req2, &fault) ==
+               0);
+    FUZZ_CHECK(!req2.has_this);
     check_same_groups(&req, 0, req.ngroups, &req2);
     FUZZ_CHECK(sg_stopreq_serialize(&req2, 0, req2.ngroups, &b) == SG_OK);
     buf_eq(&a, &b);
@@ -122,12 +133,67 @@ static void fuzz_body(sg_pool_t *pool, const char *in, size_t n)
     count = 1 + (unsigned char)in[n - 1] % (req.ngroups - first);
     sg_buf_reset(&a);
     FUZZ_CHECK(sg_stopreq_serialize(&req, first, count, &a) == SG_OK);
-    FUZZ_CHECK(sg_stopreq_parse(pool, sg_buf_head(&a), sg_buf_avail(&a), &req2, &fault) == 0);
+    FUZZ_CHECK(sg_stopreq_parse(pool, sg_buf_head(&a), sg_buf_avail(&a), &moid, &req2, &fault) ==
+               0);
     check_same_groups(&req, first, count, &req2);
     FUZZ_CHECK(sg_stopreq_serialize(&req, first, 0, &a) == SG_ERR);
     FUZZ_CHECK(sg_stopreq_serialize(&req, req.ngroups, 1, &a) == SG_ERR);
     sg_buf_dispose(&a);
     sg_buf_dispose(&b);
+}
+
+/* A query body, for the method the length's parity picks (a trailing space changes it):
+ * accepted again as written, with the same members but _this, in the same order. */
+static void fuzz_query(sg_pool_t *pool, const char *in, size_t n)
+{
+    const char *method = n & 1 ? "QuerySmsTaskResult" : "QuerySmsTaskInfo";
+    sg_stopreq_fault_t fault;
+    sg_stopreq_query_t q, q2;
+    sg_buf_t a, b;
+    int rv;
+
+    rv = sg_stopreq_query_parse(pool, in, n, method, &task, &q, &fault);
+    if (rv != 0) {
+        FUZZ_CHECK(rv == -1 && n > 0);
+        check_fault(&fault);
+        return;
+    }
+    FUZZ_CHECK((q.root == NULL) == (n == 0));
+    sg_buf_init(&a, SIZE_MAX);
+    sg_buf_init(&b, SIZE_MAX);
+    FUZZ_CHECK(sg_stopreq_query_serialize(&q, &a) == SG_OK);
+    FUZZ_CHECK((sg_buf_avail(&a) == 0) == (q.root == NULL));
+    FUZZ_CHECK(sg_stopreq_query_parse(pool, sg_buf_head(&a), sg_buf_avail(&a), method, &task, &q2,
+                                      &fault) == 0);
+    FUZZ_CHECK(!q2.has_this);
+    if (q.root != NULL)
+        FUZZ_CHECK(q2.root->nkids == q.root->nkids - (size_t)q.has_this);
+    FUZZ_CHECK(sg_stopreq_query_serialize(&q2, &b) == SG_OK);
+    buf_eq(&a, &b);
+    sg_buf_dispose(&a);
+    sg_buf_dispose(&b);
+}
+
+/* The input as a Content-Type value. An accepted one starts with the media type, stays
+ * accepted with a UTF-8 charset parameter appended and is refused with another. */
+static void fuzz_media_type(const char *in, size_t n)
+{
+    static const char utf8[] = ";charset=UTF-8", latin1[] = "; charset=latin1";
+    char *v;
+    size_t i = 0;
+
+    if (!sg_stopreq_media_type_ok(in, n))
+        return;
+    while (i < n && (in[i] == ' ' || in[i] == '\t'))
+        i++;
+    FUZZ_CHECK(n - i >= 16 && strncasecmp(in + i, "application/json", 16) == 0);
+    FUZZ_CHECK((v = malloc(n + sizeof(latin1))) != NULL);
+    memcpy(v, in, n);
+    memcpy(v + n, utf8, sizeof(utf8) - 1);
+    FUZZ_CHECK(sg_stopreq_media_type_ok(v, n + sizeof(utf8) - 1));
+    memcpy(v + n, latin1, sizeof(latin1) - 1);
+    FUZZ_CHECK(!sg_stopreq_media_type_ok(v, n + sizeof(latin1) - 1));
+    free(v);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -137,6 +203,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sg_pool_init(&pool, 4096);
     fuzz_json(&pool, (const char *)data, size);
     fuzz_body(&pool, (const char *)data, size);
+    fuzz_query(&pool, (const char *)data, size);
+    fuzz_media_type((const char *)data, size);
     sg_pool_dispose(&pool);
     return 0;
 }
