@@ -7,8 +7,9 @@
  *   sms_sim.c   command line, listener, TLS context, signals, the record file
  *   sim_conn.c  one client connection: TLS, HTTP/1.1 parsing (http_parser),
  *               pipelining, delayed and silent answers, the write side
- *   sim_sms.c   what the server answers: Login/Logout, the stop-test task,
- *               the SmsTask queries, the /sim/ test helpers, vSphere faults
+ *   sim_sms.c   what the server answers: hello, ServiceContent, Login/Logout,
+ *               the stop-test task, the SmsTask queries, the /sim/ test
+ *               helpers, vSphere faults
  *   sim_util.c  bounded buffers, JSON string escaping, time stamps, logging
  *
  * The HTTP layer hands one complete request (sim_req_t) to sim_app_handle()
@@ -46,6 +47,8 @@ typedef struct {
     long max_batch;         /* --max-batch; 0: unlimited */
     int no_batch_size;      /* --no-batch-size: TooMany without maxBatchSize */
     long task_ms;           /* --task-ms: task run time; 0: done at creation */
+    long task_max_batch;    /* --task-max-batch: larger tasks end in a TooMany error; 0: off */
+    long delay_ms;          /* --delay-ms: answers without x-sim-delay-ms wait this long */
     const char *record;     /* --record FILE; NULL: off */
     int require_session;    /* --require-session */
     char *login_user;       /* --login USER:PASS (user part, heap); NULL: any */

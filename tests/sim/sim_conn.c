@@ -819,7 +819,9 @@ static int sim_conn_dispatch(sim_conn_t *c)
     if (o == NULL)
         goto out;
     silent = sim_req_header(&req, "x-sim-silent");
-    delay = sim_delay_ms(&req);
+    /* A gateway may not forward x-sim-* on every route: --delay-ms holds answers back too. */
+    delay = sim_req_header(&req, "x-sim-delay-ms") != NULL ? sim_delay_ms(&req)
+                                                          : c->srv->conf->delay_ms;
     if (silent != NULL && sim_mem_ieq(silent->value, silent->value_len, "1")) {
         /* Never ready: this answer, and any behind it, is never sent. */
     } else if (delay > 0) {

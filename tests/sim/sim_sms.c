@@ -2,7 +2,8 @@
  * tests/sim/sim_sms.c - what the simulator answers.
  *
  * Routes one complete request to its handler and writes the answer into a
- * sim_res_t: SessionManager Login/Logout, VasaProvider
+ * sim_res_t: what a VI/JSON client calls before logging in (release
+ * negotiation, ServiceContent), SessionManager Login/Logout, VasaProvider
  * TestFailoverReplicationGroupStop_Task with vCenter's own checks, the
  * SmsTask queries, and the /sim/ helpers the proxy's tests use. Faults are
  * vSphere's VI/JSON shape (ref/sms-api.md §1.6): HTTP 500, the fault object
@@ -38,6 +39,7 @@ typedef struct {
     size_t ngroups;
     struct timespec started; /* wall clock, for startTime */
     int64_t started_ms;      /* monotonic, for state and progress */
+    int toomany;             /* --task-max-batch: ends in a TooMany error, without result */
 } sim_task_t;
 
 struct sim_app_s {
@@ -270,6 +272,132 @@ static int sim_logout(sim_app_t *app, const sim_req_t *req, const sim_str_t *seg
     return 0;
 }
 
+/* ---- what a client does before it logs in --------------------------------- */
+
+/* The releases this vCenter (8.0 Update 3) serves over VI/JSON; SMS itself is
+ * there from 8.0.3.0 on (ref/sms-api.md §1.1). */
+static const char *const sim_api_releases[] = {"8.0.1.0", "8.0.2.0", "8.0.3.0"};
+
+/* A vSphere Automation (/api) error: 400 with the vAPI error shape, which is
+ * not a VI/JSON fault. */
+static int sim_vapi_invalid_argument(sim_res_t *res, const char *msg)
+{
+    sim_buf_t b;
+
+    sim_buf_init(&b, 1024);
+    sim_buf_adds(&b, "{\"error_type\":\"INVALID_ARGUMENT\",\"messages\":[{\"args\":[],"
+                     "\"default_message\":");
+    sim_buf_add_jstr(&b, msg, strlen(msg));
+    sim_buf_adds(&b, ",\"id\":\"sms-sim.system.hello.invalid\"}]}");
+    return sim_res_json(res, 400, &b);
+}
+
+/* Whether the query string of the target holds the parameter `param`
+ * ("name=value") exactly. */
+static int sim_query_has(const sim_req_t *req, const char *param)
+{
+    const char *q = memchr(req->target, '?', req->target_len), *end, *amp;
+    size_t n = strlen(param);
+
+    if (q == NULL)
+        return 0;
+    end = req->target + req->target_len;
+    for (q++; q < end; q = amp + 1) {
+        amp = memchr(q, '&', (size_t)(end - q));
+        if (amp == NULL)
+            amp = end;
+        if ((size_t)(amp - q) == n && memcmp(q, param, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* POST /api/vcenter/system?action=hello {"api_releases":[..]}: release
+ * negotiation (ref §1.1). The answer is the first release in the client's
+ * order that this server serves, or "" when there is none. No session. */
+static int sim_hello(sim_app_t *app, const sim_req_t *req, const sim_str_t *seg, sim_res_t *res)
+{
+    cJSON *root = NULL;
+    const cJSON *list, *item;
+    const char *chosen = "";
+    sim_buf_t b;
+    int rc;
+
+    if (!sim_query_has(req, "action=hello"))
+        return sim_vapi_invalid_argument(res, "The operation is not known: action=hello expected.");
+    root = sim_json_parse(req);
+    list = cJSON_GetObjectItemCaseSensitive(root, "api_releases");
+    if (!cJSON_IsObject(root) || !cJSON_IsArray(list)) {
+        rc = sim_vapi_invalid_argument(res, "api_releases must be a list of strings.");
+        goto out;
+    }
+    cJSON_ArrayForEach(item, list)
+    {
+        if (!cJSON_IsString(item)) {
+            rc = sim_vapi_invalid_argument(res, "api_releases must be a list of strings.");
+            goto out;
+        }
+    }
+    cJSON_ArrayForEach(item, list)
+    {
+        for (size_t i = 0; i < sizeof(sim_api_releases) / sizeof(sim_api_releases[0]); i++)
+            if (strcmp(item->valuestring, sim_api_releases[i]) == 0)
+                chosen = sim_api_releases[i];
+        if (*chosen != '\0')
+            break;
+    }
+    sim_buf_init(&b, 1024);
+    sim_buf_addf(&b, "{\"api_release\":\"%s\"}", chosen);
+    rc = sim_res_json(res, 200, &b);
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* GET .../ServiceInstance/ServiceInstance/content (vim_rs and the other
+ * OpenAPI clients) and POST .../RetrieveServiceContent (govmomi, whose JSON
+ * transport turns every call into a method): the ServiceContent, no session
+ * needed (ref §1.4). Clients read sessionManager.value to find Login; the rest
+ * is what their decoders expect of a vCenter (rootFolder, propertyCollector
+ * and about are required in the schema). */
+static int sim_content(sim_app_t *app, const sim_req_t *req, const sim_str_t *seg, sim_res_t *res)
+{
+    static const char *const mo[][3] = {
+        /* member, type, value */
+        {"rootFolder", "Folder", "group-d1"},
+        {"propertyCollector", "PropertyCollector", "propertyCollector"},
+        {"viewManager", "ViewManager", "ViewManager"},
+        {"setting", "OptionManager", "VpxSettings"},
+        {"userDirectory", "UserDirectory", "UserDirectory"},
+        {"sessionManager", "SessionManager", "SessionManager"},
+        {"authorizationManager", "AuthorizationManager", "AuthorizationManager"},
+        {"taskManager", "TaskManager", "TaskManager"},
+        {"eventManager", "EventManager", "EventManager"},
+        {"searchIndex", "SearchIndex", "SearchIndex"},
+    };
+    sim_buf_t b;
+
+    sim_buf_init(&b, 8192);
+    sim_buf_adds(&b, "{\"_typeName\":\"ServiceContent\"");
+    for (size_t i = 0; i < sizeof(mo) / sizeof(mo[0]); i++) {
+        sim_buf_addf(&b, ",\"%s\":", mo[i][0]);
+        sim_add_moref(&b, mo[i][1], mo[i][2], strlen(mo[i][2]));
+        if (i == 1)
+            sim_buf_adds(&b, ",\"about\":{\"_typeName\":\"AboutInfo\","
+                             "\"name\":\"VMware vCenter Server\","
+                             "\"fullName\":\"VMware vCenter Server 8.0.3 build-0 (sms-sim)\","
+                             "\"vendor\":\"VMware, Inc.\",\"version\":\"8.0.3\",\"build\":\"0\","
+                             "\"localeVersion\":\"INTL\",\"localeBuild\":\"000\","
+                             "\"osType\":\"linux-x64\",\"productLineId\":\"vpx\","
+                             "\"apiType\":\"VirtualCenter\",\"apiVersion\":\"8.0.3.0\","
+                             "\"instanceUuid\":\"5e1d0c4a-0000-4000-8000-5315a5170000\","
+                             "\"licenseProductName\":\"VMware VirtualCenter Server\","
+                             "\"licenseProductVersion\":\"8.0\"}");
+    }
+    sim_buf_adds(&b, "}");
+    return sim_res_json(res, 200, &b);
+}
+
 /* ---- tasks ---------------------------------------------------------------- */
 
 static void sim_task_free(sim_task_t *t)
@@ -385,6 +513,7 @@ static int sim_stop(sim_app_t *app, const sim_req_t *req, const sim_str_t *seg, 
         goto out;
     clock_gettime(CLOCK_REALTIME, &t->started);
     t->started_ms = sim_mono_ms();
+    t->toomany = conf->task_max_batch > 0 && ngroups > conf->task_max_batch;
     sim_task_add(app, t);
     snprintf(value, sizeof(value), "SmsTask-%llu", (unsigned long long)t->n);
     t = NULL; /* the ring owns it now */
@@ -475,7 +604,8 @@ static int sim_task_info(sim_app_t *app, const sim_req_t *req, const sim_str_t *
     sim_add_moref(&b, "SmsTask", value, strlen(value));
     sim_buf_adds(&b, ",\"object\":");
     sim_add_moref(&b, "VasaProvider", t->provider, strlen(t->provider));
-    sim_buf_addf(&b, ",\"state\":\"%s\",\"startTime\":\"%s\"", done ? "success" : "running", start);
+    sim_buf_addf(&b, ",\"state\":\"%s\",\"startTime\":\"%s\"",
+                 !done ? "running" : t->toomany ? "error" : "success", start);
     if (done) {
         /* Completed exactly --task-ms after the start, however late we look. */
         done_at = t->started;
@@ -486,8 +616,18 @@ static int sim_task_info(sim_app_t *app, const sim_req_t *req, const sim_str_t *
             done_at.tv_nsec -= 1000000000;
         }
         sim_time_fmt(end, sizeof(end), &done_at, 0);
-        sim_buf_addf(&b, ",\"completionTime\":\"%s\",\"result\":", end);
-        sim_task_result_json(&b, t);
+        sim_buf_addf(&b, ",\"completionTime\":\"%s\"", end);
+        if (t->toomany) {
+            /* The provider's limit reported through the task (ref §2.5), not the call. */
+            sim_buf_adds(&b, ",\"error\":{\"_typeName\":\"TooMany\",\"faultstring\":"
+                             "\"Too many replication groups in one request.\"");
+            if (!app->conf->no_batch_size)
+                sim_buf_addf(&b, ",\"maxBatchSize\":%ld", app->conf->task_max_batch);
+            sim_buf_adds(&b, "}");
+        } else {
+            sim_buf_adds(&b, ",\"result\":");
+            sim_task_result_json(&b, t);
+        }
     } else {
         sim_buf_addf(&b, ",\"progress\":%d", (int)(elapsed * 100 / app->conf->task_ms));
     }
@@ -506,8 +646,8 @@ static int sim_task_result(sim_app_t *app, const sim_req_t *req, const sim_str_t
 
     if (t == NULL)
         return sim_fault_no_task(res, &seg[5]);
-    if (!sim_task_done(app, t, &elapsed)) {
-        res->status = 204;
+    if (!sim_task_done(app, t, &elapsed) || t->toomany) {
+        res->status = 204; /* an error task never gets a result */
         return 0;
     }
     sim_buf_init(&b, SIM_MAX_JSON_BYTES);
@@ -573,19 +713,27 @@ static int sim_seg_is(sim_str_t s, const char *lit)
     return s.n == strlen(lit) && memcmp(s.p, lit, s.n) == 0;
 }
 
-/* The VI/JSON routes, segment by segment; "*" matches any one segment
- * ({release}, {moId}). All are POST; those whose fourth segment is "sms" need
- * a session under --require-session. */
+/* The vCenter routes, segment by segment; "*" matches any one segment
+ * ({release}, {moId}). `get` routes answer GET and HEAD, the others POST; the
+ * /sms/ ones need a session under --require-session (pat[4] is then the
+ * object type a NotAuthenticated fault names). */
 static const struct {
     const char *pat[SIM_MAX_SEGS]; /* NULL after the last segment */
+    int get;                       /* GET/HEAD, else POST */
     sim_handler_t fn;
 } sim_routes[] = {
-    {{"sdk", "vim25", "*", "SessionManager", "*", "Login"}, sim_login},
-    {{"sdk", "vim25", "*", "SessionManager", "*", "Logout"}, sim_logout},
+    {{"api", "vcenter", "system"}, 0, sim_hello},
+    {{"sdk", "vim25", "*", "ServiceInstance", "ServiceInstance", "content"}, 1, sim_content},
+    {{"sdk", "vim25", "*", "ServiceInstance", "ServiceInstance", "RetrieveServiceContent"},
+     0,
+     sim_content},
+    {{"sdk", "vim25", "*", "SessionManager", "*", "Login"}, 0, sim_login},
+    {{"sdk", "vim25", "*", "SessionManager", "*", "Logout"}, 0, sim_logout},
     {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "TestFailoverReplicationGroupStop_Task"},
+     0,
      sim_stop},
-    {{"sdk", "vim25", "*", "sms", "SmsTask", "*", "QuerySmsTaskInfo"}, sim_task_info},
-    {{"sdk", "vim25", "*", "sms", "SmsTask", "*", "QuerySmsTaskResult"}, sim_task_result},
+    {{"sdk", "vim25", "*", "sms", "SmsTask", "*", "QuerySmsTaskInfo"}, 0, sim_task_info},
+    {{"sdk", "vim25", "*", "sms", "SmsTask", "*", "QuerySmsTaskResult"}, 0, sim_task_result},
 };
 
 /* 405, naming the methods the path allows. */
@@ -631,9 +779,9 @@ int sim_app_handle(sim_app_t *app, const sim_req_t *req, sim_res_t *res)
                 break;
         if (i != nseg || (i < SIM_MAX_SEGS && pat[i] != NULL))
             continue;
-        if (!post)
-            return sim_method_not_allowed(res, "POST");
-        if (app->conf->require_session && strcmp(pat[3], "sms") == 0 &&
+        if (sim_routes[r].get ? !get : !post)
+            return sim_method_not_allowed(res, sim_routes[r].get ? "GET, HEAD" : "POST");
+        if (app->conf->require_session && pat[3] != NULL && strcmp(pat[3], "sms") == 0 &&
             !sim_session_valid(app, req))
             return sim_fault_not_authenticated(res, pat[4], &seg[5]);
         return sim_routes[r].fn(app, req, seg, res);

@@ -3,8 +3,8 @@
  * socket, the TLS context, signals and the --record file.
  *
  *   sms-sim --listen ADDR:PORT [--tls-cert F --tls-key F] [--max-batch N]
- *           [--no-batch-size] [--task-ms N] [--record FILE]
- *           [--require-session] [--login USER:PASS]
+ *           [--no-batch-size] [--task-ms N] [--task-max-batch N] [--delay-ms N]
+ *           [--record FILE] [--require-session] [--login USER:PASS]
  *
  * Connections are sim_conn.c's, answers sim_sms.c's; see tests/sim/README.md
  * for what the simulator answers. Once listening it prints one line,
@@ -242,8 +242,8 @@ static void sim_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void sim_usage(FILE *f)
 {
     fputs("usage: sms-sim --listen ADDR:PORT [--tls-cert F --tls-key F] [--max-batch N]\n"
-          "               [--no-batch-size] [--task-ms N] [--record FILE]\n"
-          "               [--require-session] [--login USER:PASS]\n",
+          "               [--no-batch-size] [--task-ms N] [--task-max-batch N] [--delay-ms N]\n"
+          "               [--record FILE] [--require-session] [--login USER:PASS]\n",
           f);
 }
 
@@ -266,7 +266,7 @@ static int sim_parse_long(const char *opt, const char *s, long lo, long hi, long
 /* Fills conf from argv. Returns 0, 1 after --help, or -1 after logging. */
 static int sim_parse_args(int argc, char **argv, sim_conf_t *conf)
 {
-    enum { O_LISTEN = 256, O_CERT, O_KEY, O_MAXB, O_NOBS, O_TASK, O_REC, O_REQS, O_LOGIN, O_HELP };
+    enum { O_LISTEN = 256, O_CERT, O_KEY, O_MAXB, O_NOBS, O_TASK, O_TMAXB, O_DELAY, O_REC, O_REQS, O_LOGIN, O_HELP };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"tls-cert", required_argument, NULL, O_CERT},
@@ -274,6 +274,8 @@ static int sim_parse_args(int argc, char **argv, sim_conf_t *conf)
         {"max-batch", required_argument, NULL, O_MAXB},
         {"no-batch-size", no_argument, NULL, O_NOBS},
         {"task-ms", required_argument, NULL, O_TASK},
+        {"task-max-batch", required_argument, NULL, O_TMAXB},
+        {"delay-ms", required_argument, NULL, O_DELAY},
         {"record", required_argument, NULL, O_REC},
         {"require-session", no_argument, NULL, O_REQS},
         {"login", required_argument, NULL, O_LOGIN},
@@ -297,6 +299,14 @@ static int sim_parse_args(int argc, char **argv, sim_conf_t *conf)
         case O_NOBS: conf->no_batch_size = 1; break;
         case O_TASK:
             if (sim_parse_long("--task-ms", optarg, 0, 86400000, &conf->task_ms) != 0)
+                return -1;
+            break;
+        case O_TMAXB:
+            if (sim_parse_long("--task-max-batch", optarg, 1, 1000000, &conf->task_max_batch) != 0)
+                return -1;
+            break;
+        case O_DELAY:
+            if (sim_parse_long("--delay-ms", optarg, 0, SIM_MAX_DELAY_MS, &conf->delay_ms) != 0)
                 return -1;
             break;
         case O_REC: conf->record = optarg; break;
