@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/front_harness.h - a worker and a client connection without sockets or TLS,
- * shared by fuzz_h1 and fuzz_h2.
+ * shared by fuzz_h1, fuzz_h2 and fuzz_reqshape.
  *
  * What is real: the configuration (conf/conf.c, written to a temporary directory at
  * start), the generation and policy (proxy/gen.c), a libev loop, the front end under test
@@ -60,6 +60,12 @@
 /* Not in proxy.h: loop.c's deferred-free queue calls them. */
 void sg__conn_free_dead(sg_worker_t *w);
 void sg__up_free_dead(sg_worker_t *w);
+/* Test seams, NULL unless a target sets them (fuzz_reqshape.c): proxy/req.c calls the
+ * first with each request that passed the request model (sg_req_check), just before the
+ * filter chain first runs on it; proxy/upstream.c the second with every request head it
+ * built for the upstream, before it is sent. */
+extern void (*sg__req_chain_hook)(const sg_req_t *r);
+extern void (*sg__up_request_hook)(const sg_req_t *r, const char *head, size_t n);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -214,8 +220,10 @@ static void fz_init(void)
 {
     static const char conf_fmt[] =
         "workers = 1;\n"
-        "listen = ( { port = 8443; tls = { certificate = \"server.crt\"; private_key = "
-        "\"server.key\"; }; } );\n"
+        /* server_names: the seeds of fuzz_h1 and fuzz_h2 name vc.example; fuzz_reqshape
+         * mostly the certificate's localhost (proxy/reqcheck.c answers 421 to others). */
+        "listen = ( { port = 8443; server_names = [\"localhost\", \"vc.example\"];\n"
+        "             tls = { certificate = \"server.crt\"; private_key = \"server.key\"; }; } );\n"
         /* Never connected: the harness leaves the address unresolved (see the file head). */
         "upstream = { url = \"http://vcenter.invalid:443\"; connect_timeout_ms = 600000;\n"
         "             response_timeout_ms = 3600000; max_idle = 4;\n"
@@ -400,6 +408,7 @@ static sg_conn_t *fz_conn_new(const sg_proto_ops_t *proto)
         fz_die("out of memory");
     c->w = w;
     c->conf = sg_conf_ref(w->conf);
+    c->listen = &c->conf->listen[0];
     c->fd = -1;
     c->id = ++fz.next_conn_id;
     c->accept_ms = sg_now_ms();

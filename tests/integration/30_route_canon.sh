@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 30_route_canon: the request target is canonicalised before routing (DESIGN.md point 1,
+# 30_route_canon: the request target is canonicalised before routing (docs/design.md "Routes",
 # issue 3): unreserved percent-escapes decoded, other escapes upper-cased; encoded / and \,
 # %25, NUL, control and non-ASCII bytes, dot and empty segments, ; parameters, fragments,
 # a query on the guarded route, a wrong-case fixed segment and a bad release get 400
@@ -8,6 +8,7 @@
 # and HTTP/2, and the simulator's record proves it: refused requests never arrive,
 # accepted ones arrive exactly in canonical form.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need nghttp nghttp2-client
 
 # Some hundred python3 calls: use the system's directly, not through a version-manager
 # shim (pyenv's costs about 0.2 s a call).
@@ -367,6 +368,10 @@ record_none_of "${REFUSED[@]}"
 echo "   ${#REFUSED[@]} refused, $ACCEPTED accepted"
 assert_eq "$ACCEPTED" "$(record_count)" "requests recorded by the simulator"
 
+check "the same smsguard process still serves new connections"
+assert_serving "after the refused targets"
+ACCEPTED=$((ACCEPTED + 2))
+
 # ---------------------------------------------------------------------------------------
 check "routes.unmatched = deny: other paths get 500 NoPermission; the guarded route still works"
 guard_conf "$WORK/deny.conf" 'extra=routes = { unmatched = "deny"; };'
@@ -422,5 +427,10 @@ sleep 0.2
 record_none_of "${REFUSED[@]}"
 echo "   ${#REFUSED[@]} refused, $ACCEPTED accepted"
 assert_eq "$ACCEPTED" "$(record_count)" "requests recorded by the simulator"
+
+check "the same smsguard process (deny) still serves new connections: a guarded query"
+assert_serving "after the refused targets under deny" "$ST/SmsTask-1/QuerySmsTaskInfo" \
+    -H "Authorization: Bearer $SG_TOKEN" -H 'Content-Type: application/json' \
+    --data-binary '{"marker":"alive-deny"}'
 
 echo "PASS: $TEST_NAME"

@@ -2,10 +2,13 @@
 # 81_h2_malformed: malformed HTTP/2 requests sent as raw frames (tests/integration/lib/
 # h2raw.py: field values with CR/LF/NUL, uppercase or spaced names, connection-specific
 # fields, te other than "trailers", pseudo-headers out of order, missing or duplicate
-# pseudo-headers, :authority and Host disagreeing, DATA beyond or short of content-length)
-# are refused per stream (RST_STREAM PROTOCOL_ERROR from nghttp2, or a 400 InvalidRequest
-# from smsguard), nothing of them reaches the simulator, and the same connection (or a new
-# one after a connection error) still serves a valid request.
+# pseudo-headers, :authority and Host disagreeing, DATA beyond or short of content-length;
+# CONNECT with :authority and no :path then DATA, which once killed the process, and the
+# shapes around it: CONNECT with :path, extended CONNECT, TRACE, OPTIONS *, no :scheme or
+# :authority) are refused per stream (RST_STREAM PROTOCOL_ERROR from nghttp2, or a 400/405
+# InvalidRequest from smsguard), nothing of them reaches the simulator, and the same
+# connection (or a new one after a connection error) still serves a valid request; after
+# each of the CONNECT-class cases, and at the end, the same process serves a new connection.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 start_all
@@ -120,6 +123,53 @@ for msg in failed:
     print("FAIL: " + msg)
 sys.exit(1 if failed else 0)
 PY
+
+# The request that once killed the process (issue 14: CONNECT with :authority and no :path,
+# then DATA; RFC 9113 8.5 allows that shape) and the shapes around it, outside the request
+# model (proxy/reqcheck.c): each must be refused on its stream (RST_STREAM from nghttp2, or
+# 405/400 from smsguard), reach nothing upstream, and leave the same process serving.
+check "CONNECT (with DATA, with :path, extended), TRACE, OPTIONS *, no :scheme or :authority: refused on the stream, nothing forwarded, the same process serves after each"
+for case in connect-then-data connect-then-open-data connect-with-path extended-connect \
+    extended-connect-get trace options-star missing-scheme missing-authority; do
+    got=$(pyrun "$SG_SOURCE_DIR/tests/integration/lib" "$SG_PORT" "$CA_CRT" "$case" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from h2raw import Conn
+
+port, ca, case = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+mark = ("x-case", "h2bad-" + case)  # found by record_none_of wherever it would land
+A, S = (":authority", "127.0.0.1"), (":scheme", "https")
+P = (":path", "/sim/echo/h2bad-" + case)
+REFUSED = ("rst PROTOCOL_ERROR", "status 405", "status 400")
+# name: (header list, DATA payload or None, END_STREAM on that DATA)
+cases = {
+    "connect-then-data": ([(":method", "CONNECT"), A, mark], b"h2bad-body", True),
+    "connect-then-open-data": ([(":method", "CONNECT"), A, mark], b"h2bad-body", False),
+    "connect-with-path": ([(":method", "CONNECT"), S, A, P, mark], b"h2bad-body", True),
+    "extended-connect": ([(":method", "CONNECT"), (":protocol", "websocket"), S, A, P, mark],
+                         b"h2bad-body", True),
+    "extended-connect-get": ([(":method", "GET"), (":protocol", "websocket"), S, A, P, mark],
+                             None, True),
+    "trace": ([(":method", "TRACE"), S, A, P, mark], None, True),
+    "options-star": ([(":method", "OPTIONS"), S, A, (":path", "*"), mark], None, True),
+    "missing-scheme": ([(":method", "POST"), A, P, mark], b"h2bad-body", True),
+    "missing-authority": ([(":method", "POST"), S, P, mark], b"h2bad-body", True),
+}
+hdrs, data, es = cases[case]
+c = Conn(port, ca)
+c.request(1, hdrs, end_stream=data is None)
+if data is not None:
+    c.data(1, data, es)
+got = c.outcome(1)
+c.close()
+print(got)
+sys.exit(0 if got in REFUSED else 1)
+PY
+    ) || fail "$case: expected RST_STREAM PROTOCOL_ERROR or a 405/400 answer, got '$got'"
+    echo "   $case -> $got"
+    record_none_of "h2bad-$case"
+    assert_serving "after $case"
+done
 
 check "nothing of them was forwarded (no marker anywhere in the simulator's record)"
 record_none_of h2bad- x-injected evil.example
