@@ -66,10 +66,10 @@ running() {
 
 # stop NAME: stop the process an earlier run started (by its recorded PID only).
 stop() {
-    local pid i
+    local pid
     pid=$(running "$1") || { rm -f "$DEV/$1.pid"; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         [[ -e /proc/$pid ]] || break
         sleep 0.1
     done
@@ -92,8 +92,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # wait_port NAME PID PORT LOG: wait (15 s at most) until PORT accepts.
 wait_port() {
-    local i
-    for i in $(seq 1 300); do
+    local _
+    for _ in $(seq 1 300); do
         port_open "$3" && return 0
         if [[ ! -e /proc/$2 ]]; then
             echo "----- $4 -----" >&2
@@ -106,11 +106,14 @@ wait_port() {
     die "$1 is not accepting on 127.0.0.1:$3 after 15 s"
 }
 
-step "Dependencies (scripts/deps.sh)"
-./scripts/deps.sh
+step "Dependencies (scripts/deps.sh --demo: the build, openssl, curl, python3)"
+./scripts/deps.sh --demo
 
-step "Build (cmake Release into build/)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSG_SANITIZE=OFF >build-demo-configure.log 2>&1 ||
+step "Build (cmake Release into build/: smsguard and sms-sim)"
+# BUILD_TESTING=OFF: the demo needs neither cmocka nor the test binaries (scripts/test.sh
+# configures build/ again with them).
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSG_SANITIZE=OFF -DBUILD_TESTING=OFF \
+    >build-demo-configure.log 2>&1 ||
     { cat build-demo-configure.log >&2; die "cmake configure failed"; }
 rm -f build-demo-configure.log
 cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target smsguard sms-sim
@@ -213,7 +216,7 @@ step "QuerySmsTaskInfo for $TASK_TYPE $TASK"
 INFO_PATH=/sdk/vim25/$RELEASE/sms/SmsTask/$TASK/QuerySmsTaskInfo
 say "\$ curl --http2 --cacert .dev/ca.crt -H 'Authorization: Bearer $TOKEN' -X POST https://localhost:$SG_PORT$INFO_PATH"
 state=""
-for i in $(seq 1 20); do
+for _ in $(seq 1 20); do
     out=$(curl -sS --http2 --cacert .dev/ca.crt -H "Authorization: Bearer $TOKEN" \
         -H 'Content-Type: application/json' -X POST --max-time 10 \
         -o "$DEV/task-info.json" -w '%{http_version} %{http_code}' "https://localhost:$SG_PORT$INFO_PATH") ||

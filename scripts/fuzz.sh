@@ -6,6 +6,9 @@
 # replayed by ctest on every build.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] (default 30; FUZZ_SECONDS works too)
+# Each target's line says how long the fuzzing has left. With SG_PROGRESS_FILE set (by
+# scripts/test.sh, for its progress line), that file's first line says what runs: a phrase
+# while building, then the planned end of the runs (epoch seconds).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -14,6 +17,12 @@ SECS=${1:-${FUZZ_SECONDS:-30}}
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 
+# progress WHAT: tell scripts/test.sh's progress line (SG_PROGRESS_FILE) what runs.
+progress() { [[ -z ${SG_PROGRESS_FILE:-} ]] || echo "$1" >"$SG_PROGRESS_FILE"; }
+mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+
+progress "building the targets (clang, ASan+UBSan, build-fuzz/)"
+echo "fuzz.sh: building the targets with clang (ASan+UBSan) into build-fuzz/"
 CC=clang cmake -S "$ROOT" -B "$ROOT/build-fuzz" -DSG_FUZZ=ON -DBUILD_TESTING=OFF \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || { echo "fuzz.sh: configure failed"; exit 1; }
 targets=()
@@ -27,7 +36,10 @@ cmake --build "$ROOT/build-fuzz" -j"$(nproc)" --target "${targets[@]}" >/dev/nul
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 rc=0
+i=0
+progress $(($(printf '%(%s)T' -1) + ${#targets[@]} * SECS))
 for t in "${targets[@]}"; do
+    i=$((i + 1))
     name=${t#fuzz_}
     mkdir -p "$SCRATCH/$name" "$SCRATCH/$name-artifacts"
     cp -r "$ROOT/tests/fuzz/corpus/$name/." "$SCRATCH/$name/" 2>/dev/null || true
@@ -38,7 +50,8 @@ for t in "${targets[@]}"; do
     case $name in canon | h1 | h2) cat "$ROOT/tests/fuzz/http.dict" >>"$SCRATCH/$name.dict" 2>/dev/null ;; esac
     [[ -f $ROOT/tests/fuzz/$name.dict ]] && cat "$ROOT/tests/fuzz/$name.dict" >>"$SCRATCH/$name.dict"
     [[ -s $SCRATCH/$name.dict ]] && dict=(-dict="$SCRATCH/$name.dict")
-    printf '==> %s: %s s\n' "$t" "$SECS"
+    printf '==> %s (%d/%d): %s s; the fuzzing ends in about %s\n' "$t" "$i" "${#targets[@]}" \
+        "$SECS" "$(mmss $(((${#targets[@]} - i + 1) * SECS)))"
     if "$ROOT/build-fuzz/$t" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 "${dict[@]+"${dict[@]}"}" \
         -artifact_prefix="$SCRATCH/$name-artifacts/" "$SCRATCH/$name" >"$SCRATCH/$t.log" 2>&1; then

@@ -3,6 +3,7 @@
 # header mapping, credentials not forwarded, request bodies byte-exact, max_body_bytes,
 # big responses, several streams on one connection.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need nghttp nghttp2-client
 
 LIMIT=4096
 GUARD_SETTINGS=("limits=max_body_bytes = $LIMIT;")

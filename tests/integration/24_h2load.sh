@@ -2,6 +2,7 @@
 # 24_h2load: 2,000 requests from h2load over h2 (10 connections x 10 streams) and over
 # HTTP/1.1 (10 connections) are all answered 2xx, and all reach the simulator.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need h2load nghttp2-client
 
 start_all
 N=2000

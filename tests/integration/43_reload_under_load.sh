@@ -9,6 +9,7 @@
 #   - after the reloads: the new limit and token hold for new requests, and a new TLS
 #     connection is served the new certificate
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need h2load nghttp2-client
 
 N2=20000
 N1=6000

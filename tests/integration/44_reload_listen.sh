@@ -12,6 +12,7 @@
 #     port refuses
 # Every answer is checked at the client and in the simulator's record.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need ss iproute2
 
 # conf_ports FILE ADMIN PORT...: guard_conf, then one listen entry per PORT (same
 # certificate), in that order.

@@ -12,6 +12,7 @@
 #     status 200, a distinct task) for every stop-test the simulator received, nothing
 #     else, and smsguard-audit verify says ok
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need h2load nghttp2-client
 
 AUDIT=$WORK/audit.jsonl
 VP=/sdk/vim25/8.0.3.0/sms/VasaProvider

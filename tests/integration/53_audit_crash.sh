@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 53_audit_crash: a crash loses no record of a forwarded request (DESIGN.md "Audit log"; issue
+# 53_audit_crash: a crash loses no record of a forwarded request (docs/design.md "Audit log"; issue
 # 5: the decision record is durable before a byte goes upstream). While h2load sends allowed
 # stop-test requests over HTTP/2, smsguard is killed with SIGKILL. Then:
 #   - every stop-test request the simulator received has a decision record (allow) in the
@@ -11,7 +11,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ -x $SMSGUARD_AUDIT ]] || fail "SMSGUARD_AUDIT=$SMSGUARD_AUDIT is not an executable"
-command -v h2load >/dev/null || fail "h2load (nghttp2-client) is not installed"
+need h2load nghttp2-client
 
 AUDIT=$WORK/audit.log
 M=/sdk/vim25/8.0.3.0/sms/VasaProvider/vasa-crash/TestFailoverReplicationGroupStop_Task

@@ -10,6 +10,7 @@
 # client is served during and after every flood. Legitimate load (h2load, small windows,
 # uploads) moves none of the counters.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need h2load nghttp2-client
 
 MAX_STREAMS=8
 # debug: smsguard logs nghttp2's reason when it ends a session (checked at the end)

@@ -22,8 +22,8 @@ if sanitized_build; then
     skip "a sanitizer build; the package is built and tested from the plain build"
 fi
 [[ $(id -u) -eq 0 ]] || skip "installing a package needs root"
-for c in dpkg dpkg-deb dpkg-shlibdeps cpack; do
-    command -v "$c" >/dev/null 2>&1 || skip "no $c here (dpkg-shlibdeps: package dpkg-dev)"
+for c in dpkg dpkg-deb dpkg-shlibdeps cpack file; do
+    command -v "$c" >/dev/null 2>&1 || skip "no $c here (dpkg-shlibdeps: package dpkg-dev; file: package file)"
 done
 if dpkg-query -W -f='${db:Status-Status}' smsguard 2>/dev/null | grep -qv '^not-installed$'; then
     skip "a smsguard package is on this machine already"

@@ -22,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SOAK_S=${SG_SOAK_SECONDS:-30}
 AUDIT=$WORK/audit.log
-command -v h2load >/dev/null || fail "h2load (nghttp2-client) is not installed"
+need h2load nghttp2-client
 
 start_sim
 # short header/body timeouts so slow clients are cut quickly; the drain is short too
