@@ -2,7 +2,7 @@
  * filters/canon.c - canonicalisation and route matching of request targets.
  *
  * Owns the byte rules, the percent-decoding policy, the segment rules and the table of
- * guarded SMS routes (DESIGN.md "Behaviour of the stop-test route", point 1). Leaves to
+ * guarded SMS routes (docs/design.md "Routes"). Leaves to
  * others: splitting an absolute-form target or :authority (front ends), the HTTP method
  * (405 is the route filter's), and the answer itself (the fault builder).
  *

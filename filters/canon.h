@@ -4,7 +4,7 @@
  * Both front ends hand their origin-form target here (HTTP/1 after an absolute-form
  * target was split into authority and path, HTTP/2 :path) before anything else looks
  * at the path. The result is the one spelling smsguard matches on, audits and forwards
- * (DESIGN.md "Behaviour of the stop-test route", point 1). What cannot be made
+ * (docs/design.md "Routes"). What cannot be made
  * unambiguous is refused; the caller answers 400 with an InvalidRequest fault.
  * Pure: no I/O, no global state, one pool allocation.
  */

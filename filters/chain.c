@@ -10,7 +10,7 @@
 extern const sg_filter_ops_t sg_flt_route, sg_flt_authn, sg_flt_validate, sg_flt_authz,
     sg_flt_audit, sg_flt_batch;
 
-/* DESIGN.md order: route, authenticate, validate, authorise, audit, batch. The
+/* docs/design.md order: route, authenticate, validate, authorise, audit, batch. The
  * filters still to come take their places between these. */
 static const sg_filter_ops_t *const chain_filters[] = {
     &sg_flt_route,

@@ -1,6 +1,6 @@
 /*
- * filters/flt_authn.c - authenticate the caller of a guarded route (DESIGN.md
- * point 2), from the request headers alone, so that the body of an unknown
+ * filters/flt_authn.c - authenticate the caller of a guarded route (docs/design.md "The
+ * chain on guarded routes"), from the request headers alone, so that the body of an unknown
  * caller is never parsed.
  *
  * `Authorization: Bearer <token>`: a static token or a JWT, decided by

@@ -1,5 +1,5 @@
 /*
- * filters/flt_authz.c - authorise an authenticated caller (DESIGN.md point 3).
+ * filters/flt_authz.c - authorise an authenticated caller (docs/design.md "The chain on guarded routes").
  *
  * Runs after validation, because the decision needs the body's fault domains
  * and force. The decision itself is policy/'s (pure); this file only gathers

@@ -1,6 +1,6 @@
 /*
  * filters/flt_route.c - the first filter: canonicalise the request target and
- * recognise the guarded routes (DESIGN.md point 1).
+ * recognise the guarded routes (docs/design.md "Routes").
  *
  * Every request passes here, guarded or not: a target that cannot be made
  * unambiguous is refused (400 InvalidRequest), and the canonical form replaces

@@ -10,7 +10,7 @@
  * JSON is checked twice: by a strict validator here (RFC 8259 grammar, UTF-8, no
  * "\u0000", bounded depth) and then parsed by cJSON, whose tree is searched for duplicate
  * member names. cJSON alone accepts invalid UTF-8, cuts strings at \u0000, keeps both of
- * two equal names and is lenient with numbers (DESIGN.md "Performance and robustness");
+ * two equal names and is lenient with numbers (docs/design.md "Dependencies");
  * any of these lets two parsers (the issuer's and ours) read one token differently.
  *
  * Memory: decoded segments live in one stack buffer (a token is at most SG_POL_TOKEN_MAX
@@ -744,7 +744,7 @@ static int jwt_claims(const sg_policy_t *p, sg_pool_t *pool, const cJSON *c, lon
     double t_exp, t_nbf, t_now = (double)now, leeway = (double)p->leeway_s;
     int rc;
 
-    /* DESIGN.md "Details": exp is required; a token that never expires is a password. */
+    /* docs/design.md "Configuration": exp is required; a token that never expires is a password. */
     if (exp == NULL) {
         *reason = "jwt missing exp";
         return SG_ERR;

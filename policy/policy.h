@@ -11,7 +11,7 @@
  * Thread safety: an sg_policy_t is immutable once sg_policy_new() returns and may be used
  * by every worker at the same time without a lock. Every function here is reentrant.
  *
- * The JWT cache of verified tokens (DESIGN.md "Performance") belongs to the caller: key it
+ * The JWT cache of verified tokens (docs/design.md "Threads") belongs to the caller: key it
  * by sg_pol_token_hash(), keep a copy made by sg_pol_principal_dup() while
  * now < who->exp + policy.jwt.leeway_s, copy it into the request pool with
  * sg_pol_principal_copy() before use, and keep one cache per policy (a reload may change

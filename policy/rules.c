@@ -1,6 +1,6 @@
 /*
- * policy/rules.c - the decision: roles x tenants (DESIGN.md "Behaviour of the stop-test
- * route" point 3).
+ * policy/rules.c - the decision: roles x tenants (docs/design.md "The chain on guarded
+ * routes", authorise).
  *
  * Given an authenticated principal and what the request asks for (stop a test failover on
  * a provider and fault domains, or query a task), decide allow or deny. A deny names the

@@ -3,7 +3,7 @@
  *
  * A presented token is hashed once; the hash is compared with every configured static
  * token hash in constant time; a token that matches none and looks like a compact JWS goes
- * to jwt.c. The configuration holds only hashes (DESIGN.md "Configuration"), so neither a
+ * to jwt.c. The configuration holds only hashes (docs/design.md "Configuration"), so neither a
  * configuration leak nor this process's memory gives a usable static token away.
  */
 #include <openssl/crypto.h>

@@ -6,8 +6,8 @@
  * The main thread builds a generation off the data path (file I/O, key loading,
  * DNS) and hands it to each worker through an ev_async; a worker swaps its
  * pointer between two events, so no lock is taken on the request path. Every
- * request holds a reference to the generation it started with (DESIGN.md
- * "Reload: a request keeps the configuration it started with").
+ * request holds a reference to the generation it started with (docs/design.md
+ * "Command line", SIGHUP: a request keeps the configuration it started with).
  */
 #include "proxy/proxy.h"
 #include "policy/policy.h"

@@ -225,7 +225,7 @@ out:
                 sg_worker_join(&px.workers[i]);
             }
     }
-    /* Workers are gone: write what they queued, checkpoint, sync (DESIGN.md: SIGTERM
+    /* Workers are gone: write what they queued, checkpoint, sync (docs/design.md: SIGTERM
      * flushes the audit log). */
     sg_audit_stop();
     if (px.workers != NULL) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# 40_authn: who may call a guarded route at all (DESIGN.md "Behaviour of the stop-test
-# route" point 2, "Details": JWT; issue 4). `Authorization: Bearer <token>` carries a static
+# 40_authn: who may call a guarded route at all (docs/design.md "The chain on guarded
+# routes", authenticate). `Authorization: Bearer <token>` carries a static
 # token (configured by SHA-256) or a compact JWS JWT (RS256, ES256, EdDSA, HS256, the key
 # chosen by kid and its alg fixed by the configuration; exp, nbf with leeway, iss, aud).
 # Anything else - no header, another scheme, an empty or unknown token, two headers, a

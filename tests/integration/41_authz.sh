@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# 41_authz: what an authenticated caller may do (DESIGN.md "Behaviour of the stop-test
-# route" point 3, issue 4). The stop-test route needs StorageViews.ConfigureService from the
+# 41_authz: what an authenticated caller may do (docs/design.md "The chain on guarded
+# routes", authorise). The stop-test route needs StorageViews.ConfigureService from the
 # caller's roles, the provider and every fault domain of the body inside the caller's tenant
 # (exact names and "x*" prefix patterns), and with force=true the force_privilege; the
 # task queries need StorageViews.View or ConfigureService in a known tenant. Anything else

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 50_audit_records: every stop-test request leaves the right audit records (DESIGN.md "Audit
+# 50_audit_records: every stop-test request leaves the right audit records (docs/design.md "Audit
 # log" and the record members under "Details"; issue 5). A mix of requests over HTTP/1.1 and
 # HTTP/2 - allowed (two groups, force, the method name percent-encoded), refused without a
 # token, refused for a tenant that does not cover the provider, invalid (empty groupId,

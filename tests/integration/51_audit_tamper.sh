@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 51_audit_tamper: the audit log is tamper-evident (DESIGN.md "Audit log"; issue 5), and
+# 51_audit_tamper: the audit log is tamper-evident (docs/design.md "Audit log"; issue 5), and
 # rotation keeps one chain. smsguard writes 20+ records with an Ed25519 signing key and a
 # checkpoint every 5 records; the checkpoints are checked by hand (key id, signature with
 # openssl). Then SIGUSR1 after mv (log rotation): the new file continues the chain (first prev
@@ -55,7 +55,7 @@ assert_le 31 "$n" "lines in the audit file (26 records and 5 checkpoints)"
 
 check "checkpoints: one after every 5 records, key id and Ed25519 signature over prev"
 KEYID=$(openssl pkey -pubin -in "$WORK/sign.pub" -outform DER | sha256sum | cut -c1-16)
-python3 - "$AUDIT" "$KEYID" "$WORK/cp" <<'PY' || fail "the checkpoints are not as DESIGN.md says"
+python3 - "$AUDIT" "$KEYID" "$WORK/cp" <<'PY' || fail "the checkpoints are not as docs/design.md says"
 import base64, hashlib, json, re, sys
 f, keyid, out = sys.argv[1:4]
 lines = open(f, "rb").read().split(b"\n")[:-1]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 87_cert_reload: the listener's certificate and key are reloaded on SIGHUP (issue 8;
-# DESIGN.md "Signals"). Start with certificate A; one HTTP/2 connection is opened and kept;
+# docs/design.md "Command line"). Start with certificate A; one HTTP/2 connection is opened and kept;
 # the files are replaced by certificate B (another serial and CN) and SIGHUP is sent:
 #   - new handshakes present B (openssl s_client: SHA-256 fingerprint and serial)
 #   - the connection opened before still works for a new request (it keeps A's session)

@@ -277,7 +277,7 @@ def h2load():
 
 def raw_h1(kind, data, expect, fault=None):
     """Send DATA over a new TLS connection; the first answer must have a status in EXPECT
-    and, with FAULT, be the VI/JSON fault of that _typeName (DESIGN.md: faults are 500s)."""
+    and, with FAULT, be the VI/JSON fault of that _typeName (docs/design.md: faults are 500s)."""
     count("hostile." + kind)
     try:
         s = tls_socket()

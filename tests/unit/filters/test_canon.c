@@ -1,6 +1,6 @@
 /*
  * Unit tests for filters/canon.c: the canonical form of request targets and the guarded
- * routes they name (DESIGN.md "Behaviour of the stop-test route", point 1). One table of
+ * routes they name (docs/design.md "Routes"). One table of
  * targets with their expected canonical form or refusal drives most tests; the rest check
  * properties every accepted row must have (idempotence, fields pointing into the output)
  * and the edges of the input (length, bytes past n, 64 KiB targets).
