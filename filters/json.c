@@ -143,44 +143,6 @@ static void json_skip_ws(json_parser_t *p)
         p->s++;
 }
 
-/*
- * Length of the UTF-8 sequence at s (1..4), or 0 when it is not well-formed per
- * RFC 3629 section 4: no overlong forms, no encoded surrogates, nothing above
- * U+10FFFF.
- */
-static size_t json_utf8_len(const unsigned char *s, const unsigned char *end)
-{
-    size_t avail = (size_t)(end - s);
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0; /* continuation byte, C0/C1 (overlong), F5..FF */
-    /* The second byte's range is what rules out overlongs, surrogates and > U+10FFFF. */
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 static int json_hex4(const unsigned char *s, unsigned *out)
 {
     unsigned v = 0;
@@ -306,6 +268,7 @@ static int json_string(json_parser_t *p, sg_str_t *out)
     const unsigned char *open = p->s, *s = open + 1, *end = p->end;
     int escaped = 0;
     size_t n;
+    uint32_t cp;
     char *buf;
 
     for (;;) {
@@ -339,7 +302,8 @@ static int json_string(json_parser_t *p, sg_str_t *out)
             s++;
             continue;
         }
-        if ((n = json_utf8_len(s, end)) == 0)
+        /* RFC 3629 section 4: no overlong forms, surrogates or code points above U+10FFFF. */
+        if ((n = sg_utf8_char(s, (size_t)(end - s), &cp)) == 0)
             return json_fail(p, s, "invalid UTF-8");
         s += n;
     }
