@@ -202,7 +202,8 @@ if ((SOAK)) && ((${#CTEST_ARGS[@]} > 0)); then
     echo "test.sh: a test selection was given: the long soak is skipped"
     SOAK=0
 fi
-if ((SOAK)) && [[ ! -x $ROOT/build/smsguard || ${RESULT[build]:-} == *failed* ]]; then
+if ((SOAK)) && [[ ! -x $ROOT/build/smsguard || ${RESULT[build]:-} == "configure failed" ||
+    ${RESULT[build]:-} == "build failed" ]]; then
     RESULT[soak]="not run (build/ failed)"
     FAILED=$((FAILED + 1))
     SOAK=0
