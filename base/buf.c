@@ -16,11 +16,25 @@ void sg_buf_init(sg_buf_t *b, size_t max)
     b->max = max;
 }
 
+void sg_buf_init_sticky(sg_buf_t *b, size_t max)
+{
+    sg_buf_init(b, max);
+    b->sticky = 1;
+}
+
 void sg_buf_dispose(sg_buf_t *b)
 {
     free(b->data);
     b->data = NULL;
     b->off = b->len = b->cap = 0;
+    b->err = SG_OK;
+}
+
+int sg_buf_fail(sg_buf_t *b, int rv)
+{
+    if (b->sticky && b->err == SG_OK)
+        b->err = rv;
+    return rv;
 }
 
 int sg_buf_reserve(sg_buf_t *b, size_t extra)
@@ -28,6 +42,8 @@ int sg_buf_reserve(sg_buf_t *b, size_t extra)
     size_t need, ncap;
     char *nd;
 
+    if (b->err != SG_OK)
+        return b->err;
     if (b->off > 0 && b->off == b->len)
         b->off = b->len = 0;
     if (b->len + extra <= b->cap)
@@ -42,7 +58,7 @@ int sg_buf_reserve(sg_buf_t *b, size_t extra)
     }
     need = b->len + extra;
     if (need > b->max)
-        return SG_ETOOBIG;
+        return sg_buf_fail(b, SG_ETOOBIG);
     ncap = b->cap ? b->cap : 1024;
     while (ncap < need)
         ncap *= 2;
@@ -50,7 +66,7 @@ int sg_buf_reserve(sg_buf_t *b, size_t extra)
         ncap = b->max;
     nd = realloc(b->data, ncap);
     if (nd == NULL)
-        return SG_ENOMEM;
+        return sg_buf_fail(b, SG_ENOMEM);
     b->data = nd;
     b->cap = ncap;
     return SG_OK;
@@ -61,7 +77,7 @@ int sg_buf_append(sg_buf_t *b, const void *p, size_t n)
     int rv;
 
     if (n == 0)
-        return SG_OK;
+        return b->err;
     if ((rv = sg_buf_reserve(b, n)) != SG_OK)
         return rv;
     memcpy(b->data + b->len, p, n);
@@ -75,11 +91,13 @@ int sg_buf_appendf(sg_buf_t *b, const char *fmt, ...)
     va_list ap;
     int n, rv;
 
+    if (b->err != SG_OK)
+        return b->err;
     va_start(ap, fmt);
     n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
     if (n < 0)
-        return SG_ERR;
+        return sg_buf_fail(b, SG_ERR);
     if ((size_t)n < sizeof(small))
         return sg_buf_append(b, small, (size_t)n);
     /* Long output: format in place (vsnprintf needs room for its NUL). */

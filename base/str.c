@@ -166,8 +166,10 @@ int sg_buf_json_str(sg_buf_t *b, const char *s, size_t n)
 
     if (s == NULL)
         return sg_buf_lit(b, "null");
-    if (n > (SIZE_MAX - 2) / 6)
-        return SG_ETOOBIG; /* the size below could wrap; no buffer holds that much anyway */
+    if (b->err != SG_OK)
+        return b->err; /* a sticky buffer's earlier failure: measure nothing */
+    if (n > (SIZE_MAX - 2) / 6) /* the size below could wrap; no buffer holds that much */
+        return sg_buf_fail(b, SG_ETOOBIG);
     size = sg_json_str_size(s, n, 0);
     if ((rv = sg_buf_reserve(b, size)) != SG_OK)
         return rv;
