@@ -4,7 +4,7 @@
  * base/ knows nothing of requests, configuration or sockets: return codes (defs.h), the
  * error log (log.h), per-request pools (pool.h), bounded buffers (buf.h), strings, UTF-8
  * and the one escaper (str.h), clocks (clock.h), base64url (b64.h) and the bounded file
- * reader (file.h). Nothing in base/ includes a file of another folder (CMakeLists.txt
+ * reader (file.h). Nothing in base/ includes a file of another folder (scripts/floors.cmake
  * checks it); every other folder includes this header or one of its parts.
  */
 #ifndef SG_BASE_H
