@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <openssl/bio.h>
@@ -35,14 +34,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "conf/conf.h"
 #include "conf/keys.h"
+#include "conf/pkey.h"
 
 #define CK_FILE_MAX (16u << 20) /* no certificate bundle or secret is anywhere near this */
 #define CK_PATH_MAX 256         /* dotted key paths; longer unknown names are cut */
 #define CK_INCLUDE_DEPTH 10     /* libconfig's own @include limit */
 #define CK_SECRET_MIN 32        /* HMAC-SHA256 keys: RFC 7518 3.2 wants >= 256 bits */
-#define CK_RSA_MIN_BITS 2048
 
 #define CK_AT(obj, off, T) ((T *)(void *)((char *)(obj) + (off)))
 
@@ -255,81 +255,13 @@ static char *ck_path(ck_t *ck, const char *path)
 
 /* ---- files ------------------------------------------------------------------------- */
 
-typedef struct {
-    unsigned char *p; /* NUL-terminated for the text scanners; may hold a secret */
-    size_t n;
-} ck_buf_t;
-
-/*
- * Read PATH whole into B. Only regular files: a FIFO or device named by mistake must not
- * hang or flood the loader (hence O_NONBLOCK on open). Returns 0, or -1 with *why a static
- * reason (strerror or ours).
- */
-static int ck_read_file(const char *path, ck_buf_t *b, const char **why)
-{
-    struct stat st;
-    ssize_t r;
-    int fd, rc = -1;
-
-    b->p = NULL;
-    b->n = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        *why = strerror(errno);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        *why = S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file";
-        goto out;
-    }
-    if ((unsigned long long)st.st_size > CK_FILE_MAX) {
-        *why = "file too large";
-        goto out;
-    }
-    b->p = malloc((size_t)st.st_size + 1);
-    if (b->p == NULL) {
-        *why = strerror(ENOMEM);
-        goto out;
-    }
-    while (b->n < (size_t)st.st_size) {
-        r = read(fd, b->p + b->n, (size_t)st.st_size - b->n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            *why = strerror(errno);
-            goto out;
-        }
-        if (r == 0)
-            break; /* shrank under us: take what is there */
-        b->n += (size_t)r;
-    }
-    b->p[b->n] = '\0';
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0) {
-        free(b->p);
-        b->p = NULL;
-    }
-    return rc;
-}
-
-static void ck_buf_free(ck_buf_t *b)
-{
-    if (b->p != NULL)
-        OPENSSL_clear_free(b->p, b->n + 1); /* it may have held a key or a secret */
-    b->p = NULL;
-    b->n = 0;
-}
-
-/* ck_read_file() for the file of key WHAT, with the error at setting S. */
+/* The file of key WHAT, with the error at setting S. Read as a secret: it may hold a key. */
 static int ck_load(ck_t *ck, const config_setting_t *s, const char *what, const char *path,
-                   ck_buf_t *b)
+                   sg_file_t *b)
 {
     const char *why;
 
-    if (ck_read_file(path, b, &why) != 0)
+    if (sg_file_read(b, path, CK_FILE_MAX, SG_FILE_SECRET, &why) != SG_OK)
         return ck_err(ck, s, "'%s': cannot read '%s': %s", what, path, why);
     return 0;
 }
@@ -348,14 +280,14 @@ static int ck_no_pass(char *buf, int size, int rwflag, void *u)
 static int ck_load_cert(ck_t *ck, const config_setting_t *s, const char *what, const char *path,
                         X509 **out)
 {
-    ck_buf_t b;
+    sg_file_t b;
     BIO *bio = NULL;
     int rc = -1;
 
     *out = NULL;
     if (ck_load(ck, s, what, path, &b) != 0)
         goto out;
-    bio = BIO_new_mem_buf(b.p, (int)b.n);
+    bio = BIO_new_mem_buf(b.data, (int)b.len);
     if (bio == NULL) {
         ck_err(ck, NULL, "out of memory");
         goto out;
@@ -368,7 +300,7 @@ static int ck_load_cert(ck_t *ck, const config_setting_t *s, const char *what, c
     rc = 0;
 out:
     BIO_free(bio);
-    ck_buf_free(&b);
+    sg_file_dispose(&b);
     ERR_clear_error();
     return rc;
 }
@@ -376,14 +308,14 @@ out:
 static int ck_load_private_key(ck_t *ck, const config_setting_t *s, const char *what,
                                const char *path, EVP_PKEY **out)
 {
-    ck_buf_t b;
+    sg_file_t b;
     BIO *bio = NULL;
     int rc = -1, encrypted = 0;
 
     *out = NULL;
     if (ck_load(ck, s, what, path, &b) != 0)
         goto out;
-    bio = BIO_new_mem_buf(b.p, (int)b.n);
+    bio = BIO_new_mem_buf(b.data, (int)b.len);
     if (bio == NULL) {
         ck_err(ck, NULL, "out of memory");
         goto out;
@@ -399,7 +331,7 @@ static int ck_load_private_key(ck_t *ck, const config_setting_t *s, const char *
     rc = 0;
 out:
     BIO_free(bio);
-    ck_buf_free(&b);
+    sg_file_dispose(&b);
     ERR_clear_error();
     return rc;
 }
@@ -408,22 +340,22 @@ out:
 static int ck_secret(ck_t *ck, const config_setting_t *s, const char *what, const char *path,
                      size_t min)
 {
-    ck_buf_t b;
+    sg_file_t b;
     int rc = -1;
 
     if (ck_load(ck, s, what, path, &b) != 0)
         goto out;
-    if (b.n == 0) {
+    if (b.len == 0) {
         ck_err(ck, s, "'%s': '%s': empty", what, path);
         goto out;
     }
-    if (b.n < min) {
+    if (b.len < min) {
         ck_err(ck, s, "'%s': '%s': shorter than %zu bytes", what, path, min);
         goto out;
     }
     rc = 0;
 out:
-    ck_buf_free(&b);
+    sg_file_dispose(&b);
     return rc;
 }
 
@@ -498,14 +430,14 @@ out:
 static int ck_scan(ck_t *ck, const char *file, const char *p, int depth, int ints);
 
 /* B, read from FILE, is text: no NUL byte. Returns 0, or -1 with the error at its line. */
-static int ck_text(ck_t *ck, const char *file, const ck_buf_t *b)
+static int ck_text(ck_t *ck, const char *file, const sg_file_t *b)
 {
-    const unsigned char *nul = memchr(b->p, '\0', b->n);
+    const unsigned char *nul = memchr(b->data, '\0', b->len);
     int line = 1;
 
     if (nul == NULL)
         return 0;
-    for (const unsigned char *q = b->p; q < nul; q++)
+    for (const unsigned char *q = b->data; q < nul; q++)
         line += *q == '\n';
     return ck_errat(ck, file, line, "NUL byte in the file");
 }
@@ -513,7 +445,7 @@ static int ck_text(ck_t *ck, const char *file, const ck_buf_t *b)
 static int ck_scan_include(ck_t *ck, const char *file, int line, const char *name, int depth,
                            int ints)
 {
-    ck_buf_t b = {NULL, 0};
+    sg_file_t b = {NULL, 0, 0};
     char *path = NULL;
     const char *why;
     int rc = -1;
@@ -526,15 +458,15 @@ static int ck_scan_include(ck_t *ck, const char *file, int line, const char *nam
         ck_err(ck, NULL, "out of memory");
         goto out;
     }
-    if (ck_read_file(path, &b, &why) != 0) {
+    if (sg_file_read(&b, path, CK_FILE_MAX, 0, &why) != SG_OK) {
         ck_errat(ck, file, line, "cannot read '%s': %s", path, why);
         goto out;
     }
     if (ck_text(ck, path, &b) != 0)
         goto out;
-    rc = ck_scan(ck, path, (const char *)b.p, depth + 1, ints);
+    rc = ck_scan(ck, path, (const char *)b.data, depth + 1, ints);
 out:
-    ck_buf_free(&b);
+    sg_file_dispose(&b);
     free(path);
     return rc;
 }
@@ -631,7 +563,7 @@ static int ck_address(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *
 static int ck_ca_file(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
 {
     const char *path = *CK_AT(obj, k->off, char *);
-    ck_buf_t b = {NULL, 0};
+    sg_file_t b = {NULL, 0, 0};
     BIO *bio = NULL;
     X509 *x;
     int rc = -1, n = 0;
@@ -640,7 +572,7 @@ static int ck_ca_file(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *
         return 0; /* "": no client certificates / the system store */
     if (ck_load(ck, s, k->path, path, &b) != 0)
         goto out;
-    bio = BIO_new_mem_buf(b.p, (int)b.n);
+    bio = BIO_new_mem_buf(b.data, (int)b.len);
     if (bio == NULL) {
         ck_err(ck, NULL, "out of memory");
         goto out;
@@ -656,7 +588,7 @@ static int ck_ca_file(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *
     rc = 0;
 out:
     BIO_free(bio);
-    ck_buf_free(&b);
+    sg_file_dispose(&b);
     ERR_clear_error();
     return rc;
 }
@@ -969,19 +901,17 @@ bad:
 }
 
 /* A JWT verification key of the type ALG needs (RFC 7518 3.3-3.4, RFC 8037). */
-static int ck_public_key(ck_t *ck, const config_setting_t *s, const char *path, sg_jwt_alg_t alg,
-                         const char *alg_name)
+static int ck_public_key(ck_t *ck, const config_setting_t *s, const char *path, sg_jwt_alg_t alg)
 {
-    const char *what = "policy.jwt.keys.public_key";
-    ck_buf_t b;
+    const char *what = "policy.jwt.keys.public_key", *why;
+    sg_file_t b;
     BIO *bio = NULL;
     EVP_PKEY *pkey = NULL;
-    char group[64];
     int rc = -1;
 
     if (ck_load(ck, s, what, path, &b) != 0)
         goto out;
-    bio = BIO_new_mem_buf(b.p, (int)b.n);
+    bio = BIO_new_mem_buf(b.data, (int)b.len);
     if (bio == NULL) {
         ck_err(ck, NULL, "out of memory");
         goto out;
@@ -991,39 +921,15 @@ static int ck_public_key(ck_t *ck, const config_setting_t *s, const char *path, 
         ck_err(ck, s, "'%s': '%s': not a PEM public key", what, path);
         goto out;
     }
-    switch (alg) {
-    case SG_JWT_RS256:
-        if (!EVP_PKEY_is_a(pkey, "RSA")) {
-            ck_err(ck, s, "'%s': '%s': not an RSA public key (alg %s)", what, path, alg_name);
-            goto out;
-        }
-        if (EVP_PKEY_get_bits(pkey) < CK_RSA_MIN_BITS) {
-            ck_err(ck, s, "'%s': '%s': RSA key shorter than %d bits", what, path, CK_RSA_MIN_BITS);
-            goto out;
-        }
-        break;
-    case SG_JWT_ES256:
-        if (!EVP_PKEY_is_a(pkey, "EC") ||
-            EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) != 1 ||
-            strcmp(group, "prime256v1") != 0) {
-            ck_err(ck, s, "'%s': '%s': not an EC P-256 public key (alg %s)", what, path, alg_name);
-            goto out;
-        }
-        break;
-    case SG_JWT_EDDSA:
-        if (!EVP_PKEY_is_a(pkey, "ED25519")) {
-            ck_err(ck, s, "'%s': '%s': not an Ed25519 public key (alg %s)", what, path, alg_name);
-            goto out;
-        }
-        break;
-    default:
-        break;
+    if ((why = sg_conf_jwt_key_why(pkey, alg)) != NULL) {
+        ck_err(ck, s, "'%s': '%s': %s", what, path, why);
+        goto out;
     }
     rc = 0;
 out:
     EVP_PKEY_free(pkey);
     BIO_free(bio);
-    ck_buf_free(&b);
+    sg_file_dispose(&b);
     ERR_clear_error();
     return rc;
 }
@@ -1053,7 +959,7 @@ static int ck_jwt_key(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *
                       "'policy.jwt.keys.secret_file' is not allowed with alg %s", alg);
     if (key->public_key == NULL)
         return ck_err(ck, s, "missing required key 'policy.jwt.keys.public_key' (alg %s)", alg);
-    return ck_public_key(ck, ck_member(s, "public_key"), key->public_key, key->alg, alg);
+    return ck_public_key(ck, ck_member(s, "public_key"), key->public_key, key->alg);
 }
 
 static int ck_task_key(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
@@ -1561,30 +1467,30 @@ out:
 static int ck_read(ck_t *ck)
 {
     char name[PATH_MAX];
-    ck_buf_t b = {NULL, 0};
+    sg_file_t b = {NULL, 0, 0};
     const char *why;
     int rc = -1;
 
     /* Read it ourselves first: libconfig says only "file I/O error", without errno. */
-    if (ck_read_file(ck->file, &b, &why) != 0) {
+    if (sg_file_read(&b, ck->file, CK_FILE_MAX, 0, &why) != SG_OK) {
         ck_err(ck, NULL, "cannot read: %s", why);
         goto out;
     }
     if (ck_dir(ck) != 0)
         goto out;
     config_set_include_dir(ck->cf, ck->dir); /* @include resolves like the file paths */
-    if (ck_text(ck, ck->file, &b) != 0 || ck_scan(ck, ck->file, (const char *)b.p, 0, 0) != 0)
+    if (ck_text(ck, ck->file, &b) != 0 || ck_scan(ck, ck->file, (const char *)b.data, 0, 0) != 0)
         goto out; /* an @include libconfig cannot read safely */
     if (config_read_file(ck->cf, ck->file) != CONFIG_TRUE) {
         ck_errat(ck, ck_file_name(ck, config_error_file(ck->cf), name, sizeof(name)),
                  config_error_line(ck->cf), "%s", config_error_text(ck->cf));
         goto out;
     }
-    if (ck_scan(ck, ck->file, (const char *)b.p, 0, 1) != 0)
+    if (ck_scan(ck, ck->file, (const char *)b.data, 0, 1) != 0)
         goto out;
     rc = 0;
 out:
-    ck_buf_free(&b);
+    sg_file_dispose(&b);
     return rc;
 }
 

@@ -14,10 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/log.h" /* sg_log_level_t, the type of log.level */
+
 #define SG_CONF_ERR_MAX 512
 
 typedef enum { SG_ROUTE_FORWARD = 0, SG_ROUTE_DENY = 1 } sg_route_unmatched_t;
-typedef enum { SG_LOG_ERROR = 0, SG_LOG_WARN, SG_LOG_INFO, SG_LOG_DEBUG } sg_log_level_t;
 typedef enum { SG_JWT_RS256 = 1, SG_JWT_ES256, SG_JWT_EDDSA, SG_JWT_HS256 } sg_jwt_alg_t;
 typedef enum { SG_AUDIT_SYNC_ALWAYS = 0, SG_AUDIT_SYNC_BATCH, SG_AUDIT_SYNC_NONE } sg_audit_sync_t;
 

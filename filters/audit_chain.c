@@ -35,7 +35,6 @@
 static const char ac_zero_hash[SG_AUDIT_HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 static const char ac_hex[] = "0123456789abcdef";
-static const char ac_b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* ---- hashing and encodings ---- */
 
@@ -66,62 +65,6 @@ static int ac_is_hash_hex(const char *p)
         if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
             return 0;
     return 1;
-}
-
-/* base64url without padding; out needs 4 * ceil(n / 3) + 1 bytes. Returns the length. */
-static size_t ac_b64url_encode(const unsigned char *p, size_t n, char *out)
-{
-    size_t o = 0, i = 0;
-
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        out[o++] = ac_b64url[v >> 18];
-        out[o++] = ac_b64url[(v >> 12) & 63];
-        out[o++] = ac_b64url[(v >> 6) & 63];
-        out[o++] = ac_b64url[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned v = (unsigned)p[i] << 16;
-        out[o++] = ac_b64url[v >> 18];
-        out[o++] = ac_b64url[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
-        out[o++] = ac_b64url[v >> 18];
-        out[o++] = ac_b64url[(v >> 12) & 63];
-        out[o++] = ac_b64url[(v >> 6) & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
-/* Strict decode of exactly AC_SIG_B64 characters into AC_SIG_LEN bytes: the alphabet only, no
- * padding, and the unused low bits zero (re-encoding must give the same text), so that one
- * signature has exactly one spelling. Returns 0 or -1. */
-static int ac_b64url_decode_sig(const char *s, size_t n, unsigned char out[AC_SIG_LEN])
-{
-    unsigned acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    char again[AC_SIG_B64 + 4];
-
-    if (n != AC_SIG_B64)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        const char *q = s[i] != '\0' ? strchr(ac_b64url, s[i]) : NULL;
-        if (q == NULL)
-            return -1;
-        acc = (acc << 6 | (unsigned)(q - ac_b64url)) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o < AC_SIG_LEN)
-                out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    if (o != AC_SIG_LEN)
-        return -1;
-    ac_b64url_encode(out, AC_SIG_LEN, again);
-    return memcmp(again, s, n) == 0 ? 0 : -1;
 }
 
 /* Key id of an Ed25519 key (public or private): first 16 hex of SHA-256 of its DER
@@ -285,7 +228,7 @@ int sg_audit_checkpoint(const sg_audit_signer_t *s, sg_buf_t *b, unsigned long l
         ERR_clear_error();
         return SG_ERR;
     }
-    ac_b64url_encode(sig, sizeof(sig), sig64);
+    *sg_b64url_put(sig64, sig, sizeof(sig)) = '\0';
     n = snprintf(line, sizeof(line),
                  "{\"seq\":%llu,\"prev\":\"%.64s\",\"time\":\"%s\",\"stage\":\"checkpoint\","
                  "\"key\":\"%s\",\"sig\":\"%s\"}",
@@ -457,7 +400,7 @@ static int ac_checkpoint_ok(ac_verifier_t *v, const sg_json_t *doc, const char *
 
     if (key == NULL || sig == NULL || key->type != SG_JSON_STRING || sig->type != SG_JSON_STRING ||
         !sg_json_is_string(key, v->key_id, AC_KEYID_HEX) ||
-        ac_b64url_decode_sig(sig->str.p, sig->str.n, raw) != 0)
+        sig->str.n != AC_SIG_B64 || sg_b64url_decode(raw, sig->str.p, sig->str.n) != AC_SIG_LEN)
         return 0;
     if ((ctx = EVP_MD_CTX_new()) == NULL)
         return 0;

@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "proxy/common.h"
+#include "base/base.h"
 
 #define SG_AUDIT_HASH_HEX 64
 #define SG_AUDIT_MAX_LINE (1024 * 1024) /* longest line the verifier accepts, without '\n' */

@@ -11,7 +11,7 @@
 #ifndef SG_CANON_H
 #define SG_CANON_H
 
-#include "proxy/common.h"
+#include "base/base.h"
 
 typedef enum {
     SG_ROUTE_OTHER = 0,   /* forwarded (or denied by routes.unmatched) */

@@ -9,7 +9,7 @@
  * earlier in the chain gets its `decision` record from on_done; a forwarded
  * one also gets an `outcome` record with the upstream status, the task
  * reference and the duration. Every string that came from a client or a token
- * goes through the one escaper (sg_buf_json_str, proxy/common.h), the same as in
+ * goes through the one escaper (sg_buf_json_str, base/str.h), the same as in
  * the access and error logs: no line breaks, terminal escapes or bidi controls
  * raw, invalid UTF-8 as U+FFFD. The token never appears, only who it named.
  */
@@ -32,135 +32,110 @@ typedef struct {
     int allowed; /* the decision record said allow and the request went on */
 } audit_ctx_t;
 
-static int audit_time(sg_buf_t *b)
+/* Every audit_* writer below appends to a sticky buffer (base/buf.h): a failed step leaves
+ * the rest undone and its error in b, which audit_submit checks once. */
+
+static void audit_time(sg_buf_t *b)
 {
     char t[SG_TIME_LEN];
 
     sg_time_rfc3339(t);
-    return sg_buf_appendf(b, "\"time\":\"%s\"", t);
+    sg_buf_appendf(b, "\"time\":\"%s\"", t);
 }
 
 /* "time", "stage", "request_id" and the request's identity: shared by both stages. */
-static int audit_head(sg_buf_t *b, sg_req_t *r, const char *stage)
+static void audit_head(sg_buf_t *b, sg_req_t *r, const char *stage)
 {
-    int rv = audit_time(b);
-
-    if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"stage\":\"%s\",\"request_id\":\"%s\",\"release\":", stage,
-                            r->request_id);
-    if (rv == SG_OK)
-        rv = sg_buf_json_str(b, r->release.p, r->release.n); /* NULL: null */
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, ",\"provider\":");
-    if (rv == SG_OK)
-        rv = sg_buf_json_str(b, r->moid.p, r->moid.n);
-    return rv;
+    audit_time(b);
+    sg_buf_appendf(b, ",\"stage\":\"%s\",\"request_id\":\"%s\",\"release\":", stage,
+                   r->request_id);
+    sg_buf_json_str(b, r->release.p, r->release.n); /* NULL: null */
+    sg_buf_lit(b, ",\"provider\":");
+    sg_buf_json_str(b, r->moid.p, r->moid.n);
 }
 
 /* The client certificate's subject in RFC 2253 form ("CN=dr-robot,O=Example"), escaped
  * as that RFC says, whole: X509_NAME_oneline's "/O=Example/CN=dr-robot" leaves a '/'
  * inside a value unescaped (ambiguous) and cuts long names. null without a certificate. */
-static int audit_subject(sg_buf_t *b, X509 *cert)
+static void audit_subject(sg_buf_t *b, X509 *cert)
 {
     BIO *bio;
     char *p;
     long n;
-    int rv;
 
-    if (cert == NULL)
-        return sg_buf_lit(b, "null");
-    if ((bio = BIO_new(BIO_s_mem())) == NULL)
-        return SG_ENOMEM;
+    if (cert == NULL) {
+        sg_buf_lit(b, "null");
+        return;
+    }
+    if ((bio = BIO_new(BIO_s_mem())) == NULL) {
+        sg_buf_fail(b, SG_ENOMEM);
+        return;
+    }
     if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0 ||
         (n = BIO_get_mem_data(bio, &p)) < 0)
-        rv = SG_ERR;
+        sg_buf_fail(b, SG_ERR);
     else
-        rv = sg_buf_json_str(b, p, (size_t)n);
+        sg_buf_json_str(b, p, (size_t)n);
     BIO_free(bio);
-    return rv;
 }
 
-static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
+static void audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
 {
     const sg_principal_t *who = r->principal;
     const sg_stopreq_t *sr = r->stop;
-    int rv = audit_head(b, r, "decision");
 
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, ",\"client\":{\"addr\":");
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, r->conn->peer);
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, ",\"tls\":");
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, r->conn->tls_version);
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, ",\"cert_subject\":");
-    if (rv == SG_OK)
-        rv = audit_subject(b, SSL_get0_peer_certificate(r->conn->ssl));
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, "},\"principal\":");
-    if (rv == SG_OK && who == NULL)
-        rv = sg_buf_lit(b, "null");
-    else if (rv == SG_OK) {
-        rv = sg_buf_lit(b, "{\"subject\":");
-        if (rv == SG_OK)
-            rv = sg_buf_json_cstr(b, who->subject);
-        if (rv == SG_OK)
-            rv = sg_buf_lit(b, ",\"tenant\":");
-        if (rv == SG_OK)
-            rv = sg_buf_json_cstr(b, who->tenant);
-        if (rv == SG_OK)
-            rv = sg_buf_lit(b, ",\"token_id\":");
-        if (rv == SG_OK)
-            rv = sg_buf_json_cstr(b, who->token_id);
-        if (rv == SG_OK)
-            rv = sg_buf_lit(b, ",\"auth\":");
-        if (rv == SG_OK)
-            rv = sg_buf_json_cstr(b, who->auth);
-        if (rv == SG_OK)
-            rv = sg_buf_lit(b, "}");
+    audit_head(b, r, "decision");
+    sg_buf_lit(b, ",\"client\":{\"addr\":");
+    sg_buf_json_cstr(b, r->conn->peer);
+    sg_buf_lit(b, ",\"tls\":");
+    sg_buf_json_cstr(b, r->conn->tls_version);
+    sg_buf_lit(b, ",\"cert_subject\":");
+    audit_subject(b, SSL_get0_peer_certificate(r->conn->ssl));
+    sg_buf_lit(b, "},\"principal\":");
+    if (who == NULL) {
+        sg_buf_lit(b, "null");
+    } else {
+        sg_buf_lit(b, "{\"subject\":");
+        sg_buf_json_cstr(b, who->subject);
+        sg_buf_lit(b, ",\"tenant\":");
+        sg_buf_json_cstr(b, who->tenant);
+        sg_buf_lit(b, ",\"token_id\":");
+        sg_buf_json_cstr(b, who->token_id);
+        sg_buf_lit(b, ",\"auth\":");
+        sg_buf_json_cstr(b, who->auth);
+        sg_buf_lit(b, "}");
     }
-    if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"force\":%s,\"groups\":",
-                            sr == NULL ? "null" : sr->force ? "true" : "false");
-    if (rv == SG_OK && sr == NULL)
-        rv = sg_buf_lit(b, "null");
-    else if (rv == SG_OK) {
-        rv = sg_buf_lit(b, "[");
-        for (size_t i = 0; rv == SG_OK && i < sr->ngroups; i++) {
-            rv = i ? sg_buf_lit(b, ",{\"fault_domain\":") : sg_buf_lit(b, "{\"fault_domain\":");
-            if (rv == SG_OK)
-                rv = sg_buf_json_str(b, sr->groups[i].fault_domain.p, sr->groups[i].fault_domain.n);
-            if (rv == SG_OK)
-                rv = sg_buf_lit(b, ",\"device_group\":");
-            if (rv == SG_OK)
-                rv = sg_buf_json_str(b, sr->groups[i].device_group.p, sr->groups[i].device_group.n);
-            if (rv == SG_OK)
-                rv = sg_buf_lit(b, "}");
+    sg_buf_appendf(b, ",\"force\":%s,\"groups\":",
+                   sr == NULL ? "null" : sr->force ? "true" : "false");
+    if (sr == NULL) {
+        sg_buf_lit(b, "null");
+    } else {
+        sg_buf_lit(b, "[");
+        for (size_t i = 0; sg_buf_err(b) == SG_OK && i < sr->ngroups; i++) {
+            if (i > 0)
+                sg_buf_lit(b, ",");
+            sg_buf_lit(b, "{\"fault_domain\":");
+            sg_buf_json_str(b, sr->groups[i].fault_domain.p, sr->groups[i].fault_domain.n);
+            sg_buf_lit(b, ",\"device_group\":");
+            sg_buf_json_str(b, sr->groups[i].device_group.p, sr->groups[i].device_group.n);
+            sg_buf_lit(b, "}");
         }
-        if (rv == SG_OK)
-            rv = sg_buf_lit(b, "]");
+        sg_buf_lit(b, "]");
     }
     /* "this": the target the body repeated in _this, checked equal to the path's
      * (filters/stopreq.c); null when it named none or no body was validated. */
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, ",\"this\":");
-    if (rv == SG_OK)
-        rv = sr != NULL && sr->has_this ? sg_buf_json_str(b, r->moid.p, r->moid.n)
-                                        : sg_buf_lit(b, "null");
-    if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"decision\":\"%s\",\"fault\":", allow ? "allow" : "deny");
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, allow ? NULL : (r->fault_type ? r->fault_type : "Aborted"));
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, ",\"reason\":");
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, r->reason    ? r->reason
-                                 : allow      ? "allowed"
-                                 : r->aborted ? "client went away"
-                                              : "refused");
-    return rv;
+    sg_buf_lit(b, ",\"this\":");
+    if (sr != NULL && sr->has_this)
+        sg_buf_json_str(b, r->moid.p, r->moid.n);
+    else
+        sg_buf_lit(b, "null");
+    sg_buf_appendf(b, ",\"decision\":\"%s\",\"fault\":", allow ? "allow" : "deny");
+    sg_buf_json_cstr(b, allow ? NULL : (r->fault_type ? r->fault_type : "Aborted"));
+    sg_buf_lit(b, ",\"reason\":");
+    sg_buf_json_cstr(b, r->reason    ? r->reason
+                        : allow      ? "allowed"
+                        : r->aborted ? "client went away"
+                                     : "refused");
 }
 
 /* The upstream entry's "reason" (an addition to docs/design.md's upstream {status, task,
@@ -168,48 +143,39 @@ static int audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
  * "upstream unreachable", "upstream reset", "upstream closed early", "upstream timeout",
  * "upstream bad response", "upstream headers too large", "upstream response too large",
  * "upstream tls" (proxy/upstream.c). status is then 0: the fault is the gateway's. */
-static int audit_up_reason(sg_buf_t *b, const char *error)
+static void audit_up_reason(sg_buf_t *b, const char *error)
 {
-    int rv = sg_buf_lit(b, ",\"reason\":");
-
-    return rv == SG_OK ? sg_buf_json_cstr(b, error) : rv;
+    sg_buf_lit(b, ",\"reason\":");
+    sg_buf_json_cstr(b, error);
 }
 
 /* The outcome of one part of a split request (docs/design.md upstream {status, task,
  * duration_ms}; issue 6: one outcome record per part, linked by request_id). */
-static int audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
+static void audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
 {
-    int st = 0, rv = audit_head(b, r, "outcome");
+    int st = 0;
     const char *task = NULL, *fault = NULL, *error = sg_flt_batch_part_error(r, i);
     unsigned long long dur = 0;
     size_t n = sg_flt_batch_parts(r, i, &st, &task, &fault, &dur);
 
-    if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"part\":%zu,\"parts\":%zu,\"upstream\":{\"status\":%d,\"task\":",
-                            i, n, st);
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, task);
-    if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"duration_ms\":%llu", dur);
-    if (rv == SG_OK)
-        rv = audit_up_reason(b, error);
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, "},\"fault\":");
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, fault);
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, ",\"reason\":");
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, error     ? "upstream failed"
-                                 : st == 0 ? "not answered"
-                                 : fault   ? "refused by the provider"
-                                           : "answered");
-    return rv;
+    audit_head(b, r, "outcome");
+    sg_buf_appendf(b, ",\"part\":%zu,\"parts\":%zu,\"upstream\":{\"status\":%d,\"task\":", i, n,
+                   st);
+    sg_buf_json_cstr(b, task);
+    sg_buf_appendf(b, ",\"duration_ms\":%llu", dur);
+    audit_up_reason(b, error);
+    sg_buf_lit(b, "},\"fault\":");
+    sg_buf_json_cstr(b, fault);
+    sg_buf_lit(b, ",\"reason\":");
+    sg_buf_json_cstr(b, error     ? "upstream failed"
+                        : st == 0 ? "not answered"
+                        : fault   ? "refused by the provider"
+                                  : "answered");
 }
 
 /* The upstream's answer to a request sent in one piece: the task reference of a 200,
  * the fault type of a 500. */
-static int audit_outcome(sg_buf_t *b, sg_req_t *r)
+static void audit_outcome(sg_buf_t *b, sg_req_t *r)
 {
     const sg_json_t *root = NULL, *v;
     sg_json_limits_t lim = {.max_depth = 16, .max_values = 4096};
@@ -217,13 +183,12 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
     const char *task = NULL, *fault = NULL, *error = r->up_error;
     int st = 0;
     unsigned long long dur = 0;
-    int rv = audit_head(b, r, "outcome");
 
+    audit_head(b, r, "outcome");
     if (sg_flt_batch_parts(r, 0, &st, &task, &fault, &dur) == 1) {
         /* Sent as one part: what the upstream said, as for a plain forward. */
         error = sg_flt_batch_part_error(r, 0);
-        if (rv == SG_OK)
-            rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":", st);
+        sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":", st);
     } else {
         task = NULL;
         fault = NULL;
@@ -237,28 +202,18 @@ static int audit_outcome(sg_buf_t *b, sg_req_t *r)
                      v->type == SG_JSON_STRING)
                 fault = v->str.p;
         }
-        if (rv == SG_OK)
-            rv = sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":",
-                                r->res_started && !r->local_reply ? r->res.status : 0);
+        sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":",
+                       r->res_started && !r->local_reply ? r->res.status : 0);
     }
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, task);
-    if (rv == SG_OK)
-        rv = sg_buf_appendf(b, ",\"duration_ms\":%llu",
-                            (unsigned long long)(sg_now_ms() - r->start_ms));
-    if (rv == SG_OK)
-        rv = audit_up_reason(b, error);
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, "},\"fault\":");
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
-    if (rv == SG_OK)
-        rv = sg_buf_lit(b, ",\"reason\":");
-    if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, r->aborted                       ? "client went away"
-                                 : error != NULL || !r->res_ended ? "upstream failed"
-                                                                  : "answered");
-    return rv;
+    sg_buf_json_cstr(b, task);
+    sg_buf_appendf(b, ",\"duration_ms\":%llu", (unsigned long long)(sg_now_ms() - r->start_ms));
+    audit_up_reason(b, error);
+    sg_buf_lit(b, "},\"fault\":");
+    sg_buf_json_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
+    sg_buf_lit(b, ",\"reason\":");
+    sg_buf_json_cstr(b, r->aborted                       ? "client went away"
+                        : error != NULL || !r->res_ended ? "upstream failed"
+                                                         : "answered");
 }
 
 /* part: -1 for the request as a whole, else that part of a split request's outcome. */
@@ -267,11 +222,14 @@ static int audit_submit(sg_req_t *r, int stage_decision, int allow, sg_audit_cb 
     sg_buf_t b;
     int rv;
 
-    sg_buf_init(&b, 1u << 26);
-    rv = stage_decision ? audit_decision(&b, r, allow)
-         : part < 0     ? audit_outcome(&b, r)
-                        : audit_part_outcome(&b, r, (size_t)part);
-    if (rv == SG_OK)
+    sg_buf_init_sticky(&b, 1u << 26);
+    if (stage_decision)
+        audit_decision(&b, r, allow);
+    else if (part < 0)
+        audit_outcome(&b, r);
+    else
+        audit_part_outcome(&b, r, (size_t)part);
+    if ((rv = sg_buf_err(&b)) == SG_OK)
         rv = sg_audit_submit(r, sg_buf_head(&b), sg_buf_avail(&b), cb);
     sg_buf_dispose(&b);
     return rv;

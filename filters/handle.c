@@ -9,10 +9,10 @@
  *   - The MAC covers the exact payload bytes and is compared in constant time before the JSON
  *     parser sees a single byte, so the parser is never an attack surface for unauthenticated
  *     input (the handle arrives in a URL path from anyone who can reach us).
- *   - Base64url is decoded strictly: the alphabet only, no padding, and the unused low bits of
- *     the last character must be zero. A lenient decoder maps several strings to one payload;
- *     then "altered handle still verifies" and handle-keyed caches or audit records could be
- *     fooled by cosmetic variants.
+ *   - Base64url is decoded strictly (base/b64.c): the alphabet only, no padding, and the unused
+ *     low bits of the last character must be zero. A lenient decoder maps several strings to one
+ *     payload; then "altered handle still verifies" and handle-keyed caches or audit records
+ *     could be fooled by cosmetic variants.
  *   - Encoding parses what it just wrote with the decoder's own checks, so every handle we sign
  *     is one we can read back (invalid UTF-8 from upstream, a stray fault text, ...).
  */
@@ -37,81 +37,6 @@
 #define HANDLE_JSON_DEPTH 24
 #define HANDLE_FAULT_DEPTH (HANDLE_JSON_DEPTH - 3)
 #define HANDLE_JSON_VALUES 8192 /* > any payload of HANDLE_PAYLOAD_MAX bytes can hold */
-
-static const char handle_b64_alpha[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* 0..63 for a base64url character, -1 for anything else ('=', '+', '/', '.', NUL, ...). */
-static int handle_b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-static size_t handle_b64_len(size_t n) { return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0); }
-
-/* Writes base64url(p[0,n)) without padding at o; returns the end. */
-static char *handle_b64_put(char *o, const unsigned char *p, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = handle_b64_alpha[v >> 18];
-        *o++ = handle_b64_alpha[(v >> 12) & 63];
-        *o++ = handle_b64_alpha[(v >> 6) & 63];
-        *o++ = handle_b64_alpha[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        *o++ = handle_b64_alpha[v >> 18];
-        *o++ = handle_b64_alpha[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        *o++ = handle_b64_alpha[v >> 18];
-        *o++ = handle_b64_alpha[(v >> 12) & 63];
-        *o++ = handle_b64_alpha[(v >> 6) & 63];
-    }
-    return o;
-}
-
-/*
- * Decodes the canonical unpadded base64url s[0,n) into out (room for n / 4 * 3 + 2 bytes).
- * Returns the decoded length, or -1 when a character is outside the alphabet, n % 4 == 1 (no
- * encoder produces that), or the last character carries non-zero unused bits (so that exactly
- * one string maps to each byte sequence).
- */
-static long handle_b64_decode(const char *s, size_t n, unsigned char *out)
-{
-    uint32_t acc = 0;
-    size_t i, o = 0;
-    int bits = 0, v;
-
-    if (n % 4 == 1)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if ((v = handle_b64_val((unsigned char)s[i])) < 0)
-            return -1;
-        acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    if ((acc & ((1u << bits) - 1)) != 0)
-        return -1;
-    return (long)o;
-}
 
 static int handle_mac(const unsigned char *key, size_t keylen, const unsigned char *p, size_t n,
                       unsigned char mac[HANDLE_MAC_LEN])
@@ -416,7 +341,7 @@ int sg_handle_encode(const sg_handle_t *h, const unsigned char *key, size_t keyl
     if ((rv = handle_mac(key, keylen, (const unsigned char *)pl.data, pl.len, mac)) != SG_OK)
         goto out;
 
-    total = HANDLE_PREFIX_LEN + handle_b64_len(pl.len) + 1 + HANDLE_MAC_B64;
+    total = HANDLE_PREFIX_LEN + sg_b64url_len(pl.len) + 1 + HANDLE_MAC_B64;
     if (total > SG_HANDLE_MAX) {
         rv = SG_ETOOBIG;
         goto out;
@@ -426,9 +351,9 @@ int sg_handle_encode(const sg_handle_t *h, const unsigned char *key, size_t keyl
         goto out;
     o = hb.data;
     memcpy(o, SG_HANDLE_PREFIX, HANDLE_PREFIX_LEN);
-    o = handle_b64_put(o + HANDLE_PREFIX_LEN, (const unsigned char *)pl.data, pl.len);
+    o = sg_b64url_put(o + HANDLE_PREFIX_LEN, (const unsigned char *)pl.data, pl.len);
     *o++ = '.';
-    o = handle_b64_put(o, mac, sizeof(mac));
+    o = sg_b64url_put(o, mac, sizeof(mac));
     rv = sg_buf_append(out, hb.data, (size_t)(o - hb.data));
 
 out:
@@ -468,14 +393,14 @@ int sg_handle_decode(sg_pool_t *pool, const char *s, size_t n, const unsigned ch
     }
     b64n = (size_t)(dot - b64);
     macb64 = dot + 1;
-    if (b64n == 0 || handle_b64_decode(macb64, HANDLE_MAC_B64, got) != HANDLE_MAC_LEN) {
+    if (b64n == 0 || sg_b64url_decode(got, macb64, HANDLE_MAC_B64) != HANDLE_MAC_LEN) {
         *why = "malformed";
         return SG_ERR;
     }
     /* b64n < SG_HANDLE_MAX, so this is at most ~6 KiB, from the request's pool. */
-    if ((payload = sg_pool_alloc(pool, b64n / 4 * 3 + 3)) == NULL)
+    if ((payload = sg_pool_alloc(pool, sg_b64url_decoded_max(b64n))) == NULL)
         return SG_ENOMEM;
-    if ((len = handle_b64_decode(b64, b64n, payload)) < 0) {
+    if ((len = sg_b64url_decode(payload, b64, b64n)) < 0) {
         *why = "malformed";
         return SG_ERR;
     }

@@ -29,7 +29,7 @@
 
 #include <stddef.h>
 
-#include "proxy/common.h"
+#include "base/base.h"
 
 #define SG_HANDLE_PREFIX "sgc1." /* starts every composite handle; never an upstream task id */
 #define SG_HANDLE_MAX 8192       /* bytes of an encoded handle, at most */

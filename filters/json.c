@@ -647,7 +647,7 @@ int sg_json_parse(sg_pool_t *pool, const char *buf, size_t len, const sg_json_li
  * Appending token by token through sg_buf_append cost more than parsing did.
  */
 
-/* Strings go through the gateway's one escaper (proxy/common.h): the characters it never
+/* Strings go through the gateway's one escaper (base/str.h): the characters it never
  * writes raw (controls, U+2028/U+2029, bidi controls) are escaped here too, so what vCenter
  * receives and may log is as safe as our own logs, and is the same JSON value (RFC 8259
  * section 7 lets any character be escaped). Other strings get only '"', '\\', C0 and DEL

@@ -16,7 +16,7 @@
 #ifndef SG_JSON_H
 #define SG_JSON_H
 
-#include "proxy/common.h"
+#include "base/base.h"
 
 typedef enum {
     SG_JSON_NULL = 0,
@@ -74,7 +74,7 @@ int sg_json_parse(sg_pool_t *pool, const char *buf, size_t len, const sg_json_li
 
 /*
  * Appends v compactly to out: members in their order, strings re-escaped by the
- * gateway's one escaper (proxy/common.h sg_json_str_put: '"' and '\\' as \" and \\,
+ * gateway's one escaper (base/str.h sg_json_str_put: '"' and '\\' as \" and \\,
  * C0, DEL, C1, U+2028, U+2029 and the bidi controls as \uXXXX, other UTF-8 raw),
  * numbers as their source text. Measures first and grows out once. Recurses once
  * per level, so as deep as the parser allowed. Returns SG_OK, SG_ENOMEM or

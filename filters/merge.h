@@ -12,7 +12,7 @@
 #ifndef SG_MERGE_H
 #define SG_MERGE_H
 
-#include "proxy/common.h"
+#include "base/base.h"
 
 /*
  * Both functions append to out and, on any failure, leave out as it was. Bodies are parsed

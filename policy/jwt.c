@@ -33,89 +33,6 @@
 #define JWT_DATE_MAX 253402300799.0 /* 9999-12-31T23:59:59Z: beyond is not a date */
 #define JWT_NUMBER_MAX 32           /* cJSON reads at most 63 characters of a number */
 
-/* ---- base64url (RFC 4648 5, RFC 7515 2: no padding) ------------------------------- */
-
-static const signed char jwt_b64_val[256] = {
-    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
-    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
-    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
-    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
-    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
-    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
-    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
-}; /* value + 1; 0 = not in the alphabet */
-
-static const char jwt_b64_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/*
- * Decode S[0..N) into OUT (room for N * 3 / 4 bytes). Strict: alphabet only (no '=', no
- * '+', '/', whitespace), no impossible length (N % 4 == 1), and the unused low bits of the
- * last character zero, so each byte string has exactly one accepted spelling. Returns the
- * decoded length, or -1.
- */
-static long jwt_b64url_decode(const char *s, size_t n, unsigned char *out)
-{
-    uint32_t acc = 0;
-    size_t i, o = 0;
-    int bits = 0;
-
-    if (n % 4 == 1)
-        return -1;
-    for (i = 0; i < n; i++) {
-        int v = jwt_b64_val[(unsigned char)s[i]];
-
-        if (v == 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)(v - 1);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) /* non-zero padding bits: a second spelling of the same bytes */
-        return -1;
-    return (long)o;
-}
-
-/* The checks of jwt_b64url_decode() without decoding (the payload, before its signature). */
-static int jwt_b64url_valid(const char *s, size_t n)
-{
-    int last = 0;
-
-    if (n % 4 == 1)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((last = jwt_b64_val[(unsigned char)s[i]]) == 0)
-            return 0;
-    /* 2 or 3 characters left over carry 4 or 2 unused bits, which must be zero. */
-    return n % 4 == 0 || ((last - 1) & (n % 4 == 2 ? 0x0f : 0x03)) == 0;
-}
-
-/* Encode P[0..N) into OUT (room for (N * 4 + 2) / 3 + 1); NUL-terminated; returns length. */
-static size_t jwt_b64url_encode(const unsigned char *p, size_t n, char *out)
-{
-    uint32_t acc = 0;
-    size_t i, o = 0;
-    int bits = 0;
-
-    for (i = 0; i < n; i++) {
-        acc = (acc << 8) | p[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = jwt_b64_chars[(acc >> bits) & 63];
-        }
-    }
-    if (bits > 0)
-        out[o++] = jwt_b64_chars[(acc << (6 - bits)) & 63];
-    out[o] = '\0';
-    return o;
-}
-
 /* ---- strict JSON validation (RFC 8259) --------------------------------------------- */
 
 typedef struct {
@@ -148,38 +65,11 @@ static int jwt_hex4(const unsigned char *p, unsigned *out)
     return 0;
 }
 
-/* One UTF-8 sequence at j->p (first byte >= 0x80): shortest form, no surrogates, <= U+10FFFF. */
-static int jwt_json_utf8(jwt_json_t *j)
-{
-    const unsigned char *s = j->p;
-    size_t left = (size_t)(j->end - s);
-    unsigned c = s[0], cp, need, min;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 1, cp = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 2, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-        return -1; /* continuation byte, overlong lead (c0, c1) or beyond U+10FFFF (f5..) */
-    }
-    if (left < need + 1)
-        return -1;
-    for (unsigned i = 1; i <= need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return -1;
-    j->p += need + 1;
-    return 0;
-}
-
 static int jwt_json_string(jwt_json_t *j)
 {
     unsigned u, lo;
+    uint32_t cp;
+    size_t k;
 
     j->p++; /* '"' */
     while (j->p < j->end) {
@@ -192,8 +82,10 @@ static int jwt_json_string(jwt_json_t *j)
         if (c < 0x20)
             return -1; /* raw control characters must be escaped */
         if (c >= 0x80) {
-            if (jwt_json_utf8(j) != 0)
+            /* Shortest form, no surrogates, nothing above U+10FFFF (base/str.h). */
+            if ((k = sg_utf8_char(j->p, (size_t)(j->end - j->p), &cp)) == 0)
                 return -1;
+            j->p += k;
             continue;
         }
         if (c != '\\') {
@@ -419,7 +311,7 @@ static int jwt_json_has_dup(const cJSON *node, int depth, const char **scratch)
 static cJSON *jwt_json_segment(const char *s, size_t n, unsigned char *buf, const char **reason,
                                int *oom)
 {
-    long len = jwt_b64url_decode(s, n, buf);
+    long len = sg_b64url_decode(buf, s, n);
     const char *end = NULL, *scratch[JWT_MEMBERS_MAX];
     cJSON *root;
 
@@ -856,7 +748,7 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
      * An empty signature is "alg":"none" in disguise; empty header/payload are not JSON.
      * All three encodings are checked before any signature work is spent on the token.
      */
-    if (hn == 0 || pn == 0 || sn == 0 || !jwt_b64url_valid(ps, pn) || !jwt_b64url_valid(ss, sn)) {
+    if (hn == 0 || pn == 0 || sn == 0 || !sg_b64url_valid(ps, pn) || !sg_b64url_valid(ss, sn)) {
         *reason = "jwt malformed";
         return SG_ERR;
     }
@@ -871,7 +763,7 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
         goto out;
     who->token_id = k->kid;
 
-    if (sn > JWT_SIG_MAX * 4 / 3 + 3 || (siglen = jwt_b64url_decode(ss, sn, buf)) <= 0) {
+    if (sn > JWT_SIG_MAX * 4 / 3 + 3 || (siglen = sg_b64url_decode(buf, ss, sn)) <= 0) {
         *reason = "jwt malformed";
         goto out;
     }
@@ -934,7 +826,7 @@ int sg_pol_check_cert_binding(const sg_principal_t *who, const unsigned char *ce
         return -1; /* bound to a certificate, presented without one */
     if (sg__pol_sha256(cert_der, len, h) != 0)
         return -1;
-    n = jwt_b64url_encode(h, sizeof(h), b64);
+    n = (size_t)(sg_b64url_put(b64, h, sizeof(h)) - b64);
     want = strlen(who->cnf_x5t_s256);
     return want == n && CRYPTO_memcmp(b64, who->cnf_x5t_s256, n) == 0 ? 0 : -1;
 }

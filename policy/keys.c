@@ -7,8 +7,6 @@
  * their privileges resolved to bits, tenants by name) so that a decision does no string
  * scan over the whole configuration. Verifying and deciding are token.c, jwt.c, rules.c.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -17,14 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "conf/pkey.h"
 #include "policy/policy-int.h"
 
 #define KEYS_FILE_MAX (1u << 20) /* no PEM public key or HMAC secret is near 1 MiB */
 #define KEYS_SECRET_MIN 32       /* RFC 7518 3.2: an HS256 key has at least 256 bits */
-#define KEYS_RSA_MIN_BITS 2048   /* as conf/conf.c; RFC 7518 3.3 */
 
 __attribute__((format(printf, 3, 4))) static int keys_err(char *err, size_t errlen, const char *fmt,
                                                           ...)
@@ -39,81 +35,14 @@ __attribute__((format(printf, 3, 4))) static int keys_err(char *err, size_t errl
     return -1;
 }
 
-/*
- * Read PATH whole into a malloc'd buffer (NUL-terminated, *n without the NUL). Returns 0,
- * or -1 with WHY set to a static string or strerror(). The caller wipes and frees.
- */
-static int keys_read_file(const char *path, unsigned char **out, size_t *n, const char **why)
-{
-    struct stat st;
-    unsigned char *buf = NULL;
-    size_t got = 0;
-    ssize_t r;
-    int fd, rc = -1;
-
-    *out = NULL;
-    *n = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *why = strerror(errno);
-        return -1;
-    }
-    if (fstat(fd, &st) != 0) {
-        *why = strerror(errno);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        *why = "not a regular file";
-        goto out;
-    }
-    if ((unsigned long long)st.st_size > KEYS_FILE_MAX) {
-        *why = "larger than 1 MiB";
-        goto out;
-    }
-    buf = OPENSSL_malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        *why = "out of memory";
-        goto out;
-    }
-    /* Read to EOF, not to st_size: the file may be growing or shrinking under us. */
-    while (got <= (size_t)st.st_size) {
-        r = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            *why = strerror(errno);
-            goto out;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    if (got > (size_t)st.st_size) {
-        *why = "changed while being read";
-        goto out;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *n = got;
-    buf = NULL;
-    rc = 0;
-out:
-    if (buf != NULL)
-        OPENSSL_clear_free(buf, (size_t)st.st_size + 1);
-    close(fd);
-    return rc;
-}
-
 /* Load and check the key of one policy.jwt.keys element. */
 static int keys_load_one(const sg_conf_jwt_key_t *ck, sg_pol_key_t *k, char *err, size_t errlen)
 {
     const char *path = ck->alg == SG_JWT_HS256 ? ck->secret_file : ck->public_key;
     const char *why = NULL;
-    unsigned char *buf = NULL;
-    size_t n = 0;
+    sg_file_t f = {NULL, 0, 0};
     BIO *bio = NULL;
     EVP_PKEY *pkey = NULL;
-    char group[64];
     int rc = -1;
 
     k->kid = ck->kid;
@@ -121,24 +50,24 @@ static int keys_load_one(const sg_conf_jwt_key_t *ck, sg_pol_key_t *k, char *err
     if (path == NULL || path[0] == '\0')
         return keys_err(err, errlen, "'policy.jwt.keys' kid '%s': no %s", ck->kid,
                         ck->alg == SG_JWT_HS256 ? "secret_file" : "public_key");
-    if (keys_read_file(path, &buf, &n, &why) != 0) {
+    if (sg_file_read(&f, path, KEYS_FILE_MAX, SG_FILE_SECRET, &why) != SG_OK) {
         keys_err(err, errlen, "'policy.jwt.keys' kid '%s': '%s': %s", ck->kid, path, why);
         goto out;
     }
     if (ck->alg == SG_JWT_HS256) {
         /* A short HMAC key can be brute-forced offline from one token (RFC 7518 3.2). */
-        if (n < KEYS_SECRET_MIN) {
+        if (f.len < KEYS_SECRET_MIN) {
             keys_err(err, errlen, "'policy.jwt.keys' kid '%s': '%s': shorter than %d bytes",
                      ck->kid, path, KEYS_SECRET_MIN);
             goto out;
         }
-        k->secret = buf;
-        k->secret_len = n;
-        buf = NULL;
+        k->secret = f.data; /* sg_secret_free() in sg_policy_free() */
+        k->secret_len = f.len;
+        f.data = NULL;
         rc = 0;
         goto out;
     }
-    bio = BIO_new_mem_buf(buf, (int)n);
+    bio = BIO_new_mem_buf(f.data, (int)f.len);
     if (bio == NULL) {
         keys_err(err, errlen, "'policy.jwt.keys' kid '%s': out of memory", ck->kid);
         goto out;
@@ -150,30 +79,11 @@ static int keys_load_one(const sg_conf_jwt_key_t *ck, sg_pol_key_t *k, char *err
         goto out;
     }
     /*
-     * The key type is checked against the alg again: the file may have been replaced since
-     * sg_conf_load(), and a key of the wrong type is how algorithm confusion starts.
+     * The key type is checked against the alg again, with sg_conf_load()'s own check: the
+     * file may have been replaced since, and a key of the wrong type is how algorithm
+     * confusion starts.
      */
-    switch (ck->alg) {
-    case SG_JWT_RS256:
-        if (!EVP_PKEY_is_a(pkey, "RSA"))
-            why = "not an RSA public key (alg RS256)";
-        else if (EVP_PKEY_get_bits(pkey) < KEYS_RSA_MIN_BITS)
-            why = "RSA key shorter than 2048 bits";
-        break;
-    case SG_JWT_ES256:
-        if (!EVP_PKEY_is_a(pkey, "EC") ||
-            EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) != 1 ||
-            strcmp(group, "prime256v1") != 0)
-            why = "not an EC P-256 public key (alg ES256)";
-        break;
-    case SG_JWT_EDDSA:
-        if (!EVP_PKEY_is_a(pkey, "ED25519"))
-            why = "not an Ed25519 public key (alg EdDSA)";
-        break;
-    default:
-        why = "unsupported alg";
-        break;
-    }
+    why = sg_conf_jwt_key_why(pkey, ck->alg);
     /*
      * Set up one verification now, while single-threaded: a key decoded from PEM may be
      * exported to its provider lazily, and that cache is filled here rather than raced for
@@ -200,8 +110,7 @@ static int keys_load_one(const sg_conf_jwt_key_t *ck, sg_pol_key_t *k, char *err
 out:
     EVP_PKEY_free(pkey);
     BIO_free(bio);
-    if (buf != NULL)
-        OPENSSL_clear_free(buf, n + 1);
+    sg_file_dispose(&f);
     ERR_clear_error(); /* the caller reports through ERR, not the OpenSSL queue */
     return rc;
 }
@@ -322,7 +231,7 @@ void sg_policy_free(sg_policy_t *p)
     for (size_t i = 0; i < p->nkeys; i++) {
         EVP_PKEY_free(p->keys[i].pkey);
         if (p->keys[i].secret != NULL)
-            OPENSSL_clear_free(p->keys[i].secret, p->keys[i].secret_len + 1);
+            sg_secret_free(p->keys[i].secret, p->keys[i].secret_len + 1);
     }
     free(p->keys);
     free(p->roles);

@@ -27,7 +27,7 @@
 #include <stddef.h>
 
 #include "conf/conf.h"
-#include "proxy/common.h" /* sg_pool_t, sg_str_t, SG_* codes: plain data, no proxy state */
+#include "base/base.h" /* sg_pool_t, sg_str_t, SG_* codes: the ground floor, no proxy state */
 
 #define SG_POL_TOKEN_MAX 8192 /* longest bearer token accepted, static or JWT (bytes) */
 

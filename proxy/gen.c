@@ -13,7 +13,6 @@
 #include "policy/policy.h"
 
 #include <netdb.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -59,36 +58,32 @@ fail:
     return SG_ERR;
 }
 
-/* A composite-handle key (KEY names its configuration key): raw bytes, read once per
+/* Composite-handle keys are short random secrets; a larger file is a mistake. */
+#define GEN_TASK_KEY_MAX (1u << 20)
+#define GEN_TASK_KEY_MIN 32 /* HMAC-SHA256: RFC 7518 3.2 wants at least 256 bits */
+
+/* A composite-handle key (KEY names its configuration key): raw bytes, read whole once per
  * generation. An empty path leaves *out NULL. */
 static int gen_task_key(const sg_gen_t *g, const char *key, const char *path,
                         unsigned char **out, size_t *outlen, char *err, size_t errlen)
 {
-    unsigned char buf[4096];
-    size_t n;
-    FILE *f;
+    sg_file_t f;
+    const char *why;
 
     if (path == NULL || path[0] == '\0')
         return SG_OK;
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: '%s': cannot read '%s'", g->conf->file, key, path);
+    if (sg_file_read(&f, path, GEN_TASK_KEY_MAX, SG_FILE_SECRET, &why) != SG_OK) {
+        snprintf(err, errlen, "%s: '%s': cannot read '%s': %s", g->conf->file, key, path, why);
         return SG_ERR;
     }
-    n = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
-    if (n < 32) {
-        OPENSSL_cleanse(buf, sizeof(buf));
-        snprintf(err, errlen, "%s: '%s': '%s' is shorter than 32 bytes", g->conf->file, key,
-                 path);
+    if (f.len < GEN_TASK_KEY_MIN) {
+        sg_file_dispose(&f);
+        snprintf(err, errlen, "%s: '%s': '%s' is shorter than %d bytes", g->conf->file, key,
+                 path, GEN_TASK_KEY_MIN);
         return SG_ERR;
     }
-    *out = malloc(n);
-    if (*out == NULL)
-        return SG_ENOMEM;
-    memcpy(*out, buf, n);
-    *outlen = n;
-    OPENSSL_cleanse(buf, sizeof(buf));
+    *out = f.data; /* wiped and freed by sg_gen_unref() */
+    *outlen = f.len;
     return SG_OK;
 }
 
@@ -140,14 +135,8 @@ void sg_gen_unref(sg_gen_t *g)
         SSL_CTX_free(g->listen_ssl[i]);
     free(g->listen_ssl);
     SSL_CTX_free(g->up_ssl);
-    if (g->task_key != NULL) {
-        OPENSSL_cleanse(g->task_key, g->task_key_len);
-        free(g->task_key);
-    }
-    if (g->task_key_prev != NULL) {
-        OPENSSL_cleanse(g->task_key_prev, g->task_key_prev_len);
-        free(g->task_key_prev);
-    }
+    sg_secret_free(g->task_key, g->task_key_len);
+    sg_secret_free(g->task_key_prev, g->task_key_prev_len);
     if (g->policy != NULL)
         sg_policy_free(g->policy);
     if (g->conf != NULL)

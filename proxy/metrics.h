@@ -17,7 +17,7 @@
 #include <ev.h>
 #include <stdint.h>
 
-#include "proxy/common.h"
+#include "base/base.h"
 
 /* Histogram upper bounds in seconds (the +Inf bucket is the count). */
 #define SG_M_NBUCKETS 14

@@ -21,7 +21,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "proxy/common.h"
+#include "base/base.h"
+#include "conf/conf.h"
 #include "proxy/metrics.h"
 
 typedef struct sg_proxy_s sg_proxy_t;

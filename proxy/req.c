@@ -106,7 +106,7 @@ int sg_req_reply(sg_req_t *r, int status, const char *ctype, const char *body, s
 }
 
 /* JSON string member "name":"value" with a leading comma. A fault may quote what a client
- * sent (a member name in invalidProperty): the one escaper (proxy/common.h) keeps the body
+ * sent (a member name in invalidProperty): the one escaper (base/str.h) keeps the body
  * valid JSON whatever that held. */
 static int req_json_member(sg_buf_t *b, const char *name, const char *value)
 {

@@ -29,7 +29,7 @@
 #include "policy/policy.h"
 #include "tests/common/selfsigned.h"
 #include "tests/common/tmpdir.h"
-#include "proxy/common.h"
+#include "base/base.h"
 
 #define FUZZ_NOW 1700000000LL
 #define FUZZ_HS_SECRET "fuzz-hs256-secret-0123456789abcd" /* 32 bytes, as the seeds use */

@@ -35,7 +35,7 @@
 #include "policy/policy.h"
 #include "tests/common/selfsigned.h"
 #include "tests/common/tmpdir.h"
-#include "proxy/common.h"
+#include "base/base.h"
 
 #define FX_UNUSED __attribute__((unused))
 

@@ -138,7 +138,7 @@ static void brk_secret_dir(void)
 static void reports_a_short_or_unreadable_secret(void **state)
 {
     expect_build_error(brk_short_secret, "hs", "k-hs.key", "shorter than 32 bytes");
-    expect_build_error(brk_secret_dir, "hs", "k-hs.key", "not a regular file");
+    expect_build_error(brk_secret_dir, "hs", "k-hs.key", "Is a directory");
     rmdir(fx_at("k-hs.key"));
 }
 

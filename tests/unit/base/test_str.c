@@ -1,5 +1,5 @@
 /*
- * Unit tests for proxy/common.c's one escaper: the JSON form every log record, fault body and
+ * Unit tests for base/str.c's one escaper: the JSON form every log record, fault body and
  * re-serialised body uses (sg_json_str_size/_put, sg_buf_json_str), the error log's text
  * form (sg_log_escape, and sg__log's line itself) and the UTF-8 decoder under both. Every
  * class of character that could split a line, drive a terminal or reorder what a viewer
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "proxy/common.h"
+#include "base/base.h"
 
 /* s[0, n) through sg_buf_json_str (the log form) must be exactly want (quotes included). */
 static void assert_json(const char *s, size_t n, const char *want)
