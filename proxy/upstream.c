@@ -8,7 +8,8 @@
  * connection's buffer and sent with the body in one writev(), at once when the
  * connection is a kept-alive one. The response streams back to the front end as
  * it arrives, with back-pressure: when the client is slow the upstream socket is
- * simply not read.
+ * simply not read. The response is held to the HTTP/1 rules a client's request is held
+ * to (proxy/h1_msg.c): what the client side would refuse fails the exchange.
  *
  * A worker opens at most upstream.max_connections connections. A request that
  * finds none idle and no room waits in the worker's FIFO (upq); a connection that

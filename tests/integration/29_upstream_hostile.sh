@@ -4,7 +4,8 @@
 #   - for every mode (reset mid-header and mid-body, close mid-header, slow drip of the
 #     whole response and of its body, 100 KB of headers, a malformed status line, a header
 #     line without a colon, a NUL in a header, a header that the client side would refuse
-#     from a client (a space before the colon, a bare CR, obs-fold), invalid chunking: bad
+#     from a client (a space before the colon, a bare CR, obs-fold), a transfer coding
+#     other than chunked (gzip, chunked), invalid chunking: bad
 #     hex, no CRLF after the data, a size overflowing 64 bits; Content-Length longer than
 #     the body; two different
 #     Content-Lengths; 61 KB of headers in 650 fields, more than one HTTP/2 header block
@@ -84,7 +85,7 @@ declare -A PLAIN=(
     [reset-hdr]=502 [reset-body]=reset [close-hdr]=502 [drip]=504 [drip-body]=reset
     [bighdr]=502 [manyhdr]=502 [midhdr]=200 [badstatus]=502 [nocolon]=502 [nul]=502 [badhex]=reset [nocrlf]=reset
     [chunkovf]=reset [clshort]=reset [dupcl]=502 [big]=200 [barelf]=200 [ok]=200
-    [spacename]=502 [barecr]=502 [obsfold]=502)
+    [spacename]=502 [barecr]=502 [obsfold]=502 [tegzip]=502)
 declare -A WHY=(
     [reset-hdr]="upstream reset" [reset-body]="upstream reset" [close-hdr]="upstream closed early"
     [drip]="upstream timeout" [drip-body]="upstream timeout" [bighdr]="upstream headers too large"
@@ -95,9 +96,9 @@ declare -A WHY=(
     [clshort]="upstream closed early" [dupcl]="upstream bad response"
     [big]="upstream response too large" [barelf]=- [ok]=-
     [spacename]="upstream bad response" [barecr]="upstream bad response"
-    [obsfold]="upstream bad response")
+    [obsfold]="upstream bad response" [tegzip]="upstream bad response")
 MODES="ok reset-hdr reset-body close-hdr drip drip-body bighdr manyhdr midhdr badstatus nocolon nul badhex
-nocrlf chunkovf clshort dupcl big barelf spacename barecr obsfold"
+nocrlf chunkovf clshort dupcl big barelf spacename barecr obsfold tegzip"
 
 check "every hostile mode, HTTP/1.1 and HTTP/2: ordinary path 502/504/reset, stop-test 500"
 for mode in $MODES; do

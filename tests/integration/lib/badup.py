@@ -29,6 +29,8 @@ Modes (the answer to a stop-test is an SmsTask reference when it is well formed)
               which the client side refuses from a client (RFC 9112 5.1)
   barecr      a valid 200 but for a bare CR inside a header value ("X-Evil: a\rb")
   obsfold     a valid 200 but for a header value folded onto a second line (RFC 9112 5.2)
+  tegzip      "Transfer-Encoding: gzip, chunked": a coding smsguard does not implement, whose
+              bytes it would relay unlabelled
   big         a valid 200 of 300 KB (Content-Length)
   huge        a valid 200 of 24 MB (Content-Length): more than the sockets buffer, so a
               client that does not read makes smsguard stop reading the upstream
@@ -194,6 +196,9 @@ class Handler(socketserver.BaseRequestHandler):
             s.sendall(b"HTTP/1.1 200 OK\r\nX-Nul: a\x00b\r\nContent-Length: 2\r\n\r\nok")
         elif mode in EVIL:
             s.sendall(ok_response(extra=EVIL[mode]))
+        elif mode == "tegzip":
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
         elif mode == "big":
             s.sendall(ok_response(body=b'{"_typeName":"ManagedObjectReference","type":"SmsTask",'
                                   b'"value":"task-big","pad":"' + b"p" * BIG + b'"}'))
