@@ -9,6 +9,7 @@
  * limits.max_body_bytes, unparsed input by H1_IN_MAX.
  */
 #include "proxy/proxy.h"
+#include "proxy/h1_msg.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,19 +24,13 @@ typedef struct {
     sg_req_t *r;
     int state;
     sg_buf_t in;  /* read but not yet parsed */
-    sg_buf_t url; /* request target as it arrives in pieces */
-    sg_buf_t hdr; /* current header: name, then value */
-    size_t hname_len;
+    sg_buf_t url;        /* request target as it arrives in pieces */
+    sg_h1_hdr_t hdr;     /* the header field being gathered */
     size_t header_bytes; /* request line + headers, for max_header_bytes */
-    int in_value;
-    int n_cl, n_te, n_host; /* framing headers seen, for smuggling checks */
-    int te_unsupported;     /* "<coding>, chunked": a coding we do not implement (501) */
-    const char *exec_end;   /* end of the bytes given to http_parser_execute */
-    int val_at_end;         /* the last header-value piece ended at exec_end */
-    int ck_state;           /* chunked framing check (CK_*), CK_OFF when not chunked */
-    int ck_digits;
-    uint64_t ck_left;       /* chunk data bytes still to come */
-    uint64_t ck_total;      /* chunk data bytes of this body so far (<= the body's limit) */
+    sg_h1_framing_t fr;  /* framing headers seen, for smuggling checks */
+    /* The chunked framing as RFC 9112 7.1 has it, checked on the bytes http_parser
+     * consumed (proxy/h1_msg.h says what Debian's lenient parser lets through). */
+    sg_h1_chunk_t ck;
     unsigned nreq;        /* requests begun on this connection */
     int err_status;       /* set by a callback that stops the parser */
     const char *err_msg;
@@ -43,12 +38,6 @@ typedef struct {
         processing : 1,
         body_unread : 1; /* the request has a body not yet read to its end */
 } h1_t;
-
-/* The chunked framing as RFC 9112 7.1 has it, checked on the bytes http_parser consumed:
- * Debian's non-strict http_parser takes any two bytes for the CRLF after chunk data and
- * skips anything, bare LF and CTLs included, up to a CR in a chunk extension. */
-enum { CK_OFF, CK_START, CK_SIZE0, CK_SIZE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
-       CK_TR_START, CK_TR, CK_TR_LF, CK_END_LF, CK_DONE };
 
 #define H1_IN_MAX(c) ((size_t)(c)->conf->limits.max_header_bytes + 65536)
 
@@ -147,11 +136,10 @@ static int h1_on_message_begin(http_parser *p)
     }
     h->state = H1_HEADERS;
     h->header_bytes = 0;
-    h->in_value = 0;
-    h->n_cl = h->n_te = h->n_host = h->te_unsupported = 0;
-    h->ck_state = CK_OFF;
+    sg_h1_framing_reset(&h->fr);
+    sg_h1_chunk_off(&h->ck);
     sg_buf_reset(&h->url);
-    sg_buf_reset(&h->hdr);
+    sg_h1_hdr_reset(&h->hdr);
     /* The first request's header clock started at accept (TLS included); a later
      * one's starts with its first byte. */
     if (h->nreq++ > 0)
@@ -168,95 +156,24 @@ static int h1_on_url(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
-/* RFC 9110 5.1: a field name is a token; 5.5: a value holds no CTL but HTAB. */
-static int h1_valid_header(const char *name, size_t nlen, const char *val, size_t vlen)
-{
-    static const char tchar[] = "!#$%&'*+-.^_`|~";
-
-    if (nlen == 0)
-        return 0;
-    for (size_t i = 0; i < nlen; i++) {
-        unsigned char ch = (unsigned char)name[i];
-
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch != 0 && strchr(tchar, ch) != NULL)))
-            return 0;
-    }
-    for (size_t i = 0; i < vlen; i++) {
-        unsigned char ch = (unsigned char)val[i];
-
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
-/* "a, b, chunked": chunked last and only there, every other element a token. */
-static int h1_te_other_then_chunked(const char *v, size_t n)
-{
-    size_t start = 0, nchunked = 0, nelem = 0;
-    int last_chunked = 0;
-
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && v[i] != ',')
-            continue;
-        size_t a = start, b = i;
-
-        while (a < b && (v[a] == ' ' || v[a] == '\t'))
-            a++;
-        while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
-            b--;
-        if (a == b)
-            return 0;
-        for (size_t k = a; k < b; k++)
-            if (v[k] == ' ' || v[k] == '\t' || v[k] == ';' || v[k] == '=' || v[k] == '"')
-                return 0; /* parameters are not worth the risk: 400 */
-        last_chunked = sg_strcaseeq(v + a, b - a, "chunked", 7);
-        nchunked += (size_t)last_chunked;
-        nelem++;
-        start = i + 1;
-    }
-    return nelem > 1 && nchunked == 1 && last_chunked;
-}
-
+/* The field gathered in h->hdr, checked (proxy/h1_msg.c), counted and added to the
+ * request. http_parser (non-strict build) lets through names with spaces ("Host :",
+ * "X A") and values with NUL or other control bytes; an upstream may read them
+ * differently, so they are refused (RFC 9110 5.1, 5.5; RFC 9112 5.1). */
 static int h1_commit_header(h1_t *h)
 {
     sg_req_t *r = h->r;
-    const char *name = h->hdr.data;
-    size_t nlen = h->hname_len, vlen = sg_buf_avail(&h->hdr) - h->hname_len;
-    const char *val = h->hdr.data + h->hname_len;
+    sg_h1_field_t f;
+    const char *why;
 
-    /* Trailing whitespace is not part of the value (RFC 9110 5.5). */
-    while (vlen > 0 && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
-        vlen--;
-    /* http_parser (non-strict build) lets through names with spaces ("Host :",
-     * "X A") and values with obs-fold, NUL or other control bytes; an upstream may
-     * read them differently, so refuse them (RFC 9110 5.1, 5.5; RFC 9112 5.1, 5.2). */
-    if (!h1_valid_header(name, nlen, val, vlen)) {
+    if (sg_h1_hdr_take(&h->hdr, &f, &why) != SG_OK) {
         h->err_status = 400;
         h->err_msg = "A header field name or value is not valid.";
         return -1;
     }
-    if (sg_strcaseeq(name, nlen, "content-length", 14))
-        h->n_cl++;
-    else if (sg_strcaseeq(name, nlen, "transfer-encoding", 17)) {
-        h->n_te++;
-        /* Only a single "chunked" is accepted (no gzip, chunked lists): anything
-         * else is a request-smuggling vector between two parsers. A list that ends
-         * in one "chunked" after other codings is well framed but asks for a coding
-         * we do not implement: 501 (RFC 9112 6.1); any other list is 400 (6.3). */
-        if (!sg_strcaseeq(val, vlen, "chunked", 7)) {
-            h->n_te += 100;
-            if (h1_te_other_then_chunked(val, vlen))
-                h->te_unsupported = 1;
-        }
-    } else if (sg_strcaseeq(name, nlen, "host", 4))
-        h->n_host++;
-    if (sg_headers_add(&r->pool, &r->headers, name, nlen, val, vlen) != SG_OK)
-        return -1;
-    sg_buf_reset(&h->hdr);
-    h->in_value = 0;
-    return 0;
+    sg_h1_framing_count(&h->fr, &f);
+    return sg_headers_add(&r->pool, &r->headers, f.name, f.nlen, f.value, f.vlen) == SG_OK ? 0
+                                                                                         : -1;
 }
 
 static int h1_on_header_field(http_parser *p, const char *at, size_t n)
@@ -267,34 +184,28 @@ static int h1_on_header_field(http_parser *p, const char *at, size_t n)
         return -1;
     if (h->state == H1_BODY)
         return 0; /* chunked trailers: counted, never promoted to headers */
-    if (h->in_value && h1_commit_header(h) < 0)
+    if (sg_h1_hdr_complete(&h->hdr) && h1_commit_header(h) < 0)
         return -1;
-    if (sg_buf_append(&h->hdr, at, n) != SG_OK)
-        return -1;
-    h->hname_len = sg_buf_avail(&h->hdr);
-    return 0;
+    return sg_h1_hdr_name(&h->hdr, at, n) == SG_OK ? 0 : -1;
 }
 
 static int h1_on_header_value(http_parser *p, const char *at, size_t n)
 {
     h1_t *h = p->data;
+    const char *why;
+    int rv;
 
     if (h1_count(h, n) < 0)
         return -1;
     if (h->state == H1_BODY)
         return 0;
-    if (!h->in_value) {
-        h->in_value = 1;
-        h->hname_len = sg_buf_avail(&h->hdr);
-    } else if (!h->val_at_end) {
-        /* A second piece of the same value that was not split by the end of our
-         * buffer: http_parser joined an obs-fold line (RFC 9112 5.2). Refuse it. */
+    rv = sg_h1_hdr_value(&h->hdr, at, n, &why);
+    if (rv == SG_EPROTO) {
+        /* http_parser joined an obs-fold line (RFC 9112 5.2). */
         h->err_status = 400;
         h->err_msg = "Obsolete line folding is not accepted.";
-        return -1;
     }
-    h->val_at_end = at + n == h->exec_end;
-    return sg_buf_append(&h->hdr, at, n) == SG_OK ? 0 : -1;
+    return rv == SG_OK ? 0 : -1;
 }
 
 /* Request target: origin-form as is; absolute-form becomes origin-form plus
@@ -369,7 +280,7 @@ static int h1_on_headers_complete(http_parser *p)
     sg_conn_t *c = h->c;
     const sg_header_t *hh;
 
-    if (sg_buf_avail(&h->hdr) > 0 && h1_commit_header(h) < 0)
+    if (sg_h1_hdr_pending(&h->hdr) && h1_commit_header(h) < 0)
         return -1;
     if (p->http_major != 1) {
         /* http_parser takes any digit: HTTP/9.9 or HTTP/0.9 must not be forwarded as
@@ -386,30 +297,29 @@ static int h1_on_headers_complete(http_parser *p)
     h->keepalive = http_should_keep_alive(p) ? 1 : 0;
     if (h1_target(h) < 0)
         return -1;
-    /* Framing rules that keep two parsers from disagreeing (RFC 9112 6.3). */
-    if (h->n_te == 101 && h->te_unsupported && h->n_cl == 0 && p->http_minor >= 1) {
+    /* Framing rules that keep two parsers from disagreeing (RFC 9112 6.3). The rest of
+     * the authority rules are sg_req_check's (proxy/reqcheck.c). */
+    switch (sg_h1_framing_judge(&h->fr, p->http_minor, 1)) {
+    case SG_H1_FRAMING_OK:
+        break;
+    case SG_H1_FRAMING_TE_CODING:
         h->err_status = 501;
         h->err_msg = "Only the 'chunked' transfer coding is implemented.";
         return -1;
-    }
-    if (h->n_te > 0 && (h->n_cl > 0 || h->n_te != 1 || p->http_minor == 0)) {
+    case SG_H1_FRAMING_TE_BAD:
         h->err_status = 400;
         h->err_msg = "Transfer-Encoding must be a single 'chunked' without Content-Length.";
         return -1;
-    }
-    if (h->n_cl > 1) {
+    case SG_H1_FRAMING_CL_DUP:
         h->err_status = 400;
         h->err_msg = "Content-Length must appear once.";
         return -1;
-    }
-    if (h->n_host != 1 && p->http_minor >= 1) {
-        /* RFC 9112 3.2: a 1.1 request without Host, or with two, is a 400. The rest of
-         * the authority rules are sg_req_check's (proxy/reqcheck.c). */
+    default: /* SG_H1_FRAMING_HOST */
         h->err_status = 400;
         h->err_msg = "A request needs exactly one Host header.";
         return -1;
     }
-    if (h->n_cl == 1)
+    if (h->fr.n_cl == 1)
         r->content_length = (int64_t)p->content_length;
     if (r->content_length > (int64_t)c->conf->limits.max_body_bytes) {
         h->err_status = 413;
@@ -438,8 +348,7 @@ static int h1_on_headers_complete(http_parser *p)
         /* Nothing of this request is left to read: the connection serves on. */
     } else if (p->flags & F_CHUNKED) {
         /* Stop here so that every byte the parser consumes from now on is body. */
-        h->ck_state = CK_START;
-        h->ck_total = 0;
+        sg_h1_chunk_start(&h->ck);
         http_parser_pause(p, 1);
     }
     return 0;
@@ -477,124 +386,6 @@ static const http_parser_settings h1_settings = {
     .on_message_complete = h1_on_message_complete,
 };
 
-static int ck_hex(unsigned char ch)
-{
-    return ch >= '0' && ch <= '9' ? ch - '0'
-           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                    : -1;
-}
-
-static int ck_ctl(unsigned char ch)
-{
-    return (ch < 0x20 && ch != '\t') || ch == 0x7f;
-}
-
-/* Check n body bytes of a chunked request; 0, -1 when the framing is not valid, or
- * -2 when a chunk-size line declares more than the body may still hold
- * (limits.max_body_bytes): refused with 413 at once, before any of its data. */
-static int h1_chunk_check(h1_t *h, const char *p, size_t n)
-{
-    /* The body's limit less the data of the chunks before: r->body may already hold
-     * data of later chunks that http_parser took in the same pass. */
-    uint64_t max = h->r != NULL ? (uint64_t)h->r->body.max : 0;
-
-    for (size_t i = 0; i < n && h->ck_state != CK_DONE; i++) {
-        unsigned char ch = (unsigned char)p[i];
-
-        switch (h->ck_state) {
-        case CK_START: /* the headers' last LF may come again after the pause */
-            h->ck_state = CK_SIZE0;
-            if (ch == '\n')
-                break;
-            /* fall through */
-        case CK_SIZE0:
-            if (ck_hex(ch) < 0)
-                return -1;
-            h->ck_left = (uint64_t)ck_hex(ch);
-            h->ck_digits = 1;
-            h->ck_state = CK_SIZE;
-            if (h->ck_left > max - h->ck_total)
-                return -2;
-            break;
-        case CK_SIZE:
-            if (ck_hex(ch) >= 0) {
-                if (h->ck_left == 0 && ch == '0')
-                    break; /* leading zeros do not count */
-                /* Checked digit by digit, so the value never overflows. */
-                if (++h->ck_digits > 16)
-                    return -2;
-                h->ck_left = h->ck_left * 16 + (uint64_t)ck_hex(ch);
-                if (h->ck_left > max - h->ck_total)
-                    return -2;
-            } else if (ch == ';' || ch == ' ' || ch == '\t')
-                h->ck_state = CK_EXT;
-            else if (ch == '\r')
-                h->ck_state = CK_SIZE_LF;
-            else
-                return -1;
-            break;
-        case CK_EXT:
-            if (ch == '\r')
-                h->ck_state = CK_SIZE_LF;
-            else if (ck_ctl(ch))
-                return -1;
-            break;
-        case CK_SIZE_LF:
-            if (ch != '\n')
-                return -1;
-            h->ck_state = h->ck_left == 0 ? CK_TR_START : CK_DATA;
-            break;
-        case CK_DATA: {
-            size_t k = (size_t)SG_MIN((uint64_t)(n - i), h->ck_left);
-
-            h->ck_left -= k;
-            h->ck_total += k;
-            i += k - 1;
-            if (h->ck_left == 0)
-                h->ck_state = CK_DATA_CR;
-            break;
-        }
-        case CK_DATA_CR:
-            if (ch != '\r')
-                return -1;
-            h->ck_state = CK_DATA_LF;
-            break;
-        case CK_DATA_LF:
-            if (ch != '\n')
-                return -1;
-            h->ck_state = CK_SIZE0;
-            break;
-        case CK_TR_START:
-            if (ch == '\r') {
-                h->ck_state = CK_END_LF;
-                break;
-            }
-            h->ck_state = CK_TR;
-            /* fall through */
-        case CK_TR:
-            if (ch == '\r')
-                h->ck_state = CK_TR_LF;
-            else if (ck_ctl(ch))
-                return -1;
-            break;
-        case CK_TR_LF:
-            if (ch != '\n')
-                return -1;
-            h->ck_state = CK_TR_START;
-            break;
-        case CK_END_LF:
-            if (ch != '\n')
-                return -1;
-            h->ck_state = CK_DONE;
-            break;
-        default:
-            break;
-        }
-    }
-    return 0;
-}
-
 /* Parse what is buffered, one message at a time. */
 static void h1_process(h1_t *h)
 {
@@ -606,15 +397,21 @@ static void h1_process(h1_t *h)
         return;
     h->processing = 1;
     while (c->state == SG_CONN_OPEN && h->state != H1_WAIT && sg_buf_avail(&h->in) > 0) {
-        int ck = h->ck_state != CK_OFF, ckr;
+        int ck = sg_h1_chunk_on(&h->ck), ckr;
+        const char *why;
 
-        h->exec_end = sg_buf_head(&h->in) + sg_buf_avail(&h->in);
+        sg_h1_hdr_input(&h->hdr, sg_buf_head(&h->in) + sg_buf_avail(&h->in));
         n = http_parser_execute(&h->parser, &h1_settings, sg_buf_head(&h->in),
                                 sg_buf_avail(&h->in));
-        if (ck && (ckr = h1_chunk_check(h, sg_buf_head(&h->in), n)) < 0) {
+        /* The body's limit less the data of the chunks before: r->body may already hold
+         * data of later chunks that http_parser took in the same pass. A chunk-size line
+         * over it is refused with 413 at once, before any of its data. */
+        if (ck && (ckr = sg_h1_chunk_check(&h->ck, sg_buf_head(&h->in), n,
+                                           h->r != NULL ? (uint64_t)h->r->body.max : 0,
+                                           &why)) != SG_OK) {
             sg_buf_consume(&h->in, n);
             h->msg_complete = 0;
-            if (ckr == -2)
+            if (ckr == SG_ETOOBIG)
                 h1_fail(h, 413, "The request body is too large.");
             else
                 h1_fail(h, 400, "The chunked framing of the request body is not valid.");
@@ -769,7 +566,7 @@ static int h1_init(sg_conn_t *c)
     h->parser.data = h;
     sg_buf_init(&h->in, H1_IN_MAX(c));
     sg_buf_init(&h->url, (size_t)c->conf->limits.max_header_bytes);
-    sg_buf_init(&h->hdr, (size_t)c->conf->limits.max_header_bytes);
+    sg_h1_hdr_init(&h->hdr, (size_t)c->conf->limits.max_header_bytes);
     h->state = H1_IDLE;
     h->keepalive = 1;
     c->pd = h;
@@ -881,7 +678,7 @@ static void h1_on_close(sg_conn_t *c)
     }
     sg_buf_dispose(&h->in);
     sg_buf_dispose(&h->url);
-    sg_buf_dispose(&h->hdr);
+    sg_h1_hdr_dispose(&h->hdr);
 }
 
 const sg_proto_ops_t sg_h1_proto = {

@@ -8,7 +8,8 @@
  * connection's buffer and sent with the body in one writev(), at once when the
  * connection is a kept-alive one. The response streams back to the front end as
  * it arrives, with back-pressure: when the client is slow the upstream socket is
- * simply not read.
+ * simply not read. The response is held to the HTTP/1 rules a client's request is held
+ * to (proxy/h1_msg.c): what the client side would refuse fails the exchange.
  *
  * A worker opens at most upstream.max_connections connections. A request that
  * finds none idle and no room waits in the worker's FIFO (upq); a connection that
@@ -19,6 +20,7 @@
  * retried.
  */
 #include "proxy/proxy.h"
+#include "proxy/h1_msg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,22 +55,24 @@ struct sg_up_s {
     http_parser parser;
     sg_buf_t wbuf; /* the request's header block; the body goes from r->body */
     size_t body_off; /* body bytes sent */
-    sg_buf_t hdr;  /* current response header: name then value */
-    size_t hname_len, hbytes;
+    sg_h1_hdr_t hdr;    /* the response header field being gathered */
+    size_t hbytes;      /* header section bytes, for UP_MAX_HEADER_BYTES */
+    sg_h1_framing_t fr; /* the response's framing fields */
+    /* Debian's non-strict http_parser takes any two bytes for the CRLF that ends chunk
+     * data (proxy/h1_msg.h): the framing is checked here on the raw bytes before the
+     * parser sees them (RFC 9112 7.1), so a misframed body is a failure and never
+     * relayed as data. */
+    sg_h1_chunk_t ck;
     sg_req_t *r;
     sg_gen_t *gen; /* the settings it was opened with (reference) */
     int err;       /* a failure found before the loop could report it */
     const char *fail_reason; /* set by a parser callback that refuses the response */
+    const char *fail_why;    /* and what exactly it found, for the log */
     ev_tstamp deadline;  /* response_timeout_ms is a total from the request's start */
     ev_tstamp paused_at; /* the client stopped us: that time does not count */
-    /* Debian's non-strict http_parser takes any two bytes for the CRLF that ends chunk
-     * data: checked here on the raw bytes (RFC 9112 7.1), so a misframed body is a
-     * failure and never relayed as data. */
-    const char *pend;   /* end of the bytes being parsed */
-    uint64_t chunk_left; /* data bytes of the current chunk still to come */
-    int crlf_next;       /* 1 or 2: that byte of "\r\n" after chunk data is still to check */
     uint64_t id;
-    unsigned reused : 1, got_bytes : 1, paused : 1, done : 1, in_value : 1, skip_msg : 1,
+    unsigned reused : 1, got_bytes : 1, paused : 1, done : 1, skip_msg : 1,
+        in_body : 1, /* past the header section: fields now are chunked trailers */
         read_wants_write : 1, write_wants_read : 1;
     sg_up_t *prev, *next; /* idle list, or the dead list */
 };
@@ -78,7 +82,6 @@ static uint64_t up_next_id;
 static void up_start(sg_up_t *u, sg_req_t *r);
 static void up_dispatch(sg_worker_t *w);
 static int up_ssl_want(sg_up_t *u, int n, int *want);
-static int up_check_crlf(sg_up_t *u, const char *q);
 
 static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void up_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
@@ -195,7 +198,7 @@ void sg__up_free_dead(sg_worker_t *w)
             SSL_free(u->ssl);
         sg_gen_unref(u->gen);
         sg_buf_dispose(&u->wbuf);
-        sg_buf_dispose(&u->hdr);
+        sg_h1_hdr_dispose(&u->hdr);
         free(u);
     }
 }
@@ -435,7 +438,7 @@ static sg_up_t *up_new(sg_worker_t *w, sg_gen_t *gen)
     u->fd = -1;
     w->nup++;
     u->id = __atomic_add_fetch(&up_next_id, 1, __ATOMIC_RELAXED);
-    sg_buf_init(&u->hdr, UP_MAX_HEADER_BYTES);
+    sg_h1_hdr_init(&u->hdr, UP_MAX_HEADER_BYTES);
     sg_buf_init(&u->wbuf, (size_t)gen->conf->limits.max_header_bytes * 2 + 4096);
     ev_init(&u->io, up_io_cb);
     u->io.data = u;
@@ -598,10 +601,11 @@ static void up_start(sg_up_t *u, sg_req_t *r)
     u->skip_msg = 0;
     u->hbytes = 0;
     u->body_off = 0;
-    u->chunk_left = 0;
-    u->crlf_next = 0;
+    u->in_body = 0;
+    sg_h1_chunk_off(&u->ck);
+    sg_h1_framing_reset(&u->fr);
     u->read_wants_write = u->write_wants_read = 0;
-    sg_buf_reset(&u->hdr);
+    sg_h1_hdr_reset(&u->hdr);
     sg_buf_reset(&u->wbuf);
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
@@ -615,6 +619,7 @@ static void up_start(sg_up_t *u, sg_req_t *r)
     if (sg__up_request_hook != NULL)
         sg__up_request_hook(r, sg_buf_head(&u->wbuf), sg_buf_avail(&u->wbuf));
     u->fail_reason = NULL;
+    u->fail_why = NULL;
     if (u->state != UP_ACTIVE)
         return; /* connecting: up_io_cb sends once connected */
     up_deadline_start(u);
@@ -630,11 +635,22 @@ static void up_start(sg_up_t *u, sg_req_t *r)
 
 /* ---- response parsing ---- */
 
+/* A response the parser took but the rules of proxy/h1_msg.c refuse: a 502 like any other
+ * malformed answer (a 500 ProviderUnavailable on a guarded route), never relayed. */
+static int up_refuse(sg_up_t *u, const char *why)
+{
+    u->fail_reason = "upstream bad response";
+    u->fail_why = why;
+    return -1;
+}
+
+/* The field gathered in u->hdr: checked with the client side's rules, counted, and kept
+ * for the client unless it is hop-by-hop or belongs to an interim response. */
 static int up_commit_header(sg_up_t *u)
 {
     sg_req_t *r = u->r;
-    const char *name = u->hdr.data, *val = u->hdr.data + u->hname_len;
-    size_t nlen = u->hname_len, vlen = sg_buf_avail(&u->hdr) - u->hname_len;
+    sg_h1_field_t f;
+    const char *why;
 
     if (r == NULL)
         return -1;
@@ -643,15 +659,13 @@ static int up_commit_header(sg_up_t *u)
         u->fail_reason = "upstream headers too large";
         return -1;
     }
-    u->in_value = 0;
-    while (vlen > 0 && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
-        vlen--;
-    /* Interim responses and trailers (after the headers went out) are dropped. */
-    if (!u->skip_msg && !r->res_started && !sg_hdr_is_response_hop(name, nlen)) {
-        if (sg_headers_add(&r->pool, &r->res.headers, name, nlen, val, vlen) != SG_OK)
+    if (sg_h1_hdr_take(&u->hdr, &f, &why) != SG_OK)
+        return up_refuse(u, why);
+    sg_h1_framing_count(&u->fr, &f);
+    if (!u->skip_msg && !r->res_started && !sg_hdr_is_response_hop(f.name, f.nlen)) {
+        if (sg_headers_add(&r->pool, &r->res.headers, f.name, f.nlen, f.value, f.vlen) != SG_OK)
             return -1;
     }
-    sg_buf_reset(&u->hdr);
     return 0;
 }
 
@@ -660,10 +674,23 @@ static int up_on_message_begin(http_parser *p)
     sg_up_t *u = p->data;
 
     u->skip_msg = 0;
-    u->in_value = 0;
-    sg_buf_reset(&u->hdr);
+    u->in_body = 0;
+    sg_h1_hdr_reset(&u->hdr);
+    sg_h1_framing_reset(&u->fr);
+    sg_h1_chunk_off(&u->ck);
     if (u->r != NULL)
         u->r->res.headers.n = 0;
+    return 0;
+}
+
+/* Header section bytes, trailers included, against UP_MAX_HEADER_BYTES. */
+static int up_count(sg_up_t *u, size_t n)
+{
+    u->hbytes += n;
+    if (u->hbytes > UP_MAX_HEADER_BYTES) {
+        u->fail_reason = "upstream headers too large";
+        return -1;
+    }
     return 0;
 }
 
@@ -671,33 +698,29 @@ static int up_on_header_field(http_parser *p, const char *at, size_t n)
 {
     sg_up_t *u = p->data;
 
-    u->hbytes += n;
-    if (u->hbytes > UP_MAX_HEADER_BYTES) {
-        u->fail_reason = "upstream headers too large";
+    if (up_count(u, n) < 0)
         return -1;
-    }
-    if (u->in_value && up_commit_header(u) < 0)
+    if (u->in_body)
+        return 0; /* chunked trailers: counted, never promoted to header fields */
+    if (sg_h1_hdr_complete(&u->hdr) && up_commit_header(u) < 0)
         return -1;
-    if (sg_buf_append(&u->hdr, at, n) != SG_OK)
-        return -1;
-    u->hname_len = sg_buf_avail(&u->hdr);
-    return 0;
+    return sg_h1_hdr_name(&u->hdr, at, n) == SG_OK ? 0 : -1;
 }
 
 static int up_on_header_value(http_parser *p, const char *at, size_t n)
 {
     sg_up_t *u = p->data;
+    const char *why;
+    int rv;
 
-    u->hbytes += n;
-    if (u->hbytes > UP_MAX_HEADER_BYTES) {
-        u->fail_reason = "upstream headers too large";
+    if (up_count(u, n) < 0)
         return -1;
-    }
-    if (!u->in_value) {
-        u->in_value = 1;
-        u->hname_len = sg_buf_avail(&u->hdr);
-    }
-    return sg_buf_append(&u->hdr, at, n) == SG_OK ? 0 : -1;
+    if (u->in_body)
+        return 0;
+    rv = sg_h1_hdr_value(&u->hdr, at, n, &why);
+    if (rv == SG_EPROTO)
+        return up_refuse(u, why); /* obs-fold: RFC 9112 5.2 allows a gateway the 502 */
+    return rv == SG_OK ? 0 : -1;
 }
 
 static int up_on_headers_complete(http_parser *p)
@@ -705,10 +728,19 @@ static int up_on_headers_complete(http_parser *p)
     sg_up_t *u = p->data;
     sg_req_t *r = u->r;
 
-    if (sg_buf_avail(&u->hdr) > 0 && up_commit_header(u) < 0)
+    if (sg_h1_hdr_pending(&u->hdr) && up_commit_header(u) < 0)
         return -1;
     if (r == NULL)
         return -1;
+    if (sg_h1_framing_judge(&u->fr, p->http_minor, 0) != SG_H1_FRAMING_OK)
+        return up_refuse(u, "Transfer-Encoding or Content-Length not a single valid one");
+    u->in_body = 1;
+    if ((p->flags & F_CHUNKED) && !r->head) {
+        /* Stop here so that every byte given to the parser from now on is body, and
+         * up_parse checks its framing first. */
+        sg_h1_chunk_start(&u->ck);
+        http_parser_pause(p, 1);
+    }
     if (p->status_code < 200) {
         /* Interim responses (100, 103) are not relayed; the final one follows. */
         u->skip_msg = 1;
@@ -723,14 +755,6 @@ static int up_on_headers_complete(http_parser *p)
     return r->head ? 1 : 0; /* 1: the response to HEAD has no body */
 }
 
-static int up_on_chunk_header(http_parser *p)
-{
-    sg_up_t *u = p->data;
-
-    u->chunk_left = p->content_length;
-    return 0;
-}
-
 static int up_on_body(http_parser *p, const char *at, size_t n)
 {
     sg_up_t *u = p->data;
@@ -738,16 +762,6 @@ static int up_on_body(http_parser *p, const char *at, size_t n)
 
     if (u->r == NULL)
         return -1;
-    if (p->flags & F_CHUNKED) {
-        u->chunk_left -= SG_MIN((uint64_t)n, u->chunk_left);
-        if (u->chunk_left == 0) {
-            u->crlf_next = 1;
-            if (up_check_crlf(u, at + n) < 0) {
-                u->fail_reason = "upstream bad response";
-                return -1;
-            }
-        }
-    }
     rv = sg_req_up_body(u->r, at, n);
     if (rv < 0) {
         u->fail_reason = "upstream response too large";
@@ -777,7 +791,6 @@ static const http_parser_settings up_settings = {
     .on_header_value = up_on_header_value,
     .on_headers_complete = up_on_headers_complete,
     .on_body = up_on_body,
-    .on_chunk_header = up_on_chunk_header,
     .on_message_complete = up_on_message_complete,
 };
 
@@ -816,34 +829,38 @@ static void up_finish(sg_up_t *u, int extra_bytes)
         sg_req_up_done(r);
 }
 
-/* Checks the CRLF after chunk data from q on (u->crlf_next says how much of it was
- * seen); what lies past the bytes being parsed is checked at the next read. */
-static int up_check_crlf(sg_up_t *u, const char *q)
-{
-    while (u->crlf_next != 0 && q < u->pend) {
-        if (*q++ != "\r\n"[u->crlf_next - 1])
-            return -1;
-        u->crlf_next = u->crlf_next == 1 ? 2 : 0;
-    }
-    return 0;
-}
-
 /* Feeds bytes to the parser. Returns 1 when the response is complete (u may be
  * pooled or closed), -1 when u was failed, 0 to go on. */
 static int up_parse(sg_up_t *u, const char *p, size_t n)
 {
+    const char *why = NULL;
     size_t done;
     enum http_errno e;
 
     u->got_bytes = 1;
-    u->pend = p != NULL ? p + n : NULL;
-    if (u->crlf_next != 0 && n > 0 && up_check_crlf(u, p) < 0)
-        goto bad_chunk;
-    done = http_parser_execute(&u->parser, &up_settings, p, n);
-    e = HTTP_PARSER_ERRNO(&u->parser);
-    if (u->done) {
-        up_finish(u, done < n);
-        return 1;
+    for (;;) {
+        sg_h1_hdr_input(&u->hdr, p != NULL ? p + n : NULL);
+        /* A chunked body's framing is checked before the parser relays any of it. The
+         * body is streamed, not held: the only limit is the chunk size's 16 digits. */
+        if (sg_h1_chunk_on(&u->ck) && n > 0 &&
+            sg_h1_chunk_check(&u->ck, p, n, UINT64_MAX, &why) != SG_OK)
+            goto bad_chunk;
+        done = http_parser_execute(&u->parser, &up_settings, p, n);
+        e = HTTP_PARSER_ERRNO(&u->parser);
+        if (u->done) {
+            up_finish(u, done < n);
+            return 1;
+        }
+        if (e != HPE_PAUSED)
+            break;
+        /* Paused at the end of a chunked response's header section (up_on_headers_complete):
+         * the rest is body. An empty rest must not reach the parser, which reads that as
+         * EOF. */
+        http_parser_pause(&u->parser, 0);
+        if (done == n)
+            return 0;
+        p += done;
+        n -= done;
     }
     if (e != HPE_OK) {
         if (n == 0) {
@@ -853,17 +870,16 @@ static int up_parse(sg_up_t *u, const char *p, size_t n)
             up_fail(u, 502, "upstream closed early", "reading a truncated upstream response");
             return -1;
         }
+        why = u->fail_why != NULL ? u->fail_why : u->fail_reason;
         sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " invalid response: %s%s%s", u->id,
-               http_errno_description(e), u->fail_reason ? ": " : "",
-               u->fail_reason ? u->fail_reason : "");
+               http_errno_description(e), why ? ": " : "", why ? why : "");
         up_fail(u, 502, u->fail_reason ? u->fail_reason : "upstream bad response",
                 "parsing the upstream response");
         return -1;
     }
     return 0;
 bad_chunk:
-    sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " invalid response: no CRLF after chunk data",
-           u->id);
+    sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " invalid response: %s", u->id, why);
     up_fail(u, 502, "upstream bad response", "parsing the upstream response");
     return -1;
 }

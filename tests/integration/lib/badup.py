@@ -25,6 +25,12 @@ Modes (the answer to a stop-test is an SmsTask reference when it is well formed)
   nocolon     a header line without a colon
   barelf      a header block whose lines end in a bare LF
   nul         a NUL byte inside a header value
+  spacename   a valid 200 but for a header line with a space before the colon ("X-Evil : 1"),
+              which the client side refuses from a client (RFC 9112 5.1)
+  barecr      a valid 200 but for a bare CR inside a header value ("X-Evil: a\rb")
+  obsfold     a valid 200 but for a header value folded onto a second line (RFC 9112 5.2)
+  tegzip      "Transfer-Encoding: gzip, chunked": a coding smsguard does not implement, whose
+              bytes it would relay unlabelled
   big         a valid 200 of 300 KB (Content-Length)
   huge        a valid 200 of 24 MB (Content-Length): more than the sockets buffer, so a
               client that does not read makes smsguard stop reading the upstream
@@ -46,6 +52,9 @@ import time
 
 TASK = b'{"_typeName":"ManagedObjectReference","type":"SmsTask","value":"task-badup-1"}'
 BIG = 300 * 1024
+# header lines a strict HTTP/1 reader refuses, in an otherwise valid answer
+EVIL = {"spacename": b"X-Evil : 1\r\n", "barecr": b"X-Evil: a\rb\r\n",
+        "obsfold": b"X-Evil: a\r\n folded\r\n"}
 
 conn_ids = iter(range(1, 1 << 30))
 lock = threading.Lock()
@@ -185,6 +194,11 @@ class Handler(socketserver.BaseRequestHandler):
                       str(len(TASK)).encode() + b"\n\n" + TASK)
         elif mode == "nul":
             s.sendall(b"HTTP/1.1 200 OK\r\nX-Nul: a\x00b\r\nContent-Length: 2\r\n\r\nok")
+        elif mode in EVIL:
+            s.sendall(ok_response(extra=EVIL[mode]))
+        elif mode == "tegzip":
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
         elif mode == "big":
             s.sendall(ok_response(body=b'{"_typeName":"ManagedObjectReference","type":"SmsTask",'
                                   b'"value":"task-big","pad":"' + b"p" * BIG + b'"}'))
