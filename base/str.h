@@ -33,7 +33,7 @@ int sg_strcaseeq(const char *a, size_t an, const char *b, size_t bn);
  *   - every character with the Unicode property Bidi_Control (UAX #9): U+061C, U+200E,
  *     U+200F, U+202A..U+202E and U+2066..U+2069, which reorder what is displayed around them
  *     ("Trojan Source", CVE-2021-42574): a log line must read in the order it was written.
- * Each is written as \uXXXX (lowercase hex), in JSON and in the error log alike. Any other
+ * Each is written as \u followed by four hex digits (lowercase hex), in JSON and in the error log alike. Any other
  * valid UTF-8, non-ASCII included, is copied as it is, so ordinary text stays readable.
  *
  * Bytes that are not UTF-8 (RFC 3629: stray continuation bytes, overlong forms, surrogates,
@@ -57,13 +57,13 @@ int sg_cp_unsafe(uint32_t cp);
 #define SG_ESC_RAW_INVALID 1u
 
 /* s[0, n) as a quoted JSON string (RFC 8259 section 7): '"' and '\\' as \" and \\, the
- * characters above as \uXXXX, the rest as it is. sg_json_str_size is the exact number of
+ * characters above as \u followed by four hex digits, the rest as it is. sg_json_str_size is the exact number of
  * bytes sg_json_str_put stores at o (the caller provides the room); _put returns the end.
  * s may be NULL when n is 0. */
 size_t sg_json_str_size(const char *s, size_t n, unsigned flags);
 char *sg_json_str_put(char *o, const char *s, size_t n, unsigned flags);
 
-/* s[0, n) escaped for the text of an error log line: the characters above as \uXXXX and
+/* s[0, n) escaped for the text of an error log line: the characters above as \u followed by four hex digits and
  * '\\' as \\ (so that an escape in the log is never text a client wrote), invalid UTF-8
  * as \ufffd, everything else, quotes included, as it is. Stores at most room bytes at o and
  * stops before a character whose escape would not fit: never half a character or half an

@@ -75,7 +75,7 @@ int sg_json_parse(sg_pool_t *pool, const char *buf, size_t len, const sg_json_li
 /*
  * Appends v compactly to out: members in their order, strings re-escaped by the
  * gateway's one escaper (base/str.h sg_json_str_put: '"' and '\\' as \" and \\,
- * C0, DEL, C1, U+2028, U+2029 and the bidi controls as \uXXXX, other UTF-8 raw),
+ * C0, DEL, C1, U+2028, U+2029 and the bidi controls as \u followed by four hex digits, other UTF-8 raw),
  * numbers as their source text. Measures first and grows out once. Recurses once
  * per level, so as deep as the parser allowed. Returns SG_OK, SG_ENOMEM or
  * SG_ETOOBIG (out's maximum); on failure out holds what it held before.

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/common.h"
+#include "base/base.h"
 
 /* One header field as taken from the accumulator: pointers into its buffer. */
 typedef struct {
@@ -89,7 +89,7 @@ typedef struct {
 /* What sg_h1_framing_judge finds, in the order it looks. */
 enum {
     SG_H1_FRAMING_OK = 0,
-    SG_H1_FRAMING_TE_CODING, /* one "<codings>, chunked": framed, but a coding not implemented */
+    SG_H1_FRAMING_TE_CODING, /* one "<codings>, chunked": framed, but a coding we do not decode */
     SG_H1_FRAMING_TE_BAD,    /* Transfer-Encoding not one "chunked" alone, with Content-Length,
                                 or in HTTP/1.0 */
     SG_H1_FRAMING_CL_DUP,    /* Content-Length more than once */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "tests/common/tmpdir.h"
 
 static char dir[PATH_MAX];
 
@@ -39,8 +40,7 @@ static void write_file(const char *name, const char *text, size_t n)
 
 static int setup(void **state)
 {
-    snprintf(dir, sizeof(dir), "%s", "/tmp/sg-test-file-XXXXXX");
-    return mkdtemp(dir) != NULL ? 0 : -1;
+    return sg_test_mkdtemp(dir, sizeof(dir), "sg-test-file") != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)

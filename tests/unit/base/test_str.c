@@ -261,13 +261,13 @@ static void an_error_log_line_stays_one_line_whatever_it_quotes(void **state)
 {
     static const char client[] =
         "/x\n2030-01-01T00:00:00.000Z [error] forged\r\xe2\x80\xa8\xe2\x80\xae\x1b[2J";
-    char path[] = "/tmp/sg-test-common-XXXXXX", got[4096];
-    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    FILE *tmp = tmpfile(); /* already unlinked */
+    char got[4096];
+    int fd = tmp != NULL ? fileno(tmp) : -1, saved = dup(STDERR_FILENO);
     sg_log_level_t level = sg_log_level;
     ssize_t n;
 
     assert_true(fd >= 0 && saved >= 0);
-    unlink(path);
     assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
     sg_log_level = SG_LOG_DEBUG;
     sg_log(SG_LOG_DEBUG, "req=1 refused '%s'", client);
@@ -276,7 +276,7 @@ static void an_error_log_line_stays_one_line_whatever_it_quotes(void **state)
     assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
     close(saved);
     n = pread(fd, got, sizeof(got) - 1, 0);
-    close(fd);
+    fclose(tmp);
     assert_true(n > 0);
     got[n] = '\0';
     assert_non_null(strstr(got, " [debug] req=1 refused '/x\\u000a2030-01-01T00:00:00.000Z [error] "

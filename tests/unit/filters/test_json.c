@@ -143,7 +143,7 @@ static const accept_case_t accepts[] = {
      "\"\\\"\\\\/\\u0008\\u000c\\u000a\\u000d\\u0009\""},
     {"escaped control characters", L("\"\\u0001\\u001F\""), "\"\\u0001\\u001f\""},
     {"DEL is escaped", L("\"\x7F\""), "\"\\u007f\""},
-    {"raw UTF-8 stays raw, U+2028 is escaped (proxy/common.h)",
+    {"raw UTF-8 stays raw, U+2028 is escaped (base/str.h)",
      L("\"\xC3\xA9\xF0\x9F\x98\x80\xE2\x80\xA8\""), "\"\xC3\xA9\xF0\x9F\x98\x80\\u2028\""},
     {"BOM character inside a string", L("\"\xEF\xBB\xBF\""), "\"\xEF\xBB\xBF\""},
     {"largest code point raw", L("\"\xF4\x8F\xBF\xBF\""), "\"\xF4\x8F\xBF\xBF\""},
