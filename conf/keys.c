@@ -1,10 +1,10 @@
 /*
  * conf/keys.c - the one table of configuration keys (see conf/keys.h).
  *
- * This file owns the names, types, bounds, defaults and reload flags of every key;
- * conf/conf.c owns reading them and the checks named here by id. docs/design.md
- * "Configuration" and conf/smsguard.conf document the same keys in the same order:
- * change all three together.
+ * This file owns the names, types, bounds, defaults and reload flags of every key; the
+ * loader owns reading them (conf/walk.c) and the checks named here by id (conf/check.c).
+ * docs/design.md "Configuration" and conf/smsguard.conf document the same keys in the
+ * same order: change all three together.
  *
  * Reload (SIGHUP): listen and admin addresses, certificates, upstream, limits,
  * routes, log, policy and batch are reloadable (proxy/gen.c, loop.c and admin.c

@@ -3,7 +3,7 @@
  *
  * Every configuration key smsguard knows is one row of sg__conf_keys[] (conf/keys.c):
  * its dotted path, type, bounds, default, where it is stored and whether SIGHUP may
- * change it (Redis' config table, nginx's directive table). conf/conf.c walks the
+ * change it (Redis' config table, nginx's directive table). conf/walk.c walks the
  * libconfig tree against this table and nothing else, so a key that is not in the table
  * cannot be set, and a key that is in it always has a default or is required.
  *
@@ -35,9 +35,9 @@ typedef enum {
 #define SG_KOFF_NONE ((size_t)-1)
 
 /*
- * Checks that need more than the type: run by conf.c after the value is stored (for a
+ * Checks that need more than the type: run by check.c after the value is stored (for a
  * GROUP after its members are walked, for a LIST once per element). An id, not a
- * function pointer, so that the checks stay static in conf.c.
+ * function pointer, so that the checks stay static in check.c.
  */
 typedef enum {
     SG_CK_NONE = 0,

@@ -1,6 +1,6 @@
 /*
  * conf/pkey.h - the check that a JWT verification key is of the type its alg needs, shared
- * by the loader (conf/conf.c, at sg_conf_load) and the policy (policy/keys.c, which reads the
+ * by the loader (conf/check.c, at sg_conf_load) and the policy (policy/keys.c, which reads the
  * file again when it builds, since it may have been replaced in between).
  */
 #ifndef SG_CONF_PKEY_H
