@@ -173,31 +173,80 @@ static const char *canon_seg_check(const char *s, size_t len)
     return NULL;
 }
 
-int sg_canon_target(sg_pool_t *pool, const char *target, size_t n, sg_canon_t *out,
-                    const char **why)
+/* The state of one canonicalisation: the target, the output written so far, and the
+ * segments the route match needs. */
+typedef struct {
+    const unsigned char *t; /* the target, n bytes */
+    size_t n;
+    size_t i;  /* into t; once the path is done, the query's '?' or n */
+    char *buf; /* output, n + 1 bytes */
+    size_t o;  /* bytes written to buf */
+    canon_seg_t seg[CANON_ROUTE_SEGS]; /* the first segments, for the route match */
+    canon_seg_t last;                  /* the last segment, for canon_names_stop_method() */
+    size_t nseg;                       /* all segments, also those past seg[] */
+} canon_state_t;
+
+/* The escape at p[0] ('%'), LEFT bytes from the end of the target: an unreserved byte
+ * decoded, another reserved byte kept encoded in one spelling, anything else refused.
+ * Writes to buf[*o] on. Returns NULL or the reason. */
+static inline const char *canon_escape(const unsigned char *p, size_t left, char *buf, size_t *o)
 {
-    const unsigned char *t = (const unsigned char *)target;
-    canon_seg_t seg[CANON_ROUTE_SEGS], last = {0, 0};
-    size_t nseg = 0, i, o, start;
-    const char *reason;
-    char *buf;
-    int rv = SG_OK, exact = 1;
     int hi, lo;
     unsigned c;
 
-    memset(out, 0, sizeof(*out));
-    if (n == 0 || t[0] != '/')
-        canon_refuse("request target does not start with '/'");
-    if (n >= SIZE_MAX - 16) /* cannot happen for a received target; keeps n + 1 exact */
-        canon_refuse("request target too long");
-    buf = sg_pool_alloc(pool, n + 1);
-    if (buf == NULL) {
-        rv = SG_ENOMEM;
-        goto out;
+    if (left < 3 || (hi = canon_hexval(p[1])) < 0 || (lo = canon_hexval(p[2])) < 0)
+        return "malformed percent-encoding in path";
+    c = (unsigned)(hi << 4 | lo);
+    if (canon_is_unreserved(c)) {
+        buf[(*o)++] = (char)c; /* "vasa%2D1" and "vasa-1" are the same moId */
+        return NULL;
     }
+    /* An encoded '/' or '\' is one segment here and two after an upstream decodes it;
+     * "%25" survives one decode as a new '%' escape (double encoding). */
+    if (c == '/' || c == '\\' || c == '%')
+        return "percent-encoded '/', '\\' or '%' in path";
+    /* Same reasons as for raw bytes (canon_raw_check). An encoded space stays encoded: it is
+     * common in datastore paths ("/folder/My%20VM/..."), and the one attack it carries,
+     * trimming, is handled by canon_names_stop_method(). */
+    if (c < 0x20 || c >= 0x7F)
+        return "percent-encoded control or non-ASCII byte in path";
+    /* A decode-then-parse upstream would treat these as a path parameter, the start of
+     * the query or a fragment, cutting "..._Task%3Bx" back to the method name. */
+    if (c == ';' || c == '?' || c == '#')
+        return "percent-encoded ';', '?' or '#' in path";
+    /* Any other reserved byte keeps its meaning only while encoded (RFC 3986 2.2):
+     * keep it encoded, in one spelling (upper-case hex, section 6.2.2.1). */
+    buf[(*o)++] = '%';
+    buf[(*o)++] = canon_hexdigits[c >> 4];
+    buf[(*o)++] = canon_hexdigits[c & 0xF];
+    return NULL;
+}
+
+/* A raw byte of the path: NULL when it is copied as it is, else the reason. */
+static inline const char *canon_raw_check(unsigned c)
+{
+    if (canon_is_bad_byte(c))
+        return "control, space or non-ASCII byte in request target";
+    if (c == '#')
+        return "fragment in request target"; /* never sent by a conforming client */
+    if (c == '\\')
+        return "backslash in path"; /* a separator on some stacks, not on others */
+    if (c == ';')
+        return "';' path parameter in path"; /* "/x;y" is "/x" on Tomcat/Jetty */
+    return NULL;
+}
+
+/* The path, t[1] up to the query's '?' or the end, into buf[0, o) in canonical form, with
+ * its segments noted; i is left on the '?' or n. Returns NULL or the reason. */
+static const char *canon_path(canon_state_t *st)
+{
+    const unsigned char *t = st->t;
+    char *buf = st->buf;
+    size_t n = st->n, i, o = 1, start = 1;
+    const char *reason = NULL;
+    unsigned c;
 
     buf[0] = '/';
-    o = start = 1;
     for (i = 1; i <= n; i++) {
         c = i < n ? t[i] : '?'; /* the end of the target ends the path like a '?' */
 
@@ -206,114 +255,129 @@ int sg_canon_target(sg_pool_t *pool, const char *target, size_t n, sg_canon_t *o
             if (c == '?' && o == 1)
                 break;
             if ((reason = canon_seg_check(buf + start, o - start)) != NULL)
-                canon_refuse(reason);
-            last.off = start;
-            last.len = o - start;
-            if (nseg < CANON_ROUTE_SEGS)
-                seg[nseg] = last;
-            nseg++;
+                break;
+            st->last.off = start;
+            st->last.len = o - start;
+            if (st->nseg < CANON_ROUTE_SEGS)
+                st->seg[st->nseg] = st->last;
+            st->nseg++;
             if (c == '?')
                 break;
             buf[o++] = '/';
             start = o;
             continue;
         }
-
         if (c == '%') {
-            if (n - i < 3 || (hi = canon_hexval(t[i + 1])) < 0 ||
-                (lo = canon_hexval(t[i + 2])) < 0)
-                canon_refuse("malformed percent-encoding in path");
-            c = (unsigned)(hi << 4 | lo);
+            if ((reason = canon_escape(t + i, n - i, buf, &o)) != NULL)
+                break;
             i += 2;
-            if (canon_is_unreserved(c)) {
-                buf[o++] = (char)c; /* "vasa%2D1" and "vasa-1" are the same moId */
-                continue;
-            }
-            /* An encoded '/' or '\' is one segment here and two after an upstream decodes it;
-             * "%25" survives one decode as a new '%' escape (double encoding). */
-            if (c == '/' || c == '\\' || c == '%')
-                canon_refuse("percent-encoded '/', '\\' or '%' in path");
-            /* Same reasons as for raw bytes below. An encoded space stays encoded: it is
-             * common in datastore paths ("/folder/My%20VM/..."), and the one attack it
-             * carries, trimming, is handled by canon_names_stop_method(). */
-            if (c < 0x20 || c >= 0x7F)
-                canon_refuse("percent-encoded control or non-ASCII byte in path");
-            /* A decode-then-parse upstream would treat these as a path parameter, the start of
-             * the query or a fragment, cutting "..._Task%3Bx" back to the method name. */
-            if (c == ';' || c == '?' || c == '#')
-                canon_refuse("percent-encoded ';', '?' or '#' in path");
-            /* Any other reserved byte keeps its meaning only while encoded (RFC 3986 2.2):
-             * keep it encoded, in one spelling (upper-case hex, section 6.2.2.1). */
-            buf[o++] = '%';
-            buf[o++] = canon_hexdigits[c >> 4];
-            buf[o++] = canon_hexdigits[c & 0xF];
             continue;
         }
-
-        if (canon_is_bad_byte(c))
-            canon_refuse("control, space or non-ASCII byte in request target");
-        if (c == '#')
-            canon_refuse("fragment in request target"); /* never sent by a conforming client */
-        if (c == '\\')
-            canon_refuse("backslash in path"); /* a separator on some stacks, not on others */
-        if (c == ';')
-            canon_refuse("';' path parameter in path"); /* "/x;y" is "/x" on Tomcat/Jetty */
+        if ((reason = canon_raw_check(c)) != NULL)
+            break;
         buf[o++] = (char)c;
     }
-    /* Here i is the offset of the query's '?' or n, and buf[0, o) is the canonical path. */
+    st->i = i;
+    st->o = o;
+    return reason;
+}
 
-    if (nseg == CANON_ROUTE_SEGS && canon_match(buf, &seg[0], &canon_sdk, &exact) &&
-        canon_match(buf, &seg[1], &canon_vim25, &exact) &&
-        canon_match(buf, &seg[3], &canon_sms, &exact)) {
-        for (size_t k = 0; k < SG_ARRAY_SIZE(canon_routes); k++) {
-            int ex = exact;
+/*
+ * The guarded routes: a canonical path of sdk/vim25/{release}/sms/{type}/{id}/{method}
+ * naming one of canon_routes[] fills *out (out->path set); any other path leaves *out as it
+ * is. Returns NULL, or the reason a guarded route is refused.
+ */
+static const char *canon_guarded(const canon_state_t *st, sg_canon_t *out)
+{
+    const canon_seg_t *seg = st->seg;
+    char *buf = st->buf;
+    int exact = 1;
 
-            if (!canon_match(buf, &seg[4], &canon_routes[k].type, &ex) ||
-                !canon_match(buf, &seg[6], &canon_routes[k].method, &ex))
-                continue;
-            /* A case-insensitive upstream would run the method for "/SDK/.../vasaprovider/..";
-             * forwarding such a spelling as "other" would skip every check, and rewriting
-             * it would forward what the client did not send. */
-            if (!ex)
-                canon_refuse("spelling differs from the canonical case");
-            /* Every release is guarded, even one the upstream may not know. */
-            if (!canon_release_ok(buf + seg[2].off, seg[2].len))
-                canon_refuse("release is not four dot-separated numbers");
-            /* The methods take no query; a query could carry parameters the upstream
-             * reads and the chain never saw. */
-            if (i < n)
-                canon_refuse("query string on a guarded route");
-            buf[o] = '\0';
-            out->route = canon_routes[k].route;
-            out->path = buf;
-            out->path_len = o;
-            out->release.p = buf + seg[2].off;
-            out->release.n = seg[2].len;
-            out->moid.p = buf + seg[5].off;
-            out->moid.n = seg[5].len;
-            goto out;
-        }
+    if (st->nseg != CANON_ROUTE_SEGS || !canon_match(buf, &seg[0], &canon_sdk, &exact) ||
+        !canon_match(buf, &seg[1], &canon_vim25, &exact) ||
+        !canon_match(buf, &seg[3], &canon_sms, &exact))
+        return NULL;
+    for (size_t k = 0; k < SG_ARRAY_SIZE(canon_routes); k++) {
+        int ex = exact;
+
+        if (!canon_match(buf, &seg[4], &canon_routes[k].type, &ex) ||
+            !canon_match(buf, &seg[6], &canon_routes[k].method, &ex))
+            continue;
+        /* A case-insensitive upstream would run the method for "/SDK/.../vasaprovider/..";
+         * forwarding such a spelling as "other" would skip every check, and rewriting
+         * it would forward what the client did not send. */
+        if (!ex)
+            return "spelling differs from the canonical case";
+        /* Every release is guarded, even one the upstream may not know. */
+        if (!canon_release_ok(buf + seg[2].off, seg[2].len))
+            return "release is not four dot-separated numbers";
+        /* The methods take no query; a query could carry parameters the upstream
+         * reads and the chain never saw. */
+        if (st->i < st->n)
+            return "query string on a guarded route";
+        buf[st->o] = '\0';
+        out->route = canon_routes[k].route;
+        out->path = buf;
+        out->path_len = st->o;
+        out->release.p = buf + seg[2].off;
+        out->release.n = seg[2].len;
+        out->moid.p = buf + seg[5].off;
+        out->moid.n = seg[5].len;
+        return NULL;
     }
+    return NULL;
+}
+
+/* Other paths keep their query verbatim after the byte checks: only the path is matched,
+ * but a raw control byte or '#' would still split or cut the request line. Returns NULL
+ * or the reason. */
+static const char *canon_query(canon_state_t *st)
+{
+    unsigned c;
+
+    for (; st->i < st->n; st->i++) {
+        c = st->t[st->i];
+        if (canon_is_bad_byte(c))
+            return "control, space or non-ASCII byte in request target";
+        if (c == '#')
+            return "fragment in request target";
+        st->buf[st->o++] = (char)c;
+    }
+    return NULL;
+}
+
+int sg_canon_target(sg_pool_t *pool, const char *target, size_t n, sg_canon_t *out,
+                    const char **why)
+{
+    canon_state_t st = {.t = (const unsigned char *)target, .n = n};
+    const char *reason;
+    int rv = SG_OK;
+
+    memset(out, 0, sizeof(*out));
+    if (n == 0 || target[0] != '/')
+        canon_refuse("request target does not start with '/'");
+    if (n >= SIZE_MAX - 16) /* cannot happen for a received target; keeps n + 1 exact */
+        canon_refuse("request target too long");
+    st.buf = sg_pool_alloc(pool, n + 1);
+    if (st.buf == NULL) {
+        rv = SG_ENOMEM;
+        goto out;
+    }
+    if ((reason = canon_path(&st)) != NULL || (reason = canon_guarded(&st, out)) != NULL)
+        canon_refuse(reason);
+    if (out->path != NULL)
+        goto out; /* a guarded route */
 
     /* The stop-test method under another shape (another type or namespace, a suffix, another
      * case) has no legitimate use and would reach the method on a lenient upstream. */
-    if (nseg > 0 && canon_names_stop_method(buf + last.off, last.len))
+    if (st.nseg > 0 && canon_names_stop_method(st.buf + st.last.off, st.last.len))
         canon_refuse("stop-test method name outside its canonical route");
-
-    /* Other paths keep their query verbatim after the byte checks: only the path is
-     * matched, but a raw control byte or '#' would still split or cut the request line. */
-    for (; i < n; i++) {
-        c = t[i];
-        if (canon_is_bad_byte(c))
-            canon_refuse("control, space or non-ASCII byte in request target");
-        if (c == '#')
-            canon_refuse("fragment in request target");
-        buf[o++] = (char)c;
-    }
-    buf[o] = '\0';
+    if ((reason = canon_query(&st)) != NULL)
+        canon_refuse(reason);
+    st.buf[st.o] = '\0';
     out->route = SG_ROUTE_OTHER;
-    out->path = buf;
-    out->path_len = o;
+    out->path = st.buf;
+    out->path_len = st.o;
 
 out:
     if (rv != SG_OK)
