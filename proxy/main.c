@@ -132,7 +132,9 @@ static void hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
     sg_log(SG_LOG_INFO, "reloaded %s: new requests use the new configuration", g->conf->file);
 }
 
-int main(int argc, char **argv)
+/* The command line into *file and *test. Returns -1 to go on, else the exit status: 0 after
+ * --version or --help, 2 after a usage error. */
+static int parse_args(int argc, char **argv, const char **file, int *test)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -141,16 +143,12 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *file = NULL;
-    char err[SG_CONF_ERR_MAX];
-    ev_signal sig_term, sig_int, sig_hup, sig_usr1;
-    int test = 0, opt, rc = 1;
-    sg_conf_t *conf = NULL;
+    int opt;
 
     while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': file = optarg; break;
-        case 't': test = 1; break;
+        case 'c': *file = optarg; break;
+        case 't': *test = 1; break;
         case 'V':
             printf("smsguard %s (nghttp2 %s, %s)\n", SG_VERSION, nghttp2_version(0)->version_str,
                    OpenSSL_version(OPENSSL_VERSION));
@@ -159,66 +157,64 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (file == NULL || optind != argc) {
+    if (*file == NULL || optind != argc) {
         usage(stderr);
         return 2;
     }
-    if (sg_gen_new(file, !test, &px.gen, err, sizeof(err)) != SG_OK) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    px.conf = conf = px.gen->conf;
-    sg_log_level = conf->log.level;
-    if (test) {
-        fprintf(stderr, "%s: configuration is valid\n", file);
-        rc = 0;
-        goto out;
-    }
+    return -1;
+}
 
-    signal(SIGPIPE, SIG_IGN);
-    main_loop = ev_default_loop(EVFLAG_AUTO);
+/* Start what serves CONF: the audit writer, the admin listener on the main loop, then the
+ * workers. Returns SG_OK, or an error (logged when there is something to say); what did
+ * start is stopped by serve_stop(). */
+static int serve_start(sg_conf_t *conf)
+{
+    char err[SG_CONF_ERR_MAX];
+
     if (sg_audit_start(conf, err, sizeof(err)) != SG_OK) {
         sg_log(SG_LOG_ERROR, "%s", err);
-        goto out;
+        return SG_ERR;
     }
     if (sg_admin_start(&px, main_loop, err, sizeof(err)) != SG_OK) {
         sg_log(SG_LOG_ERROR, "%s", err);
-        goto out;
+        return SG_ERR;
     }
     px.nworkers = conf->workers;
     px.workers = calloc((size_t)px.nworkers, sizeof(*px.workers));
     if (px.workers == NULL)
-        goto out;
+        return SG_ENOMEM;
     /* Bind every worker's sockets before starting any, so a bad address fails fast. */
     for (int i = 0; i < px.nworkers; i++)
         if (sg_worker_init(&px.workers[i], &px, i) != SG_OK)
-            goto out;
+            return SG_ERR;
     for (int i = 0; i < px.nworkers; i++)
         if (sg_worker_start(&px.workers[i]) != SG_OK)
-            goto out;
+            return SG_ERR;
+    return SG_OK;
+}
+
+/* SIGTERM and SIGINT drain, SIGHUP reloads, SIGUSR1 reopens the logs: all on the main
+ * loop, so the handlers run as ordinary callbacks, never inside a worker. */
+static void signals_start(struct ev_loop *loop)
+{
+    static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 
     ev_signal_init(&sig_term, stop_cb, SIGTERM);
     ev_signal_init(&sig_int, stop_cb, SIGINT);
     ev_signal_init(&sig_hup, hup_cb, SIGHUP);
-    ev_signal_start(main_loop, &sig_term);
-    ev_signal_start(main_loop, &sig_int);
-    ev_signal_start(main_loop, &sig_hup);
+    ev_signal_start(loop, &sig_term);
+    ev_signal_start(loop, &sig_int);
+    ev_signal_start(loop, &sig_hup);
     ev_signal_init(&sig_usr1, usr1_cb, SIGUSR1);
-    ev_signal_start(main_loop, &sig_usr1);
-    sg_log(SG_LOG_INFO, "smsguard %s: %d worker(s), %zu listener(s), upstream %s", SG_VERSION,
-           px.nworkers, conf->nlisten, conf->upstream.url);
-    for (size_t i = 0; i < conf->nlisten; i++)
-        sg_log(SG_LOG_INFO, "listening on %s:%d (TLS, h2 and http/1.1)", conf->listen[i].address,
-               conf->listen[i].port);
+    ev_signal_start(loop, &sig_usr1);
+}
 
-    ev_run(main_loop, 0);
-
-    for (int i = 0; i < px.nworkers; i++)
-        sg_worker_join(&px.workers[i]);
-    sg_log(SG_LOG_INFO, "stopped");
-    rc = 0;
-out:
-    if (px.workers != NULL && rc != 0) {
+/* Undo serve_start(): after a failed start (FAILED), first stop the workers that did
+ * start; then flush the audit log and free the workers, the admin listener and the
+ * generation. */
+static void serve_stop(int failed)
+{
+    if (px.workers != NULL && failed) {
         for (int i = 0; i < px.nworkers; i++)
             if (px.workers[i].started) {
                 sg_worker_stop(&px.workers[i]);
@@ -235,5 +231,48 @@ out:
     }
     sg_admin_stop();
     sg_gen_unref(px.gen);
+}
+
+int main(int argc, char **argv)
+{
+    const char *file = NULL;
+    char err[SG_CONF_ERR_MAX];
+    int test = 0, rc;
+    sg_conf_t *conf = NULL;
+
+    if ((rc = parse_args(argc, argv, &file, &test)) >= 0)
+        return rc;
+    rc = 1;
+    if (sg_gen_new(file, !test, &px.gen, err, sizeof(err)) != SG_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    px.conf = conf = px.gen->conf;
+    sg_log_level = conf->log.level;
+    if (test) {
+        fprintf(stderr, "%s: configuration is valid\n", file);
+        rc = 0;
+        goto out;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    main_loop = ev_default_loop(EVFLAG_AUTO);
+    if (serve_start(conf) != SG_OK)
+        goto out;
+    signals_start(main_loop);
+    sg_log(SG_LOG_INFO, "smsguard %s: %d worker(s), %zu listener(s), upstream %s", SG_VERSION,
+           px.nworkers, conf->nlisten, conf->upstream.url);
+    for (size_t i = 0; i < conf->nlisten; i++)
+        sg_log(SG_LOG_INFO, "listening on %s:%d (TLS, h2 and http/1.1)", conf->listen[i].address,
+               conf->listen[i].port);
+
+    ev_run(main_loop, 0);
+
+    for (int i = 0; i < px.nworkers; i++)
+        sg_worker_join(&px.workers[i]);
+    sg_log(SG_LOG_INFO, "stopped");
+    rc = 0;
+out:
+    serve_stop(rc != 0);
     return rc;
 }
