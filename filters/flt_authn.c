@@ -9,12 +9,12 @@
  * lookup; no lock is taken. The Authorization header itself is never forwarded
  * (proxy/headers.c drops it for every request).
  */
-#include "filters/filter.h"
+#include "filters/flt_authn.h"
 #include "filters/canon.h"
-#include "policy/policy.h"
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -28,6 +28,41 @@ typedef struct {
 } authn_slot_t;
 
 static _Thread_local authn_slot_t *authn_cache;
+
+typedef struct {
+    sg_principal_t who; /* valid when authenticated; its strings are in r->pool */
+    int authenticated;
+} authn_ctx_t;
+
+/* The generation's policy: keys, static tokens and rules, built once per configuration. */
+static int authn_gen_init(sg_gen_t *g, void **fgen, char *err, size_t errlen)
+{
+    char why[SG_CONF_ERR_MAX];
+
+    if (sg_policy_new(g->conf, (sg_policy_t **)fgen, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: %s", g->conf->file, why);
+        return SG_ERR;
+    }
+    return SG_OK;
+}
+
+static void authn_gen_deinit(void *fgen)
+{
+    if (fgen != NULL)
+        sg_policy_free(fgen);
+}
+
+const sg_policy_t *sg_flt_authn_policy(const sg_req_t *r)
+{
+    return sg_flt_gen(r, &sg_flt_authn);
+}
+
+const sg_principal_t *sg_flt_authn_principal(const sg_req_t *r)
+{
+    const authn_ctx_t *ctx = sg_flt_ctx_peek(r, &sg_flt_authn);
+
+    return ctx != NULL && ctx->authenticated ? &ctx->who : NULL;
+}
 
 static void authn_thread_exit(void)
 {
@@ -81,15 +116,17 @@ static int authn_refuse(sg_req_t *r, const char *why)
     /* The client learns only that it is not authenticated; the audit record and the
      * debug log say why. The token is never logged. */
     r->reason = why;
+    r->decision = SG_DECISION_DENY;
     r->term = "PA";
     sg_log(SG_LOG_DEBUG, "req=%s not authenticated: %s", r->request_id, why);
     sg_req_fault_ex(r, 500, &f);
     return SG_FLT_REPLIED;
 }
 
-static int authn_on_request_headers(sg_req_t *r, void *ctx)
+static int authn_on_request_headers(sg_req_t *r, void *vctx)
 {
-    const sg_policy_t *pol = r->policy;
+    authn_ctx_t *ctx = vctx;
+    const sg_policy_t *pol = sg_flt_authn_policy(r);
     unsigned char key[32];
     sg_principal_t who, *cached;
     authn_slot_t *slot = NULL;
@@ -142,15 +179,18 @@ authenticated:
         if (rv != 0)
             return authn_refuse(r, "jwt bound to another client certificate");
     }
-    r->principal = sg_pool_alloc(&r->pool, sizeof(who));
-    if (r->principal == NULL)
-        return SG_ENOMEM;
-    memcpy(r->principal, &who, sizeof(who));
+    ctx->who = who;
+    ctx->authenticated = 1;
+    r->subject = who.subject; /* the summary metrics and the access log read */
+    r->tenant = who.tenant;
     return SG_FLT_NEXT;
 }
 
 const sg_filter_ops_t sg_flt_authn = {
     .name = "authenticate",
+    .ctx_size = sizeof(authn_ctx_t),
+    .gen_init = authn_gen_init,
+    .gen_deinit = authn_gen_deinit,
     .on_request_headers = authn_on_request_headers,
     .thread_exit = authn_thread_exit,
 };

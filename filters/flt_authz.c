@@ -5,14 +5,13 @@
  * and force. The decision itself is policy/'s (pure); this file only gathers
  * the inputs and turns a deny into vCenter's NoPermission fault.
  */
-#include "filters/filter.h"
 #include "filters/canon.h"
-#include "filters/stopreq.h"
-#include "policy/policy.h"
+#include "filters/flt_authn.h"
+#include "filters/flt_validate.h"
 
 static int authz_on_request_body(sg_req_t *r, void *ctx)
 {
-    const sg_stopreq_t *sr = r->stop;
+    const sg_stopreq_t *sr = sg_flt_validate_stop(r);
     sg_pol_request_t q = {0};
     sg_pol_decision_t d = {0};
     sg_str_t *fds = NULL;
@@ -36,12 +35,12 @@ static int authz_on_request_body(sg_req_t *r, void *ctx)
     } else {
         q.action = SG_POL_TASK_QUERY;
     }
-    rv = sg_pol_authorize(r->policy, &r->pool, r->principal, &q, &d);
+    rv = sg_pol_authorize(sg_flt_authn_policy(r), &r->pool, sg_flt_authn_principal(r), &q, &d);
     if (rv == SG_ENOMEM)
         return SG_ENOMEM;
     r->reason = d.reason;
     if (rv == 0 && d.allow) {
-        r->allowed = 1; /* metrics and access log: decision "allow" */
+        r->decision = SG_DECISION_ALLOW; /* metrics and access log */
         return SG_FLT_NEXT;
     }
 
@@ -54,6 +53,7 @@ static int authz_on_request_body(sg_req_t *r, void *ctx)
                         .object_type = r->route == SG_ROUTE_STOP_TEST ? "VasaProvider" : "SmsTask",
                         .object_value = r->moid.p};
 
+        r->decision = SG_DECISION_DENY;
         r->term = "PZ";
         sg_log(SG_LOG_DEBUG, "req=%s denied: %s", r->request_id, d.reason ? d.reason : "-");
         sg_req_fault_ex(r, 500, &f);

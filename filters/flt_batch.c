@@ -11,13 +11,13 @@
  * value is a signed composite handle (filters/handle.c). Queries on such a
  * handle query every part and merge the answers (filters/merge.c).
  */
-#include "filters/filter.h"
+#include "filters/flt_batch.h"
 #include "filters/canon.h"
+#include "filters/flt_authn.h"
+#include "filters/flt_validate.h"
 #include "filters/handle.h"
 #include "filters/json.h"
 #include "filters/merge.h"
-#include "filters/stopreq.h"
-#include "policy/policy.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -67,7 +67,78 @@ typedef struct {
     int single_status;
     const char *single_ctype, *single_body;
     size_t single_len;
+    int active;              /* the parts are under way: a resumed hook only waits */
+    int split;               /* sent as parts: the audit records them part by part */
 } batch_ctx_t;
+
+/* The generation's composite-handle keys (batch.task_key_file and the previous one). */
+typedef struct {
+    unsigned char *key; /* NULL when not set: no handle, no split */
+    size_t key_len;
+    unsigned char *prev; /* verifies only */
+    size_t prev_len;
+} batch_gen_t;
+
+static const batch_gen_t *batch_gen(const sg_req_t *r)
+{
+    return sg_flt_gen(r, &sg_flt_batch);
+}
+
+/* Composite-handle keys are short random secrets; a larger file is a mistake. */
+#define BATCH_TASK_KEY_MAX (1u << 20)
+#define BATCH_TASK_KEY_MIN 32 /* HMAC-SHA256: RFC 7518 3.2 wants at least 256 bits */
+
+/* A composite-handle key (KEY names its configuration key): raw bytes, read whole once per
+ * generation. An empty path leaves *out NULL. */
+static int batch_task_key(const sg_gen_t *g, const char *key, const char *path,
+                          unsigned char **out, size_t *outlen, char *err, size_t errlen)
+{
+    sg_file_t f;
+    const char *why;
+
+    if (path == NULL || path[0] == '\0')
+        return SG_OK;
+    if (sg_file_read(&f, path, BATCH_TASK_KEY_MAX, SG_FILE_SECRET, &why) != SG_OK) {
+        snprintf(err, errlen, "%s: '%s': cannot read '%s': %s", g->conf->file, key, path, why);
+        return SG_ERR;
+    }
+    if (f.len < BATCH_TASK_KEY_MIN) {
+        sg_file_dispose(&f);
+        snprintf(err, errlen, "%s: '%s': '%s' is shorter than %d bytes", g->conf->file, key,
+                 path, BATCH_TASK_KEY_MIN);
+        return SG_ERR;
+    }
+    *out = f.data; /* wiped and freed by batch_gen_deinit() */
+    *outlen = f.len;
+    return SG_OK;
+}
+
+static int batch_gen_init(sg_gen_t *g, void **fgen, char *err, size_t errlen)
+{
+    batch_gen_t *bg = calloc(1, sizeof(*bg));
+
+    if ((*fgen = bg) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", g->conf->file);
+        return SG_ENOMEM;
+    }
+    if (batch_task_key(g, "batch.task_key_file", g->conf->batch.task_key_file, &bg->key,
+                       &bg->key_len, err, errlen) != SG_OK ||
+        batch_task_key(g, "batch.task_key_previous_file", g->conf->batch.task_key_previous_file,
+                       &bg->prev, &bg->prev_len, err, errlen) != SG_OK)
+        return SG_ERR;
+    return SG_OK;
+}
+
+static void batch_gen_deinit(void *fgen)
+{
+    batch_gen_t *bg = fgen;
+
+    if (bg == NULL)
+        return;
+    sg_secret_free(bg->key, bg->key_len);
+    sg_secret_free(bg->prev, bg->prev_len);
+    free(bg);
+}
 
 /* Sizes learned from TooMany, per worker thread: no lock, a small table. */
 #define BATCH_LEARNED 64
@@ -126,7 +197,7 @@ static int batch_size(sg_req_t *r)
 
 static const char *batch_tenant(const sg_req_t *r)
 {
-    const sg_principal_t *who = r->principal;
+    const sg_principal_t *who = sg_flt_authn_principal(r);
 
     return who != NULL ? who->tenant : "";
 }
@@ -138,7 +209,7 @@ static const char *batch_tenant(const sg_req_t *r)
  * a task key: no handle, no split. Re-splits after TooMany stay within it (batch_resplit). */
 static size_t batch_budget(const sg_req_t *r, size_t ngroups)
 {
-    if (r->gen->task_key == NULL)
+    if (batch_gen(r)->key == NULL)
         return 1;
     return SG_MIN((size_t)r->conf->batch.max_parts,
                   sg_handle_capacity(r->moid.p, r->release.p, batch_tenant(r), ngroups));
@@ -325,7 +396,7 @@ static void batch_finish_stop(sg_req_t *r, batch_ctx_t *ctx)
         rv = sg_buf_lit(&out, "{\"_typeName\":\"ManagedObjectReference\",\"type\":\"SmsTask\","
                               "\"value\":\"");
         if (rv == SG_OK)
-            rv = sg_handle_encode(&h, r->gen->task_key, r->gen->task_key_len, &out);
+            rv = sg_handle_encode(&h, batch_gen(r)->key, batch_gen(r)->key_len, &out);
         if (rv == SG_OK)
             rv = sg_buf_lit(&out, "\"}");
         if (rv == SG_OK)
@@ -357,7 +428,7 @@ static int batch_not_delivered(const sg_req_t *child)
 
 static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
 {
-    batch_ctx_t *ctx = r->batch_ctx;
+    batch_ctx_t *ctx = sg_flt_ctx(r, &sg_flt_batch);
     batch_part_t *p = arg;
     const sg_json_t *root;
     const char *type, *body;
@@ -432,7 +503,7 @@ static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
 
 static void batch_query_done(sg_req_t *r, sg_req_t *child, void *arg)
 {
-    batch_ctx_t *ctx = r->batch_ctx;
+    batch_ctx_t *ctx = sg_flt_ctx(r, &sg_flt_batch);
     batch_part_t *p = arg;
     sg_merge_part_t *a = ctx->want_result ? &ctx->results[p->idx] : &ctx->infos[p->idx];
     sg_merge_peek_t peek;
@@ -529,7 +600,7 @@ static int batch_segment(sg_buf_t *b, const char *s)
 /* Sends pending parts while there is room; finishes when nothing is left. */
 static void batch_pump(sg_req_t *r, batch_ctx_t *ctx)
 {
-    const sg_stopreq_t *sr = r->stop;
+    const sg_stopreq_t *sr = sg_flt_validate_stop(r);
     size_t pending = 0;
 
     for (size_t i = 0; i < ctx->nparts; i++) {
@@ -613,7 +684,7 @@ static int batch_toomany(sg_req_t *r, long long size, const char *why)
 
 static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
 {
-    const sg_stopreq_t *sr = r->stop;
+    const sg_stopreq_t *sr = sg_flt_validate_stop(r);
     size_t size = (size_t)batch_size(r), nparts;
 
     if (sr == NULL || size == 0)
@@ -621,7 +692,7 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
     nparts = (sr->ngroups + size - 1) / size;
     /* Everything that could make the answer impossible to give is decided here, before the
      * first part leaves: once one has, the client must be given a task for it. */
-    if (nparts > 1 && r->gen->task_key == NULL)
+    if (nparts > 1 && batch_gen(r)->key == NULL)
         /* No key, no composite task: answer as the API would and let the client split. */
         return batch_toomany(r, (long long)size, "Too many replication groups in one request.");
     ctx->budget = batch_budget(r, sr->ngroups);
@@ -635,7 +706,7 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
     for (size_t i = 0; i < nparts; i++)
         if (batch_add_part(r, ctx, i, i * size, SG_MIN(size, sr->ngroups - i * size)) != SG_OK)
             return SG_ENOMEM;
-    r->parts = ctx; /* for the audit, from now on: an aborted request is audited part by part */
+    ctx->split = 1; /* for the audit, from now on: an aborted request is audited part by part */
     batch_pump(r, ctx);
     return SG_FLT_WAIT; /* the answer comes from the parts; the chain never resumes */
 }
@@ -644,15 +715,14 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
  * made before the last rotation, batch.task_key_previous_file's. */
 static int batch_decode(sg_req_t *r, sg_handle_t *h, const char **why)
 {
-    const sg_gen_t *g = r->gen;
+    const batch_gen_t *g = batch_gen(r);
     int rv;
 
-    if (g->task_key == NULL)
+    if (g->key == NULL)
         return SG_ERR;
-    rv = sg_handle_decode(&r->pool, r->moid.p, r->moid.n, g->task_key, g->task_key_len, h, why);
-    if (rv == SG_ERR && g->task_key_prev != NULL && strcmp(*why, "bad signature") == 0)
-        rv = sg_handle_decode(&r->pool, r->moid.p, r->moid.n, g->task_key_prev,
-                              g->task_key_prev_len, h, why);
+    rv = sg_handle_decode(&r->pool, r->moid.p, r->moid.n, g->key, g->key_len, h, why);
+    if (rv == SG_ERR && g->prev != NULL && strcmp(*why, "bad signature") == 0)
+        rv = sg_handle_decode(&r->pool, r->moid.p, r->moid.n, g->prev, g->prev_len, h, why);
     return rv;
 }
 
@@ -672,7 +742,7 @@ static int batch_query(sg_req_t *r, batch_ctx_t *ctx)
     }
     if (rv == SG_ENOMEM)
         return rv;
-    if (rv != SG_OK || r->principal == NULL) {
+    if (rv != SG_OK || sg_flt_authn_principal(r) == NULL) {
         /* Forged, altered, another tenant's or release's: one answer for all, nothing
          * forwarded. */
         sg_fault_t f = {.type = "ManagedObjectNotFound",
@@ -709,15 +779,15 @@ static int batch_on_request_body(sg_req_t *r, void *vctx)
 {
     batch_ctx_t *ctx = vctx;
 
-    if (r->batch_ctx != NULL)
+    if (ctx->active)
         return SG_FLT_WAIT; /* already under way */
     if (r->route == SG_ROUTE_STOP_TEST) {
-        r->batch_ctx = ctx;
+        ctx->active = 1;
         return batch_stop(r, ctx);
     }
     if ((r->route == SG_ROUTE_TASK_INFO || r->route == SG_ROUTE_TASK_RESULT) &&
         sg_handle_is_composite(r->moid.p, r->moid.n)) {
-        r->batch_ctx = ctx;
+        ctx->active = 1;
         return batch_query(r, ctx);
     }
     if (r->route == SG_ROUTE_TASK_INFO && r->conf->batch.learn_from_toomany) {
@@ -745,8 +815,10 @@ static void batch_on_done(sg_req_t *r, void *vctx)
 size_t sg_flt_batch_parts(const sg_req_t *r, size_t i, int *status, const char **task,
                           const char **fault, unsigned long long *duration_ms)
 {
-    const batch_ctx_t *ctx = r->parts;
+    const batch_ctx_t *ctx = sg_flt_ctx_peek(r, &sg_flt_batch);
 
+    if (ctx != NULL && !ctx->split)
+        ctx = NULL;
     if (ctx == NULL || i >= ctx->nparts)
         return ctx == NULL ? 0 : ctx->nparts;
     *status = ctx->parts[i]->status;
@@ -758,14 +830,16 @@ size_t sg_flt_batch_parts(const sg_req_t *r, size_t i, int *status, const char *
 
 const char *sg_flt_batch_part_error(const sg_req_t *r, size_t i)
 {
-    const batch_ctx_t *ctx = r->parts;
+    const batch_ctx_t *ctx = sg_flt_ctx_peek(r, &sg_flt_batch);
 
-    return ctx != NULL && i < ctx->nparts ? ctx->parts[i]->error : NULL;
+    return ctx != NULL && ctx->split && i < ctx->nparts ? ctx->parts[i]->error : NULL;
 }
 
 const sg_filter_ops_t sg_flt_batch = {
     .name = "batch",
     .ctx_size = sizeof(batch_ctx_t),
+    .gen_init = batch_gen_init,
+    .gen_deinit = batch_gen_deinit,
     .on_request_body = batch_on_request_body,
     .on_done = batch_on_done,
 };

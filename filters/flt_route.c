@@ -31,6 +31,7 @@ static int route_on_request_headers(sg_req_t *r, void *ctx)
     r->path.n = cn.path_len;
     if (cn.route == SG_ROUTE_OTHER) {
         if (r->conf->routes.unmatched == SG_ROUTE_DENY) {
+            r->decision = SG_DECISION_DENY; /* route policy refused it */
             r->term = "PR";
             sg_req_fault(r, 500, "NoPermission", "This path is not allowed through the gateway.");
             return SG_FLT_REPLIED;

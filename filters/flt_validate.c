@@ -10,9 +10,19 @@
  * target it names. A _this is accepted only when it names the path's object and
  * is not forwarded (filters/stopreq.h says why).
  */
-#include "filters/filter.h"
-#include "filters/stopreq.h"
+#include "filters/flt_validate.h"
 #include "filters/canon.h"
+
+typedef struct {
+    sg_stopreq_t *stop; /* the accepted stop-test body, in r->pool */
+} validate_ctx_t;
+
+const sg_stopreq_t *sg_flt_validate_stop(const sg_req_t *r)
+{
+    const validate_ctx_t *ctx = sg_flt_ctx_peek(r, &sg_flt_validate);
+
+    return ctx != NULL ? ctx->stop : NULL;
+}
 
 static int validate_guarded(const sg_req_t *r)
 {
@@ -94,7 +104,7 @@ static int validate_replace_body(sg_req_t *r, sg_buf_t *out)
     return validate_label_json(r) == SG_OK ? SG_FLT_NEXT : SG_ENOMEM;
 }
 
-static int validate_stop(sg_req_t *r)
+static int validate_stop(sg_req_t *r, validate_ctx_t *ctx)
 {
     sg_stopreq_fault_t fault;
     sg_stopreq_t *sr;
@@ -116,7 +126,7 @@ static int validate_stop(sg_req_t *r)
         sg_buf_dispose(&out);
         return SG_ENOMEM;
     }
-    r->stop = sr;
+    ctx->stop = sr;
     return validate_replace_body(r, &out);
 }
 
@@ -147,7 +157,7 @@ static int validate_query(sg_req_t *r)
 static int validate_on_request_body(sg_req_t *r, void *ctx)
 {
     if (r->route == SG_ROUTE_STOP_TEST)
-        return validate_stop(r);
+        return validate_stop(r, ctx);
     if (r->route == SG_ROUTE_TASK_INFO || r->route == SG_ROUTE_TASK_RESULT)
         return validate_query(r);
     return SG_FLT_NEXT;
@@ -155,6 +165,7 @@ static int validate_on_request_body(sg_req_t *r, void *ctx)
 
 const sg_filter_ops_t sg_flt_validate = {
     .name = "validate",
+    .ctx_size = sizeof(validate_ctx_t),
     .on_request_headers = validate_on_request_headers,
     .on_request_body = validate_on_request_body,
 };

@@ -1,7 +1,7 @@
 /*
  * proxy/gen.c - a generation: one loaded configuration with everything built
- * from it (policy, TLS contexts, the upstream's address), swapped as a whole on
- * SIGHUP.
+ * from it (the filters' state through the chain, TLS contexts, the upstream's
+ * address), swapped as a whole on SIGHUP.
  *
  * The main thread builds a generation off the data path (file I/O, key loading,
  * DNS) and hands it to each worker through an ev_async; a worker swaps its
@@ -10,7 +10,7 @@
  * "Command line", SIGHUP: a request keeps the configuration it started with).
  */
 #include "proxy/proxy.h"
-#include "policy/policy.h"
+#include "filters/filter.h"
 
 #include <netdb.h>
 #include <stdio.h>
@@ -58,39 +58,9 @@ fail:
     return SG_ERR;
 }
 
-/* Composite-handle keys are short random secrets; a larger file is a mistake. */
-#define GEN_TASK_KEY_MAX (1u << 20)
-#define GEN_TASK_KEY_MIN 32 /* HMAC-SHA256: RFC 7518 3.2 wants at least 256 bits */
-
-/* A composite-handle key (KEY names its configuration key): raw bytes, read whole once per
- * generation. An empty path leaves *out NULL. */
-static int gen_task_key(const sg_gen_t *g, const char *key, const char *path,
-                        unsigned char **out, size_t *outlen, char *err, size_t errlen)
-{
-    sg_file_t f;
-    const char *why;
-
-    if (path == NULL || path[0] == '\0')
-        return SG_OK;
-    if (sg_file_read(&f, path, GEN_TASK_KEY_MAX, SG_FILE_SECRET, &why) != SG_OK) {
-        snprintf(err, errlen, "%s: '%s': cannot read '%s': %s", g->conf->file, key, path, why);
-        return SG_ERR;
-    }
-    if (f.len < GEN_TASK_KEY_MIN) {
-        sg_file_dispose(&f);
-        snprintf(err, errlen, "%s: '%s': '%s' is shorter than %d bytes", g->conf->file, key,
-                 path, GEN_TASK_KEY_MIN);
-        return SG_ERR;
-    }
-    *out = f.data; /* wiped and freed by sg_gen_unref() */
-    *outlen = f.len;
-    return SG_OK;
-}
-
 int sg_gen_new(const char *file, int resolve, sg_gen_t **out, char *err, size_t errlen)
 {
     sg_gen_t *g = calloc(1, sizeof(*g));
-    char why[SG_CONF_ERR_MAX];
 
     *out = NULL;
     if (g == NULL) {
@@ -103,15 +73,8 @@ int sg_gen_new(const char *file, int resolve, sg_gen_t **out, char *err, size_t 
     g->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     if (sg_conf_load(file, &g->conf, err, errlen) != 0)
         goto fail;
-    if (sg_policy_new(g->conf, (sg_policy_t **)&g->policy, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "%s: %s", file, why);
-        goto fail;
-    }
-    if (gen_tls(g, err, errlen) != SG_OK ||
-        gen_task_key(g, "batch.task_key_file", g->conf->batch.task_key_file, &g->task_key,
-                     &g->task_key_len, err, errlen) != SG_OK ||
-        gen_task_key(g, "batch.task_key_previous_file", g->conf->batch.task_key_previous_file,
-                     &g->task_key_prev, &g->task_key_prev_len, err, errlen) != SG_OK ||
+    /* The filters build their own state (policy, keys, tables): filters/filter.h. */
+    if (sg_chain_gen_init(g, err, errlen) != SG_OK || gen_tls(g, err, errlen) != SG_OK ||
         (resolve && gen_resolve(g, err, errlen) != SG_OK))
         goto fail;
     *out = g;
@@ -135,10 +98,7 @@ void sg_gen_unref(sg_gen_t *g)
         SSL_CTX_free(g->listen_ssl[i]);
     free(g->listen_ssl);
     SSL_CTX_free(g->up_ssl);
-    sg_secret_free(g->task_key, g->task_key_len);
-    sg_secret_free(g->task_key_prev, g->task_key_prev_len);
-    if (g->policy != NULL)
-        sg_policy_free(g->policy);
+    sg_chain_gen_deinit(g);
     if (g->conf != NULL)
         sg_conf_unref(g->conf);
     free(g);

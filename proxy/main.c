@@ -1,13 +1,14 @@
 /*
- * proxy/main.c - the smsguard command: parse the command line, load the
- * configuration, build the TLS contexts, start the workers and the admin
- * listener, and turn signals into a graceful stop.
+ * proxy/main.c - the smsguard command: parse the command line, compose the
+ * filter chain, load the configuration, build the TLS contexts, start the
+ * workers and the admin listener, and turn signals into a graceful stop.
  *
  *     smsguard -c FILE        run in the foreground, logging to stderr
  *     smsguard -t -c FILE     check the configuration: exit 0, or file:line: reason and exit 1
  *     smsguard --version
  */
 #include "proxy/proxy.h"
+#include "filters/filter.h"
 
 #include <getopt.h>
 #include <netdb.h>
@@ -243,6 +244,9 @@ int main(int argc, char **argv)
     if ((rc = parse_args(argc, argv, &file, &test)) >= 0)
         return rc;
     rc = 1;
+    /* The gateway's filters in their one order: the core runs whatever it is given, and
+     * every generation builds each filter's state (filters/filter.h). */
+    sg_chain_compose(sg_chain_order);
     if (sg_gen_new(file, !test, &px.gen, err, sizeof(err)) != SG_OK) {
         fprintf(stderr, "%s\n", err);
         return 1;

@@ -25,8 +25,6 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "policy/policy.h"
-
 #define ACCESS_FLUSH_BYTES 16384
 #define ACCESS_BUF_MAX (1024 * 1024) /* lines beyond this while the disk is stuck are dropped */
 #define METRICS_TICK_S 0.1
@@ -158,17 +156,15 @@ static int m_fault_index(const char *type)
 }
 
 /* allow: authorised by policy; deny: a guarded (or stop-test-looking) request refused, or
- * a refusal by authentication or route policy; none: not subject to a decision. */
+ * a refusal by authentication or route policy (r->decision, set by the filters); none: not
+ * subject to a decision. */
 static int m_decision(const sg_req_t *r)
 {
-    if (r->allowed)
-        return 1;
+    if (r->decision == SG_DECISION_ALLOW)
+        return SG_DECISION_ALLOW;
     if (r->guarded || r->stop_attempt)
-        return 2;
-    if (r->fault_type != NULL && (strcmp(r->fault_type, "NoPermission") == 0 ||
-                                  strcmp(r->fault_type, "NotAuthenticated") == 0))
-        return 2;
-    return 0;
+        return SG_DECISION_DENY;
+    return r->decision;
 }
 
 /* ---- the access log ---- */
@@ -231,7 +227,6 @@ static void access_flush(sg_worker_t *w)
 static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_ms)
 {
     sg_buf_t *b = &w->alog.buf;
-    const sg_principal_t *who = r->principal;
     char t[SG_TIME_LEN];
     size_t mark = b->len;
     int rv;
@@ -253,11 +248,11 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
         rv = sg_buf_appendf(b, ",\"route\":\"%s\",\"subject\":",
                             m_routes[r->route >= 0 && r->route < SG_M_NROUTES ? r->route : 0]);
     if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, who != NULL ? who->subject : NULL);
+        rv = sg_buf_json_cstr(b, r->subject);
     if (rv == SG_OK)
         rv = sg_buf_lit(b, ",\"tenant\":");
     if (rv == SG_OK)
-        rv = sg_buf_json_cstr(b, who != NULL ? who->tenant : NULL);
+        rv = sg_buf_json_cstr(b, r->tenant);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"decision\":\"%s\",\"status\":%d,\"fault\":",
                             m_decisions[decision], r->res.status);

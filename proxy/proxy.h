@@ -78,16 +78,13 @@ typedef struct sg_gen_s {
     int refcnt; /* atomic: main thread, workers, requests, upstream connections */
     uint64_t id; /* unique per process: caches key on it, never on the address */
     sg_conf_t *conf;
-    void *policy;         /* sg_policy_t (policy/) */
+    void **flt_gen;       /* each filter's state for this generation (filters/filter.h) */
+    size_t nflt_gen;
     SSL_CTX **listen_ssl; /* one per conf->listen entry */
     size_t nlisten;
     SSL_CTX *up_ssl; /* NULL for an http:// upstream */
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
-    unsigned char *task_key; /* batch.task_key_file's bytes; NULL when not set */
-    size_t task_key_len;
-    unsigned char *task_key_prev; /* batch.task_key_previous_file's: verifies only */
-    size_t task_key_prev_len;
 } sg_gen_t;
 
 /* Load FILE and build everything from it. 0, or SG_ERR with "file:line: reason" in err.
@@ -262,6 +259,12 @@ typedef struct {
     void (*abort)(sg_req_t *r);     /* response cannot be completed: reset it */
 } sg_front_ops_t;
 
+enum {
+    SG_DECISION_NONE = 0, /* not subject to a decision */
+    SG_DECISION_ALLOW,
+    SG_DECISION_DENY,
+};
+
 struct sg_req_s {
     sg_pool_t pool;
     sg_conn_t *conn;
@@ -285,22 +288,18 @@ struct sg_req_s {
     unsigned head : 1, guarded : 1, body_complete : 1,
         h2_protocol : 1; /* an HTTP/2 :protocol pseudo-header (extended CONNECT) */
 
-    /* set by filters/flt_route.c */
-    int route;             /* sg_route_id_t; 0 = not a guarded route */
+    /* The annotation: what the chain concluded, in neutral terms, for metrics, the access
+     * log and the audit. Filters write it; the core never asks which filter did. */
+    int route;             /* sg_route_id_t (filters/canon.h); 0 = not a guarded route */
     sg_str_t release, moid; /* guarded routes: from the canonical path */
-    void *stop;            /* the validated stop-test body (filters/stopreq.h) */
-    const void *policy;    /* sg_policy_t the request is judged by */
-    void *principal;       /* sg_principal_t once authenticated */
+    int decision;          /* SG_DECISION_*: what the policy (or route policy) said */
+    const char *subject, *tenant; /* who the caller authenticated as; NULL: nobody */
     const char *reason;    /* why it was refused or allowed, for the audit log */
     const char *fault_type; /* _typeName of the fault answered locally, if any */
     unsigned stop_attempt : 1; /* refused target that names the stop-test method */
-    unsigned allowed : 1;      /* filters/flt_authz.c allowed it (metrics, access log) */
     unsigned capture : 1;      /* keep a copy of the response body (bounded) */
     sg_buf_t res_body;         /* that copy, for the audit outcome */
-    void *audit_wait;          /* sg_audit_item_t the request waits for */
-    void *audit_ctx;           /* filters/flt_audit.c state */
-    void *parts;               /* filters/flt_batch.c: per-part outcomes for the audit */
-    void *batch_ctx;           /* filters/flt_batch.c state while parts are out */
+    void *audit_wait;          /* proxy/audit.c: the sg_audit_item_t r waits for */
 
     /* sub-requests (subreq.c) */
     unsigned is_child : 1, sub_done : 1;
@@ -312,7 +311,7 @@ struct sg_req_s {
     /* filter chain */
     unsigned flt_next;
     int flt_phase;
-    void **flt_ctx;
+    void *flt_ctx; /* every filter's context, one block (filters/chain.c) */
 
     /* upstream */
     sg_up_t *up;

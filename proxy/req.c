@@ -34,7 +34,6 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     r->gen = sg_gen_ref(c->w->gen);
     r->conf = r->gen->conf;
     r->fe = fe;
-    r->policy = r->gen->policy;
     r->id = __atomic_add_fetch(&c->w->px->next_req_id, 1, __ATOMIC_RELAXED);
     snprintf(r->request_id, sizeof(r->request_id), "%" PRIx64 "-%" PRIx64, (uint64_t)c->accept_ms,
              r->id);
@@ -274,7 +273,6 @@ void sg_req_resume(sg_req_t *r)
 void sg_req_up_headers(sg_req_t *r)
 {
     r->res_started = 1;
-    sg_chain_response(r);
     if (r->fe->send_headers(r) != SG_OK)
         r->fe->abort(r);
 }

@@ -3,8 +3,9 @@
  * shared by fuzz_h1, fuzz_h2 and fuzz_reqshape.
  *
  * What is real: the configuration (conf/conf.c, written to a temporary directory at
- * start), the generation and policy (proxy/gen.c), a libev loop, the front end under test
- * (proxy/h1_server.c or proxy/h2_server.c), requests (proxy/req.c), the whole filter chain
+ * start), the generation and the filters' state built with it (proxy/gen.c, gen_init in
+ * filters/), a libev loop, the front end under test (proxy/h1_server.c or
+ * proxy/h2_server.c), requests (proxy/req.c), the whole filter chain
  * (filters/), sub-requests of a split batch (proxy/subreq.c) and the upstream client up to
  * the request it would send (proxy/upstream.c: the request is built for every forwarded
  * request, then its connect fails).
@@ -272,6 +273,7 @@ static void fz_init(void)
     fz_token_hex(FZ_TOKEN_FORCE, h3);
     snprintf(text, sizeof(text), conf_fmt, h1, h2, h3);
     fz_write_file("fuzz.conf", text, strlen(text));
+    sg_chain_compose(sg_chain_order); /* the gateway's chain, as main.c composes it */
     if (sg_gen_new(fz_at("fuzz.conf"), 0, &fz.px.gen, err, sizeof(err)) != SG_OK)
         fz_die(err);
     fz.px.conf = fz.px.gen->conf;
