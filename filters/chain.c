@@ -61,13 +61,6 @@ int sg_chain_run(sg_req_t *r, int phase)
     return SG_FLT_NEXT;
 }
 
-void sg_chain_response(sg_req_t *r)
-{
-    for (unsigned i = 0; chain_filters[i] != NULL; i++)
-        if (chain_filters[i]->on_response != NULL)
-            chain_filters[i]->on_response(r, chain_ctx(r, i));
-}
-
 void sg_chain_done(sg_req_t *r)
 {
     for (unsigned i = 0; chain_filters[i] != NULL; i++)

@@ -27,7 +27,6 @@ typedef struct {
     size_t ctx_size; /* zeroed per-request state, from r->pool */
     int (*on_request_headers)(sg_req_t *r, void *ctx);
     int (*on_request_body)(sg_req_t *r, void *ctx);
-    void (*on_response)(sg_req_t *r, void *ctx); /* r->res.status/headers are set */
     void (*on_done)(sg_req_t *r, void *ctx);     /* always, once, before r is freed */
     void (*thread_exit)(void);                   /* a worker thread ends: free its state */
 } sg_filter_ops_t;
@@ -36,7 +35,6 @@ typedef struct {
  * filter passed (r->flt_next is reset for the next phase), SG_FLT_WAIT,
  * SG_FLT_REPLIED or a negative SG_E* code. */
 int sg_chain_run(sg_req_t *r, int phase);
-void sg_chain_response(sg_req_t *r);
 void sg_chain_done(sg_req_t *r);
 void sg_chain_thread_exit(void);
 /* The parts of a split stop-test (flt_batch.c), for the audit: fills part i and returns

@@ -274,7 +274,6 @@ void sg_req_resume(sg_req_t *r)
 void sg_req_up_headers(sg_req_t *r)
 {
     r->res_started = 1;
-    sg_chain_response(r);
     if (r->fe->send_headers(r) != SG_OK)
         r->fe->abort(r);
 }
