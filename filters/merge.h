@@ -1,6 +1,6 @@
 /*
  * filters/merge.h - merges the upstream answers for the parts of a composite
- * SmsTask (docs/design.md "Batch splitting and composite tasks", issue 6).
+ * SmsTask (docs/design.md "Batch splitting and composite tasks").
  *
  * smsguard splits a large TestFailoverReplicationGroupStop_Task batch into
  * several upstream tasks and hands the client one composite SmsTask. When the
