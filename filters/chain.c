@@ -2,7 +2,7 @@
  * filters/chain.c - the filter chain runner and its static order.
  *
  * The order is a table, not configuration: configuration may switch a filter
- * off but never reorder the checks (STYLE.md "The filter interface"). With no
+ * off but never reorder the checks (docs/design.md "The chain on guarded routes"). With no
  * filter enabled every request is forwarded (routes.unmatched = "forward").
  */
 #include "filters/filter.h"
