@@ -1,7 +1,7 @@
 /*
  * base/b64.h - base64url without padding (RFC 4648 section 5, RFC 7515 section 2): JWT
  * segments (policy/jwt.c), composite task handles (filters/handle.c) and checkpoint
- * signatures (filters/audit_chain.c).
+ * signatures (audit/chain.c).
  *
  * The decoder is strict, because every user compares or authenticates what it decodes: the
  * alphabet only (no '=', '+', '/', whitespace or NUL), no impossible length (n % 4 == 1),

@@ -2,7 +2,7 @@
  * base/buf.h - sg_buf_t: a growable byte buffer with a hard maximum (curl dynbuf).
  *
  * Every growable buffer has its maximum set at init, from a limits.* key where a peer
- * decides how much arrives (STYLE.md "Memory").
+ * decides how much arrives.
  *
  * A buffer made with sg_buf_init_sticky keeps its first failure (curl dynbuf): every later
  * append does nothing and returns that same error, so a record built by a sequence of

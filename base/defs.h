@@ -1,7 +1,7 @@
 /*
  * base/defs.h - the return codes and the few macros every file of smsguard uses.
  *
- * Functions return 0 or a negative SG_E* code (STYLE.md "Errors and logs").
+ * Functions return 0 or a negative SG_E* code, as in libuv and nghttp2.
  */
 #ifndef SG_BASE_DEFS_H
 #define SG_BASE_DEFS_H

@@ -3,7 +3,7 @@
  *
  * Everything on the data path allocates from a pool (one per connection, one per request)
  * and registers what the pool does not own (cJSON trees, SSL objects, upstream handles) as
- * a cleanup (nginx pools, STYLE.md "Memory").
+ * a cleanup (as nginx pools do).
  */
 #ifndef SG_BASE_POOL_H
 #define SG_BASE_POOL_H

@@ -6,7 +6,7 @@
  * returns a refcounted sg_conf_t whose strings live in the object's own arena.
  * Nothing here knows about sockets; proxy/ and filters/ only read the object.
  * A configuration is never modified after sg_conf_load() returns; a reload
- * builds a new one and swaps pointers (STYLE.md "Config").
+ * builds a new one and swaps pointers (docs/design.md "Threads").
  */
 #ifndef SG_CONF_H
 #define SG_CONF_H

@@ -2,10 +2,10 @@
  * filters/chain.c - the filter chain runner, the filters' state, and the gateway's order.
  *
  * The order is a table, not configuration: configuration may switch a filter
- * off but never reorder the checks (STYLE.md "The filter interface"). main.c
- * hands the table to the runner (sg_chain_compose), so the core knows no filter
- * by name. With no filter enabled every request is forwarded (routes.unmatched =
- * "forward").
+ * off but never reorder the checks (docs/design.md "The chain on guarded routes").
+ * main.c hands the table to the runner (sg_chain_compose), so the core knows no
+ * filter by name. With no filter enabled every request is forwarded
+ * (routes.unmatched = "forward").
  *
  * Memory: a request's contexts are one zeroed block from r->pool, made when a
  * hook first needs one (offsets fixed at compose time); a generation's filter

@@ -152,7 +152,8 @@ static void audit_up_reason(sg_buf_t *b, const char *error)
 }
 
 /* The outcome of one part of a split request (docs/design.md upstream {status, task,
- * duration_ms}; issue 6: one outcome record per part, linked by request_id). */
+ * duration_ms}: one outcome record per part, linked by request_id, so that each upstream
+ * task the gateway started is on record with its own status). */
 static void audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
 {
     int st = 0;

@@ -513,7 +513,7 @@ static void batch_query_done(sg_req_t *r, sg_req_t *child, void *arg)
     a->status = child->res_started ? child->res.status : 502;
     a->len = sg_buf_avail(&child->res_body);
     a->body = sg_pool_strndup(&r->pool, sg_buf_head(&child->res_body), a->len);
-    /* TooMany may come as the task's error instead of the call's fault (ref/sms-api.md 2.5):
+    /* TooMany may come as the task's error instead of the call's fault (SmsTask info):
      * it teaches the provider's size all the same. */
     if (!ctx->want_result && a->status == 200 &&
         sg_merge_info_peek(&r->pool, a->body, a->len, &peek) == SG_OK && peek.toomany > 0)

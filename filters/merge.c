@@ -158,7 +158,7 @@ int sg_merge_info_peek(sg_pool_t *pool, const char *body, size_t len, sg_merge_p
     out->state = mi.state;
     out->has_result = mi.result != NULL;
     if (mi.state == ST_ERROR && mi.error != NULL && IS(GET(mi.error, "_typeName"), "TooMany")) {
-        /* ref/sms-api.md 2.6: maxBatchSize missing, zero or negative means one group a call */
+        /* The SMS API's TooMany: maxBatchSize missing, zero or negative means one group a call */
         v = GET(mi.error, "maxBatchSize");
         out->toomany = v != NULL && v->type == SG_JSON_NUMBER ? strtoll(v->str.p, NULL, 10) : 0;
         if (out->toomany <= 0)

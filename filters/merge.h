@@ -1,6 +1,6 @@
 /*
  * filters/merge.h - merges the upstream answers for the parts of a composite
- * SmsTask (docs/design.md "Batch splitting and composite tasks", issue 6).
+ * SmsTask (docs/design.md "Batch splitting and composite tasks").
  *
  * smsguard splits a large TestFailoverReplicationGroupStop_Task batch into
  * several upstream tasks and hands the client one composite SmsTask. When the
@@ -82,7 +82,7 @@ typedef struct {
     int state;          /* SG_MERGE_* */
     int has_result;     /* the info carries a non-null `result` */
     long long toomany;  /* the task ended in error with a TooMany fault: its maxBatchSize (1 when
-                         * absent, zero or negative: ref/sms-api.md 2.6), capped at
+                         * absent, zero or negative, as the SMS API's TooMany says), capped at
                          * SG_MERGE_BATCH_MAX; else 0 */
     const char *provider; /* `object`.value when `object` is a VasaProvider reference, else NULL */
 } sg_merge_peek_t;

@@ -17,7 +17,7 @@
 
 #define STR_LIT(s) (s), (sizeof(s) - 1)
 
-/* Type names the API allows (ref/sms-api.md section 1.2). The root's is tolerated
+/* Type names the API allows (the VI/JSON OpenAPI specification). The root's is tolerated
  * because real clients send one: vim_rs the schema's name, govmomi the method's
  * (the Go type of its request is named after the method). */
 #define TN_ROOT "TestFailoverReplicationGroupStopRequestType"

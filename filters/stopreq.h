@@ -3,15 +3,18 @@
  *
  * Parses and validates the TestFailoverReplicationGroupStop_Task body exactly
  * (docs/design.md "Bodies of the guarded routes") and re-serialises it,
- * whole or a slice of its groups, for forwarding (point 4: never the raw bytes)
+ * whole or a slice of its groups, for forwarding (never the raw bytes, so vCenter reads
+ * exactly what was checked)
  * and for batch splitting; checks the body of the SmsTask queries
  * (QuerySmsTaskInfo, QuerySmsTaskResult) the same way where they share a shape;
  * and says which Content-Type values announce such a body. The fault it
- * describes is built into the vSphere JSON fault by the caller (point 6).
+ * describes is built into the vSphere JSON fault by the caller (docs/design.md
+ * "Answers").
  *
  * The target object is named by the path. Real clients may repeat it in the
  * body: govmomi's VI/JSON transport sends the whole SOAP request struct, so its
- * body carries "_this", the MoRef of the object the path names (issue 15). A
+ * body carries "_this", the MoRef of the object the path names (docs/design.md
+ * "Bodies of the guarded routes"). A
  * "_this" is accepted only when it names exactly the path's object and is
  * never forwarded: the upstream learns the target from one place, the path
  * that was checked, authorised and audited, so a body naming another object

@@ -1,7 +1,7 @@
 /*
  * policy/policy.h - who may stop a test failover, on which providers and fault domains.
  *
- * A pure decision module (STYLE.md "policy/"): it turns the bytes after "Bearer " into a
+ * A pure decision module (docs/design.md "Folders"): it turns the bytes after "Bearer " into a
  * principal (static token or JWT) and a principal plus a request into allow or deny with
  * the privilege that is missing and an exact reason for the audit log. It knows nothing of
  * sockets, HTTP, filters or logs, and does no I/O once built: key files are read by

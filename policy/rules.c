@@ -5,7 +5,8 @@
  * Given an authenticated principal and what the request asks for (stop a test failover on
  * a provider and fault domains, or query a task), decide allow or deny. A deny names the
  * privilege vCenter's NoPermission fault reports and carries the exact reason for the
- * audit log; the client learns only the fault (issue 4). Authentication is token.c/jwt.c;
+ * audit log; the client learns only the fault vCenter itself would give (docs/design.md
+ * "The chain on guarded routes"). Authentication is token.c/jwt.c;
  * turning a decision into a fault is the caller's.
  */
 #include <stdarg.h>

@@ -298,12 +298,6 @@ void sg_admin_commit(int fd)
     admin_listen_on(fd);
 }
 
-void sg_admin_abort(int fd)
-{
-    if (fd >= 0)
-        close(fd);
-}
-
 void sg_admin_stop(void)
 {
     if (admin.fd >= 0) {

@@ -3,8 +3,8 @@
  *
  * Workers hand records over through a lock-free stack (one atomic exchange per
  * push) and an eventfd; the writer thread takes everything queued at once,
- * chains the lines (seq, prev = SHA-256 of the previous line, filters/
- * audit_chain.c), writes them with one write(2) and makes them durable with one
+ * chains the lines (seq, prev = SHA-256 of the previous line, audit/chain.c),
+ * writes them with one write(2) and makes them durable with one
  * fdatasync(2): many requests share one sync (group commit) and no event loop
  * ever waits on the disk. A record that asked for it is then handed back to its
  * worker (another lock-free stack and an ev_async), whose callback resumes the
@@ -18,7 +18,7 @@
  * start-up and reported in the log.
  */
 #include "proxy/proxy.h"
-#include "filters/audit_chain.h"
+#include "audit/chain.h"
 
 #include <errno.h>
 #include <fcntl.h>

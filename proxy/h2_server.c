@@ -19,7 +19,7 @@
 
 typedef struct h2_stream_s h2_stream_t;
 
-/* Abuse (issue 8). nghttp2 1.52 limits CONTINUATION frames per header block, resets
+/* Abuse. nghttp2 1.52 limits CONTINUATION frames per header block, resets
  * (token bucket 1000, 33/s) and unread SETTINGS/PING ACKs (1000); it does not limit
  * PRIORITY, WINDOW_UPDATE or empty DATA frames, nor SETTINGS and PING from a client
  * that does read its ACKs. smsguard counts those frames per connection over

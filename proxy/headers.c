@@ -73,7 +73,7 @@ static int hdr_in(const char *name, size_t n, const char *const *set)
 /* ---- the upstream header policy ----
  *
  * Every client request header gets exactly one of these answers, tried in this order
- * (issue 14 point 3, docs/design.md "Headers that reach the upstream"):
+ * (docs/design.md "Headers that reach the upstream"):
  *
  * 1. SG_HDR_DROP_HOP: hop-by-hop (RFC 9110 7.6.1: Connection, Keep-Alive, Proxy-*, TE,
  *    Trailer, Transfer-Encoding, Upgrade, HTTP2-Settings), Expect (the gateway has read

@@ -443,7 +443,6 @@ void sg_admin_stop(void);
 int sg_admin_prepare(const sg_conf_t *old, const sg_conf_t *conf, int *fd, char *err,
                      size_t errlen);
 void sg_admin_commit(int fd); /* serve on fd from now on, closing the old listener */
-void sg_admin_abort(int fd);  /* the reload was refused: close fd */
 
 /* Response bytes above which the upstream stops reading, and below which it resumes. */
 #define SG_RES_HIGH_WATER (256 * 1024)

@@ -1,8 +1,13 @@
 # scripts/floors.cmake - the floor check, run by the build (CMakeLists.txt, target sg_floors):
 #   cmake -DSG_SOURCE_DIR=<source dir> -DSG_STAMP=<file> -P scripts/floors.cmake
 # Fails when a file of a lower floor includes a file of a higher one (docs/design.md
-# "Folders"): base/ uses nothing above it, conf/ only base/, policy/ base/ and conf/.
-set(rules "base:proxy|filters|conf|policy" "conf:proxy|filters|policy" "policy:proxy|filters")
+# "Folders"): base/ uses nothing above it, audit/ and conf/ only base/, policy/ base/ and
+# conf/.
+set(rules "base:proxy|filters|conf|policy|audit" "audit:proxy|filters|conf|policy"
+          "conf:proxy|filters|policy|audit" "policy:proxy|filters|audit")
+# Single includes allowed across a floor, as "file>included": the strict JSON reader is pure
+# (base/ only) but still lives in filters/, and the audit verifier must parse lines with it.
+set(allowed "audit/chain.c>filters/json.h")
 set(bad "")
 foreach(rule ${rules})
   string(REPLACE ":" ";" rule "${rule}")
@@ -11,9 +16,13 @@ foreach(rule ${rules})
   file(GLOB files ${SG_SOURCE_DIR}/${floor}/*.c ${SG_SOURCE_DIR}/${floor}/*.h)
   foreach(f ${files})
     file(STRINGS ${f} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[\"<](${above})/")
+    file(RELATIVE_PATH rel ${SG_SOURCE_DIR} ${f})
     foreach(l ${lines})
-      file(RELATIVE_PATH rel ${SG_SOURCE_DIR} ${f})
-      string(APPEND bad "\n  ${rel}: ${l}")
+      string(REGEX REPLACE "^[^\"<]*[\"<]([^\">]*)[\">].*$" "\\1" inc "${l}")
+      list(FIND allowed "${rel}>${inc}" ok)
+      if(ok EQUAL -1)
+        string(APPEND bad "\n  ${rel}: ${l}")
+      endif()
     endforeach()
   endforeach()
 endforeach()

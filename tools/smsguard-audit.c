@@ -7,13 +7,13 @@
  *
  * Exit codes: 0 the chain holds ("ok: N records, M checkpoints (signatures checked|not
  * checked)" and notes on stdout); 1 the first bad line ("FILE:LINE: why" on stdout); 2 usage or
- * I/O error ("FILE: reason" on stderr). The checking itself is filters/audit_chain.c.
+ * I/O error ("FILE: reason" on stderr). The checking itself is audit/chain.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "filters/audit_chain.h"
+#include "audit/chain.h"
 
 #ifndef SG_VERSION
 #define SG_VERSION "unknown"

@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "filters/audit_chain.h"
+#include "audit/chain.h"
 
 #define FZ_FILES 4
 

@@ -11,21 +11,21 @@
  * What is asserted, for any input (besides what the harness checks: no crash, leak,
  * sanitizer report or livelock, the connection ends, nothing left counted or queued):
  *
- *  1. The request model (issue 14 point 1; proxy/reqcheck.c): every request that reaches
- *     the filter chain (the seam sg__req_chain_hook in proxy/req.c) has a method, a
- *     scheme, an authority and a path, all present and non-empty; the path starts with
- *     '/' (origin form: never asterisk, absolute or authority form); the method is a
- *     token and neither CONNECT nor TRACE (methods are case-sensitive, RFC 9110 9.1); the
- *     authority names one of the listener's server_names, with at most a numeric port; no
- *     field carries a byte that would end or split a line upstream.
- *  2. What reaches the upstream (issue 14 point 3; the seam sg__up_request_hook in
- *     proxy/upstream.c, which sees every request head built for the upstream): it parses
- *     as exactly one HTTP/1.1 request head whose method and target are those the chain
- *     judged; Host is the upstream's, once; X-Forwarded-For and -Proto are the gateway's,
- *     once; X-Forwarded-Host, when sent, is once and the request's checked authority; no
- *     hop-by-hop field, no credentials (Authorization, Proxy-*), no identity or
- *     target/method override the client invented, nothing its Connection header named, on
- *     any route; and on a guarded route nothing beyond the allowlist below.
+ *  1. The request model (docs/design.md "The request model", proxy/reqcheck.c): every
+ *     request that reaches the filter chain (the seam sg__req_chain_hook in proxy/req.c)
+ *     has a method, a scheme, an authority and a path, all present and non-empty; the path
+ *     starts with '/' (origin form: never asterisk, absolute or authority form); the method
+ *     is a token and neither CONNECT nor TRACE (methods are case-sensitive, RFC 9110 9.1);
+ *     the authority names one of the listener's server_names, with at most a numeric port;
+ *     no field carries a byte that would end or split a line upstream.
+ *  2. What reaches the upstream (docs/design.md "Headers that reach the upstream"; the seam
+ *     sg__up_request_hook in proxy/upstream.c, which sees every request head built for the
+ *     upstream): it parses as exactly one HTTP/1.1 request head whose method and target are
+ *     those the chain judged; Host is the upstream's, once; X-Forwarded-For and -Proto are
+ *     the gateway's, once; X-Forwarded-Host, when sent, is once and the request's checked
+ *     authority; no hop-by-hop field, no credentials (Authorization, Proxy-*), no identity
+ *     or target/method override the client invented, nothing its Connection header named,
+ *     on any route; and on a guarded route nothing beyond the allowlist below.
  *
  * The program (every byte string is a valid one; missing bytes read as 0):
  *
@@ -64,8 +64,8 @@
  *     BODY     bits 0-1: none, Content-Length, chunked, a Content-Length one byte short;
  *              bits 2-4: the body as for HTTP/2; 0x20 Expect: 100-continue
  *
- * Seeds (tests/fuzz/corpus/reqshape/) hold the crash of issue 14 (CONNECT with
- * :authority and no :path, then DATA), extended CONNECT, TRACE, OPTIONS *, a missing
+ * Seeds (tests/fuzz/corpus/reqshape/) hold the crash this target was written for
+ * (CONNECT with :authority and no :path, then DATA), extended CONNECT, TRACE, OPTIONS *, a missing
  * :scheme, and valid guarded and forwarded requests that reach the upstream.
  */
 #include <nghttp2/nghttp2.h>
@@ -583,7 +583,7 @@ static int rs_is_visible(sg_str_t s)
 }
 
 /* The authority names one of the harness listener's server_names (front_harness.h), with
- * at most a numeric port: what X-Forwarded-Host may then carry (issue 14 point 3, 421). */
+ * at most a numeric port: what X-Forwarded-Host may then carry (any other gets a 421). */
 static int rs_authority_ok(sg_str_t a)
 {
     static const char *const names[] = {"localhost", "vc.example"};
@@ -624,8 +624,8 @@ static int rs_in(const char *n, size_t len, const char *const *set)
 
 /* Never forwarded, on any route: hop-by-hop and framing (recomputed), credentials, what
  * the gateway sets itself (the three X-Forwarded-* it writes are checked apart), identity
- * claims and target or method overrides (issue 14 point 3; the rules are written down
- * in proxy/headers.c, sg_hdr_upstream_class). */
+ * claims and target or method overrides (the rules are written down in proxy/headers.c,
+ * sg_hdr_upstream_class). */
 static int rs_never_forwarded(const char *n, size_t len)
 {
     static const char *const never[] = {
@@ -649,7 +649,7 @@ static int rs_never_forwarded(const char *n, size_t len)
     return 0;
 }
 
-/* A guarded route's upstream request carries these and nothing else (issue 14 point 3):
+/* A guarded route's upstream request carries these and nothing else:
  * the gateway's own fields, and the short documented list of harmless client fields
  * (proxy/headers.c). */
 static const char *const rs_guarded_allow[] = {

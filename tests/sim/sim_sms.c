@@ -6,7 +6,7 @@
  * negotiation, ServiceContent), SessionManager Login/Logout, VasaProvider
  * TestFailoverReplicationGroupStop_Task with vCenter's own checks, the
  * SmsTask queries, and the /sim/ helpers the proxy's tests use. Faults are
- * vSphere's VI/JSON shape (ref/sms-api.md §1.6): HTTP 500, the fault object
+ * vSphere's VI/JSON shape (the Web Services SDK guide's JSON chapter): HTTP 500, the fault object
  * itself as the body. Sessions and tasks live here, in bounded rings.
  * Nothing here touches a socket; output JSON is written with sim_buf_t so that
  * client strings (including NULs and bad UTF-8) are escaped exactly once.
@@ -275,7 +275,7 @@ static int sim_logout(sim_app_t *app, const sim_req_t *req, const sim_str_t *seg
 /* ---- what a client does before it logs in --------------------------------- */
 
 /* The releases this vCenter (8.0 Update 3) serves over VI/JSON; SMS itself is
- * there from 8.0.3.0 on (ref/sms-api.md §1.1). */
+ * there from 8.0.3.0 on (the VI/JSON OpenAPI specification). */
 static const char *const sim_api_releases[] = {"8.0.1.0", "8.0.2.0", "8.0.3.0"};
 
 /* A vSphere Automation (/api) error: 400 with the vAPI error shape, which is
@@ -468,7 +468,7 @@ static int sim_stop(sim_app_t *app, const sim_req_t *req, const sim_str_t *seg, 
     char msg[160], value[32];
     int ngroups, ok, rc = -1;
 
-    /* The checks run in the order the brief and ref/000 page give them. */
+    /* The checks run in the order the method's VI/JSON reference page gives them. */
     if (!cJSON_IsObject(root)) {
         rc = sim_fault(res, "InvalidRequest", "The request body is not a JSON object.");
         goto out;

@@ -654,7 +654,7 @@ static void leaves_out_untouched_when_out_is_full(void **state)
     sg_buf_dispose(&small);
 }
 
-/* ---- what the batch filter decides before sending (issue 14) ---- */
+/* ---- what the batch filter decides before sending ---- */
 
 static void takes_only_short_printable_task_ids(void **state)
 {

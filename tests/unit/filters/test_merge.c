@@ -1,7 +1,8 @@
 /*
  * Unit tests for filters/merge.c: merging the parts' QuerySmsTaskInfo and
- * QuerySmsTaskResult answers for a composite SmsTask (issue 6; results decided by the
- * parts' task infos and TooMany read from a task's error, issue 14), checked on the
+ * QuerySmsTaskResult answers for a composite SmsTask (docs/design.md "Batch splitting and
+ * composite tasks"; results decided by the parts' task infos, since a part's result alone
+ * cannot tell "not yet" from "never", and TooMany read from a task's error), checked on the
  * exact bytes written.
  */
 #include <setjmp.h>
@@ -395,7 +396,7 @@ static void an_output_over_the_buffer_maximum_is_too_big_and_out_unchanged(void 
     sg_buf_dispose(&small);
 }
 
-/* ---- task result (from the parts' task infos, issue 14) ---- */
+/* ---- task result (from the parts' task infos) ---- */
 
 #define DONE(result) P(200, INFO("\"state\":\"success\",\"result\":" result))
 #define DONE_NO_RESULT P(200, INFO("\"state\":\"success\""))

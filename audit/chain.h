@@ -1,5 +1,5 @@
 /*
- * filters/audit_chain.h - the audit log's hash chain: line prefix, checkpoints, recovery of the
+ * audit/chain.h - the audit log's hash chain: line prefix, checkpoints, recovery of the
  * chain head at start-up, and verification (docs/design.md "Audit log").
  *
  * The line format, shared by the writer (proxy/audit.c, filters/flt_audit.c) and the verifier

@@ -1,5 +1,5 @@
 /*
- * Unit tests for filters/audit_chain.c: chains are built with the API itself (prefix,
+ * Unit tests for audit/chain.c: chains are built with the API itself (prefix,
  * checkpoints signed by Ed25519 keys generated at run time), written to files in a mkdtemp
  * directory, tampered with the way an intruder would, and verified. Each tampering test checks
  * the line reported and the reason, not only that verification fails.
@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "filters/audit_chain.h"
+#include "audit/chain.h"
 #include "tests/common/tmpdir.h"
 
 #define MAX_LINES 64

@@ -1,5 +1,5 @@
 /*
- * filters/audit_chain.c - the audit log's hash chain (see audit_chain.h for the line format).
+ * audit/chain.c - the audit log's hash chain (see chain.h for the line format).
  *
  * Owns: the line prefix, Ed25519 checkpoints, finding the chain head in the tail of an existing
  * file, and the streaming verifier behind `smsguard-audit verify`. Leaves to proxy/audit.c the
@@ -11,7 +11,7 @@
  * What the chain alone cannot show is a tail rewritten with recomputed hashes; the signed
  * checkpoints cover that up to the last checkpoint.
  */
-#include "filters/audit_chain.h"
+#include "audit/chain.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -31,6 +31,7 @@
 #define AC_SIG_B64 86   /* base64url of 64 bytes, no padding */
 #define AC_MAX_SEQ_DIGITS 20
 #define AC_READ_CHUNK 65536
+#define AC_PEM_MAX (1u << 20) /* an Ed25519 key PEM is about 120 bytes; no PEM is near 1 MiB */
 
 static const char ac_zero_hash[SG_AUDIT_HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -140,19 +141,43 @@ static void ac_openssl_err(char *err, size_t errlen, const char *path, const cha
     snprintf(err, errlen, "%s: %s%s%s", path, what, lib[0] ? ": " : "", lib);
 }
 
+/* Reads the PEM key at path whole with base/'s file reader (a regular file only; with secret,
+ * the copy is wiped before it is freed, so a private key never lingers in stdio's buffer) and
+ * decodes it from memory: the private key when secret, else the public key. Returns the key,
+ * or NULL with *why set to the reader's reason, or to "" when the bytes hold no such key
+ * (OpenSSL's reason is then in its error queue). */
+static EVP_PKEY *ac_read_pem(const char *path, int secret, const char **why)
+{
+    sg_file_t f = {NULL, 0, 0};
+    EVP_PKEY *pkey = NULL;
+    BIO *bio;
+
+    *why = "";
+    if (sg_file_read(&f, path, AC_PEM_MAX, secret ? SG_FILE_SECRET : 0, why) != SG_OK)
+        return NULL;
+    if ((bio = BIO_new_mem_buf(f.data, (int)f.len)) == NULL) {
+        *why = "out of memory";
+    } else {
+        pkey = secret ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
+                      : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    }
+    sg_file_dispose(&f);
+    return pkey;
+}
+
 int sg_audit_signer_new(const char *pem_path, sg_audit_signer_t **out, char *err, size_t errlen)
 {
     sg_audit_signer_t *s = NULL;
-    EVP_PKEY *pkey = NULL;
-    FILE *f;
+    EVP_PKEY *pkey;
+    const char *why;
 
     *out = NULL;
-    if ((f = fopen(pem_path, "r")) == NULL) {
-        snprintf(err, errlen, "%s: %s", pem_path, strerror(errno));
+    pkey = ac_read_pem(pem_path, 1, &why);
+    if (pkey == NULL && why[0] != '\0') {
+        snprintf(err, errlen, "%s: %s", pem_path, why);
         return -1;
     }
-    pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
     if (pkey == NULL) {
         ac_openssl_err(err, errlen, pem_path, "not a private key PEM");
         return -1;
@@ -495,17 +520,16 @@ out:
 
 static int ac_load_pub(ac_verifier_t *v, const char *path)
 {
-    FILE *f = fopen(path, "r");
     sg_audit_verify_result_t *res = v->res;
+    const char *why;
 
     res->file = path;
-    if (f == NULL) {
-        snprintf(res->why, sizeof(res->why), "%s", strerror(errno));
+    v->pub = ac_read_pem(path, 0, &why);
+    ERR_clear_error();
+    if (v->pub == NULL && why[0] != '\0') {
+        snprintf(res->why, sizeof(res->why), "%s", why);
         return -1;
     }
-    v->pub = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    fclose(f);
-    ERR_clear_error();
     if (v->pub == NULL || EVP_PKEY_get_id(v->pub) != EVP_PKEY_ED25519 ||
         ac_key_id(v->pub, v->key_id) != 0) {
         snprintf(res->why, sizeof(res->why), "not an Ed25519 public key PEM");
