@@ -15,7 +15,7 @@
  */
 #include "filters/filter.h"
 #include "filters/canon.h"
-#include "filters/json.h"
+#include "base/json.h"
 #include "filters/stopreq.h"
 #include "policy/policy.h"
 

@@ -14,7 +14,7 @@
 #include "filters/filter.h"
 #include "filters/canon.h"
 #include "filters/handle.h"
-#include "filters/json.h"
+#include "base/json.h"
 #include "filters/merge.h"
 #include "filters/stopreq.h"
 #include "policy/policy.h"
