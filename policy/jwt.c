@@ -10,7 +10,7 @@
  * Header and payload are read by the gateway's one strict JSON reader (base/json.h), the
  * same that reads request bodies: it refuses invalid UTF-8, "\u0000", duplicate member
  * names, trailing bytes and any other departure from RFC 8259, each of which lets two
- * parsers (the issuer's and ours) read one token differently (RFC 8725 2.8).
+ * parsers (the issuer's and ours) read one token differently (RFC 8259 4 and 8).
  *
  * Memory: decoded segments live in one stack buffer (a token is at most SG_POL_TOKEN_MAX
  * bytes); the two JSON trees in a scratch pool disposed before returning, so a hostile
