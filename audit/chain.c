@@ -24,7 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "filters/json.h"
+#include "base/json.h"
 
 #define AC_KEYID_HEX 16 /* "key": the first 16 hex of SHA-256(SubjectPublicKeyInfo DER) */
 #define AC_SIG_LEN 64   /* Ed25519 */

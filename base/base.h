@@ -3,9 +3,10 @@
  *
  * base/ knows nothing of requests, configuration or sockets: return codes (defs.h), the
  * error log (log.h), per-request pools (pool.h), bounded buffers (buf.h), strings, UTF-8
- * and the one escaper (str.h), clocks (clock.h), base64url (b64.h) and the bounded file
- * reader (file.h). Nothing in base/ includes a file of another folder (scripts/floors.cmake
- * checks it); every other folder includes this header or one of its parts.
+ * and the one escaper (str.h), clocks (clock.h), base64url (b64.h), the bounded file
+ * reader (file.h) and the one strict JSON reader (json.h). Nothing in base/ includes a file
+ * of another folder (scripts/floors.cmake checks it); every other folder includes this
+ * header or one of its parts.
  */
 #ifndef SG_BASE_H
 #define SG_BASE_H
@@ -23,6 +24,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/file.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/pool.h"
 #include "base/str.h"

@@ -41,7 +41,7 @@ int sg_strcaseeq(const char *a, size_t an, const char *b, size_t bn);
  * replacement character says "a byte was here that was not text", where \u00XX of the byte's
  * value would forge a different, valid character (0xFF is not U+00FF) and a raw byte would
  * make the line unreadable to a strict parser. The one exception is SG_ESC_RAW_INVALID,
- * for the JSON serializer only (filters/json.c). */
+ * for the JSON serializer only (base/json.c). */
 
 /* Length of the UTF-8 character at p[0, avail) (avail > 0): 1..4, with its code point in
  * *cp; 0 when the bytes there are not a well-formed UTF-8 sequence (RFC 3629 section 4). */
@@ -51,7 +51,7 @@ int sg_cp_unsafe(uint32_t cp);
 
 /* Flags of sg_json_str_size/_put. SG_ESC_RAW_INVALID: bytes that are not UTF-8 are copied
  * as they are instead of becoming \ufffd. Only for writers whose input a strict parser has
- * already checked (filters/json.c's serializer), so that one that was handed other bytes
+ * already checked (base/json.c's serializer), so that one that was handed other bytes
  * writes JSON a strict reader refuses (filters/handle.c re-parses what it signs) instead of
  * a silently different string. */
 #define SG_ESC_RAW_INVALID 1u

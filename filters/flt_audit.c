@@ -13,11 +13,11 @@
  * the access and error logs: no line breaks, terminal escapes or bidi controls
  * raw, invalid UTF-8 as U+FFFD. The token never appears, only who it named.
  */
+#include "base/json.h"
 #include "filters/canon.h"
 #include "filters/flt_authn.h"
 #include "filters/flt_batch.h"
 #include "filters/flt_validate.h"
-#include "filters/json.h"
 
 #include <openssl/bio.h>
 #include <openssl/ssl.h>

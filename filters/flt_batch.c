@@ -16,7 +16,7 @@
 #include "filters/flt_authn.h"
 #include "filters/flt_validate.h"
 #include "filters/handle.h"
-#include "filters/json.h"
+#include "base/json.h"
 #include "filters/merge.h"
 
 #include <stdint.h>

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filters/json.h"
+#include "base/json.h"
 
 #define HANDLE_PREFIX_LEN (sizeof(SG_HANDLE_PREFIX) - 1)
 #define HANDLE_MAC_LEN 32        /* HMAC-SHA256 */
@@ -149,7 +149,7 @@ static int handle_check(sg_pool_t *pool, const sg_json_t *root, sg_handle_t *out
 static int handle_parse(sg_pool_t *pool, const char *buf, size_t len, unsigned depth,
                         const sg_json_t **out)
 {
-    sg_json_limits_t lim = {depth, HANDLE_JSON_VALUES};
+    sg_json_limits_t lim = {.max_depth = depth, .max_values = HANDLE_JSON_VALUES};
     sg_json_err_t err;
     sg_json_t *root;
     int rv = sg_json_parse(pool, buf, len, &lim, &root, &err);

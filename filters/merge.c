@@ -1,7 +1,7 @@
 /*
  * filters/merge.c - merging the parts' answers for a composite SmsTask (see merge.h).
  *
- * Every part body is parsed with the strict parser of filters/json.h into the caller's
+ * Every part body is parsed with the strict parser of base/json.h into the caller's
  * pool; the merged answer is written straight into the caller's buffer, copying the
  * parts' values (faults, result entries) with sg_json_serialize(), so they leave exactly
  * as they came (compacted). On any failure the output buffer is put back as it was.
@@ -10,7 +10,7 @@
 
 #include <stdlib.h>
 
-#include "filters/json.h"
+#include "base/json.h"
 
 /* Task infos and results nest: ArrayOf.. > GroupErrorResult > error[] > fault > faultCause
  * > ... A generous bound that still keeps the serializer's recursion shallow. */

@@ -7,7 +7,7 @@
  * client queries it, smsguard queries every part upstream and merges the
  * answers here into a single SmsTaskInfo (QuerySmsTaskInfo) or a single
  * ArrayOfGroupOperationResult (QuerySmsTaskResult). Everything is parsed with
- * filters/json.h into the caller's pool; nothing is kept between calls.
+ * base/json.h into the caller's pool; nothing is kept between calls.
  */
 #ifndef SG_MERGE_H
 #define SG_MERGE_H
@@ -16,7 +16,7 @@
 
 /*
  * Both functions append to out and, on any failure, leave out as it was. Bodies are parsed
- * strictly (filters/json.h, nesting up to 64) into pool. Besides the codes listed below they
+ * strictly (base/json.h, nesting up to 64) into pool. Besides the codes listed below they
  * return SG_ETOOBIG when out's maximum is reached, and SG_EPROTO when n is 0.
  *
  * Task info, as implemented:

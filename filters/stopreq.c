@@ -1,7 +1,7 @@
 /*
  * filters/stopreq.c - parse, validate and re-serialise the guarded bodies.
  *
- * The JSON grammar (duplicates, UTF-8, trailing bytes, depth) is filters/json.c's
+ * The JSON grammar (duplicates, UTF-8, trailing bytes, depth) is base/json.c's
  * job; this file owns the schema of TestFailoverReplicationGroupStopRequestType,
  * the shape of the SmsTask query bodies, the _this member both may carry, the
  * media type that announces them, and the fault each violation maps to. The

@@ -23,7 +23,7 @@
 #ifndef SG_STOPREQ_H
 #define SG_STOPREQ_H
 
-#include "filters/json.h"
+#include "base/json.h"
 
 #define SG_STOPREQ_MAX_GROUPS 100000 /* more is refused as InvalidArgument "groupId" */
 #define SG_STOPREQ_MAX_ID 1024       /* bytes of a faultDomainId.id / deviceGroupId.id */

@@ -7,344 +7,89 @@
  * chosen by kid from the configuration only and required to be of the header's alg, then
  * the signature over the bytes as received, and only then the payload and its claims.
  *
- * JSON is checked twice: by a strict validator here (RFC 8259 grammar, UTF-8, no
- * "\u0000", bounded depth) and then parsed by cJSON, whose tree is searched for duplicate
- * member names. cJSON alone accepts invalid UTF-8, cuts strings at \u0000, keeps both of
- * two equal names and is lenient with numbers (docs/design.md "Dependencies");
- * any of these lets two parsers (the issuer's and ours) read one token differently.
+ * Header and payload are read by the gateway's one strict JSON reader (base/json.h), the
+ * same that reads request bodies: it refuses invalid UTF-8, "\u0000", duplicate member
+ * names, trailing bytes and any other departure from RFC 8259, each of which lets two
+ * parsers (the issuer's and ours) read one token differently (RFC 8259 4 and 8).
  *
  * Memory: decoded segments live in one stack buffer (a token is at most SG_POL_TOKEN_MAX
- * bytes); the principal's strings go to the caller's pool; cJSON trees and OpenSSL
- * contexts are freed before returning.
+ * bytes); the two JSON trees in a scratch pool disposed before returning, so a hostile
+ * header costs nothing after its refusal; the principal's strings go to the caller's pool;
+ * OpenSSL contexts are freed before returning.
  */
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base/json.h"
 #include "policy/policy-int.h"
 
-#define JWT_JSON_DEPTH 32           /* claims are shallow; bounds recursion here and in cJSON */
+#define JWT_JSON_DEPTH 32           /* claims are shallow; the top-level object is level 1 */
 #define JWT_SIG_MAX 1024            /* RSA 8192 bits; larger keys are not configured */
 #define JWT_DATE_MAX 253402300799.0 /* 9999-12-31T23:59:59Z: beyond is not a date */
-#define JWT_NUMBER_MAX 32           /* cJSON reads at most 63 characters of a number */
+/*
+ * Characters in a number. Dates are read as doubles; a longer text has more digits than a
+ * double holds, and issuers' libraries round (or cut) those differently from strtod.
+ */
+#define JWT_NUMBER_MAX 32
+/* The scratch pool's chunk: one holds the header and claims trees of an ordinary token
+ * (about 2.7 KiB for ten claims), so a verification costs one malloc, not one a node. */
+#define JWT_SCRATCH_CHUNK 4096
 
-/* ---- strict JSON validation (RFC 8259) --------------------------------------------- */
+/* ---- JSON (base/json.h) ------------------------------------------------------------ */
 
-typedef struct {
-    const unsigned char *p, *end;
-    int depth;
-} jwt_json_t;
-
-static void jwt_json_ws(jwt_json_t *j)
+/* The member NAME of object O, or NULL. */
+static const sg_json_t *jwt_get(const sg_json_t *o, const char *name)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
+    return sg_json_get(o, name, strlen(name));
 }
 
-static int jwt_hex4(const unsigned char *p, unsigned *out)
+static int jwt_is_string(const sg_json_t *v)
 {
-    unsigned v = 0;
-
-    for (int i = 0; i < 4; i++) {
-        unsigned c = p[i], d;
-
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            d = (c | 0x20) - 'a' + 10;
-        else
-            return -1;
-        v = (v << 4) | d;
-    }
-    *out = v;
-    return 0;
+    return v != NULL && v->type == SG_JSON_STRING;
 }
 
-static int jwt_json_string(jwt_json_t *j)
+/*
+ * Decode segment S[0..N) into BUF and parse it into SCRATCH as exactly one JSON object
+ * (RFC 7515 4, RFC 7519 7.2 step 10). Returns SG_OK with *out set, SG_ERR with *reason
+ * set, or SG_ENOMEM.
+ */
+static int jwt_json_segment(sg_pool_t *scratch, const char *s, size_t n, unsigned char *buf,
+                            const sg_json_t **out, const char **reason)
 {
-    unsigned u, lo;
-    uint32_t cp;
-    size_t k;
-
-    j->p++; /* '"' */
-    while (j->p < j->end) {
-        unsigned c = *j->p;
-
-        if (c == '"') {
-            j->p++;
-            return 0;
-        }
-        if (c < 0x20)
-            return -1; /* raw control characters must be escaped */
-        if (c >= 0x80) {
-            /* Shortest form, no surrogates, nothing above U+10FFFF (base/str.h). */
-            if ((k = sg_utf8_char(j->p, (size_t)(j->end - j->p), &cp)) == 0)
-                return -1;
-            j->p += k;
-            continue;
-        }
-        if (c != '\\') {
-            j->p++;
-            continue;
-        }
-        if (j->end - j->p < 2)
-            return -1;
-        switch (j->p[1]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-            j->p += 2;
-            continue;
-        case 'u':
-            break;
-        default:
-            return -1;
-        }
-        if (j->end - j->p < 6 || jwt_hex4(j->p + 2, &u) != 0)
-            return -1;
-        j->p += 6;
-        /* \u0000 would cut the string in cJSON: "admin\u0000x" read as "admin". */
-        if (u == 0)
-            return -1;
-        if (u >= 0xdc00 && u <= 0xdfff)
-            return -1; /* lone low surrogate */
-        if (u >= 0xd800 && u <= 0xdbff) {
-            if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' ||
-                jwt_hex4(j->p + 2, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
-                return -1; /* a high surrogate must be followed by a low one */
-            j->p += 6;
-        }
-    }
-    return -1;
-}
-
-static int jwt_json_digits(jwt_json_t *j)
-{
-    const unsigned char *s = j->p;
-
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-        j->p++;
-    return j->p > s ? 0 : -1;
-}
-
-/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? : no "+1", "01", "1.", ".5", "NaN". */
-static int jwt_json_number(jwt_json_t *j)
-{
-    const unsigned char *start = j->p;
-
-    if (*j->p == '-')
-        j->p++;
-    if (j->p >= j->end)
-        return -1;
-    if (*j->p == '0')
-        j->p++;
-    else if (jwt_json_digits(j) != 0)
-        return -1;
-    if (j->p < j->end && *j->p == '.') {
-        j->p++;
-        if (jwt_json_digits(j) != 0)
-            return -1;
-    }
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        j->p++;
-        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-            j->p++;
-        if (jwt_json_digits(j) != 0)
-            return -1;
-    }
-    /* Longer numbers would be cut by cJSON and read differently from what was signed. */
-    return j->p - start <= JWT_NUMBER_MAX ? 0 : -1;
-}
-
-static int jwt_json_literal(jwt_json_t *j, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
-        return -1;
-    j->p += n;
-    return 0;
-}
-
-static int jwt_json_value(jwt_json_t *j);
-
-/* Object or array at j->p; CLOSE is '}' or ']'. */
-static int jwt_json_container(jwt_json_t *j, int object)
-{
-    unsigned char close = object ? '}' : ']';
-
-    if (++j->depth > JWT_JSON_DEPTH)
-        return -1;
-    j->p++;
-    jwt_json_ws(j);
-    if (j->p < j->end && *j->p == close) {
-        j->p++;
-        j->depth--;
-        return 0;
-    }
-    for (;;) {
-        if (object) {
-            if (j->p >= j->end || *j->p != '"' || jwt_json_string(j) != 0)
-                return -1;
-            jwt_json_ws(j);
-            if (j->p >= j->end || *j->p != ':')
-                return -1;
-            j->p++;
-        }
-        if (jwt_json_value(j) != 0)
-            return -1;
-        if (j->p >= j->end)
-            return -1;
-        if (*j->p == ',') {
-            j->p++;
-            jwt_json_ws(j);
-            continue;
-        }
-        if (*j->p != close)
-            return -1;
-        j->p++;
-        j->depth--;
-        return 0;
-    }
-}
-
-static int jwt_json_value(jwt_json_t *j)
-{
+    static const sg_json_limits_t lim = {.max_depth = JWT_JSON_DEPTH,
+                                         .max_number_len = JWT_NUMBER_MAX};
+    long len = sg_b64url_decode(buf, s, n);
+    sg_json_err_t err;
+    sg_json_t *root;
     int rc;
 
-    jwt_json_ws(j);
-    if (j->p >= j->end)
-        return -1;
-    switch (*j->p) {
-    case '{':
-        rc = jwt_json_container(j, 1);
-        break;
-    case '[':
-        rc = jwt_json_container(j, 0);
-        break;
-    case '"':
-        rc = jwt_json_string(j);
-        break;
-    case 't':
-        rc = jwt_json_literal(j, "true");
-        break;
-    case 'f':
-        rc = jwt_json_literal(j, "false");
-        break;
-    case 'n':
-        rc = jwt_json_literal(j, "null");
-        break;
-    default:
-        rc = (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) ? jwt_json_number(j) : -1;
-        break;
-    }
-    if (rc == 0)
-        jwt_json_ws(j);
-    return rc;
-}
-
-/* P[0..N) is exactly one JSON object (RFC 7515 4, RFC 7519 7.2 step 10), and valid JSON. */
-static int jwt_json_check(const unsigned char *p, size_t n)
-{
-    jwt_json_t j = {p, p + n, 0};
-
-    jwt_json_ws(&j);
-    if (j.p >= j.end || *j.p != '{')
-        return -1;
-    return jwt_json_value(&j) == 0 && j.p == j.end ? 0 : -1;
-}
-
-/* Members an object can have in a decoded segment: "\"\":0," is 5 bytes each. */
-#define JWT_MEMBERS_MAX (SG_POL_TOKEN_MAX * 3 / 4 / 5 + 1)
-
-static int jwt_cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/*
- * 1 when some object in the tree has two members of the same name (RFC 7515 5.2 step 4,
- * RFC 8259 4). Names are sorted in SCRATCH (room for JWT_MEMBERS_MAX) rather than compared
- * pairwise: the header is checked before any signature, and a quadratic check would let a
- * 6 KiB header of short names cost milliseconds per unauthenticated request.
- */
-static int jwt_json_has_dup(const cJSON *node, int depth, const char **scratch)
-{
-    const cJSON *a;
-    size_t n = 0;
-
-    if (depth > JWT_JSON_DEPTH)
-        return 1;
-    if (cJSON_IsObject(node)) {
-        for (a = node->child; a != NULL; a = a->next) {
-            if (n == JWT_MEMBERS_MAX)
-                return 1; /* cannot happen within SG_POL_TOKEN_MAX; refuse if it does */
-            scratch[n++] = a->string;
-        }
-        qsort(scratch, n, sizeof(*scratch), jwt_cmp_name);
-        for (size_t i = 1; i < n; i++)
-            if (strcmp(scratch[i - 1], scratch[i]) == 0)
-                return 1;
-    }
-    /* SCRATCH is free again: children reuse it one after the other. */
-    for (a = node->child; a != NULL; a = a->next)
-        if (a->child != NULL && jwt_json_has_dup(a, depth + 1, scratch))
-            return 1;
-    return 0;
-}
-
-/*
- * Decode segment S[0..N) into BUF (NUL-terminated) and parse it as a JSON object.
- * Returns the tree (cJSON_Delete by the caller), or NULL with *reason set; *oom set when
- * cJSON failed for lack of memory after the validator accepted the text.
- */
-static cJSON *jwt_json_segment(const char *s, size_t n, unsigned char *buf, const char **reason,
-                               int *oom)
-{
-    long len = sg_b64url_decode(buf, s, n);
-    const char *end = NULL, *scratch[JWT_MEMBERS_MAX];
-    cJSON *root;
-
-    *oom = 0;
     if (len <= 0) {
         *reason = "jwt malformed";
-        return NULL;
+        return SG_ERR;
     }
-    buf[len] = '\0';
-    /* A raw NUL would end cJSON's input early and hide the bytes after it. */
-    if (memchr(buf, '\0', (size_t)len) != NULL || jwt_json_check(buf, (size_t)len) != 0) {
-        *reason = "jwt malformed";
-        return NULL;
-    }
-    root = cJSON_ParseWithOpts((const char *)buf, &end, 1);
-    if (root == NULL) {
-        /* The validator accepted the text, so cJSON failing means it ran out of memory. */
-        *oom = 1;
+    rc = sg_json_parse(scratch, (const char *)buf, (size_t)len, &lim, &root, &err);
+    if (rc == SG_ENOMEM) {
         *reason = "out of memory";
-        return NULL;
+        return SG_ENOMEM;
     }
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
+    if (rc != SG_OK) {
+        /* RFC 7515 5.2 step 4: a reader that keeps one of two equal names answers with the
+         * first or the last; the issuer may have meant the other. */
+        *reason = err.why == sg_json_why_duplicate ? "jwt duplicate member" : "jwt malformed";
+        return SG_ERR;
+    }
+    if (root->type != SG_JSON_OBJECT) {
         *reason = "jwt malformed";
-        return NULL;
+        return SG_ERR;
     }
-    if (jwt_json_has_dup(root, 0, scratch)) {
-        /* cJSON keeps both and answers with the first; the issuer may have meant the last. */
-        cJSON_Delete(root);
-        *reason = "jwt duplicate member";
-        return NULL;
-    }
-    return root;
+    *out = root;
+    return SG_OK;
 }
 
 /* ---- signatures (RFC 7518 3) ------------------------------------------------------- */
@@ -447,12 +192,14 @@ static const char *const jwt_alg_names[] = {
 
 /*
  * Check the protected header and choose the key. Returns the key, or NULL with *reason.
+ * Strings from the reader hold no NUL, so C string functions see all of them.
  */
-static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const cJSON *h, const char **reason)
+static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const sg_json_t *h,
+                                      const char **reason)
 {
     static const char *const key_params[] = {"jwk", "jku", "x5u", "x5c"};
-    const cJSON *alg = cJSON_GetObjectItemCaseSensitive(h, "alg");
-    const cJSON *kid = cJSON_GetObjectItemCaseSensitive(h, "kid");
+    const sg_json_t *alg = jwt_get(h, "alg");
+    const sg_json_t *kid = jwt_get(h, "kid");
     const sg_pol_key_t *k;
     size_t i;
 
@@ -460,7 +207,7 @@ static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const cJSON *h, cons
      * RFC 7515 4.1.11: we implement no extension, so any "crit" is refused: accepting it
      * would ignore a rule the issuer declared mandatory (e.g. "b64": false).
      */
-    if (cJSON_GetObjectItemCaseSensitive(h, "crit") != NULL) {
+    if (jwt_get(h, "crit") != NULL) {
         *reason = "jwt crit header refused";
         return NULL;
     }
@@ -469,21 +216,21 @@ static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const cJSON *h, cons
      * the token vouch for itself. Keys come from the configuration only.
      */
     for (i = 0; i < SG_ARRAY_SIZE(key_params); i++)
-        if (cJSON_GetObjectItemCaseSensitive(h, key_params[i]) != NULL) {
+        if (jwt_get(h, key_params[i]) != NULL) {
             *reason = "jwt key in header refused";
             return NULL;
         }
-    if (!cJSON_IsString(alg)) {
+    if (!jwt_is_string(alg)) {
         *reason = "jwt malformed";
         return NULL;
     }
     /* RFC 8725 3.1/3.2: "none" (in any case) never; an unsigned token proves nothing. */
-    if (strcasecmp(alg->valuestring, "none") == 0) {
+    if (strcasecmp(alg->str.p, "none") == 0) {
         *reason = "jwt alg none refused";
         return NULL;
     }
     for (i = 1; i < SG_ARRAY_SIZE(jwt_alg_names); i++)
-        if (strcmp(alg->valuestring, jwt_alg_names[i]) == 0)
+        if (strcmp(alg->str.p, jwt_alg_names[i]) == 0)
             break;
     if (i == SG_ARRAY_SIZE(jwt_alg_names)) {
         *reason = "jwt unsupported alg";
@@ -497,11 +244,11 @@ static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const cJSON *h, cons
         *reason = "jwt missing kid";
         return NULL;
     }
-    if (!cJSON_IsString(kid)) {
+    if (!jwt_is_string(kid)) {
         *reason = "jwt malformed";
         return NULL;
     }
-    k = sg__pol_key_find(p, kid->valuestring, strlen(kid->valuestring));
+    k = sg__pol_key_find(p, kid->str.p, kid->str.n);
     if (k == NULL) {
         *reason = "jwt unknown kid";
         return NULL;
@@ -519,51 +266,56 @@ static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const cJSON *h, cons
 
 /* ---- claims (RFC 7519 4.1) --------------------------------------------------------- */
 
-static char *jwt_pool_str(sg_pool_t *pool, const char *s)
+static char *jwt_pool_str(sg_pool_t *pool, const sg_json_t *s)
 {
-    return sg_pool_strndup(pool, s, strlen(s));
+    return sg_pool_strndup(pool, s->str.p, s->str.n);
 }
 
-/* A NumericDate (RFC 7519 2): a finite number in [0, year 9999]. */
-static int jwt_date(const cJSON *c, double *out)
+/*
+ * A NumericDate (RFC 7519 2): a finite number in [0, year 9999]. The reader kept the
+ * number's text, checked against the RFC 8259 grammar and JWT_NUMBER_MAX long.
+ */
+static int jwt_date(const sg_json_t *c, double *out)
 {
-    if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble) || c->valuedouble < 0 ||
-        c->valuedouble > JWT_DATE_MAX)
+    double d;
+
+    if (c->type != SG_JSON_NUMBER)
         return -1;
-    *out = c->valuedouble;
+    d = strtod(c->str.p, NULL);
+    if (!isfinite(d) || d < 0 || d > JWT_DATE_MAX)
+        return -1;
+    *out = d;
     return 0;
 }
 
 /* RFC 7519 4.1.3: "aud" is a string or an array of strings; one must be ours. */
-static int jwt_aud_is_ours(const sg_policy_t *p, const char *aud)
+static int jwt_aud_is_ours(const sg_policy_t *p, const sg_json_t *aud)
 {
     const sg_conf_strv_t *want = &p->conf->policy.jwt.audience;
 
     for (size_t i = 0; i < want->n; i++)
-        if (strcmp(aud, want->v[i]) == 0)
+        if (sg_json_is_string(aud, want->v[i], strlen(want->v[i])))
             return 1;
     return 0;
 }
 
-static int jwt_audience(const sg_policy_t *p, const cJSON *aud, const char **reason)
+static int jwt_audience(const sg_policy_t *p, const sg_json_t *aud, const char **reason)
 {
-    const cJSON *e;
     int ours = 0;
 
     if (aud == NULL) {
         *reason = "jwt missing audience";
         return -1;
     }
-    if (cJSON_IsString(aud)) {
-        ours = jwt_aud_is_ours(p, aud->valuestring);
-    } else if (cJSON_IsArray(aud)) {
-        cJSON_ArrayForEach(e, aud)
-        {
-            if (!cJSON_IsString(e)) {
+    if (aud->type == SG_JSON_STRING) {
+        ours = jwt_aud_is_ours(p, aud);
+    } else if (aud->type == SG_JSON_ARRAY) {
+        for (size_t i = 0; i < aud->nkids; i++) {
+            if (aud->kids[i]->type != SG_JSON_STRING) {
                 *reason = "jwt malformed";
                 return -1;
             }
-            ours |= jwt_aud_is_ours(p, e->valuestring);
+            ours |= jwt_aud_is_ours(p, aud->kids[i]);
         }
     } else {
         *reason = "jwt malformed";
@@ -578,24 +330,23 @@ static int jwt_audience(const sg_policy_t *p, const cJSON *aud, const char **rea
 }
 
 /* Roles claim: absent (no roles), a string, or an array of strings. */
-static int jwt_roles(sg_pool_t *pool, const cJSON *c, sg_principal_t *who, const char **reason)
+static int jwt_roles(sg_pool_t *pool, const sg_json_t *c, sg_principal_t *who,
+                     const char **reason)
 {
-    const cJSON *e;
-    size_t n = 0, i = 0;
+    const sg_json_t *const *v;
+    size_t n;
 
     if (c == NULL)
         return 0;
-    if (cJSON_IsString(c)) {
-        n = 1;
-    } else if (cJSON_IsArray(c)) {
-        cJSON_ArrayForEach(e, c)
-        {
-            if (!cJSON_IsString(e)) {
+    if (c->type == SG_JSON_STRING) {
+        v = &c, n = 1;
+    } else if (c->type == SG_JSON_ARRAY) {
+        v = (const sg_json_t *const *)c->kids, n = c->nkids;
+        for (size_t i = 0; i < n; i++)
+            if (v[i]->type != SG_JSON_STRING) {
                 *reason = "jwt bad roles claim";
                 return SG_ERR;
             }
-            n++;
-        }
     } else {
         *reason = "jwt bad roles claim";
         return SG_ERR;
@@ -605,16 +356,9 @@ static int jwt_roles(sg_pool_t *pool, const cJSON *c, sg_principal_t *who, const
     who->roles = sg_pool_alloc(pool, n * sizeof(*who->roles));
     if (who->roles == NULL)
         goto nomem;
-    if (cJSON_IsString(c)) {
-        if ((who->roles[i++] = jwt_pool_str(pool, c->valuestring)) == NULL)
+    for (size_t i = 0; i < n; i++)
+        if ((who->roles[i] = jwt_pool_str(pool, v[i])) == NULL)
             goto nomem;
-    } else {
-        cJSON_ArrayForEach(e, c)
-        {
-            if ((who->roles[i++] = jwt_pool_str(pool, e->valuestring)) == NULL)
-                goto nomem;
-        }
-    }
     who->nroles = n;
     return 0;
 nomem:
@@ -623,16 +367,17 @@ nomem:
 }
 
 /* Check the verified payload and fill *who (strings in POOL). Returns 0, SG_ERR, SG_ENOMEM. */
-static int jwt_claims(const sg_policy_t *p, sg_pool_t *pool, const cJSON *c, long long now,
+static int jwt_claims(const sg_policy_t *p, sg_pool_t *pool, const sg_json_t *c, long long now,
                       sg_principal_t *who, const char **reason)
 {
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(c, "exp");
-    const cJSON *nbf = cJSON_GetObjectItemCaseSensitive(c, "nbf");
-    const cJSON *iss = cJSON_GetObjectItemCaseSensitive(c, "iss");
-    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(c, p->conf->policy.jwt.subject_claim);
-    const cJSON *ten = cJSON_GetObjectItemCaseSensitive(c, p->conf->policy.jwt.tenant_claim);
-    const cJSON *cnf = cJSON_GetObjectItemCaseSensitive(c, "cnf");
-    const cJSON *x5t = NULL;
+    const char *issuer = p->conf->policy.jwt.issuer;
+    const sg_json_t *exp = jwt_get(c, "exp");
+    const sg_json_t *nbf = jwt_get(c, "nbf");
+    const sg_json_t *iss = jwt_get(c, "iss");
+    const sg_json_t *sub = jwt_get(c, p->conf->policy.jwt.subject_claim);
+    const sg_json_t *ten = jwt_get(c, p->conf->policy.jwt.tenant_claim);
+    const sg_json_t *cnf = jwt_get(c, "cnf");
+    const sg_json_t *x5t = NULL;
     double t_exp, t_nbf, t_now = (double)now, leeway = (double)p->leeway_s;
     int rc;
 
@@ -665,19 +410,19 @@ static int jwt_claims(const sg_policy_t *p, sg_pool_t *pool, const cJSON *c, lon
         *reason = "jwt missing issuer";
         return SG_ERR;
     }
-    if (!cJSON_IsString(iss) || strcmp(iss->valuestring, p->conf->policy.jwt.issuer) != 0) {
+    if (!sg_json_is_string(iss, issuer, strlen(issuer))) {
         *reason = "jwt wrong issuer";
         return SG_ERR;
     }
-    if (jwt_audience(p, cJSON_GetObjectItemCaseSensitive(c, "aud"), reason) != 0)
+    if (jwt_audience(p, jwt_get(c, "aud"), reason) != 0)
         return SG_ERR;
     /* The audit record names who did it: no anonymous principal. */
-    if (!cJSON_IsString(sub) || sub->valuestring[0] == '\0') {
+    if (!jwt_is_string(sub) || sub->str.n == 0) {
         *reason = "jwt missing subject";
         return SG_ERR;
     }
     /* No tenant, no scope: never fall back to "everything". */
-    if (!cJSON_IsString(ten) || ten->valuestring[0] == '\0') {
+    if (!jwt_is_string(ten) || ten->str.n == 0) {
         *reason = "jwt missing tenant";
         return SG_ERR;
     }
@@ -687,27 +432,26 @@ static int jwt_claims(const sg_policy_t *p, sg_pool_t *pool, const cJSON *c, lon
      * "jkt", a "jwk") is one we cannot check, so the token is refused.
      */
     if (cnf != NULL) {
-        if (!cJSON_IsObject(cnf)) {
+        if (cnf->type != SG_JSON_OBJECT) {
             *reason = "jwt bad cnf claim";
             return SG_ERR;
         }
-        x5t = cJSON_GetObjectItemCaseSensitive(cnf, "x5t#S256");
-        if (x5t == NULL || cnf->child != x5t || x5t->next != NULL) {
+        x5t = jwt_get(cnf, "x5t#S256");
+        if (x5t == NULL || cnf->nkids != 1) {
             *reason = "jwt unsupported cnf";
             return SG_ERR;
         }
-        if (!cJSON_IsString(x5t) || x5t->valuestring[0] == '\0') {
+        if (!jwt_is_string(x5t) || x5t->str.n == 0) {
             *reason = "jwt bad cnf claim";
             return SG_ERR;
         }
     }
-    rc = jwt_roles(pool, cJSON_GetObjectItemCaseSensitive(c, p->conf->policy.jwt.roles_claim), who,
-                   reason);
+    rc = jwt_roles(pool, jwt_get(c, p->conf->policy.jwt.roles_claim), who, reason);
     if (rc != 0)
         return rc;
-    who->subject = jwt_pool_str(pool, sub->valuestring);
-    who->tenant = jwt_pool_str(pool, ten->valuestring);
-    who->cnf_x5t_s256 = x5t != NULL ? jwt_pool_str(pool, x5t->valuestring) : NULL;
+    who->subject = jwt_pool_str(pool, sub);
+    who->tenant = jwt_pool_str(pool, ten);
+    who->cnf_x5t_s256 = x5t != NULL ? jwt_pool_str(pool, x5t) : NULL;
     if (who->subject == NULL || who->tenant == NULL || (x5t != NULL && who->cnf_x5t_s256 == NULL)) {
         *reason = "out of memory";
         return SG_ENOMEM;
@@ -726,10 +470,11 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
     unsigned char buf[SG_POL_TOKEN_MAX];
     const char *d1, *d2, *hs, *ps, *ss;
     size_t hn, pn, sn;
-    cJSON *hdr = NULL, *claims = NULL;
+    const sg_json_t *hdr, *claims;
     const sg_pol_key_t *k;
+    sg_pool_t scratch;
     long siglen;
-    int rc = SG_ERR, oom, v;
+    int rc = SG_ERR, v;
 
     if (n > SG_POL_TOKEN_MAX) {
         *reason = "token too large";
@@ -753,11 +498,10 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
         return SG_ERR;
     }
 
-    hdr = jwt_json_segment(hs, hn, buf, reason, &oom);
-    if (hdr == NULL) {
-        rc = oom ? SG_ENOMEM : SG_ERR;
+    sg_pool_init(&scratch, JWT_SCRATCH_CHUNK);
+    if ((rc = jwt_json_segment(&scratch, hs, hn, buf, &hdr, reason)) != SG_OK)
         goto out;
-    }
+    rc = SG_ERR;
     k = jwt_header(p, hdr, reason);
     if (k == NULL)
         goto out;
@@ -780,15 +524,11 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
     }
 
     /* Only a payload whose signature holds is parsed. */
-    claims = jwt_json_segment(ps, pn, buf, reason, &oom);
-    if (claims == NULL) {
-        rc = oom ? SG_ENOMEM : SG_ERR;
+    if ((rc = jwt_json_segment(&scratch, ps, pn, buf, &claims, reason)) != SG_OK)
         goto out;
-    }
     rc = jwt_claims(p, pool, claims, now, who, reason);
 out:
-    cJSON_Delete(hdr);
-    cJSON_Delete(claims);
+    sg_pool_dispose(&scratch);
     if (rc != 0)
         memset(who, 0, sizeof(*who));
     else

@@ -20,6 +20,10 @@ foreach(src ${SG_FUZZ_TARGETS})
     set_tests_properties(replay_${name} PROPERTIES LABELS fuzz-replay TIMEOUT 120)
   endif()
   target_link_libraries(${name} PRIVATE sg_core)
+  if(name STREQUAL "fuzz_h1")
+    # cJSON, a reader independent of ours, checks the gateway's error bodies (fuzz_h1.c).
+    target_link_libraries(${name} PRIVATE PkgConfig::CJSON)
+  endif()
   if(name STREQUAL "fuzz_conf")
     # Tells libconfig's own parse leak apart from conf.c's memory (fuzz_conf.c).
     target_link_options(${name} PRIVATE -Wl,--wrap=config_read_file)

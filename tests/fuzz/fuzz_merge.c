@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filters/json.h"
+#include "base/json.h"
 #include "filters/merge.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

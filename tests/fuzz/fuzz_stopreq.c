@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/fuzz_stopreq.c - the guarded bodies (filters/stopreq.c: the stop-test
  * body, the SmsTask query bodies, the Content-Type check) and the strict JSON
- * parser under them (filters/json.c).
+ * parser under them (base/json.c).
  *
  * For any input: no crash, no leak, no sanitizer report. For an accepted input:
  * what we serialise is accepted again, means the same (groups, force) and

@@ -215,8 +215,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sg_pool_init(&pool, 1024);
     rc = sg_pol_authenticate(fz_pol, &pool, tok, n, FUZZ_NOW, &who, &reason);
     /*
-     * Nothing runs out of memory here: SG_ENOMEM would mean cJSON refused a text that the
-     * strict validator in jwt.c accepted, i.e. the two parsers disagree.
+     * Nothing runs out of memory here: SG_ENOMEM would mean the strict reader (base/json.h)
+     * or OpenSSL failed on a token it should have read or refused.
      */
     if (rc == SG_ENOMEM)
         abort();

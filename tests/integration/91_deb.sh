@@ -56,7 +56,7 @@ assert_eq "$VERSION" "$(dpkg-deb -f "$DEB" Version)" "Version"
 assert_eq "$ARCH" "$(dpkg-deb -f "$DEB" Architecture)" "Architecture"
 depends=$(dpkg-deb -f "$DEB" Depends)
 echo "   Depends: $depends"
-for p in adduser openssl libc6 libssl3 libnghttp2-14 libcjson1 libconfig9 libev4 \
+for p in adduser openssl libc6 libssl3 libnghttp2-14 libconfig9 libev4 \
     libhttp-parser2.9; do
     [[ ", $depends," =~ ,\ ${p}[\ ,] ]] || fail "Depends lacks $p: $depends"
 done

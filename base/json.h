@@ -1,7 +1,9 @@
 /*
- * filters/json.h - a small strict JSON (RFC 8259) parser and compact serializer.
+ * base/json.h - a small strict JSON (RFC 8259) parser and compact serializer: the one
+ * reader of every JSON text the gateway parses (request bodies, JWT headers and claims,
+ * upstream task answers, composite task handles, audit records).
  *
- * The guarded body is parsed here rather than with cJSON because cJSON keeps
+ * Everything is parsed here rather than with cJSON because cJSON keeps
  * duplicate keys, matches keys case-insensitively, ignores trailing bytes, cuts
  * strings at \u0000 and accepts invalid UTF-8 (docs/design.md "Performance and
  * robustness"); any of those lets a body mean one thing to smsguard and another
@@ -11,12 +13,15 @@
  *
  * The tree is read-only once built: sg_json_serialize() writes it back compactly
  * with the members in their original order. What the values mean is left to the
- * callers (filters/stopreq.c for the stop-test body).
+ * callers (filters/stopreq.c for the stop-test body, policy/jwt.c for tokens).
  */
-#ifndef SG_JSON_H
-#define SG_JSON_H
+#ifndef SG_BASE_JSON_H
+#define SG_BASE_JSON_H
 
-#include "base/base.h"
+#include "base/buf.h"
+#include "base/defs.h"
+#include "base/pool.h"
+#include "base/str.h"
 
 typedef enum {
     SG_JSON_NULL = 0,
@@ -46,12 +51,19 @@ typedef struct {
     unsigned max_depth; /* nested arrays/objects allowed; the top-level container is depth 1 */
     size_t max_values;  /* values in the whole document (0 = bounded by the input only); caps
                          * the tree's memory for bodies such as [0,0,0,...] */
+    size_t max_number_len; /* characters in one number's text (0 = unbounded): a caller that
+                            * reads numbers as doubles refuses the ones two readers of the
+                            * same signed text could round differently (RFC 8259 section 6) */
 } sg_json_limits_t;
 
 typedef struct {
     const char *why; /* static text, never client bytes */
     size_t off;      /* byte offset in the input where the problem was found */
 } sg_json_err_t;
+
+/* err.why of a duplicate member name, for callers that report it apart from other faults
+ * (a JWT's "jwt duplicate member"): compare the pointers. */
+extern const char sg_json_why_duplicate[];
 
 /*
  * Parses buf[0, len) as exactly one JSON value followed by optional whitespace.
@@ -63,7 +75,8 @@ typedef struct {
  * other number-grammar errors, NaN/Infinity, comments, trailing commas, a
  * duplicate member name in any object (exact bytes after unescaping; err.off is
  * then the offset of the object's closing brace), nesting deeper than
- * lim->max_depth, more than lim->max_values values, empty input and any
+ * lim->max_depth, more than lim->max_values values, a number longer than
+ * lim->max_number_len characters, empty input and any
  * non-whitespace byte after the value.
  *
  * Returns SG_OK (*out set), SG_EPROTO (the input is not acceptable JSON; err set)

@@ -1,5 +1,5 @@
 /*
- * Unit tests for filters/json.c: what the strict parser refuses (with its reason
+ * Unit tests for base/json.c: what the strict parser refuses (with its reason
  * and offset), what it accepts and how that is written back.
  */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filters/json.h"
+#include "base/json.h"
 
 #define L(s) (s), (sizeof(s) - 1) /* a literal with its length (it may hold NUL) */
 

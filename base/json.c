@@ -1,5 +1,5 @@
 /*
- * filters/json.c - strict JSON parser into a pool-allocated tree, and its serializer.
+ * base/json.c - strict JSON parser into a pool-allocated tree, and its serializer.
  *
  * The parser is an explicit state machine over one input pass (no recursion, so
  * the C stack does not grow with the input). Each open array or object is a
@@ -13,7 +13,7 @@
  * from blocks that double in size, so a small body costs little and a large one
  * does not pay the pool's 16-byte rounding per node and per string.
  */
-#include "filters/json.h"
+#include "base/json.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -35,6 +35,7 @@ typedef struct {
     sg_pool_t *pool;
     const unsigned char *start, *s, *end; /* input and cursor */
     size_t max_depth, values_left;        /* limits still available */
+    size_t max_number;                    /* SIZE_MAX when unbounded */
 
     json_frame_t *frames; /* open containers, innermost last */
     size_t nframes, cap_frames;
@@ -357,6 +358,8 @@ static int json_number(json_parser_t *p, sg_str_t *out)
             return json_fail(p, q, "invalid number");
         q = d;
     }
+    if ((size_t)(q - s) > p->max_number)
+        return json_fail(p, s, "number too long");
     if ((buf = json_bytes(p, (size_t)(q - s))) == NULL)
         return SG_ENOMEM;
     memcpy(buf, s, (size_t)(q - s));
@@ -368,6 +371,8 @@ static int json_number(json_parser_t *p, sg_str_t *out)
 }
 
 /* ---- duplicate member names ---- */
+
+const char sg_json_why_duplicate[] = "duplicate member name";
 
 static int json_name_cmp(const sg_json_t *a, const sg_json_t *b)
 {
@@ -437,7 +442,7 @@ static int json_close(json_parser_t *p, sg_json_t **done)
         memcpy(c->kids, p->stack + f->base, n * sizeof(*c->kids));
         c->nkids = n;
         if (c->type == SG_JSON_OBJECT && json_has_duplicate(p->stack + f->base, n))
-            return json_fail(p, p->s - 1, "duplicate member name");
+            return json_fail(p, p->s - 1, sg_json_why_duplicate);
     }
     p->nstack = f->base;
     *done = c;
@@ -596,6 +601,7 @@ static void json_parser_init(json_parser_t *p, sg_pool_t *pool, const char *buf,
     p->end = p->start + len;
     p->max_depth = lim->max_depth;
     p->values_left = lim->max_values ? lim->max_values : SIZE_MAX;
+    p->max_number = lim->max_number_len ? lim->max_number_len : SIZE_MAX;
     p->nodes_next = JSON_NODES_MIN;
     p->bytes_next = JSON_BYTES_MIN;
     p->err = err;
