@@ -72,7 +72,7 @@ int sg_buf_reserve(sg_buf_t *b, size_t extra)
     return SG_OK;
 }
 
-int sg_buf_append(sg_buf_t *b, const void *p, size_t n)
+int sg__buf_append(sg_buf_t *b, const void *p, size_t n)
 {
     int rv;
 

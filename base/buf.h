@@ -13,6 +13,7 @@
 #define SG_BASE_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "base/defs.h"
 
@@ -38,7 +39,19 @@ int sg_buf_fail(sg_buf_t *b, int rv);
 /* Room for extra more bytes, and appends. Each returns SG_OK, or SG_ETOOBIG (beyond max),
  * SG_ENOMEM (or SG_ERR from a format) with b unchanged, or a sticky buffer's error. */
 int sg_buf_reserve(sg_buf_t *b, size_t extra);
-int sg_buf_append(sg_buf_t *b, const void *p, size_t n);
+/* Append p[0, n): SG_OK, SG_ENOMEM or SG_ETOOBIG (then, for a sticky buffer, every later
+ * append returns the same). Inline for the common case (no error, room left: every header
+ * piece and body chunk of every request comes here); the rest is sg__buf_append. */
+int sg__buf_append(sg_buf_t *b, const void *p, size_t n);
+static inline int sg_buf_append(sg_buf_t *b, const void *p, size_t n)
+{
+    if (b->err == SG_OK && n > 0 && n <= b->cap - b->len && (b->off == 0 || b->off < b->len)) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return SG_OK;
+    }
+    return sg__buf_append(b, p, n);
+}
 /* Append a string literal (its length is taken at compile time). */
 #define sg_buf_lit(b, lit) sg_buf_append((b), "" lit, sizeof(lit) - 1)
 int sg_buf_appendf(sg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
