@@ -6,10 +6,10 @@
         status (-1: failed stream), us from start to the end of the response). Prints
         "rows bad p50_us p99_us" (bad: rows whose status is not 2xx).
 
-    report.py table RUNS.tsv AUDIT.tsv IDLE.tsv SPLIT.tsv HEADER.md
+    report.py table RUNS.tsv AUDIT.tsv IDLE.tsv SPLIT.tsv HEADER.md [INSTR.tsv]
         Prints the markdown report: HEADER.md, then the throughput table, the audit
-        log's group commit, the idle connection memory table and the batch split timing
-        (each only when its file has rows).
+        log's group commit, the idle connection memory table, the batch split timing
+        and the instructions per request (each only when its file has rows).
 
 RUNS.tsv columns (one row per h2load run):
     kind proto mode rep requests rps p50_us p99_us cpu_us_per_req rss_kib offered_rps others
@@ -18,11 +18,14 @@ RUNS.tsv columns (one row per h2load run):
 AUDIT.tsv: kind records fdatasync_calls
 IDLE.tsv: proxy proto conns rss_before_kib rss_after_kib per_conn_kib
 SPLIT.tsv: label groups parts runs median_total_ms median_after_tls_ms
+INSTR.tsv: kind proto tool n1 count1 n2 count2 per_request cycles_per_request
+    (counts: instructions of a whole smsguard run with n1 and n2 requests; cycles "-"
+    under callgrind)
 """
 import statistics
 import sys
 
-KIND_ORDER = ["sg-full", "sg-jwt", "sg-fwd", "nghttpx", "haproxy", "direct"]
+KIND_ORDER = ["sg-full", "sg-jwt", "sg-fwd", "nghttpx", "haproxy", "h2o", "direct"]
 PROTO_ORDER = ["h2", "h1"]
 
 
@@ -173,16 +176,29 @@ def split_table(rows):
     return out
 
 
-def table(runs_path, audit_path, idle_path, split_path, header_path):
+def instr_table(rows):
+    out = ["| kind | proto | tool | instructions, run of N1 | instructions, run of N2 "
+           "| instructions per request | cycles per request |",
+           "|---|---|---|--:|--:|--:|--:|"]
+    for r in rows:
+        cyc = r[8] if len(r) > 8 and r[8] not in ("", "-") else None
+        out.append("| %s | %s | %s | %s (%s req) | %s (%s req) | **%.1fk** | %s |" % (
+            r[0], r[1], r[2], "{:,}".format(int(r[4])), r[3], "{:,}".format(int(r[6])), r[5],
+            int(r[7]) / 1000.0, "–" if cyc is None else "%.1fk" % (int(cyc) / 1000.0)))
+    return out
+
+
+def table(runs_path, audit_path, idle_path, split_path, header_path, instr_path=None):
     out = []
     with open(header_path) as f:
         out.append(f.read().rstrip("\n"))
     sections = ((runs_path, "Throughput, latency, CPU", throughput_table),
                 (audit_path, "Audit log group commit (sync = \"always\", whole run)", audit_table),
                 (idle_path, "Memory per idle TLS connection", idle_table),
-                (split_path, "Batch split (sms-sim --max-batch 4)", split_table))
+                (split_path, "Batch split (sms-sim --max-batch 4)", split_table),
+                (instr_path, "Instructions per request (smsguard, workers = 1)", instr_table))
     for path, title, render in sections:
-        rows = read_tsv(path)
+        rows = read_tsv(path) if path else []
         if rows:
             out += ["", "### " + title, ""] + render(rows)
     print("\n".join(out))
@@ -191,8 +207,8 @@ def table(runs_path, audit_path, idle_path, split_path, header_path):
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "latency":
         latency(sys.argv[2])
-    elif len(sys.argv) == 7 and sys.argv[1] == "table":
-        table(*sys.argv[2:7])
+    elif len(sys.argv) in (7, 8) and sys.argv[1] == "table":
+        table(*sys.argv[2:])
     else:
         sys.exit(__doc__)
 

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# bench/run.sh - the smsguard benchmark: smsguard next to nghttpx, HAProxy and the upstream
-# alone, on this machine, over TLS 1.3, HTTP/2 and HTTP/1.1 (issue 7; docs/performance.md).
+# bench/run.sh - the smsguard benchmark: smsguard next to nghttpx, HAProxy, h2o and the
+# upstream alone, on this machine, over TLS 1.3, HTTP/2 and HTTP/1.1 (docs/performance.md).
 #
-#   bench/run.sh                  full run (about 6 minutes on 2 cores)
-#   bench/run.sh --quick          small counts, one repetition: a smoke test (under 1 minute)
-#   bench/run.sh [--quick] [--throughput] [--idle] [--split]
-#                                 only the parts named (default: all three)
-#   options: --no-deps (do not check the Debian packages), --no-build (use build-bench/ as is)
+#   bench/run.sh                  full run (about 8 minutes on 2 cores)
+#   bench/run.sh --quick          small counts, one repetition: a smoke test (under 2 minutes,
+#                                 half a minute of it the instruction counts under valgrind)
+#   bench/run.sh [--quick] [--throughput] [--idle] [--split] [--instructions]
+#                                 only the parts named (default: all four)
+#   options: --no-deps (do not check the Debian packages), --no-build (use the build
+#            directory as it is)
+#   bench/instructions.sh [BUILD_DIR] runs the instruction counts alone, on any build
 #
 # What it does, in order:
-#   1. installs what is missing (nginx-light, nghttp2-proxy, haproxy, nghttp2-client,
-#      openssl, python3, curl, cmake, the build dependencies) with apt-get, as scripts/deps.sh
-#      does; nothing is started by the packages (the daemons are only ever run below, as our
-#      own processes with our own configuration files);
+#   1. installs what is missing (nginx-light, nghttp2-proxy, haproxy, h2o, nghttp2-client,
+#      valgrind, openssl, python3, curl, cmake, the build dependencies) with apt-get, as
+#      scripts/deps.sh does; nothing is started by the packages (the daemons are only ever
+#      run below, as our own processes with our own configuration files);
 #   2. builds smsguard and sms-sim (Release) in build-bench/; makes a self-signed EC P-256
 #      certificate for 127.0.0.1 and localhost, a static token, an ES256 JWT key and token
 #      and a task key in a mktemp -d directory (removed on exit);
@@ -25,6 +28,8 @@
 #        sg-fwd   smsguard forwarding a path that is not a guarded route
 #        nghttpx  nghttpx, one worker, no access log (bench/nghttpx.conf.in)
 #        haproxy  HAProxy, one thread, no logs, http-reuse always (bench/haproxy.cfg.in)
+#        h2o      h2o 2.2, one thread, no access log, upstream connections kept alive
+#                 (bench/h2o.conf.in; its neverbleed and crash-handler helpers counted with it)
 #        direct   no proxy: h2load to nginx itself (HTTP/2: cleartext, prior knowledge)
 #      The proxy under test runs on CPU 0; nginx and h2load on CPU 1 (taskset).
 #   4. throughput: for rep in 1..BENCH_REPS, for kind, for protocol (h2: -c 32 -m 10,
@@ -35,13 +40,20 @@
 #      h2load's per-request log), the CPU time the proxy used per request (utime + stime
 #      from /proc/PID/stat, the proxy's processes summed), its peak RSS (VmHWM), and how
 #      much of CPU 0 other work took meanwhile;
-#   5. idle memory: for smsguard, nghttpx and HAProxy, each freshly started, opens
+#   5. idle memory: for smsguard, nghttpx, HAProxy and h2o, each freshly started, opens
 #      BENCH_IDLE_CONNS idle TLS connections (bench/idle_conns.py) per protocol and
 #      reports (RSS after - RSS before) / connections;
 #   6. split: smsguard in front of sms-sim --max-batch 4 with no batch size configured:
 #      the first 100-group request learns 4 from the TooMany fault; then one 100-group
 #      request (25 parts of 4) is timed against one 4-group request (curl, HTTP/2);
-#   7. prints the report and writes it to bench/results/<timestamp>.md (git-ignored).
+#   7. instructions: a count that does not depend on what else runs on the machine. For
+#      sg-full and sg-fwd, over h2 (h2load -c 4 -m 4) and h1 (--h1 -c 4): smsguard
+#      (workers = 1) is started under `valgrind --tool=callgrind` (or `perf stat -e
+#      instructions,cycles` where the machine has those counters), sent BENCH_INSTR_N1
+#      requests, stopped (SIGTERM), then started again and sent BENCH_INSTR_N2; instructions
+#      per request = (Ir(N2) - Ir(N1)) / (N2 - N1), which cancels start-up, the client's
+#      handshakes and shutdown. Every request is checked as in the throughput runs;
+#   8. prints the report and writes it to bench/results/<timestamp>.md (git-ignored).
 #
 # Settings (environment), full run / --quick:
 #   BENCH_N (50000 / 10000)         saturated requests per HTTP/2 run
@@ -55,9 +67,14 @@
 #   BENCH_RATE_SECONDS (5 / 1)      fixed-rate mode: requests = BENCH_RPS x this
 #   BENCH_REPS (3 / 1)              repetitions (kinds alternate within each repetition)
 #   BENCH_CLIENTS (32), BENCH_STREAMS (10)   h2load -c, and -m for HTTP/2
-#   BENCH_KINDS ("sg-full sg-jwt sg-fwd nghttpx haproxy direct")
+#   BENCH_KINDS ("sg-full sg-jwt sg-fwd nghttpx haproxy h2o direct")
 #   BENCH_IDLE_CONNS (5000 / 1000)  idle connections per proxy and protocol
 #   BENCH_SPLIT_RUNS (5 / 3)        timed requests of each size in the split measurement
+#   BENCH_INSTR_N1, BENCH_INSTR_N2 (200, 2200)  requests of the two instruction-count runs
+#   BENCH_INSTR_TOOL (auto)         auto: perf if `perf stat -e instructions` works here,
+#                                   else callgrind; or perf, or callgrind
+#   BENCH_BUILD_DIR (build-bench)   the smsguard build measured (built there unless
+#                                   --no-build; bench/instructions.sh sets it)
 #   BENCH_KEEP (unset)              set: keep the work directory (configurations, logs)
 #   TMPDIR (/tmp)                   where the work directory goes: the audit files are synced
 #                                   there, so it should be the disk smsguard would log to
@@ -68,7 +85,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
-BUILD_DIR=$ROOT/build-bench
+BUILD_DIR=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 
 # The system interpreter: a version-manager shim (pyenv) costs 0.2 s a call.
 if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; else PY=python3; fi
@@ -86,6 +103,7 @@ while (($#)); do
     --throughput) PART[throughput]=1 ;;
     --idle) PART[idle]=1 ;;
     --split) PART[split]=1 ;;
+    --instructions) PART[instructions]=1 ;;
     --no-deps) DEPS=0 ;;
     --no-build) BUILD=0 ;;
     -h | --help) usage; exit 0 ;;
@@ -93,7 +111,7 @@ while (($#)); do
     esac
     shift
 done
-((${#PART[@]})) || PART=([throughput]=1 [idle]=1 [split]=1)
+((${#PART[@]})) || PART=([throughput]=1 [idle]=1 [split]=1 [instructions]=1)
 
 if ((QUICK)); then
     N_H2=${BENCH_N:-10000}
@@ -119,7 +137,10 @@ RPS=${BENCH_RPS:-20000}
 RPS_H1=${BENCH_RPS_H1:-$RPS}
 CLIENTS=${BENCH_CLIENTS:-32}
 STREAMS=${BENCH_STREAMS:-10}
-read -r -a KINDS <<<"${BENCH_KINDS:-sg-full sg-jwt sg-fwd nghttpx haproxy direct}"
+read -r -a KINDS <<<"${BENCH_KINDS:-sg-full sg-jwt sg-fwd nghttpx haproxy h2o direct}"
+INSTR_N1=${BENCH_INSTR_N1:-200}
+INSTR_N2=${BENCH_INSTR_N2:-2200}
+INSTR_TOOL=${BENCH_INSTR_TOOL:-auto}
 PROTOS=(h2 h1)
 
 PROXY_CPU=0          # the proxy under test
@@ -160,13 +181,14 @@ is_alive() {
     [[ -n $st && $st != Z ]]
 }
 
-# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL.
+# stop_pid PID [SECONDS]: SIGTERM, up to SECONDS (10) to exit, then SIGKILL.
 stop_pid() {
-    local pid=$1 deadline=$((SECONDS + 10)) keep=() p
+    local pid=$1 grace=${2:-10} deadline keep=() p
+    deadline=$((SECONDS + grace))
     kill -TERM "$pid" 2>/dev/null || true
     while is_alive "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
     if is_alive "$pid"; then
-        say "bench: ${PIDNAME[$pid]:-pid $pid} still runs 10 s after SIGTERM: SIGKILL" >&2
+        say "bench: ${PIDNAME[$pid]:-pid $pid} still runs $grace s after SIGTERM: SIGKILL" >&2
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
@@ -201,12 +223,14 @@ spawn() {
     PIDNAME[$SPAWNED]=$name
 }
 
-# wait_port PORT PID NAME LOG: wait (15 s at most) until 127.0.0.1:PORT accepts.
+# wait_port PORT PID NAME LOG [SECONDS]: wait (SECONDS, 15, at most) until 127.0.0.1:PORT
+# accepts.
 wait_port() {
-    local port=$1 pid=$2 name=$3 log=$4 deadline=$((SECONDS + 15))
+    local port=$1 pid=$2 name=$3 log=$4 limit=${5:-15} deadline
+    deadline=$((SECONDS + limit))
     until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
         is_alive "$pid" || { show_log "$log"; die "$name (pid $pid) exited before listening on port $port"; }
-        ((SECONDS < deadline)) || { show_log "$log"; die "$name (pid $pid) does not listen on port $port after 15 s"; }
+        ((SECONDS < deadline)) || { show_log "$log"; die "$name (pid $pid) does not listen on port $port after $limit s"; }
         sleep 0.05
     done
 }
@@ -275,7 +299,7 @@ render() {
 # ---------------------------------------------------------------------------------------
 # 1. Packages
 
-PACKAGES=(nginx-light nghttp2-proxy haproxy nghttp2-client openssl python3 curl util-linux procps
+PACKAGES=(nginx-light nghttp2-proxy haproxy h2o nghttp2-client valgrind openssl python3 curl util-linux procps
     build-essential cmake pkg-config
     libnghttp2-dev libssl-dev libcjson-dev libconfig-dev libev-dev libhttp-parser-dev)
 
@@ -457,6 +481,21 @@ start_haproxy() {
     wait_port "$port" "$SPAWNED" "haproxy ($kind)" "${KLOG[$kind]}"
 }
 
+start_h2o() {
+    local kind=$1 port
+    free_port port
+    mkdir -p "$WORK/$kind"
+    render "$BENCH_DIR/h2o.conf.in" "$WORK/$kind.conf" PORT="$port" UPSTREAM_PORT="$NGX_H1" \
+        CERT="$WORK/server.crt" KEY="$WORK/server.key" DIR="$WORK/$kind"
+    h2o -t -c "$WORK/$kind.conf" >"$WORK/$kind.check" 2>&1 ||
+        { show_log "$WORK/$kind.check"; die "h2o -t refused bench/h2o.conf.in"; }
+    KPORT[$kind]=$port
+    KLOG[$kind]=$WORK/$kind/h2o-error.log
+    spawn "$PROXY_CPU" "h2o ($kind)" "$WORK/$kind.out" h2o -c "$WORK/$kind.conf"
+    KPID[$kind]=$SPAWNED
+    wait_port "$port" "$SPAWNED" "h2o ($kind)" "${KLOG[$kind]}"
+}
+
 # start_kind KIND [NAME]: start what KIND needs under NAME (default KIND).
 start_kind() {
     local name=${2:-$1}
@@ -464,18 +503,20 @@ start_kind() {
     sg-full | sg-jwt | sg-fwd) start_smsguard "$name" "http://127.0.0.1:$NGX_H1" 16 ;;
     nghttpx) start_nghttpx "$name" ;;
     haproxy) start_haproxy "$name" ;;
+    h2o) start_h2o "$name" ;;
     direct) return 0 ;;
     *) die "unknown kind '$1'" ;;
     esac
     say "$name: pid ${KPID[$name]}, TLS :${KPORT[$name]} (CPU $PROXY_CPU)"
 }
 
-# target KIND PROTO: the URL h2load and curl use.
+# target KIND PROTO [PORT]: the URL h2load and curl use (PORT: KIND's port by default).
 target() {
+    local port=${3:-${KPORT[$1]:-}}
     case $1 in
     direct) [[ $2 == h2 ]] && echo "http://127.0.0.1:$NGX_H2C$STOP_PATH" || echo "http://127.0.0.1:$NGX_H1$STOP_PATH" ;;
-    sg-fwd) echo "https://127.0.0.1:${KPORT[$1]}$FWD_PATH" ;;
-    *) echo "https://127.0.0.1:${KPORT[$1]}$STOP_PATH" ;;
+    sg-fwd) echo "https://127.0.0.1:$port$FWD_PATH" ;;
+    *) echo "https://127.0.0.1:$port$STOP_PATH" ;;
     esac
 }
 
@@ -672,13 +713,14 @@ IDLE_TSV=""
 idle_memory() {
     local proxy proto name line
     step "idle memory: $IDLE_CONNS idle TLS connections per proxy and protocol, each proxy freshly started"
-    for proxy in smsguard nghttpx haproxy; do
+    for proxy in smsguard nghttpx haproxy h2o; do
         for proto in h2 h1; do
             name=idle-$proxy-$proto
             case $proxy in
             smsguard) start_smsguard "$name" "http://127.0.0.1:$NGX_H1" 16 ;;
             nghttpx) start_nghttpx "$name" ;;
             haproxy) start_haproxy "$name" ;;
+            h2o) start_h2o "$name" ;;
             esac
             line=$(taskset -c "$LOAD_CPU" "$PY" "$BENCH_DIR/idle_conns.py" --port "${KPORT[$name]}" \
                 --count "$IDLE_CONNS" --proto "$proto" --pid "${KPID[$name]}" 2>"$WORK/$name.idle.err") || {
@@ -796,7 +838,127 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------
-# 7. Report
+# 7. Instructions per request (callgrind, or perf where the machine has the counters)
+
+INSTR_TSV=""
+
+# instr_tool: perf when `perf stat -e instructions` counts on this machine (not in most
+# VMs), callgrind otherwise; BENCH_INSTR_TOOL forces one.
+instr_tool() {
+    case $INSTR_TOOL in
+    perf | callgrind) echo "$INSTR_TOOL" ;;
+    auto)
+        if command -v perf >/dev/null 2>&1 &&
+            perf stat -x, -e instructions -- true 2>&1 >/dev/null | grep -q '^[0-9][0-9]*,,*instructions'; then
+            echo perf
+        else
+            echo callgrind
+        fi
+        ;;
+    *) die "BENCH_INSTR_TOOL='$INSTR_TOOL': auto, perf or callgrind" ;;
+    esac
+}
+
+# instr_run KIND PROTO N TOOL: one smsguard (workers = 1) under TOOL, N requests with
+# h2load (4 connections; 4 streams each over h2), every one checked, SIGTERM; sets
+# INSTR_COUNT to "instructions cycles" (cycles: - under callgrind). Not to be run in a
+# subshell: it spawns a process the EXIT trap must know, and a failure must stop the run.
+INSTR_COUNT=""
+instr_run() {
+    local kind=$1 proto=$2 n=$3 tool=$4 name conf lport aport out wrapper=() pid launcher
+    local args=() up0 up1 ir cyc=-
+    name=instr-$kind-$proto-$n
+    conf=$WORK/$name.conf
+    out=$WORK/$name.counts
+    smsguard_conf "$conf" "http://127.0.0.1:$NGX_H1" 16 "$WORK/$name-audit.jsonl"
+    read -r lport aport <"$conf.ports"
+    KPORT[$name]=$lport KLOG[$name]=$WORK/$name.err KAUDIT[$name]=$WORK/$name-audit.jsonl
+    if [[ $tool == callgrind ]]; then
+        wrapper=(valgrind --tool=callgrind --callgrind-out-file="$out")
+    else
+        # shellcheck disable=SC2054  # -e takes one comma-separated list
+        wrapper=(perf stat -x, -o "$out" -e instructions,cycles --)
+    fi
+    spawn "$PROXY_CPU" "smsguard under $tool ($name)" "${KLOG[$name]}" \
+        "${wrapper[@]}" "$BUILD_DIR/smsguard" -c "$conf"
+    launcher=$SPAWNED
+    wait_port "$lport" "$launcher" "smsguard under $tool ($name)" "${KLOG[$name]}" 120
+    wait_port "$aport" "$launcher" "smsguard under $tool ($name, admin)" "${KLOG[$name]}" 120
+    # valgrind runs smsguard in its own process; perf stat forks it: SIGTERM goes to smsguard
+    pid=$launcher
+    [[ $tool == perf ]] && pid=$(pgrep -P "$launcher" | head -n 1)
+    [[ -n $pid ]] || die "$name: no smsguard process under $tool"
+
+    if [[ $proto == h2 ]]; then args=(-c 4 -m 4); else args=(--h1 -c 4); fi
+    up0=$(upstream_requests)
+    timeout 900 taskset -c "$LOAD_CPU" h2load "${args[@]}" -n "$n" -d "$WORK/body-2.json" \
+        -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \
+        "$(target "$kind" "$proto" "$lport")" >"$WORK/$name.h2load" 2>&1 || {
+        cat "$WORK/$name.h2load" >&2
+        show_log "${KLOG[$name]}"
+        die "$name: h2load failed or timed out"
+    }
+    up1=$(upstream_requests)
+    check_h2load "$name" "$WORK/$name.h2load" "$n"
+    grep -q "^Application protocol: $([[ $proto == h2 ]] && echo h2 || echo http/1.1)\$" "$WORK/$name.h2load" ||
+        die "$name: h2load says '$(grep '^Application protocol' "$WORK/$name.h2load")'"
+    ((up1 - up0 - 1 >= n)) || die "$name: nginx saw $((up1 - up0 - 1)) requests for $n answered"
+    case $kind in
+    sg-full) (($(wc -l <"${KAUDIT[$name]}") >= n)) || die "$name: fewer audit lines than the $n requests" ;;
+    sg-fwd) [[ ! -s ${KAUDIT[$name]} ]] || die "$name wrote audit records: $FWD_PATH was taken for a guarded route" ;;
+    esac
+
+    # smsguard stops on SIGTERM; valgrind (or perf) writes its counts as it exits
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 120))
+    while is_alive "$launcher" && ((SECONDS < deadline)); do sleep 0.1; done
+    stop_pid "$launcher"
+    if [[ $tool == callgrind ]]; then
+        ir=$(awk '$1 == "summary:" || $1 == "totals:" { print $2; exit }' "$out" 2>/dev/null || true)
+    else
+        ir=$(awk -F, '$3 ~ /^instructions/ { print $1 }' "$out" 2>/dev/null || true)
+        cyc=$(awk -F, '$3 ~ /^cycles/ { print $1 }' "$out" 2>/dev/null || true)
+        [[ $cyc =~ ^[0-9]+$ ]] || cyc=-
+    fi
+    [[ $ir =~ ^[0-9]+$ ]] || {
+        show_log "${KLOG[$name]}"
+        show_log "$out"
+        die "$name: no instruction count in $out (perf without hardware counters? BENCH_INSTR_TOOL=callgrind)"
+    }
+    INSTR_COUNT="$ir $cyc"
+}
+
+# instructions: INSTR_TSV rows "kind proto tool n1 count1 n2 count2 per_request
+# cycles_per_request" (cycles: - under callgrind).
+INSTR_USED=""
+instructions() {
+    local tool kind proto a b per cper
+    tool=$(instr_tool)
+    INSTR_USED=$tool
+    ((INSTR_N2 > INSTR_N1 && INSTR_N1 >= 4)) || die "BENCH_INSTR_N2 ($INSTR_N2) must exceed BENCH_INSTR_N1 ($INSTR_N1), itself 4 or more"
+    command -v "$([[ $tool == perf ]] && echo perf || echo valgrind)" >/dev/null 2>&1 ||
+        die "$tool not found (run without --no-deps)"
+    step "instructions per request: sg-full and sg-fwd under $tool, $INSTR_N1 then $INSTR_N2 requests (h2: -c 4 -m 4, h1: --h1 -c 4)"
+    for kind in sg-full sg-fwd; do
+        for proto in h2 h1; do
+            instr_run "$kind" "$proto" "$INSTR_N1" "$tool"
+            read -r -a a <<<"$INSTR_COUNT"
+            instr_run "$kind" "$proto" "$INSTR_N2" "$tool"
+            read -r -a b <<<"$INSTR_COUNT"
+            per=$(awk -v x="${a[0]}" -v y="${b[0]}" -v n1="$INSTR_N1" -v n2="$INSTR_N2" \
+                'BEGIN { printf "%.0f", (y - x) / (n2 - n1) }')
+            cper=-
+            [[ ${a[1]} != - && ${b[1]} != - ]] && cper=$(awk -v x="${a[1]}" -v y="${b[1]}" \
+                -v n1="$INSTR_N1" -v n2="$INSTR_N2" 'BEGIN { printf "%.0f", (y - x) / (n2 - n1) }')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$proto" "$tool" "$INSTR_N1" "${a[0]}" \
+                "$INSTR_N2" "${b[0]}" "$per" "$cper" >>"$INSTR_TSV"
+            say "  $kind $proto: ${a[0]} instructions for $INSTR_N1 requests, ${b[0]} for $INSTR_N2: $per per request, cycles per request: $cper"
+        done
+    done
+}
+
+# ---------------------------------------------------------------------------------------
+# 8. Report
 
 # fixed_rate_text: the offered rates, for the report.
 fixed_rate_text() {
@@ -818,8 +980,15 @@ report_header() {
 
 - run: \`bench/run.sh${ARGS:+ $ARGS}\`, mode $mode; commit $commit
 - machine: ${cpu:-unknown CPU}, $(nproc) CPUs, Linux $(uname -r); the proxy under test on CPU $PROXY_CPU, h2load and nginx on CPU $LOAD_CPU; load average at the start $LOAD_START (other work on the machine shows in the numbers); audit files (fdatasync) on $(stat -f -c %T "$WORK") ($(df --output=source "$WORK" | tail -n 1))
-- versions: smsguard $("$BUILD_DIR/smsguard" --version 2>&1 | head -n 1 | awk '{print $2}'), $(nghttpx --version | head -n 1), $(haproxy -v | head -n 1 | awk '{print "HAProxy " $3}'), $(nginx -v 2>&1 | sed -e 's/.*: //'), $(h2load --version | head -n 1), $(openssl version | awk '{print $1 " " $2}')
+- versions: smsguard $("$BUILD_DIR/smsguard" --version 2>&1 | head -n 1 | awk '{print $2}'), $(nghttpx --version | head -n 1), $(haproxy -v | head -n 1 | awk '{print "HAProxy " $3}'), $(h2o --version | head -n 1 | sed -e 's/ version//'), $(nginx -v 2>&1 | sed -e 's/.*: //'), $(h2load --version | head -n 1), $(openssl version | awk '{print $1 " " $2}')
 EOF
+    if [[ -n ${PART[instructions]:-} ]]; then
+        local tool="\`perf stat -e instructions,cycles\`"
+        [[ $INSTR_USED == perf ]] || tool="\`valgrind --tool=callgrind\` ($(valgrind --version))"
+        cat <<EOF
+- instructions: smsguard from ${BUILD_DIR#"$ROOT"/}/ (workers = 1) under $tool, h2load HTTP/2 \`-c 4 -m 4\`, HTTP/1.1 \`--h1 -c 4\`, the same body; two runs of $INSTR_N1 and $INSTR_N2 requests, each with a fresh smsguard: per request = (count($INSTR_N2) - count($INSTR_N1)) / $((INSTR_N2 - INSTR_N1)), start-up, handshakes and shutdown cancelled; a count, not a time: other work on the machine does not change it
+EOF
+    fi
     [[ -n ${PART[throughput]:-} ]] || return 0
     cat <<EOF
 - load: h2load, TLS 1.3, HTTP/2 \`-c $CLIENTS -m $STREAMS\` ($N_H2 requests saturated), HTTP/1.1 \`--h1 -c $CLIENTS\` ($N_H1 saturated); fixed rate $(fixed_rate_text) for $RATE_SECONDS s; $REPS repetition(s), kinds alternating; POST of a 2-group stop-test body ($(wc -c <"$WORK/body-2.json") bytes)
@@ -833,7 +1002,8 @@ report() {
     mkdir -p "$BENCH_DIR/results"
     out=$BENCH_DIR/results/$stamp.md
     report_header >"$WORK/header.md"
-    "$PY" "$BENCH_DIR/report.py" table "$RUNS_TSV" "$AUDIT_TSV" "$IDLE_TSV" "$SPLIT_TSV" "$WORK/header.md" >"$out"
+    "$PY" "$BENCH_DIR/report.py" table "$RUNS_TSV" "$AUDIT_TSV" "$IDLE_TSV" "$SPLIT_TSV" "$WORK/header.md" \
+        "$INSTR_TSV" >"$out"
     step "report (also in ${out#"$ROOT"/})"
     cat "$out"
     say ""
@@ -848,13 +1018,15 @@ main() {
     LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/sg-bench.XXXXXX")
     RUNS_TSV=$WORK/runs.tsv IDLE_TSV=$WORK/idle.tsv SPLIT_TSV=$WORK/split.tsv AUDIT_TSV=$WORK/audit.tsv
+    INSTR_TSV=$WORK/instructions.tsv
+    : >"$INSTR_TSV"
     : >"$RUNS_TSV"
     : >"$AUDIT_TSV"
     : >"$IDLE_TSV"
     : >"$SPLIT_TSV"
     step "setup (work directory $WORK)"
     ((DEPS)) && install_deps
-    for c in nginx nghttpx haproxy h2load curl openssl taskset pgrep cmake; do
+    for c in nginx nghttpx haproxy h2o h2load curl openssl taskset pgrep cmake; do
         command -v "$c" >/dev/null 2>&1 || die "$c not found (run without --no-deps)"
     done
     (($(nproc) >= 2)) || die "needs 2 CPUs (the proxy on one, h2load and nginx on the other)"
@@ -862,7 +1034,8 @@ main() {
     (($(ulimit -n) >= IDLE_CONNS + 1000)) ||
         die "open files limit $(ulimit -n) is below $((IDLE_CONNS + 1000)) (BENCH_IDLE_CONNS $IDLE_CONNS)"
     ((BUILD)) && build
-    [[ -x $BUILD_DIR/smsguard && -x $BUILD_DIR/sms-sim ]] || die "no smsguard or sms-sim in $BUILD_DIR"
+    [[ -x $BUILD_DIR/smsguard ]] || die "no smsguard in $BUILD_DIR"
+    [[ -z ${PART[split]:-} || -x $BUILD_DIR/sms-sim ]] || die "no sms-sim in $BUILD_DIR"
     CLK_TCK=$(getconf CLK_TCK)
     make_material
     start_nginx
@@ -873,6 +1046,7 @@ main() {
     fi
     [[ -n ${PART[idle]:-} ]] && idle_memory
     [[ -n ${PART[split]:-} ]] && split_timing
+    [[ -n ${PART[instructions]:-} ]] && instructions
     report
 }
 main; exit $?   # one line: bash has read all of it before it runs (safe to edit meanwhile)
