@@ -346,6 +346,30 @@ static const char *canon_query(canon_state_t *st)
     return NULL;
 }
 
+int sg_canon_mentions_stop(sg_pool_t *pool, const char *target, size_t n)
+{
+    char *buf = sg_pool_alloc(pool, n + 1);
+    size_t o = 0;
+
+    if (buf == NULL)
+        return 1;
+    for (size_t i = 0; i < n && target[i] != '?' && target[i] != '#'; i++) {
+        int hi, lo;
+
+        if (target[i] == '%' && i + 2 < n && (hi = canon_hexval((unsigned char)target[i + 1])) >= 0 &&
+            (lo = canon_hexval((unsigned char)target[i + 2])) >= 0) {
+            unsigned c = (unsigned)(hi << 4 | lo);
+
+            buf[o++] = c != 0 ? (char)c : '%'; /* a decoded NUL would end the search */
+            i += 2;
+        } else {
+            buf[o++] = target[i] != '\0' ? target[i] : '%';
+        }
+    }
+    buf[o] = '\0';
+    return strcasestr(buf, "TestFailoverReplicationGroupStop") != NULL;
+}
+
 int sg_canon_target(sg_pool_t *pool, const char *target, size_t n, sg_canon_t *out,
                     const char **why)
 {

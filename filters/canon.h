@@ -36,6 +36,12 @@ typedef struct {
  * the target must be refused (the caller answers 400 InvalidRequest); or -2 (SG_ENOMEM) when
  * the pool cannot supply the output buffer. On a non-zero return *out is zeroed and nothing
  * points into the pool. The output (at most n + 1 bytes) lives as long as the pool. */
+/* Whether a target that was refused, or never canonicalised, mentions the stop-test
+ * method: its path (the query is not looked at) with every %XX decoded, searched ASCII
+ * case-insensitively for the method's name. Deliberately wider than the route match: a
+ * refused attempt is audited however it was spelled. 1 or 0; 1 when memory runs out
+ * (record rather than miss). */
+int sg_canon_mentions_stop(sg_pool_t *pool, const char *target, size_t n);
 int sg_canon_target(sg_pool_t *pool, const char *target, size_t n, sg_canon_t *out,
                     const char **why);
 

@@ -288,10 +288,15 @@ static void audit_on_done(sg_req_t *r, void *vctx)
 {
     audit_ctx_t *ctx = vctx;
 
-    /* Refused by the front end before the chain ran (413, 417, 431): the route
-     * filter never saw it, so recognise the method name in the raw target here. */
-    if (r->route != SG_ROUTE_STOP_TEST && !r->stop_attempt &&
-        (r->path.p == NULL || strcasestr(r->path.p, "TestFailoverReplicationGroupStop") == NULL))
+    /* Once the route filter has canonicalised the target, its answer stands: a forwarded
+     * path that merely mentions the method (in a query, in another folder) is not a
+     * stop-test and gets no record. Refused before that (front end 400/413/431,
+     * sg_req_check's 405/421, a target canon refused), the raw target decides, every
+     * %XX spelling of the method's name included. */
+    if (r->routed ? r->route != SG_ROUTE_STOP_TEST && !r->stop_attempt
+                  : !r->stop_attempt &&
+                        (r->path.p == NULL ||
+                         !sg_canon_mentions_stop(&r->pool, r->path.p, r->path.n)))
         return;
     if (!sg_audit_enabled() || ctx == NULL)
         return;

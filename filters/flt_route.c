@@ -22,13 +22,14 @@ static int route_on_request_headers(sg_req_t *r, void *ctx)
         return SG_ENOMEM;
     if (rv < 0) {
         /* A target that names the stop-test method is audited even when refused. */
-        r->stop_attempt = strcasestr(r->path.p, "TestFailoverReplicationGroupStop") != NULL;
+        r->stop_attempt = sg_canon_mentions_stop(&r->pool, r->path.p, r->path.n);
         r->term = "PR";
         sg_req_fault(r, 400, "InvalidRequest", why);
         return SG_FLT_REPLIED;
     }
     r->path.p = cn.path;
     r->path.n = cn.path_len;
+    r->routed = 1;
     if (cn.route == SG_ROUTE_OTHER) {
         if (r->conf->routes.unmatched == SG_ROUTE_DENY) {
             r->decision = SG_DECISION_DENY; /* route policy refused it */

@@ -192,6 +192,12 @@ int sg_hdr_upstream_class(const char *name, size_t n, int guarded, const sg_conf
 {
     if (sg_hdr_is_request_hop(name, n))
         return SG_HDR_DROP_HOP;
+    /* '_' is a token character, but CGI/WSGI (HTTP_X_ORIGINAL_URL), nginx with
+     * underscores_in_headers and others read it as '-': "X_Remote_User" or
+     * "X-Original_URL" would be the identity or override header these lists drop. Names
+     * with '_' are dropped on every route, as nginx does by default. */
+    if (memchr(name, '_', n) != NULL)
+        return SG_HDR_DROP_OVERRIDE;
     if (hdr_is(name, n, hdr_identity, SG_ARRAY_SIZE(hdr_identity)) ||
         hdr_has_prefix(name, n, hdr_identity_prefix, SG_ARRAY_SIZE(hdr_identity_prefix)) ||
         hdr_in_conf(name, n, drop))

@@ -63,7 +63,7 @@ enum {
     SG_HDR_KEEP = 0,
     SG_HDR_DROP_HOP,      /* hop-by-hop, a credential, or set by the gateway: routine */
     SG_HDR_DROP_IDENTITY, /* claims who the caller is */
-    SG_HDR_DROP_OVERRIDE, /* rewrites the target or the method */
+    SG_HDR_DROP_OVERRIDE, /* rewrites the target or the method, or a name with _ */
     SG_HDR_DROP_UNLISTED, /* guarded routes: not on the allowlist */
 };
 int sg_hdr_upstream_class(const char *name, size_t n, int guarded, const sg_conf_strv_t *drop);
@@ -297,6 +297,7 @@ struct sg_req_s {
     const char *reason;    /* why it was refused or allowed, for the audit log */
     const char *fault_type; /* _typeName of the fault answered locally, if any */
     unsigned stop_attempt : 1; /* refused target that names the stop-test method */
+    unsigned routed : 1;       /* the target was canonicalised: route says what it is */
     unsigned capture : 1;      /* keep a copy of the response body (bounded) */
     sg_buf_t res_body;         /* that copy, for the audit outcome */
     void *audit_wait;          /* proxy/audit.c: the sg_audit_item_t r waits for */

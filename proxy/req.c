@@ -247,8 +247,8 @@ void sg_req_headers_done(sg_req_t *r)
 
     r->flt_phase = REQ_PHASE_HEADERS;
     if ((rv = sg_req_check(r)) != SG_OK) {
-        if (rv == SG_ENOMEM && !r->local_reply)
-            req_chain_result(r, rv);
+        if (!r->local_reply) /* the refusal itself could not be built: 503 */
+            req_chain_result(r, SG_ENOMEM);
         return;
     }
     if (sg__req_chain_hook != NULL)

@@ -36,7 +36,9 @@ IDENTITY=(-H 'X-Remote-User: root' -H 'REMOTE-USER: root' -H 'X-Forwarded-User: 
     -H 'X-Tenant-Id: all')
 OVERRIDE=(-H 'X-Original-URL: /sdk/vim25/8.0.3.0/SessionManager/SessionManager/Logout'
     -H 'X-Rewrite-URL: /admin' -H 'X-HTTP-Method-Override: DELETE' -H 'X-HTTP-Method: PUT'
-    -H 'X-Method-Override: DELETE' -H 'X-Forwarded-Prefix: /evil')
+    -H 'X-Method-Override: DELETE' -H 'X-Forwarded-Prefix: /evil'
+    # '_' spellings, which CGI/WSGI and nginx (underscores_in_headers) read as '-'
+    -H 'X-Original_URL: /admin' -H 'X_Remote_User: root' -H 'Remote_User: admin')
 UNLISTED=(-H 'Cookie: vmware_soap_session=invented' -H 'Accept-Encoding: gzip'
     -H 'X-Custom-Thing: 1')
 ROUTINE=(-H 'X-Forwarded-For: 6.6.6.6' -H 'X-Forwarded-Host: evil.example')

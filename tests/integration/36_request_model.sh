@@ -132,10 +132,20 @@ record_none_of "/sim/echo/m1-trace" "/sim/echo/m1-foreign" "/sim/echo/m1-abs" "/
     "/sim/echo/m1-nohost" "/sim/echo/m1-ui" "$STOP"
 record_has_path /sim/echo/m1-okabs || fail "the absolute-form request for 127.0.0.1 was not forwarded"
 
-check "a misdirected stop-test request leaves its audit record"
+check "a misdirected stop-test request leaves its audit record, however the method is spelled"
+h1case stop-foreign-encoded 421 "POST ${STOP/TestFailover/%54estFailover} HTTP/1.1"$'\r\nHost: evil.example\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
 wait_file "$AUDIT" "audit file"
 n=$(grep -c '"reason":"This host is not served on this connection."' "$AUDIT" || true)
-assert_le 2 "$n" "audited 421 stop-test requests (h1 and h2)"
+assert_le 3 "$n" "audited 421 stop-test requests (h1, h2, h1 with %54)"
+
+check "a forwarded request that only mentions the method (query, another folder) gets no audit record"
+n0=$(grep -c . "$AUDIT")
+for p in "/sim/echo/mention?op=TestFailoverReplicationGroupStop_Task" \
+    "/sim/echo/docs/TestFailoverReplicationGroupStop_Task/readme"; do
+    code=$(sg_curl --http1.1 -o /dev/null -w '%{http_code}' "$SG_URL$p")
+    assert_eq 200 "$code" "forwarded $p"
+done
+assert_eq "$n0" "$(grep -c . "$AUDIT")" "audit lines after two forwarded requests"
 
 check "http.client reuses its connection across refusals, as a stock client does"
 pyrun "$SG_PORT" "$CA_CRT" "$STOP" <<'PY' || fail "http.client across refusals (see above)"

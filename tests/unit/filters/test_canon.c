@@ -435,9 +435,36 @@ static void every_single_byte_after_a_slash_is_accepted_or_refused_consistently(
     sg_pool_dispose(&pool);
 }
 
+/* The audit's view of a refused target: the method named in the path, any spelling. */
+static void mentions_the_stop_method_in_any_spelling_of_the_path(void **state)
+{
+    sg_pool_t pool;
+    static const char *const yes[] = {
+        "/sdk/vim25/8.0.3.0/sms/VasaProvider/v/TestFailoverReplicationGroupStop_Task",
+        "/sdk/vim25/8.0.3.0/sms/VasaProvider/v/%54estFailoverReplicationGroupStop_Task",
+        "/x/testfailoverreplicationgroupstop",
+        "/x/%74%65%73%74FailoverReplicationGroupStop?q=1",
+    };
+    static const char *const no[] = {
+        "/sdk/vim25/8.0.3.0/sms/VasaProvider/v/QuerySmsTaskInfo",
+        "/sim/echo/x?op=TestFailoverReplicationGroupStop_Task",
+        "/x/TestFailover%00ReplicationGroupStop",
+        "",
+    };
+
+    (void)state;
+    sg_pool_init(&pool, 1024);
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        assert_true(sg_canon_mentions_stop(&pool, yes[i], strlen(yes[i])));
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        assert_false(sg_canon_mentions_stop(&pool, no[i], strlen(no[i])));
+    sg_pool_dispose(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(mentions_the_stop_method_in_any_spelling_of_the_path),
         cmocka_unit_test(canonicalises_or_refuses_every_target_in_the_table),
         cmocka_unit_test(canonical_output_is_a_fixed_point),
         cmocka_unit_test(guarded_fields_point_into_the_canonical_path),
