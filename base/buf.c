@@ -85,6 +85,18 @@ int sg__buf_append(sg_buf_t *b, const void *p, size_t n)
     return SG_OK;
 }
 
+int sg_buf_append_u64(sg_buf_t *b, unsigned long long v)
+{
+    char d[20]; /* 2^64 - 1 has 20 digits */
+    size_t i = sizeof(d);
+
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return sg_buf_append(b, d + i, sizeof(d) - i);
+}
+
 int sg_buf_appendf(sg_buf_t *b, const char *fmt, ...)
 {
     char small[512];

@@ -54,6 +54,9 @@ static inline int sg_buf_append(sg_buf_t *b, const void *p, size_t n)
 }
 /* Append a string literal (its length is taken at compile time). */
 #define sg_buf_lit(b, lit) sg_buf_append((b), "" lit, sizeof(lit) - 1)
+/* Append v in decimal, without printf: record builders on the data path (audit lines,
+ * upstream request heads, access log) use this instead of "%llu". */
+int sg_buf_append_u64(sg_buf_t *b, unsigned long long v);
 int sg_buf_appendf(sg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Unread bytes. */
 static inline size_t sg_buf_avail(const sg_buf_t *b) { return b->len - b->off; }
