@@ -275,7 +275,7 @@ static int json_string(json_parser_t *p, sg_str_t *out)
     for (;;) {
         unsigned char c;
 
-        if (s == end)
+        if ((s = sg_json_plain_run(s, end)) == end)
             return json_fail(p, open, "unterminated string");
         c = *s;
         if (c == '"')

@@ -56,6 +56,24 @@ int sg_cp_unsafe(uint32_t cp);
  * a silently different string. */
 #define SG_ESC_RAW_INVALID 1u
 
+/* 1 for the bytes a JSON string carries as they are, in the source and in what the escaper
+ * writes: printable ASCII except '"' and '\\'. Everything else (controls, DEL, the two
+ * specials, every byte of a multi-byte character) takes the careful path. */
+extern const unsigned char sg_json_plain[256];
+
+/* The first byte in [p, e) that is not plain: the scanners' inner loop, so that the common
+ * run of plain ASCII costs a table load and a compare per byte. */
+static inline const unsigned char *sg_json_plain_run(const unsigned char *p,
+                                                     const unsigned char *e)
+{
+    while (e - p >= 4 && sg_json_plain[p[0]] & sg_json_plain[p[1]] & sg_json_plain[p[2]] &
+                             sg_json_plain[p[3]])
+        p += 4;
+    while (p < e && sg_json_plain[*p])
+        p++;
+    return p;
+}
+
 /* s[0, n) as a quoted JSON string (RFC 8259 section 7): '"' and '\\' as \" and \\, the
  * characters above as \u followed by four hex digits, the rest as it is. sg_json_str_size is the exact number of
  * bytes sg_json_str_put stores at o (the caller provides the room); _put returns the end.

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -285,6 +286,33 @@ static void an_error_log_line_stays_one_line_whatever_it_quotes(void **state)
     assert_log_safe(got, (size_t)n - 1);
 }
 
+/* The plain table, which lets runs skip esc_char, says "as it is" for exactly the bytes
+ * esc_char writes as they are when they stand alone; and a special byte is found wherever it
+ * sits in a run, before, inside or after the four-at-a-time stride. */
+static void the_plain_fast_path_agrees_with_the_careful_one(void **state)
+{
+    char s[16], want[64];
+
+    for (unsigned b = 0; b < 256; b++) {
+        char c = (char)b;
+
+        assert_int_equal(sg_json_plain[b], sg_json_str_size(&c, 1, 0) == 3);
+    }
+    for (size_t n = 1; n < sizeof(s); n++) {
+        for (size_t at = 0; at < n; at++) {
+            memset(s, 'a', n);
+            s[at] = '"';
+            snprintf(want, sizeof(want), "\"%.*s\\\"%.*s\"", (int)at, s, (int)(n - at - 1),
+                     s + at + 1);
+            assert_json(s, n, want);
+            s[at] = '\x01';
+            snprintf(want, sizeof(want), "\"%.*s\\u0001%.*s\"", (int)at, s,
+                     (int)(n - at - 1), s + at + 1);
+            assert_json(s, n, want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +330,7 @@ int main(void)
         cmocka_unit_test(the_error_log_form_escapes_the_same_characters_and_backslashes),
         cmocka_unit_test(the_error_log_form_never_stores_half_an_escape_or_half_a_character),
         cmocka_unit_test(an_error_log_line_stays_one_line_whatever_it_quotes),
+        cmocka_unit_test(the_plain_fast_path_agrees_with_the_careful_one),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
