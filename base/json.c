@@ -48,6 +48,7 @@ typedef struct {
     size_t bytes_left, bytes_next;
 
     sg_str_t name; /* member name waiting for its value */
+    int name_plain; /* its sg_json_t.name_plain */
     sg_json_err_t *err;
 } json_parser_t;
 
@@ -75,8 +76,10 @@ static sg_json_t *json_node_new(json_parser_t *p, sg_json_type_t type)
     memset(v, 0, sizeof(*v));
     v->type = type;
     v->name = p->name;
+    v->name_plain = (unsigned char)p->name_plain;
     p->name.p = NULL;
     p->name.n = 0;
+    p->name_plain = 0;
     return v;
 }
 
@@ -264,10 +267,12 @@ static int json_decode(json_parser_t *p, const unsigned char *s, const unsigned 
  * everything that does not need decoding; only strings with escapes get the
  * second, decoding pass, the others are copied as they are.
  */
-static int json_string(json_parser_t *p, sg_str_t *out)
+static int json_string(json_parser_t *p, sg_str_t *out, int *plain)
 {
     const unsigned char *open = p->s, *s = open + 1, *end = p->end;
     int escaped = 0;
+
+    *plain = 0;
     size_t n;
     uint32_t cp;
     char *buf;
@@ -311,6 +316,9 @@ static int json_string(json_parser_t *p, sg_str_t *out)
     p->s = s + 1;
     if (escaped)
         return json_decode(p, open + 1, s, out);
+    /* No escape: plain iff the scan never left sg_json_plain (the decoded bytes are the
+     * source bytes, and re-escaping them is a copy). */
+    *plain = sg_json_plain_run(open + 1, s) == s;
     n = (size_t)(s - (open + 1));
     if ((buf = json_bytes(p, n)) == NULL)
         return SG_ENOMEM;
@@ -458,7 +466,7 @@ static int json_member_name(json_parser_t *p)
         return json_fail(p, p->s, "unexpected end of input");
     if (*p->s != '"')
         return json_fail(p, p->s, "expected a member name");
-    if ((rv = json_string(p, &p->name)) != SG_OK)
+    if ((rv = json_string(p, &p->name, &p->name_plain)) != SG_OK)
         return rv;
     json_skip_ws(p);
     if (p->s == p->end)
@@ -519,7 +527,7 @@ static int json_value(json_parser_t *p, sg_json_t **done)
 {
     sg_json_type_t type;
     sg_str_t text = {NULL, 0};
-    int rv;
+    int rv, plain = 0;
 
     if (p->s == p->end)
         return json_fail(p, p->s, "unexpected end of input");
@@ -532,7 +540,7 @@ static int json_value(json_parser_t *p, sg_json_t **done)
         return json_open(p, SG_JSON_ARRAY, done);
     case '"':
         type = SG_JSON_STRING;
-        rv = json_string(p, &text);
+        rv = json_string(p, &text, &plain);
         break;
     case 't':
         type = SG_JSON_TRUE;
@@ -558,6 +566,7 @@ static int json_value(json_parser_t *p, sg_json_t **done)
     if ((*done = json_node_new(p, type)) == NULL)
         return SG_ENOMEM;
     (*done)->str = text;
+    (*done)->str_plain = (unsigned char)plain;
     return SG_OK;
 }
 
@@ -671,6 +680,27 @@ char *sg_json_put_string(char *o, const char *p, size_t n)
     return sg_json_str_put(o, p, n, SG_ESC_RAW_INVALID);
 }
 
+/* A parsed string: a plain one (nothing to escape) is copied between its quotes. */
+static char *json_put_str(char *o, const char *p, size_t n, int plain)
+{
+    if (!plain)
+        return sg_json_put_string(o, p, n);
+    *o++ = '"';
+    memcpy(o, p, n);
+    o[n] = '"';
+    return o + n + 1;
+}
+
+size_t sg_json_name_size(const sg_json_t *k)
+{
+    return k->name_plain ? k->name.n + 2 : sg_json_string_size(k->name.p, k->name.n);
+}
+
+char *sg_json_put_name(char *o, const sg_json_t *k)
+{
+    return json_put_str(o, k->name.p, k->name.n, k->name_plain);
+}
+
 size_t sg_json_size(const sg_json_t *v)
 {
     size_t size;
@@ -680,7 +710,7 @@ size_t sg_json_size(const sg_json_t *v)
     case SG_JSON_TRUE: return 4;
     case SG_JSON_FALSE: return 5;
     case SG_JSON_NUMBER: return v->str.n;
-    case SG_JSON_STRING: return sg_json_string_size(v->str.p, v->str.n);
+    case SG_JSON_STRING: return v->str_plain ? v->str.n + 2 : sg_json_string_size(v->str.p, v->str.n);
     case SG_JSON_ARRAY:
     case SG_JSON_OBJECT: break;
     }
@@ -690,7 +720,7 @@ size_t sg_json_size(const sg_json_t *v)
         const sg_json_t *k = v->kids[i];
 
         if (v->type == SG_JSON_OBJECT)
-            size += sg_json_string_size(k->name.p, k->name.n) + 1;
+            size += sg_json_name_size(k) + 1;
         size += sg_json_size(k);
     }
     return size;
@@ -705,7 +735,7 @@ char *sg_json_put(char *o, const sg_json_t *v)
     case SG_JSON_TRUE: memcpy(o, "true", 4); return o + 4;
     case SG_JSON_FALSE: memcpy(o, "false", 5); return o + 5;
     case SG_JSON_NUMBER: memcpy(o, v->str.p, v->str.n); return o + v->str.n;
-    case SG_JSON_STRING: return sg_json_put_string(o, v->str.p, v->str.n);
+    case SG_JSON_STRING: return json_put_str(o, v->str.p, v->str.n, v->str_plain);
     case SG_JSON_ARRAY:
     case SG_JSON_OBJECT: break;
     }
@@ -716,7 +746,7 @@ char *sg_json_put(char *o, const sg_json_t *v)
         if (i > 0)
             *o++ = ',';
         if (obj) {
-            o = sg_json_put_string(o, k->name.p, k->name.n);
+            o = sg_json_put_name(o, k);
             *o++ = ':';
         }
         o = sg_json_put(o, k);

@@ -37,6 +37,9 @@ typedef struct sg_json_s sg_json_t;
 
 struct sg_json_s {
     sg_json_type_t type;
+    /* 1 when name / str (a STRING's) holds only sg_json_plain bytes, as the parser found
+     * them: the serializer copies those without running the escaper. 0 is always safe. */
+    unsigned char name_plain, str_plain;
     sg_str_t name; /* member name (decoded, NUL-terminated) when the parent is an object */
     union {
         sg_str_t str; /* NUMBER and STRING; NUL-terminated */
@@ -109,6 +112,9 @@ size_t sg_json_size(const sg_json_t *v);
 char *sg_json_put(char *o, const sg_json_t *v);
 size_t sg_json_string_size(const char *p, size_t n);
 char *sg_json_put_string(char *o, const char *p, size_t n);
+/* The same for the quoted member name of k (a kid of an object), without the colon. */
+size_t sg_json_name_size(const sg_json_t *k);
+char *sg_json_put_name(char *o, const sg_json_t *k);
 
 /* The member of obj named exactly name (byte comparison), or NULL; NULL too when obj
  * is not an object. Linear in the number of members. */

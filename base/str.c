@@ -191,6 +191,11 @@ int sg_buf_json_str(sg_buf_t *b, const char *s, size_t n)
         return b->err; /* a sticky buffer's earlier failure: measure nothing */
     if (n > (SIZE_MAX - 2) / 6) /* the size below could wrap; no buffer holds that much */
         return sg_buf_fail(b, SG_ETOOBIG);
+    if (6 * n + 2 <= b->cap - b->len && (b->off == 0 || b->off < b->len)) {
+        /* Room for the worst case (every byte a \u escape): one pass, no measuring. */
+        b->len = (size_t)(sg_json_str_put(b->data + b->len, s, n, 0) - b->data);
+        return SG_OK;
+    }
     size = sg_json_str_size(s, n, 0);
     if ((rv = sg_buf_reserve(b, size)) != SG_OK)
         return rv;

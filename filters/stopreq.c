@@ -482,7 +482,7 @@ static size_t body_size(const sg_json_t *root, const sg_group_t *groups, size_t 
 
         if (!is_forwarded(k))
             continue;
-        size += (members++ > 0) + sg_json_string_size(k->name.p, k->name.n) + 1;
+        size += (members++ > 0) + sg_json_name_size(k) + 1;
         if (groups == NULL || !is_groupid(k)) {
             size += sg_json_size(k);
             continue;
@@ -507,7 +507,7 @@ static char *body_put(char *o, const sg_json_t *root, const sg_group_t *groups, 
             continue;
         if (members++ > 0)
             *o++ = ',';
-        o = sg_json_put_string(o, k->name.p, k->name.n);
+        o = sg_json_put_name(o, k);
         *o++ = ':';
         if (groups == NULL || !is_groupid(k)) {
             o = sg_json_put(o, k);

@@ -151,6 +151,11 @@ static const accept_case_t accepts[] = {
     {"escaped member names", L("{\"\\u0061\\\"\":\"\\/\"}"), "{\"a\\\"\":\"/\"}"},
     {"slash in a name is not a duplicate of its escape", L("{\"/\":1,\"\\\\/\":2}"),
      "{\"/\":1,\"\\\\/\":2}"},
+    /* Strings the parser did not find plain (sg_json_t.str_plain/name_plain 0) go through the
+     * escaper on the way out; plain ones are copied: both in names and in values. */
+    {"raw DEL, U+2028 and non-ASCII in names and values",
+     L("{\"n\x7f\":\"a\xe2\x80\xa8z\",\"\xc3\xa9\":\"\xc3\xa9\",\"p\":\"plain\"}"),
+     "{\"n\\u007f\":\"a\\u2028z\",\"\xc3\xa9\":\"\xc3\xa9\",\"p\":\"plain\"}"},
     {"nine distinct members (sorted check)",
      L("{\"a1\":1,\"a2\":2,\"a3\":3,\"a4\":4,\"a5\":5,\"a6\":6,\"a7\":7,\"a8\":8,\"a9\":9}"),
      "{\"a1\":1,\"a2\":2,\"a3\":3,\"a4\":4,\"a5\":5,\"a6\":6,\"a7\":7,\"a8\":8,\"a9\":9}"},
