@@ -745,8 +745,8 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
             return SG_ENOMEM;
     ctx->split = 1; /* for the audit, from now on: an aborted request is audited part by part */
     if (nparts == 1 && !r->conn->eof) {
-        /* One part: the request itself goes upstream, no sub-request, no answer copied
-         * back. Its body is flt_validate's re-serialisation of every group, the one
+        /* One part: the request itself goes upstream, not a sub-request made for it. Its
+         * body is flt_validate's re-serialisation of every group, the one
          * sg_stopreq_serialize(sr, 0, ngroups) gives a part (what was checked is what goes),
          * with the client's headers as a part has them. batch_on_response sees the end. */
         ctx->direct = 1;

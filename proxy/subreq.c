@@ -15,7 +15,7 @@
  * A batch of one part needs none of this: it goes upstream as the request itself
  * (sg_subreq_direct), its answer held to the same bound and handed to the chain
  * whole, so the batch filter answers as for a part (and can still re-split after
- * TooMany) without a second request, a second exchange or a copy of the answer.
+ * TooMany) without a second request object, body or trip through the loop.
  */
 #include "proxy/proxy.h"
 
