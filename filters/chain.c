@@ -151,6 +151,21 @@ int sg_chain_run(sg_req_t *r, int phase)
     return SG_FLT_NEXT;
 }
 
+void sg_chain_response(sg_req_t *r)
+{
+    for (size_t i = 0; chain_filters[i] != NULL; i++) {
+        const sg_filter_ops_t *f = chain_filters[i];
+        void *ctx;
+
+        if (f->on_response == NULL)
+            continue;
+        /* The filter that asked for direct mode has its context: a missing one is not it. */
+        if ((ctx = chain_ctx(r, i)) == NULL && f->ctx_size != 0)
+            continue;
+        f->on_response(r, ctx);
+    }
+}
+
 void sg_chain_done(sg_req_t *r)
 {
     for (size_t i = 0; chain_filters[i] != NULL; i++) {

@@ -43,6 +43,11 @@ struct sg_filter_ops_s {
     void (*gen_deinit)(void *fgen); /* the generation's last reference went */
     int (*on_request_headers)(sg_req_t *r, void *ctx);
     int (*on_request_body)(sg_req_t *r, void *ctx);
+    /* r went upstream in direct mode (sg_subreq_direct) and the exchange ended: answered
+     * (r->res.status and headers, the whole body in r->res_body) or failed (r->up_error).
+     * Nothing of it reached the client: the filter answers, now or later (sg_req_reply,
+     * sub-requests). Called from the upstream's callback, r's connection already let go. */
+    void (*on_response)(sg_req_t *r, void *ctx);
     void (*on_done)(sg_req_t *r, void *ctx); /* always, once, before r is freed */
     void (*thread_exit)(void);               /* a worker thread ends: free its state */
 };
@@ -60,6 +65,8 @@ void sg_chain_gen_deinit(sg_gen_t *g);
  * filter passed (r->flt_next is reset for the next phase), SG_FLT_WAIT,
  * SG_FLT_REPLIED or a negative SG_E* code. */
 int sg_chain_run(sg_req_t *r, int phase);
+/* The upstream exchange of a request in direct mode ended: the on_response hooks. */
+void sg_chain_response(sg_req_t *r);
 void sg_chain_done(sg_req_t *r);
 void sg_chain_thread_exit(void);
 

@@ -6,8 +6,10 @@
  * most the provider's batch size (learned from TooMany, else
  * batch.providers[moid].max_size, else batch.max_size), at most
  * batch.max_parallel at a time, each a sub-request (proxy/subreq.c) carrying
- * the client's force, _typeName members and session header. One part: its
- * answer goes back as it came. Several: the client gets one SmsTask whose
+ * the client's force, _typeName members and session header. One part: the
+ * request itself goes upstream (direct mode, no sub-request), its answer comes
+ * back here whole and goes to the client as it came, or is re-split after a
+ * TooMany like any part. Several: the client gets one SmsTask whose
  * value is a signed composite handle (filters/handle.c). Queries on such a
  * handle query every part and merge the answers (filters/merge.c).
  */
@@ -69,6 +71,8 @@ typedef struct {
     size_t single_len;
     int active;              /* the parts are under way: a resumed hook only waits */
     int split;               /* sent as parts: the audit records them part by part */
+    int direct;              /* the only part is the request itself, upstream now */
+    uint64_t sent_ms;        /* when it went */
 } batch_ctx_t;
 
 /* The generation's composite-handle keys (batch.task_key_file and the previous one). */
@@ -264,16 +268,17 @@ static void batch_part_fail(batch_part_t *p, int state, const char *type, const 
     p->fault = fault;
 }
 
-/* The upstream answer of a child as JSON, or NULL. */
-static const sg_json_t *batch_parse(sg_req_t *r, sg_req_t *child)
+/* The upstream answer a part got (x: its sub-request, or r in direct mode) as JSON, or
+ * NULL. */
+static const sg_json_t *batch_parse(sg_req_t *r, const sg_req_t *x)
 {
     sg_json_limits_t lim = {.max_depth = 32, .max_values = 1u << 20};
     sg_json_t *root = NULL;
     sg_json_err_t err;
 
-    if (sg_buf_avail(&child->res_body) == 0 ||
-        sg_json_parse(&r->pool, sg_buf_head(&child->res_body), sg_buf_avail(&child->res_body),
-                      &lim, &root, &err) != SG_OK || root->type != SG_JSON_OBJECT)
+    if (sg_buf_avail(&x->res_body) == 0 ||
+        sg_json_parse(&r->pool, sg_buf_head(&x->res_body), sg_buf_avail(&x->res_body), &lim,
+                      &root, &err) != SG_OK || root->type != SG_JSON_OBJECT)
         return NULL;
     return root;
 }
@@ -426,24 +431,22 @@ static int batch_not_delivered(const sg_req_t *child)
                                        strcmp(child->up_error, "upstream tls") == 0);
 }
 
-static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
+/* Part p's exchange ended on x (its sub-request, or r itself in direct mode): the part's
+ * state from the answer. status is the upstream's HTTP status, 0 when it gave no answer of
+ * its own (a fault made here: unreachable, reset, timeout, bad response, is the gateway's,
+ * not the provider's). */
+static void batch_part_end(sg_req_t *r, batch_ctx_t *ctx, batch_part_t *p, const sg_req_t *x,
+                           int status)
 {
-    batch_ctx_t *ctx = sg_flt_ctx(r, &sg_flt_batch);
-    batch_part_t *p = arg;
     const sg_json_t *root;
     const char *type, *body;
-    size_t blen = sg_buf_avail(&child->res_body);
+    size_t blen = sg_buf_avail(&x->res_body);
 
-    ctx->inflight--;
-    /* 0 when the upstream gave no answer of its own: a fault made here (unreachable,
-     * reset, timeout, bad response) is the gateway's, not the provider's. */
-    p->status = child->local_reply || (child->aborted && !child->res_started) ? 0
-                                                                              : child->res.status;
-    p->error = child->up_error;
-    p->duration_ms = sg_now_ms() - child->start_ms;
-    root = p->status != 0 ? batch_parse(r, child) : NULL;
+    p->status = status;
+    p->error = x->up_error;
+    root = p->status != 0 ? batch_parse(r, x) : NULL;
     type = batch_member(root, "_typeName");
-    body = blen ? sg_pool_strndup(&r->pool, sg_buf_head(&child->res_body), blen) : NULL;
+    body = blen ? sg_pool_strndup(&r->pool, sg_buf_head(&x->res_body), blen) : NULL;
     if (p->status == 200 && batch_member(root, "value") != NULL) {
         const char *t = batch_member(root, "type") ? batch_member(root, "type") : "SmsTask";
         const char *v = batch_member(root, "value");
@@ -476,7 +479,7 @@ static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
         } else {
             batch_part_fail(p, PART_REFUSED, type, body);
         }
-    } else if (p->status == 0 && batch_not_delivered(child)) {
+    } else if (p->status == 0 && batch_not_delivered(x)) {
         batch_part_fail(p, PART_REFUSED, "ProviderUnavailable",
                         batch_fault_json(r, "ProviderUnavailable",
                                          "The provider is temporarily unavailable."));
@@ -491,13 +494,47 @@ static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
     }
     if (ctx->nparts == 1 && p->state != PART_PENDING && p->status != 0) {
         /* Still one part: its answer goes back as it came (batch_finish_stop). */
-        const sg_header_t *ct = sg_headers_get(&child->res.headers, "content-type");
+        const sg_header_t *ct = sg_headers_get(&x->res.headers, "content-type");
 
         ctx->single_status = p->status;
         ctx->single_ctype = ct ? sg_pool_strndup(&r->pool, ct->value.p, ct->value.n) : NULL;
         ctx->single_len = blen;
         ctx->single_body = body != NULL ? body : "";
     }
+}
+
+static void batch_part_done(sg_req_t *r, sg_req_t *child, void *arg)
+{
+    batch_ctx_t *ctx = sg_flt_ctx(r, &sg_flt_batch);
+    batch_part_t *p = arg;
+
+    ctx->inflight--;
+    p->duration_ms = sg_now_ms() - child->start_ms;
+    batch_part_end(r, ctx, p, child,
+                   child->local_reply || (child->aborted && !child->res_started)
+                       ? 0
+                       : child->res.status);
+    batch_pump(r, ctx);
+}
+
+/* Direct mode (batch_stop): the request itself carried the only part, and its exchange
+ * ended, held from the client (proxy/req.c). It is dealt with as a sub-request part's
+ * answer is: the same record, the same re-split after TooMany, the same answer. */
+static void batch_on_response(sg_req_t *r, void *vctx)
+{
+    batch_ctx_t *ctx = vctx;
+
+    if (!ctx->direct)
+        return;
+    ctx->direct = 0;
+    ctx->parts[0]->duration_ms = sg_now_ms() - ctx->sent_ms;
+    batch_part_end(r, ctx, ctx->parts[0], r, r->up_error != NULL ? 0 : r->res.status);
+    /* What the client gets is made afresh (batch_finish_stop, or a composite task after the
+     * parts of a re-split): the held status, header lines and body are not it. */
+    r->res.status = 0;
+    r->res.headers.n = 0;
+    r->res.content_length = -1;
+    sg_buf_reset(&r->res_body);
     batch_pump(r, ctx);
 }
 
@@ -707,6 +744,17 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
         if (batch_add_part(r, ctx, i, i * size, SG_MIN(size, sr->ngroups - i * size)) != SG_OK)
             return SG_ENOMEM;
     ctx->split = 1; /* for the audit, from now on: an aborted request is audited part by part */
+    if (nparts == 1 && !r->conn->eof) {
+        /* One part: the request itself goes upstream, not a sub-request made for it. Its
+         * body is flt_validate's re-serialisation of every group, the one
+         * sg_stopreq_serialize(sr, 0, ngroups) gives a part (what was checked is what goes),
+         * with the client's headers as a part has them. batch_on_response sees the end. */
+        ctx->direct = 1;
+        ctx->parts[0]->state = PART_SENT;
+        ctx->sent_ms = sg_now_ms();
+        sg_subreq_direct(r);
+        return SG_FLT_NEXT;
+    }
     batch_pump(r, ctx);
     return SG_FLT_WAIT; /* the answer comes from the parts; the chain never resumes */
 }
@@ -841,5 +889,6 @@ const sg_filter_ops_t sg_flt_batch = {
     .gen_init = batch_gen_init,
     .gen_deinit = batch_gen_deinit,
     .on_request_body = batch_on_request_body,
+    .on_response = batch_on_response,
     .on_done = batch_on_done,
 };

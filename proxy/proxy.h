@@ -329,6 +329,9 @@ struct sg_req_s {
         int no_body;            /* HEAD, 1xx, 204, 304 */
     } res;
     unsigned res_started : 1, res_ended : 1, res_paused : 1, aborted : 1, local_reply : 1;
+    /* Direct mode (sg_subreq_direct): the upstream's answer, or its failure, is held from
+     * the client and handed to the chain (filters/filter.h on_response). */
+    unsigned res_hold : 1;
     const char *term; /* 2-char termination code (HAProxy style), "--" when clean */
     uint64_t up_start_ms, up_end_ms; /* first sg_up_forward, upstream answer end (0: none) */
     uint64_t bytes_out;              /* response body bytes handed to the front end */
@@ -394,6 +397,13 @@ typedef void (*sg_subreq_cb)(sg_req_t *parent, sg_req_t *child, void *arg);
  * Never calls cb before returning. */
 sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, const char *body,
                           size_t bodylen, sg_subreq_cb cb, void *arg);
+/* A batch's only part goes upstream as r itself, not as a sub-request (the chain then
+ * returns SG_FLT_NEXT). What a sub-request gives its parent still holds: nothing of the
+ * answer reaches the client as it comes; it is gathered whole in r->res_body, within a
+ * sub-request's bound, and the chain's on_response hook gets it (or the failure) at its
+ * end, to answer as it would for a part: the answer as it came, the part's fault, or a
+ * re-split after TooMany. */
+void sg_subreq_direct(sg_req_t *r);
 /* parent is going away: its children are cancelled, their callbacks never run. */
 void sg_subreq_orphan_all(sg_req_t *parent);
 void sg__subreq_run_done(sg_worker_t *w);

@@ -270,8 +270,22 @@ void sg_req_resume(sg_req_t *r)
 
 /* ---- upstream events ---- */
 
+/* Direct mode (r->res_hold, sg_subreq_direct): the exchange ended, answered or failed, and
+ * nothing of it reached the client. The chain answers for it (filters/filter.h
+ * on_response): returns 1, and the core does nothing more with it. */
+static int req_hand_over(sg_req_t *r)
+{
+    if (!r->res_hold)
+        return 0;
+    r->res_hold = 0;
+    sg_chain_response(r);
+    return 1;
+}
+
 void sg_req_up_headers(sg_req_t *r)
 {
+    if (r->res_hold)
+        return; /* held: the body gathers in r->res_body for the chain (req_hand_over) */
     r->res_started = 1;
     if (r->fe->send_headers(r) != SG_OK)
         r->fe->abort(r);
@@ -279,6 +293,8 @@ void sg_req_up_headers(sg_req_t *r)
 
 int sg_req_up_body(sg_req_t *r, const char *p, size_t n)
 {
+    if (r->res_hold) /* held whole (sg_subreq_direct): over its bound, a failure */
+        return sg_buf_append(&r->res_body, p, n) == SG_OK ? 0 : -1;
     r->bytes_out += n;
     if (r->capture && sg_buf_append(&r->res_body, p, n) != SG_OK) {
         /* A sub-request's answer is all there is of it (the parent parses it): cut
@@ -310,6 +326,8 @@ void sg_req_up_done(sg_req_t *r)
 {
     r->up = NULL;
     sg_metrics_up_end(r);
+    if (req_hand_over(r))
+        return;
     r->res_ended = 1;
     if (r->fe->send_end(r) != SG_OK)
         r->fe->abort(r);
@@ -319,11 +337,16 @@ void sg_req_up_fail(sg_req_t *r, int status, const char *why)
 {
     r->up = NULL;
     sg_metrics_up_end(r);
-    r->term = status == 504 ? "UD" : "UH";
     if (r->up_error == NULL)
         r->up_error = status == 504 ? "upstream timeout" : "upstream failed";
     sg_log(SG_LOG_WARN, "conn=%" PRIu64 " req=%s%s upstream failed (%d, %s) while %s",
-           r->conn->id, r->request_id, r->is_child ? " (part)" : "", status, r->up_error, why);
+           r->conn->id, r->request_id, r->is_child || r->res_hold ? " (part)" : "", status,
+           r->up_error, why);
+    /* A direct part's failure is the chain's to answer, as a sub-request part's is: the
+     * request itself did not fail (its term stays as for an answered part). */
+    if (req_hand_over(r))
+        return;
+    r->term = status == 504 ? "UD" : "UH";
     if (r->is_child && r->res_started && !r->local_reply) {
         /* Nothing of a sub-request's answer reached anyone: drop the part that came
          * and answer with the fault, as if the upstream had said nothing. */

@@ -11,6 +11,11 @@
  * inside an upstream callback, so the callback may spawn more children, reply
  * to the parent or resume its chain. A parent that goes away first takes its
  * pending children with it; their callbacks never run.
+ *
+ * A batch of one part needs none of this: it goes upstream as the request itself
+ * (sg_subreq_direct), its answer held to the same bound and handed to the chain
+ * whole, so the batch filter answers as for a part (and can still re-split after
+ * TooMany) without a second request object, body or trip through the loop.
  */
 #include "proxy/proxy.h"
 
@@ -22,6 +27,11 @@
  * like a broken upstream ("upstream response too large": 500 ProviderUnavailable on
  * the stop-test route, see sg_req_up_body); nothing truncated is ever parsed. */
 #define SUBREQ_ANSWER_MAX (8u * 1024 * 1024)
+
+static size_t subreq_answer_max(const sg_conf_t *conf)
+{
+    return (size_t)SG_MIN((uint64_t)conf->limits.max_body_bytes, (uint64_t)SUBREQ_ANSWER_MAX);
+}
 
 static void subreq_finish(sg_req_t *r)
 {
@@ -100,8 +110,7 @@ sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, co
     r->capture = 1;
     r->content_length = (int64_t)bodylen;
     sg_buf_dispose(&r->res_body);
-    sg_buf_init(&r->res_body, (size_t)SG_MIN((uint64_t)parent->conf->limits.max_body_bytes,
-                                              (uint64_t)SUBREQ_ANSWER_MAX));
+    sg_buf_init(&r->res_body, subreq_answer_max(parent->conf));
     sg_buf_dispose(&r->body);
     sg_buf_init(&r->body, bodylen + 1);
     if (r->path.p == NULL || sg_buf_append(&r->body, body, bodylen) != SG_OK) {
@@ -115,6 +124,18 @@ sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, co
     sg_m_inc(&r->conn->w->m.batch_parts);
     sg_up_forward(r);
     return r;
+}
+
+/* The part is the request: nothing to spawn. As for a sub-request, the answer is gathered
+ * whole within the same bound (over it, the exchange fails as "upstream response too
+ * large", never cut short) and counted as a part; req.c holds it from the client. */
+void sg_subreq_direct(sg_req_t *r)
+{
+    r->res_hold = 1;
+    r->capture = 1;
+    sg_buf_dispose(&r->res_body); /* nothing in it yet: the exchange has not begun */
+    sg_buf_init(&r->res_body, subreq_answer_max(r->conf));
+    sg_m_inc(&r->conn->w->m.batch_parts);
 }
 
 static void subreq_unlink(sg_req_t *r)

@@ -11,12 +11,14 @@
 #   - max_parallel 2: 12 groups with every upstream answer delayed 400 ms (a second simulator
 #     with --delay-ms: x-sim-* headers do not reach the upstream on guarded routes) -> two
 #     parts at once, the third after one of them answered
-#   - a client that leaves while its parts are upstream does no harm; 200 split requests from
+#   - a client that leaves while its parts are upstream does no harm (a one-part request,
+#     which goes upstream as itself, too); 200 split requests from
 #     h2load (40 streams at once) all succeed, 3 calls each
 #   - the handle's parts are the simulator's tasks: each one's result lists that part's groups
 #   - TooMany from the upstream (sms-sim --max-batch 3, batch.max_size 8): 8 groups -> one
 #     8-group call refused, then 3,3,2 -> composite; the size is learned: the next 8-group
-#     request goes out as 3,3,2 straight away; another provider still starts at 8
+#     request goes out as 3,3,2 straight away; another provider still starts at 8 (over
+#     HTTP/2 too)
 #   - every part refused at submission (TooMany that max_parts leaves no room to re-split):
 #     the client gets that fault, no handle
 #   - TooMany without maxBatchSize (--no-batch-size): parts of one, learned too
@@ -308,9 +310,11 @@ echo "   $got"
 [[ $got == OK* ]] || fail "vasa-par: parts not sent two at a time: $got"
 
 check "a client that leaves while its parts are upstream (HTTP/1.1 and HTTP/2): smsguard carries on"
-for proto in http1.1 http2; do
-    moid=vasa-gone-$(tag "$proto")
-    body 12 false - "$WORK/r/$moid.req"
+# 12 groups: three parts; 3 groups: one part, which is the request itself upstream
+for c in "http1.1 vasa-gone-h1 12" "http2 vasa-gone-h2 12" "http1.1 vasa-gone1-h1 3" \
+    "http2 vasa-gone1-h2 3"; do
+    read -r proto moid n <<<"$c"
+    body "$n" false - "$WORK/r/$moid.req"
     sg_req "$proto" POST "$VP/$moid/$M" "$WORK/r/$moid" -H 'Content-Type: application/json' \
         -H "vmware-api-session-id: sess-$moid" --max-time 0.3 \
         --data-binary @"$WORK/r/$moid.req"
@@ -318,6 +322,9 @@ for proto in http1.1 http2; do
 done
 sleep 1.2
 assert_eq "4 0-3 4 4-7" "$(calls vasa-gone-h1 | sort -t' ' -k2n | head -n 2 | paste -sd' ' -)" "vasa-gone-h1: the parts already under way"
+for moid in vasa-gone1-h1 vasa-gone1-h2; do
+    assert_eq "3 0-2" "$(calls "$moid")" "$moid: its one call"
+done
 GONE_SIZES=$(sizes vasa-gone-h1)
 assert_serving "the clients that left"
 stop_guard_term "$SG_PID"
@@ -326,7 +333,7 @@ SIM_RECORD=$SIM1_RECORD
 stop http2 vasa-after-gone 10 false -
 composite vasa-after-gone
 parts_ok vasa-after-gone "0-3 4-7 8-9" false -
-echo "   gone twice; then 200 composite as before; upstream for the gone h1 request: $GONE_SIZES"
+echo "   gone four times (split and one part, h1 and h2); then 200 composite as before; upstream for the gone h1 request: $GONE_SIZES"
 
 check "h2load: 200 split requests (10 groups each) over 4 connections x 10 streams: all 200, 600 calls upstream"
 body 10 false - "$WORK/load.req"
@@ -468,6 +475,11 @@ composite vasa-tm-other
 assert_eq "8 3 3 2" "$(sizes vasa-tm-other | cut -d' ' -f1) $(sizes vasa-tm-other | cut -d' ' -f2- | tr ' ' '\n' | sort -rn | paste -sd' ' -)" \
     "vasa-tm-other: another provider learns for itself"
 echo "   another provider: upstream $(sizes vasa-tm-other)"
+stop http2 vasa-tm-h2 8 false -
+composite vasa-tm-h2
+assert_eq "8 3 3 2" "$(sizes vasa-tm-h2 | cut -d' ' -f1) $(sizes vasa-tm-h2 | cut -d' ' -f2- | tr ' ' '\n' | sort -rn | paste -sd' ' -)" \
+    "vasa-tm-h2: the one-part request refused with TooMany over HTTP/2 is re-split too"
+echo "   HTTP/2, another provider: upstream $(sizes vasa-tm-h2)"
 stop_guard_term "$SG_PID"
 
 check "every part refused at submission (TooMany, no room to re-split): the client gets that fault, no handle"
