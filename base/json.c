@@ -270,9 +270,7 @@ static int json_decode(json_parser_t *p, const unsigned char *s, const unsigned 
 static int json_string(json_parser_t *p, sg_str_t *out, int *plain)
 {
     const unsigned char *open = p->s, *s = open + 1, *end = p->end;
-    int escaped = 0;
-
-    *plain = 0;
+    int escaped = 0, special = 0;
     size_t n;
     uint32_t cp;
     char *buf;
@@ -285,6 +283,7 @@ static int json_string(json_parser_t *p, sg_str_t *out, int *plain)
         c = *s;
         if (c == '"')
             break;
+        special = 1; /* the scan left sg_json_plain before the closing quote */
         if (c == '\\') {
             escaped = 1;
             if (end - s < 2)
@@ -314,11 +313,11 @@ static int json_string(json_parser_t *p, sg_str_t *out, int *plain)
         s += n;
     }
     p->s = s + 1;
+    /* Plain: the decoded bytes are the source bytes and all sg_json_plain, so writing
+     * them back is a copy. */
+    *plain = !special;
     if (escaped)
         return json_decode(p, open + 1, s, out);
-    /* No escape: plain iff the scan never left sg_json_plain (the decoded bytes are the
-     * source bytes, and re-escaping them is a copy). */
-    *plain = sg_json_plain_run(open + 1, s) == s;
     n = (size_t)(s - (open + 1));
     if ((buf = json_bytes(p, n)) == NULL)
         return SG_ENOMEM;

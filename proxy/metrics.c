@@ -431,7 +431,7 @@ static const m_plain_t m_plain[] = {
              "Upstream connections that failed to connect or to complete the TLS handshake, or "
              "timed out doing so."),
     M_WORKER("batch_parts_total", "counter", batch_parts,
-             "Sub-requests sent upstream for the parts of split batches."),
+             "Parts of stop-test batches sent upstream (one per request of one part), and composite task queries' parts."),
     M_GLOBAL("audit_records_total", "counter", sg_metrics_audit.records,
              "Audit log lines written (records and checkpoints)."),
     M_GLOBAL("audit_write_failures_total", "counter", sg_metrics_audit.write_failures,
