@@ -48,16 +48,53 @@ static void ac_to_hex(const unsigned char *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-void sg_audit_hash_hex(const char *line, size_t n, char out[SG_AUDIT_HASH_HEX + 1])
+int sg_audit_hasher_init(sg_audit_hasher_t *h)
+{
+    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    h->ctx = EVP_MD_CTX_new();
+    if (h->md == NULL || h->ctx == NULL) {
+        sg_audit_hasher_dispose(h);
+        ERR_clear_error();
+        return SG_ENOMEM;
+    }
+    return SG_OK;
+}
+
+void sg_audit_hasher_dispose(sg_audit_hasher_t *h)
+{
+    EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->md);
+    h->ctx = NULL;
+    h->md = NULL;
+}
+
+void sg_audit_hasher_hex(sg_audit_hasher_t *h, const char *line, size_t n,
+                         char out[SG_AUDIT_HASH_HEX + 1])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
 
-    /* EVP_Digest cannot fail for SHA-256 short of memory exhaustion inside OpenSSL; a zeroed
-     * digest then simply breaks the chain, which the verifier reports. */
-    if (EVP_Digest(line, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != sizeof(md))
+    /* Reinitialising a context with the digest it already holds keeps the provider's state
+     * allocated (EVP_DigestInit_ex2 frees it only for another digest), so a line costs the
+     * hash and nothing else. SHA-256 cannot fail short of memory exhaustion inside OpenSSL;
+     * a zeroed digest then simply breaks the chain, which the verifier reports. */
+    if (h->ctx == NULL || EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1 ||
+        EVP_DigestUpdate(h->ctx, line, n) != 1 || EVP_DigestFinal_ex(h->ctx, md, &mdlen) != 1 ||
+        mdlen != sizeof(md)) {
         memset(md, 0, sizeof(md));
+        ERR_clear_error();
+    }
     ac_to_hex(md, sizeof(md), out);
+}
+
+void sg_audit_hash_hex(const char *line, size_t n, char out[SG_AUDIT_HASH_HEX + 1])
+{
+    sg_audit_hasher_t h = {NULL, NULL};
+
+    if (sg_audit_hasher_init(&h) != SG_OK)
+        h.ctx = NULL; /* hashes as zeros, as a failed digest always has */
+    sg_audit_hasher_hex(&h, line, n, out);
+    sg_audit_hasher_dispose(&h);
 }
 
 static int ac_is_hash_hex(const char *p)
@@ -89,7 +126,22 @@ static int ac_key_id(EVP_PKEY *pkey, char out[AC_KEYID_HEX + 1])
 
 int sg_audit_prefix(sg_buf_t *b, unsigned long long seq, const char *prev_hex)
 {
-    return sg_buf_appendf(b, "{\"seq\":%llu,\"prev\":\"%.64s\",", seq, prev_hex);
+    static const char head[] = "{\"seq\":", mid[] = ",\"prev\":\"";
+    size_t digits = 1;
+    int rv;
+
+    /* Room for the whole prefix first, so that the appends below cannot fail half-way and b
+     * is unchanged on failure; then no printf (the writer prefixes every line). */
+    for (unsigned long long v = seq; v >= 10; v /= 10)
+        digits++;
+    rv = sg_buf_reserve(b, sizeof(head) - 1 + digits + sizeof(mid) - 1 + SG_AUDIT_HASH_HEX + 2);
+    if (rv != SG_OK)
+        return rv;
+    sg_buf_append(b, head, sizeof(head) - 1);
+    sg_buf_append_u64(b, seq);
+    sg_buf_append(b, mid, sizeof(mid) - 1);
+    sg_buf_append(b, prev_hex, SG_AUDIT_HASH_HEX);
+    return sg_buf_lit(b, "\",");
 }
 
 /* Parses the exact prefix {"seq":N,"prev":"H", at the start of line[0..n): N decimal, 1 to 20
@@ -355,6 +407,7 @@ typedef struct {
     EVP_PKEY *pub; /* NULL: checkpoints not checked */
     char key_id[AC_KEYID_HEX + 1];
     sg_pool_t pool; /* per line: the JSON tree */
+    sg_audit_hasher_t hasher;
     int have_prev;
     unsigned long long seq;           /* of the previous complete line */
     char hash[SG_AUDIT_HASH_HEX + 1]; /* of the previous complete line */
@@ -500,7 +553,7 @@ static int ac_check_line(ac_verifier_t *v, const char *line, size_t n, ac_loc_t 
             v->pending = seq == v->seq + 1 ? AC_PEND_EDIT : AC_PEND_JUMP;
         }
     }
-    sg_audit_hash_hex(line, n, hash);
+    sg_audit_hasher_hex(&v->hasher, line, n, hash);
     v->before = v->loc;
     v->loc = at;
     v->seq = seq;
@@ -606,7 +659,7 @@ int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_
     }
     line = malloc(SG_AUDIT_MAX_LINE);
     rd.chunk = malloc(AC_READ_CHUNK);
-    if (line == NULL || rd.chunk == NULL) {
+    if (line == NULL || rd.chunk == NULL || sg_audit_hasher_init(&v.hasher) != SG_OK) {
         snprintf(res->why, sizeof(res->why), "%s", strerror(ENOMEM));
         rv = -1;
         goto out;
@@ -628,6 +681,7 @@ out:
     free(line);
     free(rd.chunk);
     EVP_PKEY_free(v.pub);
+    sg_audit_hasher_dispose(&v.hasher);
     sg_pool_dispose(&v.pool);
     return rv;
 }

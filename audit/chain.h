@@ -29,8 +29,24 @@
 #define SG_AUDIT_HASH_HEX 64
 #define SG_AUDIT_MAX_LINE (1024 * 1024) /* longest line the verifier accepts, without '\n' */
 
-/* Hex SHA-256 of line[0..n) (no newline) into out[65] (NUL-terminated, lowercase). */
+/* Hex SHA-256 of line[0..n) (no newline) into out[65] (NUL-terminated, lowercase). One-shot:
+ * for a line now and then (the chain head at start-up, a key id). */
 void sg_audit_hash_hex(const char *line, size_t n, char out[SG_AUDIT_HASH_HEX + 1]);
+
+/* The same hash for a stream of lines (the writer, the verifier): SHA-256 fetched once and one
+ * digest context reused, where sg_audit_hash_hex pays an implicit fetch and a context
+ * allocation per line, more than hashing a record costs. Caller storage; one thread at a time. */
+typedef struct {
+    struct evp_md_st *md;      /* SHA-256, fetched at init */
+    struct evp_md_ctx_st *ctx; /* reinitialised for every line */
+} sg_audit_hasher_t;
+
+/* Returns SG_OK or SG_ENOMEM (h then holds nothing to dispose). */
+int sg_audit_hasher_init(sg_audit_hasher_t *h);
+void sg_audit_hasher_dispose(sg_audit_hasher_t *h);
+/* sg_audit_hash_hex with h: the same contract and output. */
+void sg_audit_hasher_hex(sg_audit_hasher_t *h, const char *line, size_t n,
+                         char out[SG_AUDIT_HASH_HEX + 1]);
 
 /* Appends the line prefix {"seq":N,"prev":"H", to b; prev_hex is 64 lowercase hex characters.
  * Returns SG_OK, SG_ENOMEM or SG_ETOOBIG (b's maximum); b unchanged on failure. */

@@ -22,8 +22,6 @@
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <stdio.h>
-#include <time.h>
 
 enum { AUDIT_NONE = 0, AUDIT_WAITING, AUDIT_WRITTEN, AUDIT_FAILED };
 
@@ -34,23 +32,34 @@ typedef struct {
 
 extern const sg_filter_ops_t sg_flt_audit;
 
-/* Every audit_* writer below appends to a sticky buffer (base/buf.h): a failed step leaves
- * the rest undone and its error in b, which audit_submit checks once. */
+/* Every audit_* writer below appends to the sticky buffer of the worker's audit batch
+ * (base/buf.h, proxy/audit.c): a failed step leaves the rest undone and its error in b,
+ * which sg_audit_commit checks once. No printf: a record is literals, decimals
+ * (sg_buf_append_u64) and strings through the one escaper. */
 
-static void audit_time(sg_buf_t *b)
+/* v in decimal, as "%d" wrote it. */
+static void audit_int(sg_buf_t *b, int v)
+{
+    if (v < 0)
+        sg_buf_lit(b, "-");
+    sg_buf_append_u64(b, v < 0 ? -(unsigned long long)v : (unsigned long long)v);
+}
+
+/* "time", "stage", "request_id" and the request's identity: shared by both stages. The
+ * stage is a literal and the request id the gateway's own (no character to escape). */
+#define audit_head(b, r, stage) audit_head_((b), (r), "" stage, sizeof(stage) - 1)
+
+static void audit_head_(sg_buf_t *b, sg_req_t *r, const char *stage, size_t stagelen)
 {
     char t[SG_TIME_LEN];
 
-    sg_time_rfc3339(t);
-    sg_buf_appendf(b, "\"time\":\"%s\"", t);
-}
-
-/* "time", "stage", "request_id" and the request's identity: shared by both stages. */
-static void audit_head(sg_buf_t *b, sg_req_t *r, const char *stage)
-{
-    audit_time(b);
-    sg_buf_appendf(b, ",\"stage\":\"%s\",\"request_id\":\"%s\",\"release\":", stage,
-                   r->request_id);
+    sg_buf_lit(b, "\"time\":\"");
+    sg_buf_append(b, t, sg_time_rfc3339(t));
+    sg_buf_lit(b, "\",\"stage\":\"");
+    sg_buf_append(b, stage, stagelen);
+    sg_buf_lit(b, "\",\"request_id\":\"");
+    sg_buf_append(b, r->request_id, strlen(r->request_id));
+    sg_buf_lit(b, "\",\"release\":");
     sg_buf_json_str(b, r->release.p, r->release.n); /* NULL: null */
     sg_buf_lit(b, ",\"provider\":");
     sg_buf_json_str(b, r->moid.p, r->moid.n);
@@ -107,8 +116,13 @@ static void audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
         sg_buf_json_cstr(b, who->auth);
         sg_buf_lit(b, "}");
     }
-    sg_buf_appendf(b, ",\"force\":%s,\"groups\":",
-                   sr == NULL ? "null" : sr->force ? "true" : "false");
+    sg_buf_lit(b, ",\"force\":");
+    if (sr == NULL)
+        sg_buf_lit(b, "null,\"groups\":");
+    else if (sr->force)
+        sg_buf_lit(b, "true,\"groups\":");
+    else
+        sg_buf_lit(b, "false,\"groups\":");
     if (sr == NULL) {
         sg_buf_lit(b, "null");
     } else {
@@ -131,7 +145,10 @@ static void audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
         sg_buf_json_str(b, r->moid.p, r->moid.n);
     else
         sg_buf_lit(b, "null");
-    sg_buf_appendf(b, ",\"decision\":\"%s\",\"fault\":", allow ? "allow" : "deny");
+    if (allow)
+        sg_buf_lit(b, ",\"decision\":\"allow\",\"fault\":");
+    else
+        sg_buf_lit(b, ",\"decision\":\"deny\",\"fault\":");
     sg_buf_json_cstr(b, allow ? NULL : (r->fault_type ? r->fault_type : "Aborted"));
     sg_buf_lit(b, ",\"reason\":");
     sg_buf_json_cstr(b, r->reason    ? r->reason
@@ -162,10 +179,16 @@ static void audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
     size_t n = sg_flt_batch_parts(r, i, &st, &task, &fault, &dur);
 
     audit_head(b, r, "outcome");
-    sg_buf_appendf(b, ",\"part\":%zu,\"parts\":%zu,\"upstream\":{\"status\":%d,\"task\":", i, n,
-                   st);
+    sg_buf_lit(b, ",\"part\":");
+    sg_buf_append_u64(b, i);
+    sg_buf_lit(b, ",\"parts\":");
+    sg_buf_append_u64(b, n);
+    sg_buf_lit(b, ",\"upstream\":{\"status\":");
+    audit_int(b, st);
+    sg_buf_lit(b, ",\"task\":");
     sg_buf_json_cstr(b, task);
-    sg_buf_appendf(b, ",\"duration_ms\":%llu", dur);
+    sg_buf_lit(b, ",\"duration_ms\":");
+    sg_buf_append_u64(b, dur);
     audit_up_reason(b, error);
     sg_buf_lit(b, "},\"fault\":");
     sg_buf_json_cstr(b, fault);
@@ -191,7 +214,6 @@ static void audit_outcome(sg_buf_t *b, sg_req_t *r)
     if (sg_flt_batch_parts(r, 0, &st, &task, &fault, &dur) == 1) {
         /* Sent as one part: what the upstream said, as for a plain forward. */
         error = sg_flt_batch_part_error(r, 0);
-        sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":", st);
     } else {
         task = NULL;
         fault = NULL;
@@ -205,11 +227,14 @@ static void audit_outcome(sg_buf_t *b, sg_req_t *r)
                      v->type == SG_JSON_STRING)
                 fault = v->str.p;
         }
-        sg_buf_appendf(b, ",\"upstream\":{\"status\":%d,\"task\":",
-                       r->res_started && !r->local_reply ? r->res.status : 0);
+        st = r->res_started && !r->local_reply ? r->res.status : 0;
     }
+    sg_buf_lit(b, ",\"upstream\":{\"status\":");
+    audit_int(b, st);
+    sg_buf_lit(b, ",\"task\":");
     sg_buf_json_cstr(b, task);
-    sg_buf_appendf(b, ",\"duration_ms\":%llu", (unsigned long long)(sg_now_ms() - r->start_ms));
+    sg_buf_lit(b, ",\"duration_ms\":");
+    sg_buf_append_u64(b, sg_now_ms() - r->start_ms);
     audit_up_reason(b, error);
     sg_buf_lit(b, "},\"fault\":");
     sg_buf_json_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
@@ -219,23 +244,21 @@ static void audit_outcome(sg_buf_t *b, sg_req_t *r)
                                                          : "answered");
 }
 
-/* part: -1 for the request as a whole, else that part of a split request's outcome. */
+/* part: -1 for the request as a whole, else that part of a split request's outcome. The
+ * record is built in the worker's audit batch itself: no copy, no allocation of its own. */
 static int audit_submit(sg_req_t *r, int stage_decision, int allow, sg_audit_cb cb, long part)
 {
-    sg_buf_t b;
-    int rv;
+    sg_buf_t *b = sg_audit_record(r);
 
-    sg_buf_init_sticky(&b, 1u << 26);
+    if (b == NULL)
+        return SG_ERR;
     if (stage_decision)
-        audit_decision(&b, r, allow);
+        audit_decision(b, r, allow);
     else if (part < 0)
-        audit_outcome(&b, r);
+        audit_outcome(b, r);
     else
-        audit_part_outcome(&b, r, (size_t)part);
-    if ((rv = sg_buf_err(&b)) == SG_OK)
-        rv = sg_audit_submit(r, sg_buf_head(&b), sg_buf_avail(&b), cb);
-    sg_buf_dispose(&b);
-    return rv;
+        audit_part_outcome(b, r, (size_t)part);
+    return sg_audit_commit(r, cb);
 }
 
 /* The writer's completion (proxy/audit.c): it knows the request, not the filter, so the

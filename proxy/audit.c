@@ -1,21 +1,23 @@
 /*
  * proxy/audit.c - the single audit writer of the process (docs/design.md "Audit log").
  *
- * Workers hand records over through a lock-free stack (one atomic exchange per
- * push) and an eventfd; the writer thread takes everything queued at once,
- * chains the lines (seq, prev = SHA-256 of the previous line, audit/chain.c),
- * writes them with one write(2) and makes them durable with one
- * fdatasync(2): many requests share one sync (group commit) and no event loop
- * ever waits on the disk. A record that asked for it is then handed back to its
- * worker (another lock-free stack and an ev_async), whose callback resumes the
- * request, or refuses it when the record could not be written and fail_closed
- * is on.
+ * Workers build records straight into a per-worker batch (sg_audit_record: the buffer, no
+ * copy, no allocation per record) and hand the batch over once per loop iteration, from an
+ * ev_prepare watcher that runs after every other one: one push onto a lock-free stack and at
+ * most one eventfd write per iteration, however many records it made. The writer thread
+ * takes everything queued at once, chains the lines (seq, prev = SHA-256 of the previous
+ * line, audit/chain.c, with one digest context reused), writes them with one write(2) and
+ * makes them durable with one fdatasync(2): many requests share one sync (group commit) and
+ * no event loop ever waits on the disk. Each batch then goes back to its worker for reuse;
+ * one holding a record that somebody waits for comes back through another lock-free stack
+ * and an ev_async, whose callback resumes those requests, or refuses them when the batch
+ * could not be written and fail_closed is on. Batches nobody waits on come back without a
+ * wake-up and are reused when the worker next needs one.
  *
- * A failed write or sync cuts the file back to the last good line, so the chain
- * on disk never contains a line that was not acknowledged as durable, and the
- * next batch tries again. SIGUSR1 reopens the file (log rotation); the new file
- * continues the chain from the last hash. A torn tail left by a crash is cut at
- * start-up and reported in the log.
+ * A failed write or sync cuts the file back to the last good line, so the chain on disk
+ * never contains a line that was not acknowledged as durable, and the next batch tries
+ * again. SIGUSR1 reopens the file (log rotation); the new file continues the chain from the
+ * last hash. A torn tail left by a crash is cut at start-up and reported in the log.
  */
 #include "proxy/proxy.h"
 #include "audit/chain.h"
@@ -33,15 +35,30 @@
 #include <time.h>
 #include <unistd.h>
 
-struct sg_audit_item_s {
-    sg_audit_item_t *next;
-    sg_worker_t *w;  /* where the callback runs; NULL: nobody waits */
-    sg_req_t *r;     /* cleared by sg_req_free when the request goes first */
-    sg_audit_cb cb;
-    int status;      /* 0, or a negative SG_E* */
-    size_t len;
-    char data[];     /* the members after prev: "time":...,"stage":... (no braces) */
+/* One record of a batch: its bytes end at data[end], after the previous record's. */
+typedef struct {
+    size_t end;
+    sg_req_t *r;    /* the request that waits for it; cleared by sg_audit_forget */
+    sg_audit_cb cb; /* NULL: nobody waits (an outcome, a refusal) */
+} audit_rec_t;
+
+struct sg_audit_batch_s {
+    sg_audit_batch_t *next; /* the writer's queue, the lists back to the worker, its free list */
+    sg_worker_t *w;         /* the worker it belongs to; NULL: the writer's retry batch */
+    int status;             /* the writer's verdict: 0, or a negative SG_E* */
+    size_t mark;            /* where the record being built starts */
+    size_t nwait;           /* records with a callback */
+    audit_rec_t *recs;
+    size_t nrecs, caprecs;
+    sg_buf_t data; /* the records back to back, each the members after prev ("time":...,
+                    * "stage":...) without braces; sticky for workers' batches */
 };
+
+/* A batch is handed over early once it holds this much (a loop iteration that finishes
+ * thousands of requests), which also bounds what a recycled batch keeps. */
+#define AUDIT_BATCH_SEAL (256u * 1024)
+#define AUDIT_BATCH_MAX (64u * 1024 * 1024) /* one record: its groups are bounded by max_body */
+#define AUDIT_FREE_MAX 4                    /* batches a worker keeps for reuse */
 
 typedef struct {
     const sg_conf_t *conf; /* the configuration the writer started with (audit is not reloadable) */
@@ -51,7 +68,7 @@ typedef struct {
     int efd;               /* eventfd: workers -> writer */
     pthread_t thread;
     int started;
-    sg_audit_item_t *head; /* atomic: pushed by workers */
+    sg_audit_batch_t *head; /* atomic: pushed by workers */
     int stop, reopen;      /* atomic flags from the main thread */
     int failing;           /* atomic: the last write or sync failed */
     unsigned long long lost; /* records not written with fail_closed off */
@@ -62,8 +79,8 @@ typedef struct {
     sg_audit_signer_t *signer;
     int syslog_fd;
     unsigned long long syncs; /* fdatasync calls, for the performance notes */
-    sg_audit_item_t *retry;   /* records nobody waits for that a failed batch could not write */
-    size_t nretry;
+    sg_audit_batch_t retry; /* records nobody waits for that a failed batch could not write */
+    sg_audit_hasher_t hasher;
     sg_buf_t out;
 } audit_t;
 
@@ -162,7 +179,7 @@ static int audit_line(const char *data, size_t len, int is_checkpoint)
     }
     if (rv != SG_OK)
         return rv;
-    sg_audit_hash_hex(audit.out.data + start, audit.out.len - start, audit.prev);
+    sg_audit_hasher_hex(&audit.hasher, audit.out.data + start, audit.out.len - start, audit.prev);
     audit.seq++;
     return sg_buf_lit(&audit.out, "\n");
 }
@@ -235,47 +252,95 @@ fail:
     return SG_ERR;
 }
 
+/* ---- batches ---- */
+
+/* Room for one more record entry. Returns SG_OK or SG_ENOMEM. */
+static int audit_recs_reserve(sg_audit_batch_t *b)
+{
+    audit_rec_t *n;
+    size_t cap;
+
+    if (b->nrecs < b->caprecs)
+        return SG_OK;
+    cap = b->caprecs ? 2 * b->caprecs : 32;
+    if ((n = realloc(b->recs, cap * sizeof(*n))) == NULL)
+        return SG_ENOMEM;
+    b->recs = n;
+    b->caprecs = cap;
+    return SG_OK;
+}
+
+static void audit_batch_free(sg_audit_batch_t *b)
+{
+    sg_buf_dispose(&b->data);
+    free(b->recs);
+    free(b);
+}
+
+/* Appends the record bytes[0..n) to the writer's retry batch. Returns SG_OK or SG_ENOMEM. */
+static int audit_retry_keep(const char *bytes, size_t n)
+{
+    sg_audit_batch_t *rb = &audit.retry;
+    int rv = audit_recs_reserve(rb);
+
+    if (rv == SG_OK)
+        rv = sg_buf_append(&rb->data, bytes, n);
+    if (rv != SG_OK)
+        return rv;
+    rb->recs[rb->nrecs].end = rb->data.len;
+    rb->recs[rb->nrecs].r = NULL;
+    rb->recs[rb->nrecs].cb = NULL;
+    rb->nrecs++;
+    return SG_OK;
+}
+
 /* ---- the writer thread ---- */
 
-static void audit_complete(sg_audit_item_t *it, int status)
+/* b goes back to its worker: through audit_done and a wake-up when a request waits for one
+ * of its records, else quietly onto audit_spare for the worker's next batch. */
+static void audit_complete(sg_audit_batch_t *b, int status)
 {
-    sg_worker_t *w = it->w;
-    sg_audit_item_t *old;
+    sg_worker_t *w = b->w;
+    sg_audit_batch_t **list = b->nwait > 0 ? &w->audit_done : &w->audit_spare, *old;
 
-    if (w == NULL || it->cb == NULL) {
-        free(it);
-        return;
-    }
-    it->status = status;
-    old = __atomic_load_n(&w->audit_done, __ATOMIC_RELAXED);
+    b->status = status;
+    old = __atomic_load_n(list, __ATOMIC_RELAXED);
     do
-        it->next = old;
-    while (!__atomic_compare_exchange_n(&w->audit_done, &old, it, 1, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED));
-    ev_async_send(w->loop, &w->audit_async);
+        b->next = old;
+    while (!__atomic_compare_exchange_n(list, &old, b, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (b->nwait > 0)
+        ev_async_send(w->loop, &w->audit_async);
 }
 
 #define AUDIT_RETRY_MAX 100000 /* records kept for a retry while the disk is failing */
 
-static void audit_batch(sg_audit_item_t *list)
+/* Chains every record of b into audit.out, with the checkpoints they call for. */
+static int audit_lines(const sg_audit_batch_t *b)
+{
+    size_t start = 0;
+    int rv = SG_OK;
+
+    for (size_t i = 0; i < b->nrecs && rv == SG_OK; start = b->recs[i++].end) {
+        rv = audit_line(b->data.data + start, b->recs[i].end - start, 0);
+        if (rv == SG_OK && audit.signer != NULL &&
+            ++audit.since_checkpoint >= (unsigned)audit.conf->audit.checkpoint_every) {
+            audit.since_checkpoint = 0;
+            rv = audit_line(NULL, 0, 1);
+        }
+    }
+    return rv;
+}
+
+/* Writes the kept records, then the batches of list (in arrival order), as one group
+ * commit, and hands every batch back with the outcome. */
+static void audit_batch(sg_audit_batch_t *list)
 {
     unsigned long long seq0 = audit.seq;
     char prev0[SG_AUDIT_HASH_HEX + 1];
-    sg_audit_item_t *it, *next;
+    sg_audit_batch_t *b, *next;
     int rv = SG_OK;
 
     memcpy(prev0, audit.prev, sizeof(prev0));
-    /* Records a failed batch kept go first: their order is older. */
-    if (audit.retry != NULL) {
-        sg_audit_item_t *last = audit.retry;
-
-        while (last->next != NULL)
-            last = last->next;
-        last->next = list;
-        list = audit.retry;
-        audit.retry = NULL;
-        audit.nretry = 0;
-    }
     /* The file was removed (or rotated without SIGUSR1): never write into an unlinked
      * file nobody can read. Reopen at its path; the chain continues. */
     {
@@ -289,14 +354,10 @@ static void audit_batch(sg_audit_item_t *list)
         }
     }
     sg_buf_reset(&audit.out);
-    for (it = list; it != NULL && rv == SG_OK; it = it->next) {
-        rv = audit_line(it->data, it->len, 0);
-        if (rv == SG_OK && audit.signer != NULL &&
-            ++audit.since_checkpoint >= (unsigned)audit.conf->audit.checkpoint_every) {
-            audit.since_checkpoint = 0;
-            rv = audit_line(NULL, 0, 1);
-        }
-    }
+    /* Records a failed batch kept go first: their order is older. */
+    rv = audit_lines(&audit.retry);
+    for (b = list; b != NULL && rv == SG_OK; b = b->next)
+        rv = audit_lines(b);
     if (rv == SG_OK)
         rv = audit_flush();
     if (rv != SG_OK) {
@@ -319,30 +380,23 @@ static void audit_batch(sg_audit_item_t *list)
                 audit_syslog(p, (size_t)(nl - p));
             }
         }
+        audit.retry.nrecs = 0;
+        sg_buf_reset(&audit.retry.data);
     }
-    for (it = list; it != NULL; it = next) {
-        next = it->next;
-        if (rv != SG_OK && it->cb == NULL && audit.nretry < AUDIT_RETRY_MAX) {
-            /* Nobody waits for it (an outcome, a refusal): keep it for the next try. The
-             * list is rebuilt in order: prepend, then reverse below. */
-            it->next = audit.retry;
-            audit.retry = it;
-            audit.nretry++;
-            continue;
-        }
-        if (rv != SG_OK)
-            audit.lost++;
-        audit_complete(it, rv);
-    }
-    if (audit.retry != NULL) {
-        sg_audit_item_t *rev = NULL;
+    for (b = list; b != NULL; b = next) {
+        next = b->next;
+        if (rv != SG_OK) {
+            size_t start = 0;
 
-        for (it = audit.retry; it != NULL; it = next) {
-            next = it->next;
-            it->next = rev;
-            rev = it;
+            /* Nobody waits for a record without a callback (an outcome, a refusal): keep
+             * it for the next try, after the ones kept before. One that a request waited
+             * for is refused now (fail_closed) or went on unrecorded: it is lost. */
+            for (size_t i = 0; i < b->nrecs; start = b->recs[i++].end)
+                if (b->recs[i].cb != NULL || audit.retry.nrecs >= AUDIT_RETRY_MAX ||
+                    audit_retry_keep(b->data.data + start, b->recs[i].end - start) != SG_OK)
+                    audit.lost++;
         }
-        audit.retry = rev;
+        audit_complete(b, rv);
     }
 }
 
@@ -358,17 +412,18 @@ static void audit_checkpoint_now(void)
 static void *audit_thread(void *arg)
 {
     struct pollfd pfd = {.fd = audit.efd, .events = POLLIN};
-    sg_audit_item_t *list, *rev, *next;
+    sg_audit_batch_t *list, *rev, *next;
     uint64_t v;
     char err[256];
 
     for (;;) {
         /* sync = "batch": the file is synced once a second, not per record; kept
          * records are retried once a second too. */
-        int timeout = audit.conf->audit.sync == SG_AUDIT_SYNC_BATCH || audit.retry ? 1000 : -1;
+        int timeout =
+            audit.conf->audit.sync == SG_AUDIT_SYNC_BATCH || audit.retry.nrecs ? 1000 : -1;
 
         if (poll(&pfd, 1, timeout) == 0) {
-            if (audit.retry != NULL)
+            if (audit.retry.nrecs > 0)
                 audit_batch(NULL);
             else if (audit.size > 0)
                 audit_sync();
@@ -391,7 +446,7 @@ static void *audit_thread(void *arg)
             list->next = rev;
             rev = list;
         }
-        if (rev != NULL || audit.retry != NULL)
+        if (rev != NULL || audit.retry.nrecs > 0)
             audit_batch(rev);
         if (__atomic_load_n(&audit.stop, __ATOMIC_ACQUIRE) &&
             __atomic_load_n(&audit.head, __ATOMIC_ACQUIRE) == NULL)
@@ -400,11 +455,8 @@ static void *audit_thread(void *arg)
     audit_checkpoint_now();
     if (audit.conf->audit.sync != SG_AUDIT_SYNC_NONE)
         audit_sync();
-    while ((list = audit.retry) != NULL) {
-        audit.retry = list->next;
-        audit.lost++; /* the disk never came back: the log says so at stop */
-        free(list);
-    }
+    audit.lost += audit.retry.nrecs; /* the disk never came back: the log says so at stop */
+    audit.retry.nrecs = 0;
     return NULL;
 }
 
@@ -426,6 +478,11 @@ int sg_audit_start(sg_conf_t *conf, char *err, size_t errlen)
     audit.conf = conf;
     audit.path = conf->audit.file;
     sg_buf_init(&audit.out, 64u * 1024 * 1024);
+    sg_buf_init(&audit.retry.data, 64u * 1024 * 1024);
+    if (sg_audit_hasher_init(&audit.hasher) != SG_OK) {
+        snprintf(err, errlen, "audit: cannot set up SHA-256");
+        return SG_ERR;
+    }
     if (conf->audit.signing_key != NULL && conf->audit.signing_key[0] != '\0' &&
         sg_audit_signer_new(conf->audit.signing_key, &audit.signer, err, errlen) != 0)
         return SG_ERR;
@@ -481,6 +538,10 @@ void sg_audit_stop(void)
     sg_audit_signer_free(audit.signer);
     audit.signer = NULL;
     sg_buf_dispose(&audit.out);
+    sg_buf_dispose(&audit.retry.data);
+    free(audit.retry.recs);
+    memset(&audit.retry, 0, sizeof(audit.retry));
+    sg_audit_hasher_dispose(&audit.hasher);
     if (audit.conf_ref != NULL)
         sg_conf_unref(audit.conf_ref);
     audit.conf_ref = NULL;
@@ -494,65 +555,179 @@ void sg_audit_reopen(void)
     audit_wake();
 }
 
-int sg_audit_submit(sg_req_t *r, const char *data, size_t len, sg_audit_cb cb)
-{
-    sg_audit_item_t *it, *old;
+/* ---- the worker side ---- */
 
-    if (!audit.started)
-        return SG_ERR;
-    it = malloc(sizeof(*it) + len);
-    if (it == NULL)
-        return SG_ENOMEM;
-    memcpy(it->data, data, len);
-    it->len = len;
-    it->cb = cb;
-    it->r = cb != NULL ? r : NULL;
-    it->w = cb != NULL ? r->conn->w : NULL;
-    it->status = 0;
-    if (cb != NULL)
-        r->audit_wait = it;
+/* b is back on its worker: kept for the next batch (emptied; a buffer that grew past the
+ * seal gives its memory back), or freed when the worker keeps enough. */
+static void audit_recycle(sg_worker_t *w, sg_audit_batch_t *b)
+{
+    if (w->audit_nfree >= AUDIT_FREE_MAX) {
+        audit_batch_free(b);
+        return;
+    }
+    b->nrecs = b->nwait = 0;
+    b->status = 0;
+    if (b->data.cap > 2 * AUDIT_BATCH_SEAL)
+        sg_buf_dispose(&b->data);
+    else
+        sg_buf_reset(&b->data);
+    b->next = w->audit_free;
+    w->audit_free = b;
+    w->audit_nfree++;
+}
+
+/* An empty batch for w: one it used before when there is one. NULL without memory. */
+static sg_audit_batch_t *audit_batch_get(sg_worker_t *w)
+{
+    sg_audit_batch_t *b, *next;
+
+    if (w->audit_free == NULL) {
+        for (b = __atomic_exchange_n(&w->audit_spare, NULL, __ATOMIC_ACQUIRE); b; b = next) {
+            next = b->next;
+            audit_recycle(w, b);
+        }
+    }
+    if ((b = w->audit_free) != NULL) {
+        w->audit_free = b->next;
+        w->audit_nfree--;
+        return b;
+    }
+    if ((b = calloc(1, sizeof(*b))) == NULL)
+        return NULL;
+    b->w = w;
+    sg_buf_init_sticky(&b->data, AUDIT_BATCH_MAX);
+    return b;
+}
+
+/* Hands w's batch to the writer: one push, and one eventfd write when the writer's queue
+ * was empty (otherwise a wake-up is already on its way). */
+static void audit_handover(sg_worker_t *w)
+{
+    sg_audit_batch_t *b = w->audit_batch, *old;
+
+    if (b == NULL || b->nrecs == 0)
+        return;
+    w->audit_batch = NULL;
     old = __atomic_load_n(&audit.head, __ATOMIC_RELAXED);
     do
-        it->next = old;
-    while (!__atomic_compare_exchange_n(&audit.head, &old, it, 1, __ATOMIC_RELEASE,
+        b->next = old;
+    while (!__atomic_compare_exchange_n(&audit.head, &old, b, 1, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED));
-    /* Only the push onto an empty stack wakes the writer: one syscall per batch. */
     if (old == NULL)
         audit_wake();
+}
+
+sg_buf_t *sg_audit_record(sg_req_t *r)
+{
+    sg_worker_t *w = r->conn->w;
+    sg_audit_batch_t *b = w->audit_batch;
+
+    if (!audit.started)
+        return NULL;
+    if (b != NULL && b->data.len >= AUDIT_BATCH_SEAL) {
+        audit_handover(w);
+        b = NULL;
+    }
+    if (b == NULL && (b = w->audit_batch = audit_batch_get(w)) == NULL)
+        return NULL;
+    b->mark = b->data.len;
+    return &b->data;
+}
+
+int sg_audit_commit(sg_req_t *r, sg_audit_cb cb)
+{
+    sg_audit_batch_t *b = r->conn->w->audit_batch;
+    int rv = sg_buf_err(&b->data);
+
+    if (rv == SG_OK && b->data.len == b->mark)
+        rv = SG_ERR; /* an empty record: a caller's mistake, never a line */
+    if (rv == SG_OK)
+        rv = audit_recs_reserve(b);
+    if (rv != SG_OK) {
+        /* Only this record goes: the batch keeps the others and takes new ones. */
+        b->data.len = b->mark;
+        b->data.err = SG_OK;
+        return rv;
+    }
+    b->recs[b->nrecs].end = b->data.len;
+    b->recs[b->nrecs].r = cb != NULL ? r : NULL;
+    b->recs[b->nrecs].cb = cb;
+    b->nrecs++;
+    if (cb != NULL) {
+        b->nwait++;
+        r->audit_wait = b;
+    }
     return SG_OK;
 }
 
 void sg_audit_forget(sg_req_t *r)
 {
-    sg_audit_item_t *it = r->audit_wait;
+    sg_audit_batch_t *b = r->audit_wait;
 
-    if (it != NULL)
-        it->r = NULL; /* the completion still arrives, and only frees the item */
+    if (b == NULL)
+        return;
+    /* The completion still arrives and only recycles the batch. The writer never reads r,
+     * so clearing it while the batch is in the writer's hands races with nothing. */
+    for (size_t i = 0; i < b->nrecs; i++)
+        if (b->recs[i].r == r)
+            b->recs[i].r = NULL;
     r->audit_wait = NULL;
 }
 
-/* Worker side: completions from the writer. */
+void sg__audit_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    audit_handover(ev_userdata(loop));
+}
+
+void sg__audit_flush(sg_worker_t *w)
+{
+    audit_handover(w);
+}
+
+/* Worker side: batches with waiting records, back from the writer. */
 void sg__audit_done_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     sg_worker_t *w = ev_userdata(loop);
-    sg_audit_item_t *it = __atomic_exchange_n(&w->audit_done, NULL, __ATOMIC_ACQUIRE), *next;
+    sg_audit_batch_t *b = __atomic_exchange_n(&w->audit_done, NULL, __ATOMIC_ACQUIRE), *rev, *next;
 
-    for (; it != NULL; it = next) {
-        next = it->next;
-        if (it->r != NULL) {
-            it->r->audit_wait = NULL;
-            it->cb(it->r, it->status);
+    /* The stack gives newest first: resume in the order the requests asked. */
+    for (rev = NULL; b != NULL; b = next) {
+        next = b->next;
+        b->next = rev;
+        rev = b;
+    }
+    for (b = rev; b != NULL; b = next) {
+        next = b->next;
+        /* Re-read every entry: a callback may free another waiting request of the batch
+         * (its connection closed), and sg_audit_forget clears that one. */
+        for (size_t i = 0; i < b->nrecs; i++) {
+            sg_req_t *r = b->recs[i].r;
+
+            if (r != NULL) {
+                b->recs[i].r = NULL;
+                r->audit_wait = NULL;
+                b->recs[i].cb(r, b->status);
+            }
         }
-        free(it);
+        audit_recycle(w, b);
     }
 }
 
 void sg__audit_free_done(sg_worker_t *w)
 {
-    sg_audit_item_t *it = __atomic_exchange_n(&w->audit_done, NULL, __ATOMIC_ACQUIRE), *next;
+    sg_audit_batch_t *lists[] = {
+        __atomic_exchange_n(&w->audit_done, NULL, __ATOMIC_ACQUIRE),
+        __atomic_exchange_n(&w->audit_spare, NULL, __ATOMIC_ACQUIRE),
+        w->audit_free,
+        w->audit_batch,
+    };
+    sg_audit_batch_t *b, *next;
 
-    for (; it != NULL; it = next) {
-        next = it->next;
-        free(it);
-    }
+    w->audit_free = w->audit_batch = NULL;
+    w->audit_nfree = 0;
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        for (b = lists[i]; b != NULL; b = next) {
+            next = i == 3 ? NULL : b->next;
+            audit_batch_free(b);
+        }
 }

@@ -348,6 +348,11 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
     ev_async_start(w->loop, &w->reload_async);
     ev_async_init(&w->audit_async, sg__audit_done_cb);
     ev_async_start(w->loop, &w->audit_async);
+    /* Lowest priority: it runs after every other prepare watcher, so records made there
+     * (sub-requests finished, connections freed) still leave in this iteration. */
+    ev_prepare_init(&w->audit_flush, sg__audit_flush_cb);
+    ev_set_priority(&w->audit_flush, EV_MINPRI);
+    ev_prepare_start(w->loop, &w->audit_flush);
     ev_prepare_init(&w->defer, loop_defer_cb);
     ev_prepare_start(w->loop, &w->defer);
     return SG_OK;
@@ -358,6 +363,7 @@ static void *loop_thread(void *arg)
     sg_worker_t *w = arg;
 
     ev_run(w->loop, 0);
+    sg__audit_flush(w); /* an ev_break from a timer skips the last prepare watchers */
     sg_chain_thread_exit();
     __atomic_store_n(&w->exited, 1, __ATOMIC_RELEASE);
     return NULL;

@@ -152,8 +152,14 @@ struct sg_worker_s {
     SSL_SESSION *up_session; /* upstream TLS session for resumption */
 
     sg_req_t *sub_done; /* finished sub-requests, run by the prepare watcher */
-    struct sg_audit_item_s *audit_done; /* atomic: records the audit writer finished */
-    ev_async audit_async;
+    /* proxy/audit.c: this iteration's records, handed to the writer by audit_flush */
+    struct sg_audit_batch_s *audit_batch;
+    struct sg_audit_batch_s *audit_free; /* emptied batches for reuse (audit_nfree of them) */
+    unsigned audit_nfree;
+    struct sg_audit_batch_s *audit_done;  /* atomic: back from the writer, requests wait */
+    struct sg_audit_batch_s *audit_spare; /* atomic: back from the writer, nobody waits */
+    ev_async audit_async;   /* the writer -> worker: audit_done has batches */
+    ev_prepare audit_flush; /* after every other prepare watcher (EV_MINPRI) */
 
     sg_metrics_t m;     /* written by this worker only (metrics.h) */
     sg_access_t alog;   /* log.access, this worker's buffer and fd */
@@ -300,7 +306,7 @@ struct sg_req_s {
     unsigned routed : 1;       /* the target was canonicalised: route says what it is */
     unsigned capture : 1;      /* keep a copy of the response body (bounded) */
     sg_buf_t res_body;         /* that copy, for the audit outcome */
-    void *audit_wait;          /* proxy/audit.c: the sg_audit_item_t r waits for */
+    void *audit_wait;          /* proxy/audit.c: the batch holding the record r waits for */
 
     /* sub-requests (subreq.c) */
     unsigned is_child : 1, sub_done : 1;
@@ -422,7 +428,7 @@ void sg_up_close_idle(sg_worker_t *w);
 
 /* ---- audit writer (audit.c) ---- */
 
-typedef struct sg_audit_item_s sg_audit_item_t;
+typedef struct sg_audit_batch_s sg_audit_batch_t;
 /* Runs on r's worker once the record is written as audit.sync says (status 0) or could
  * not be written (negative SG_E*). Not called when r was freed first. */
 typedef void (*sg_audit_cb)(sg_req_t *r, int status);
@@ -434,13 +440,23 @@ void sg_audit_stop(void);
 void sg_audit_reopen(void); /* SIGUSR1: log rotation */
 int sg_audit_enabled(void);
 int sg_audit_failing(void);
-/* Queue one record: DATA is the members after seq and prev ("time":...,"stage":...),
- * without braces. With cb, r waits: cb(r, status) runs on r's worker later. */
-int sg_audit_submit(sg_req_t *r, const char *data, size_t len, sg_audit_cb cb);
-/* r is going away: a pending completion only frees its record. */
+/* One record, built in place: sg_audit_record returns the (sticky, base/buf.h) buffer of
+ * the batch of r's worker, to append the members after seq and prev ("time":...,
+ * "stage":...) without braces or '\n'; sg_audit_commit then takes it, or drops it alone
+ * and returns the buffer's error. sg_audit_record returns NULL when the writer is not
+ * running or without memory (nothing to commit then). The batch goes to the writer at the
+ * end of the loop iteration. With cb, r waits: cb(r, status) runs on r's worker later,
+ * never before sg_audit_commit returns. */
+sg_buf_t *sg_audit_record(sg_req_t *r);
+int sg_audit_commit(sg_req_t *r, sg_audit_cb cb);
+/* r is going away: a pending completion only recycles its batch. */
 void sg_audit_forget(sg_req_t *r);
 void sg__audit_done_cb(struct ev_loop *loop, ev_async *a, int revents);
-/* Completions that arrived after the worker's loop ended: their requests are gone. */
+void sg__audit_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents);
+/* The worker's loop ended: hand over what its last iteration recorded. */
+void sg__audit_flush(sg_worker_t *w);
+/* Batches that came back after the worker's loop ended (their requests are gone), and the
+ * worker's spare ones. */
 void sg__audit_free_done(sg_worker_t *w);
 
 /* ---- admin listener (admin.c), on the main thread's loop ---- */

@@ -257,6 +257,45 @@ static void hash_is_lowercase_hex_sha256(void **state)
     assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+static void prefix_leaves_a_full_buffer_unchanged(void **state)
+{
+    sg_buf_t b;
+    char zeros[SG_AUDIT_HASH_HEX + 1];
+
+    (void)state;
+    memset(zeros, '0', SG_AUDIT_HASH_HEX);
+    zeros[SG_AUDIT_HASH_HEX] = '\0';
+    sg_buf_init(&b, 1 + 83); /* "x" and the prefix of seq 1, not that of a longer seq */
+    assert_int_equal(sg_buf_lit(&b, "x"), SG_OK);
+    assert_int_equal(sg_audit_prefix(&b, 10, zeros), SG_ETOOBIG);
+    assert_int_equal(sg_buf_avail(&b), 1);
+    assert_int_equal(sg_audit_prefix(&b, 1, zeros), SG_OK);
+    assert_int_equal(sg_buf_avail(&b), 1 + 83);
+    sg_buf_dispose(&b);
+}
+
+/* The writer and the verifier hash line after line with one context: every line must hash
+ * as the one-shot function does, whatever came before (no state carried over). */
+static void reused_hasher_matches_the_one_shot_hash_line_after_line(void **state)
+{
+    sg_audit_hasher_t h;
+    char line[3000], want[SG_AUDIT_HASH_HEX + 1], got[SG_AUDIT_HASH_HEX + 1];
+
+    (void)state;
+    assert_int_equal(sg_audit_hasher_init(&h), SG_OK);
+    for (size_t i = 0; i < sizeof(line); i++)
+        line[i] = (char)('a' + i * 7 % 26);
+    for (size_t n = 0; n < sizeof(line); n += 37) {
+        sg_audit_hash_hex(line, n, want);
+        sg_audit_hasher_hex(&h, line, n, got);
+        assert_string_equal(got, want);
+    }
+    sg_audit_hasher_hex(&h, "abc", 3, got);
+    assert_string_equal(got, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sg_audit_hasher_dispose(&h);
+    sg_audit_hasher_dispose(&h); /* idempotent, as the writer's stop may run twice */
+}
+
 static void checkpoint_line_has_key_id_and_unpadded_base64url_signature(void **state)
 {
     chain_t c;
@@ -769,6 +808,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(prefix_has_the_exact_shape),
         cmocka_unit_test(hash_is_lowercase_hex_sha256),
+        cmocka_unit_test(prefix_leaves_a_full_buffer_unchanged),
+        cmocka_unit_test(reused_hasher_matches_the_one_shot_hash_line_after_line),
         cmocka_unit_test(checkpoint_line_has_key_id_and_unpadded_base64url_signature),
         cmocka_unit_test(checkpoint_refuses_a_time_that_could_end_the_string),
         cmocka_unit_test(signer_refuses_missing_and_non_ed25519_keys),
