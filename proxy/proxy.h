@@ -155,6 +155,7 @@ struct sg_worker_s {
     struct sg_audit_item_s *audit_done; /* atomic: records the audit writer finished */
     ev_async audit_async;
 
+    sg_pool_cache_t blocks; /* request pools' chunks and buffers, recycled (base/pool.h) */
     sg_metrics_t m;     /* written by this worker only (metrics.h) */
     sg_access_t alog;   /* log.access, this worker's buffer and fd */
 };

@@ -22,7 +22,9 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     sg_pool_t pool;
     sg_req_t *r;
 
-    sg_pool_init(&pool, 4096);
+    /* The pool's chunks and the body's first block come from the worker's free list and
+     * go back to it (sg_req_free): a steady stream of requests does not call malloc. */
+    sg_pool_init_cached(&pool, &c->w->blocks);
     r = sg_pool_calloc(&pool, sizeof(*r));
     if (r == NULL) {
         sg_pool_dispose(&pool);
@@ -44,6 +46,7 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     sg_buf_init(&r->res_body, 65536);
     sg_buf_init(&r->body, (size_t)SG_MIN(r->conf->limits.max_body_bytes,
                                           c->conf->limits.max_body_bytes));
+    sg_pool_cache_buf_seed(&c->w->blocks, &r->body);
     return r;
 }
 
@@ -59,8 +62,8 @@ void sg_req_free(sg_req_t *r)
     if (r->up != NULL)
         sg_up_abort(r->up);
     sg_up_unqueue(r);
-    sg_buf_dispose(&r->body);
-    sg_buf_dispose(&r->res_body);
+    sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->body);
+    sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->res_body);
     sg_gen_unref(r->gen);
     pool = r->pool; /* r itself lives in the pool */
     sg_pool_dispose(&pool);
@@ -280,6 +283,8 @@ void sg_req_up_headers(sg_req_t *r)
 int sg_req_up_body(sg_req_t *r, const char *p, size_t n)
 {
     r->bytes_out += n;
+    if (r->capture && r->res_body.data == NULL)
+        sg_pool_cache_buf_seed(&r->conn->w->blocks, &r->res_body);
     if (r->capture && sg_buf_append(&r->res_body, p, n) != SG_OK) {
         /* A sub-request's answer is all there is of it (the parent parses it): cut
          * short it would be wrong, so over its limit (proxy/subreq.c) it is a failure. */
