@@ -17,6 +17,34 @@
 
 enum { REQ_PHASE_HEADERS = 0, REQ_PHASE_WAIT_BODY, REQ_PHASE_BODY, REQ_PHASE_UPSTREAM };
 
+/* v in lowercase hex at p, as "%" PRIx64 writes it; returns the digits written (1 to 16). */
+static size_t req_hex(char *p, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = 1;
+
+    for (uint64_t t = v >> 4; t != 0; t >>= 4)
+        n++;
+    for (size_t i = n; i > 0; i--, v >>= 4)
+        p[i - 1] = digits[v & 15];
+    return n;
+}
+
+/* "<accept_ms>-<id>" in hex, cut to fit as snprintf would: without printf, as it is
+ * formatted for every request. */
+static void req_id_format(char *out, size_t size, uint64_t accept_ms, uint64_t id)
+{
+    char tmp[2 * 16 + 1];
+    size_t n = req_hex(tmp, accept_ms);
+
+    tmp[n++] = '-';
+    n += req_hex(tmp + n, id);
+    if (n > size - 1)
+        n = size - 1;
+    memcpy(out, tmp, n);
+    out[n] = '\0';
+}
+
 sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
 {
     sg_pool_t pool;
@@ -37,8 +65,7 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     r->conf = r->gen->conf;
     r->fe = fe;
     r->id = __atomic_add_fetch(&c->w->px->next_req_id, 1, __ATOMIC_RELAXED);
-    snprintf(r->request_id, sizeof(r->request_id), "%" PRIx64 "-%" PRIx64, (uint64_t)c->accept_ms,
-             r->id);
+    req_id_format(r->request_id, sizeof(r->request_id), (uint64_t)c->accept_ms, r->id);
     r->start_ms = sg_now_ms();
     r->content_length = -1;
     r->res.content_length = -1;

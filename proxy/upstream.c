@@ -344,7 +344,8 @@ static void up_dispatch(sg_worker_t *w)
  * sg_hdr_upstream_class()'s decision (headers.c, where the rules are written down);
  * here it is applied, the gateway's own headers are added, and the drops that matter
  * are counted: once per client request, not again for a retry or for each part of a
- * split batch (the parts share their parent's headers). No allocation but b's.
+ * split batch (the parts share their parent's headers). No allocation but b's, and no
+ * printf: it runs for every request.
  */
 static int up_build_request(sg_req_t *r, sg_buf_t *b)
 {
@@ -360,7 +361,11 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
     if (rv == SG_OK)
         rv = sg_buf_append(b, r->path.p, r->path.n);
     if (rv == SG_OK)
-        rv = sg_buf_appendf(b, " HTTP/1.1\r\nhost: %s\r\n", conf->upstream.authority);
+        rv = sg_buf_lit(b, " HTTP/1.1\r\nhost: ");
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, conf->upstream.authority, strlen(conf->upstream.authority));
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "\r\n");
     for (size_t i = 0; rv == SG_OK && i < r->headers.n; i++) {
         const sg_header_t *h = &r->headers.v[i];
 
@@ -408,8 +413,11 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
     }
     /* Set, never appended to: a client cannot forge its own origin (docs/design.md). */
     if (rv == SG_OK)
-        rv = sg_buf_appendf(b, "x-forwarded-for: %s\r\nx-forwarded-proto: https\r\n",
-                            r->conn->peer);
+        rv = sg_buf_lit(b, "x-forwarded-for: ");
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, r->conn->peer, strlen(r->conn->peer));
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "\r\nx-forwarded-proto: https\r\n");
     if (rv == SG_OK && r->authority.n > 0) {
         rv = sg_buf_lit(b, "x-forwarded-host: ");
         if (rv == SG_OK)
@@ -418,8 +426,13 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
             rv = sg_buf_lit(b, "\r\n");
     }
     if (rv == SG_OK && (sg_buf_avail(&r->body) > 0 || r->content_length >= 0 ||
-                        sg_headers_get(&r->headers, "transfer-encoding") != NULL))
-        rv = sg_buf_appendf(b, "content-length: %zu\r\n", sg_buf_avail(&r->body));
+                        sg_headers_get(&r->headers, "transfer-encoding") != NULL)) {
+        rv = sg_buf_lit(b, "content-length: ");
+        if (rv == SG_OK)
+            rv = sg_buf_append_u64(b, sg_buf_avail(&r->body));
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, "\r\n");
+    }
     if (rv == SG_OK)
         rv = sg_buf_lit(b, "\r\n");
     return rv; /* the body follows from r->body (up_send) */
