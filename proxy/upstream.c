@@ -670,7 +670,7 @@ static int up_refuse(sg_up_t *u, const char *why)
 static int up_spill(sg_up_t *u)
 {
     const char *why;
-    int rv = SG_OK;
+    int rv;
 
     if (u->dname == NULL)
         return SG_OK;
