@@ -1,5 +1,6 @@
 /*
- * base/pool.c - sg_pool_t: chunks bumped 16 bytes at a time, cleanups run last-in first.
+ * base/pool.c - sg_pool_t: chunks bumped 16 bytes at a time, cleanups run last-in first;
+ * sg_pool_cache_t: a bounded free list of blocks for one thread.
  */
 #include "base/pool.h"
 
@@ -20,11 +21,96 @@ struct sg_pool_cleanup_s {
     void *data;
 };
 
+/* ASan must see every freed block freed: a block kept for the next request would turn a
+ * use after free into a silent read of that request's data. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_CACHE_KEEPS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_CACHE_KEEPS 0
+#endif
+#endif
+#ifndef POOL_CACHE_KEEPS
+#define POOL_CACHE_KEEPS 1
+#endif
+
+void sg_pool_cache_init(sg_pool_cache_t *pc, size_t max)
+{
+    pc->free = NULL;
+    pc->n = 0;
+    pc->max = POOL_CACHE_KEEPS ? max : 0;
+}
+
+void sg_pool_cache_dispose(sg_pool_cache_t *pc)
+{
+    void *b;
+
+    while ((b = pc->free) != NULL) {
+        pc->free = *(void **)b;
+        free(b);
+    }
+    pc->n = 0;
+}
+
+void *sg_pool_cache_get(sg_pool_cache_t *pc)
+{
+    void *b = pc->free;
+
+    if (b == NULL)
+        return malloc(SG_POOL_BLOCK);
+    pc->free = *(void **)b;
+    pc->n--;
+    return b;
+}
+
+void sg_pool_cache_put(sg_pool_cache_t *pc, void *block)
+{
+    if (pc->n >= pc->max) {
+        free(block); /* beyond the bound: a burst's peak goes back to malloc */
+        return;
+    }
+    *(void **)block = pc->free;
+    pc->free = block;
+    pc->n++;
+}
+
+void sg_pool_cache_buf_seed(sg_pool_cache_t *pc, sg_buf_t *b)
+{
+    if (b->data != NULL || b->max < SG_POOL_BLOCK)
+        return;
+    if ((b->data = sg_pool_cache_get(pc)) != NULL)
+        b->cap = SG_POOL_BLOCK;
+}
+
+void sg_pool_cache_buf_dispose(sg_pool_cache_t *pc, sg_buf_t *b)
+{
+    /* Any malloc'd storage of exactly one block will do, grown to it or seeded. */
+    if (b->data != NULL && b->cap == SG_POOL_BLOCK) {
+        sg_pool_cache_put(pc, b->data);
+        b->data = NULL;
+    }
+    sg_buf_dispose(b);
+}
+
 void sg_pool_init(sg_pool_t *p, size_t chunk_size)
 {
     p->chunks = NULL;
     p->cleanups = NULL;
     p->chunk_size = chunk_size ? chunk_size : 4096;
+    p->cache = NULL;
+}
+
+void sg_pool_init_cached(sg_pool_t *p, sg_pool_cache_t *pc)
+{
+    p->chunks = NULL;
+    p->cleanups = NULL;
+    p->chunk_size = SG_POOL_BLOCK - offsetof(sg_pool_chunk_t, mem);
+    p->cache = pc;
+}
+
+static int pool_chunk_cached(const sg_pool_t *p, size_t size)
+{
+    return p->cache != NULL && size == p->chunk_size;
 }
 
 void sg_pool_dispose(sg_pool_t *p)
@@ -38,7 +124,10 @@ void sg_pool_dispose(sg_pool_t *p)
     }
     for (c = p->chunks; c != NULL; c = cn) {
         cn = c->next;
-        free(c);
+        if (pool_chunk_cached(p, c->size))
+            sg_pool_cache_put(p->cache, c);
+        else
+            free(c);
     }
     p->chunks = NULL;
 }
@@ -54,7 +143,7 @@ void *sg_pool_alloc(sg_pool_t *p, size_t n)
         /* Large objects get a chunk of their own, linked behind the current one so the
          * current chunk's free space stays in use. */
         sz = n > p->chunk_size / 4 ? n : p->chunk_size;
-        c = malloc(sizeof(*c) + sz);
+        c = pool_chunk_cached(p, sz) ? sg_pool_cache_get(p->cache) : malloc(sizeof(*c) + sz);
         if (c == NULL)
             return NULL;
         c->used = 0;

@@ -96,10 +96,11 @@ static int validate_label_json(sg_req_t *r)
     return sg_headers_add(&r->pool, &r->headers, "content-type", 12, json, sizeof(json) - 1);
 }
 
-/* Replaces the client's body with out (taken over). */
+/* Replaces the client's body with out (taken over). The client's body may be a block of
+ * the worker's free list (proxy/req.c): it goes back there. */
 static int validate_replace_body(sg_req_t *r, sg_buf_t *out)
 {
-    sg_buf_dispose(&r->body);
+    sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->body);
     r->body = *out;
     return validate_label_json(r) == SG_OK ? SG_FLT_NEXT : SG_ENOMEM;
 }
@@ -122,8 +123,9 @@ static int validate_stop(sg_req_t *r, validate_ctx_t *ctx)
         return validate_refuse(r, &fault);
     /* Escapes are re-written, so the output may differ a little in size. */
     sg_buf_init(&out, sg_buf_avail(&r->body) + 65536);
+    sg_pool_cache_buf_seed(&r->conn->w->blocks, &out);
     if (sg_stopreq_serialize(sr, 0, sr->ngroups, &out) != 0) {
-        sg_buf_dispose(&out);
+        sg_pool_cache_buf_dispose(&r->conn->w->blocks, &out);
         return SG_ENOMEM;
     }
     ctx->stop = sr;

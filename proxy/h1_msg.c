@@ -88,11 +88,22 @@ int sg_h1_hdr_value(sg_h1_hdr_t *a, const char *at, size_t n, const char **why)
 int sg_h1_hdr_take(sg_h1_hdr_t *a, sg_h1_field_t *f, const char **why)
 {
     const char *base = sg_buf_head(&a->buf);
+    int rv;
 
     f->name = base;
     f->nlen = a->name_len;
     f->value = base + a->name_len;
     f->vlen = sg_buf_avail(&a->buf) - a->name_len;
+    if ((rv = sg_h1_field_check(f, why)) != SG_OK)
+        return rv;
+    /* The bytes stay where they are until the next piece is appended. */
+    sg_buf_reset(&a->buf);
+    a->in_value = 0;
+    return SG_OK;
+}
+
+int sg_h1_field_check(sg_h1_field_t *f, const char **why)
+{
     /* Trailing whitespace is not part of the value (RFC 9110 5.5); http_parser already
      * dropped the leading whitespace. */
     while (f->vlen > 0 && (f->value[f->vlen - 1] == ' ' || f->value[f->vlen - 1] == '\t'))
@@ -108,9 +119,6 @@ int sg_h1_hdr_take(sg_h1_hdr_t *a, sg_h1_field_t *f, const char **why)
         *why = "a field value holds a control character";
         return SG_EPROTO;
     }
-    /* The bytes stay where they are until the next piece is appended. */
-    sg_buf_reset(&a->buf);
-    a->in_value = 0;
     return SG_OK;
 }
 

@@ -77,6 +77,10 @@ int sg_h1_hdr_value(sg_h1_hdr_t *a, const char *at, size_t n, const char **why);
  * piece is added; SG_EPROTO with *why set when the name is not a token or the value holds
  * a CTL. */
 int sg_h1_hdr_take(sg_h1_hdr_t *a, sg_h1_field_t *f, const char **why);
+/* What sg_h1_hdr_take does to a field, for one that came whole in a single piece of
+ * input and is taken from there without gathering (proxy/upstream.c): trailing whitespace
+ * cut from f's value; SG_OK, or SG_EPROTO with *why set as above. */
+int sg_h1_field_check(sg_h1_field_t *f, const char **why);
 
 /* ---- framing fields ---- */
 

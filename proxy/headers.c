@@ -62,14 +62,6 @@ size_t sg_headers_count(const sg_headers_t *h, const char *name)
     return count;
 }
 
-static int hdr_in(const char *name, size_t n, const char *const *set)
-{
-    for (; *set != NULL; set++)
-        if (sg_strcaseeq(name, n, *set, strlen(*set)))
-            return 1;
-    return 0;
-}
-
 /* ---- the upstream header policy ----
  *
  * Every client request header gets exactly one of these answers, tried in this order
@@ -152,18 +144,31 @@ static const sg_str_t hdr_guarded_allow[] = {
     HDR_LIT("accept-language"), HDR_LIT("user-agent"),            HDR_LIT("x-request-id"),
 };
 
+static const sg_str_t hdr_response_hop[] = {
+    HDR_LIT("connection"),        HDR_LIT("keep-alive"), HDR_LIT("te"),
+    HDR_LIT("trailer"),           HDR_LIT("transfer-encoding"), HDR_LIT("upgrade"),
+    HDR_LIT("content-length"),    HDR_LIT("proxy-connection"),
+};
+
+/* Every header of every request and response is looked up in these lists, most of them
+ * in all of them: the length and the first letter (the lists are lowercase letters first)
+ * settle nearly every entry before a strncasecmp is called. */
 static int hdr_is(const char *name, size_t n, const sg_str_t *set, size_t count)
 {
+    int c0 = n > 0 ? name[0] | 0x20 : 0;
+
     for (size_t i = 0; i < count; i++)
-        if (sg_strcaseeq(name, n, set[i].p, set[i].n))
+        if (set[i].n == n && set[i].p[0] == c0 && strncasecmp(name, set[i].p, n) == 0)
             return 1;
     return 0;
 }
 
 static int hdr_has_prefix(const char *name, size_t n, const sg_str_t *set, size_t count)
 {
+    int c0 = n > 0 ? name[0] | 0x20 : 0;
+
     for (size_t i = 0; i < count; i++)
-        if (n >= set[i].n && strncasecmp(name, set[i].p, set[i].n) == 0)
+        if (n >= set[i].n && set[i].p[0] == c0 && strncasecmp(name, set[i].p, set[i].n) == 0)
             return 1;
     return 0;
 }
@@ -212,12 +217,7 @@ int sg_hdr_upstream_class(const char *name, size_t n, int guarded, const sg_conf
 
 int sg_hdr_is_response_hop(const char *name, size_t n)
 {
-    static const char *const drop[] = {
-        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
-        "content-length", "proxy-connection", NULL,
-    };
-
-    return hdr_in(name, n, drop);
+    return hdr_is(name, n, hdr_response_hop, SG_ARRAY_SIZE(hdr_response_hop));
 }
 
 int sg_hdr_connection_lists(const sg_headers_t *h, const char *name, size_t n)

@@ -23,6 +23,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Blocks (4 KiB) a worker keeps for its requests' pools and buffers (base/pool.h): a request
+ * holds two or three, so this covers about a hundred in flight; what a larger burst frees
+ * goes back to malloc. */
+#define SG_WORKER_BLOCKS 256
+
 void sg__conn_free_dead(sg_worker_t *w);
 void sg__up_free_dead(sg_worker_t *w);
 
@@ -330,6 +335,7 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
         return SG_ERR;
     }
     ev_set_userdata(w->loop, w);
+    sg_pool_cache_init(&w->blocks, SG_WORKER_BLOCKS);
     sg_metrics_worker_start(w);
     if (lset_alloc(&w->ls, conf->nlisten) != SG_OK)
         return SG_ENOMEM;
@@ -407,6 +413,7 @@ void sg_worker_dispose(sg_worker_t *w)
     if (w->up_session != NULL)
         SSL_SESSION_free(w->up_session);
     sg__audit_free_done(w);
+    sg_pool_cache_dispose(&w->blocks); /* after the last request went */
     /* A reload the worker never took (it had already exited): close its new sockets. */
     for (size_t i = 0; i < w->pending_ls.n; i++)
         if (w->pending_ls.fds[i] >= 0 && !lset_has(&w->ls, w->pending_ls.fds[i]))

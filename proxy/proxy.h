@@ -161,6 +161,7 @@ struct sg_worker_s {
     ev_async audit_async;   /* the writer -> worker: audit_done has batches */
     ev_prepare audit_flush; /* after every other prepare watcher (EV_MINPRI) */
 
+    sg_pool_cache_t blocks; /* request pools' chunks and buffers, recycled (base/pool.h) */
     sg_metrics_t m;     /* written by this worker only (metrics.h) */
     sg_access_t alog;   /* log.access, this worker's buffer and fd */
 };

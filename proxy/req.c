@@ -17,12 +17,42 @@
 
 enum { REQ_PHASE_HEADERS = 0, REQ_PHASE_WAIT_BODY, REQ_PHASE_BODY, REQ_PHASE_UPSTREAM };
 
+/* v in lowercase hex at p, as "%" PRIx64 writes it; returns the digits written (1 to 16). */
+static size_t req_hex(char *p, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = 1;
+
+    for (uint64_t t = v >> 4; t != 0; t >>= 4)
+        n++;
+    for (size_t i = n; i > 0; i--, v >>= 4)
+        p[i - 1] = digits[v & 15];
+    return n;
+}
+
+/* "<accept_ms>-<id>" in hex, cut to fit as snprintf would: without printf, as it is
+ * formatted for every request. */
+static void req_id_format(char *out, size_t size, uint64_t accept_ms, uint64_t id)
+{
+    char tmp[2 * 16 + 1];
+    size_t n = req_hex(tmp, accept_ms);
+
+    tmp[n++] = '-';
+    n += req_hex(tmp + n, id);
+    if (n > size - 1)
+        n = size - 1;
+    memcpy(out, tmp, n);
+    out[n] = '\0';
+}
+
 sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
 {
     sg_pool_t pool;
     sg_req_t *r;
 
-    sg_pool_init(&pool, 4096);
+    /* The pool's chunks and the body's first block come from the worker's free list and
+     * go back to it (sg_req_free): a steady stream of requests does not call malloc. */
+    sg_pool_init_cached(&pool, &c->w->blocks);
     r = sg_pool_calloc(&pool, sizeof(*r));
     if (r == NULL) {
         sg_pool_dispose(&pool);
@@ -35,8 +65,7 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     r->conf = r->gen->conf;
     r->fe = fe;
     r->id = __atomic_add_fetch(&c->w->px->next_req_id, 1, __ATOMIC_RELAXED);
-    snprintf(r->request_id, sizeof(r->request_id), "%" PRIx64 "-%" PRIx64, (uint64_t)c->accept_ms,
-             r->id);
+    req_id_format(r->request_id, sizeof(r->request_id), (uint64_t)c->accept_ms, r->id);
     r->start_ms = sg_now_ms();
     r->content_length = -1;
     r->res.content_length = -1;
@@ -44,6 +73,7 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     sg_buf_init(&r->res_body, 65536);
     sg_buf_init(&r->body, (size_t)SG_MIN(r->conf->limits.max_body_bytes,
                                           c->conf->limits.max_body_bytes));
+    sg_pool_cache_buf_seed(&c->w->blocks, &r->body);
     return r;
 }
 
@@ -59,8 +89,8 @@ void sg_req_free(sg_req_t *r)
     if (r->up != NULL)
         sg_up_abort(r->up);
     sg_up_unqueue(r);
-    sg_buf_dispose(&r->body);
-    sg_buf_dispose(&r->res_body);
+    sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->body);
+    sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->res_body);
     sg_gen_unref(r->gen);
     pool = r->pool; /* r itself lives in the pool */
     sg_pool_dispose(&pool);
@@ -296,6 +326,8 @@ int sg_req_up_body(sg_req_t *r, const char *p, size_t n)
     if (r->res_hold) /* held whole (sg_subreq_direct): over its bound, a failure */
         return sg_buf_append(&r->res_body, p, n) == SG_OK ? 0 : -1;
     r->bytes_out += n;
+    if (r->capture && r->res_body.data == NULL)
+        sg_pool_cache_buf_seed(&r->conn->w->blocks, &r->res_body);
     if (r->capture && sg_buf_append(&r->res_body, p, n) != SG_OK) {
         /* A sub-request's answer is all there is of it (the parent parses it): cut
          * short it would be wrong, so over its limit (proxy/subreq.c) it is a failure. */

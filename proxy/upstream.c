@@ -55,7 +55,12 @@ struct sg_up_s {
     http_parser parser;
     sg_buf_t wbuf; /* the request's header block; the body goes from r->body */
     size_t body_off; /* body bytes sent */
-    sg_h1_hdr_t hdr;    /* the response header field being gathered */
+    sg_h1_hdr_t hdr;    /* the response header field being gathered across reads */
+    /* The field being gathered while all of it lies in the bytes being parsed: taken from
+     * there (up_commit_header), so that a response header is copied once, into the request
+     * for the client. What the parser leaves pending goes into hdr (up_spill). */
+    const char *dname, *dvalue; /* NULL: none yet */
+    size_t dnlen, dvlen;
     size_t hbytes;      /* header section bytes, for UP_MAX_HEADER_BYTES */
     sg_h1_framing_t fr; /* the response's framing fields */
     /* Debian's non-strict http_parser takes any two bytes for the CRLF that ends chunk
@@ -344,7 +349,8 @@ static void up_dispatch(sg_worker_t *w)
  * sg_hdr_upstream_class()'s decision (headers.c, where the rules are written down);
  * here it is applied, the gateway's own headers are added, and the drops that matter
  * are counted: once per client request, not again for a retry or for each part of a
- * split batch (the parts share their parent's headers). No allocation but b's.
+ * split batch (the parts share their parent's headers). No allocation but b's, and no
+ * printf: it runs for every request.
  */
 static int up_build_request(sg_req_t *r, sg_buf_t *b)
 {
@@ -360,7 +366,11 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
     if (rv == SG_OK)
         rv = sg_buf_append(b, r->path.p, r->path.n);
     if (rv == SG_OK)
-        rv = sg_buf_appendf(b, " HTTP/1.1\r\nhost: %s\r\n", conf->upstream.authority);
+        rv = sg_buf_lit(b, " HTTP/1.1\r\nhost: ");
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, conf->upstream.authority, strlen(conf->upstream.authority));
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "\r\n");
     for (size_t i = 0; rv == SG_OK && i < r->headers.n; i++) {
         const sg_header_t *h = &r->headers.v[i];
 
@@ -408,8 +418,11 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
     }
     /* Set, never appended to: a client cannot forge its own origin (docs/design.md). */
     if (rv == SG_OK)
-        rv = sg_buf_appendf(b, "x-forwarded-for: %s\r\nx-forwarded-proto: https\r\n",
-                            r->conn->peer);
+        rv = sg_buf_lit(b, "x-forwarded-for: ");
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, r->conn->peer, strlen(r->conn->peer));
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "\r\nx-forwarded-proto: https\r\n");
     if (rv == SG_OK && r->authority.n > 0) {
         rv = sg_buf_lit(b, "x-forwarded-host: ");
         if (rv == SG_OK)
@@ -418,8 +431,13 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
             rv = sg_buf_lit(b, "\r\n");
     }
     if (rv == SG_OK && (sg_buf_avail(&r->body) > 0 || r->content_length >= 0 ||
-                        sg_headers_get(&r->headers, "transfer-encoding") != NULL))
-        rv = sg_buf_appendf(b, "content-length: %zu\r\n", sg_buf_avail(&r->body));
+                        sg_headers_get(&r->headers, "transfer-encoding") != NULL)) {
+        rv = sg_buf_lit(b, "content-length: ");
+        if (rv == SG_OK)
+            rv = sg_buf_append_u64(b, sg_buf_avail(&r->body));
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, "\r\n");
+    }
     if (rv == SG_OK)
         rv = sg_buf_lit(b, "\r\n");
     return rv; /* the body follows from r->body (up_send) */
@@ -606,6 +624,7 @@ static void up_start(sg_up_t *u, sg_req_t *r)
     sg_h1_framing_reset(&u->fr);
     u->read_wants_write = u->write_wants_read = 0;
     sg_h1_hdr_reset(&u->hdr);
+    u->dname = u->dvalue = NULL;
     sg_buf_reset(&u->wbuf);
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
@@ -644,13 +663,38 @@ static int up_refuse(sg_up_t *u, const char *why)
     return -1;
 }
 
-/* The field gathered in u->hdr: checked with the client side's rules, counted, and kept
- * for the client unless it is hop-by-hop or belongs to an interim response. */
+/* The field held in place (u->dname) moves into u->hdr, as if it had come in pieces:
+ * before the bytes it points into go (the end of each parser run), or when a second piece
+ * of it comes, which the accumulator judges (an obs-fold). SG_OK, or the accumulator's
+ * failure. */
+static int up_spill(sg_up_t *u)
+{
+    const char *why;
+    int rv;
+
+    if (u->dname == NULL)
+        return SG_OK;
+    rv = sg_h1_hdr_name(&u->hdr, u->dname, u->dnlen);
+    if (rv == SG_OK && u->dvalue != NULL)
+        rv = sg_h1_hdr_value(&u->hdr, u->dvalue, u->dvlen, &why); /* a first piece: no fold */
+    u->dname = u->dvalue = NULL;
+    return rv;
+}
+
+static int up_header_pending(const sg_up_t *u)
+{
+    return u->dname != NULL || sg_h1_hdr_pending(&u->hdr);
+}
+
+/* The field gathered (in place or in u->hdr): checked with the client side's rules,
+ * counted, and kept for the client unless it is hop-by-hop or belongs to an interim
+ * response. */
 static int up_commit_header(sg_up_t *u)
 {
     sg_req_t *r = u->r;
     sg_h1_field_t f;
     const char *why;
+    int rv;
 
     if (r == NULL)
         return -1;
@@ -659,7 +703,14 @@ static int up_commit_header(sg_up_t *u)
         u->fail_reason = "upstream headers too large";
         return -1;
     }
-    if (sg_h1_hdr_take(&u->hdr, &f, &why) != SG_OK)
+    if (u->dname != NULL) {
+        f = (sg_h1_field_t){u->dname, u->dvalue != NULL ? u->dvalue : "", u->dnlen, u->dvlen};
+        u->dname = u->dvalue = NULL;
+        rv = sg_h1_field_check(&f, &why);
+    } else {
+        rv = sg_h1_hdr_take(&u->hdr, &f, &why);
+    }
+    if (rv != SG_OK)
         return up_refuse(u, why);
     sg_h1_framing_count(&u->fr, &f);
     if (!u->skip_msg && !r->res_started && !sg_hdr_is_response_hop(f.name, f.nlen)) {
@@ -675,6 +726,7 @@ static int up_on_message_begin(http_parser *p)
 
     u->skip_msg = 0;
     u->in_body = 0;
+    u->dname = u->dvalue = NULL;
     sg_h1_hdr_reset(&u->hdr);
     sg_h1_framing_reset(&u->fr);
     sg_h1_chunk_off(&u->ck);
@@ -702,7 +754,15 @@ static int up_on_header_field(http_parser *p, const char *at, size_t n)
         return -1;
     if (u->in_body)
         return 0; /* chunked trailers: counted, never promoted to header fields */
-    if (sg_h1_hdr_complete(&u->hdr) && up_commit_header(u) < 0)
+    if ((u->dvalue != NULL || sg_h1_hdr_complete(&u->hdr)) && up_commit_header(u) < 0)
+        return -1;
+    if (u->dname == NULL && !sg_h1_hdr_pending(&u->hdr)) {
+        /* The usual case: the name comes whole, and its value after it in the same bytes. */
+        u->dname = at;
+        u->dnlen = n;
+        return 0;
+    }
+    if (up_spill(u) != SG_OK)
         return -1;
     return sg_h1_hdr_name(&u->hdr, at, n) == SG_OK ? 0 : -1;
 }
@@ -717,6 +777,13 @@ static int up_on_header_value(http_parser *p, const char *at, size_t n)
         return -1;
     if (u->in_body)
         return 0;
+    if (u->dname != NULL && u->dvalue == NULL) {
+        u->dvalue = at;
+        u->dvlen = n;
+        return 0;
+    }
+    if (up_spill(u) != SG_OK)
+        return -1;
     rv = sg_h1_hdr_value(&u->hdr, at, n, &why);
     if (rv == SG_EPROTO)
         return up_refuse(u, why); /* obs-fold: RFC 9112 5.2 allows a gateway the 502 */
@@ -728,7 +795,7 @@ static int up_on_headers_complete(http_parser *p)
     sg_up_t *u = p->data;
     sg_req_t *r = u->r;
 
-    if (sg_h1_hdr_pending(&u->hdr) && up_commit_header(u) < 0)
+    if (up_header_pending(u) && up_commit_header(u) < 0)
         return -1;
     if (r == NULL)
         return -1;
@@ -844,9 +911,14 @@ static int up_parse(sg_up_t *u, const char *p, size_t n)
          * body is streamed, not held: the only limit is the chunk size's 16 digits. */
         if (sg_h1_chunk_on(&u->ck) && n > 0 &&
             sg_h1_chunk_check(&u->ck, p, n, UINT64_MAX, &why) != SG_OK)
-            goto bad_chunk;
+            goto bad;
         done = http_parser_execute(&u->parser, &up_settings, p, n);
         e = HTTP_PARSER_ERRNO(&u->parser);
+        /* p is the read buffer: a field cut off by its end is gathered from here on. */
+        if (up_spill(u) != SG_OK) {
+            why = "no memory for a header field";
+            goto bad;
+        }
         if (u->done) {
             up_finish(u, done < n);
             return 1;
@@ -878,7 +950,7 @@ static int up_parse(sg_up_t *u, const char *p, size_t n)
         return -1;
     }
     return 0;
-bad_chunk:
+bad:
     sg_log(SG_LOG_WARN, "upstream=%" PRIu64 " invalid response: %s", u->id, why);
     up_fail(u, 502, "upstream bad response", "parsing the upstream response");
     return -1;

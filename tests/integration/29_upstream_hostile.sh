@@ -22,7 +22,8 @@
 #     refused on the stop-test route, whose answer smsguard buffers and parses
 #   - the header a client side would refuse never reaches the client, in any header block
 #   - a response whose header lines end in bare LF is accepted (RFC 9112 2.2) and relayed,
-#     and so is one with 40 KB of headers
+#     and so is one with 40 KB of headers, and one whose header block comes a few bytes
+#     per read (names and values cut across reads reach the client whole)
 #   - TLS: a certificate from an unknown CA, a certificate for another name, and a plain
 #     TCP server behind an https:// URL give 502 / 500 with reason "upstream tls"
 #   - HTTP/1 chunked request bodies: a chunk size over max_body_bytes (or overflowing) is
@@ -84,7 +85,7 @@ BASE_SOCKETS=$(sg_sockets)
 declare -A PLAIN=(
     [reset-hdr]=502 [reset-body]=reset [close-hdr]=502 [drip]=504 [drip-body]=reset
     [bighdr]=502 [manyhdr]=502 [midhdr]=200 [badstatus]=502 [nocolon]=502 [nul]=502 [badhex]=reset [nocrlf]=reset
-    [chunkovf]=reset [clshort]=reset [dupcl]=502 [big]=200 [barelf]=200 [ok]=200
+    [chunkovf]=reset [clshort]=reset [dupcl]=502 [big]=200 [barelf]=200 [split]=200 [ok]=200
     [spacename]=502 [barecr]=502 [obsfold]=502 [tegzip]=502)
 declare -A WHY=(
     [reset-hdr]="upstream reset" [reset-body]="upstream reset" [close-hdr]="upstream closed early"
@@ -94,11 +95,11 @@ declare -A WHY=(
     [nul]="upstream bad response" [badhex]="upstream bad response"
     [nocrlf]="upstream bad response" [chunkovf]="upstream bad response"
     [clshort]="upstream closed early" [dupcl]="upstream bad response"
-    [big]="upstream response too large" [barelf]=- [ok]=-
+    [big]="upstream response too large" [barelf]=- [split]=- [ok]=-
     [spacename]="upstream bad response" [barecr]="upstream bad response"
     [obsfold]="upstream bad response" [tegzip]="upstream bad response")
 MODES="ok reset-hdr reset-body close-hdr drip drip-body bighdr manyhdr midhdr badstatus nocolon nul badhex
-nocrlf chunkovf clshort dupcl big barelf spacename barecr obsfold tegzip"
+nocrlf chunkovf clshort dupcl big barelf split spacename barecr obsfold tegzip"
 
 check "every hostile mode, HTTP/1.1 and HTTP/2: ordinary path 502/504/reset, stop-test 500"
 for mode in $MODES; do
@@ -167,6 +168,18 @@ for mode in spacename barecr obsfold; do
         assert_not_contains "$(cat "$WORK/e.body")" task-badup-1 "$mode --$proto: body"
     done
     assert_serving "after the upstream's '$mode' header" "/bad/ok/after-$mode"
+done
+
+check "a header block cut across many reads reaches the client whole"
+for proto in http1.1 http2; do
+    code=$(sg_curl "--$proto" -D "$WORK/sp.hdr" -o "$WORK/sp.body" -w '%{http_code}' \
+        "$SG_URL/bad/split/hdr-$proto" 2>"$WORK/sp.err" || true)
+    hdrs=$(tr 'A-Z' 'a-z' <"$WORK/sp.hdr" | tr -d '\r')
+    echo "   split --$proto: $code"
+    assert_eq 200 "$code" "split --$proto: status"
+    assert_contains "$hdrs" "x-split-header: one two three four five six" "split --$proto: header"
+    assert_contains "$hdrs" "content-type: application/json" "split --$proto: content-type"
+    assert_contains "$(cat "$WORK/sp.body")" task-badup-1 "split --$proto: body"
 done
 
 check "a slow client is not the upstream's fault: time it does not read does not count"

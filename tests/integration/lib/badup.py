@@ -24,6 +24,8 @@ Modes (the answer to a stop-test is an SmsTask reference when it is well formed)
   badstatus   "HTTP/1.1 2x0 OK"
   nocolon     a header line without a colon
   barelf      a header block whose lines end in a bare LF
+  split       a valid 200 whose header block comes in 5-byte writes 30 ms apart, so that
+              names and values are cut across reads (kept alive)
   nul         a NUL byte inside a header value
   spacename   a valid 200 but for a header line with a space before the colon ("X-Evil : 1"),
               which the client side refuses from a client (RFC 9112 5.1)
@@ -189,6 +191,14 @@ class Handler(socketserver.BaseRequestHandler):
             s.sendall(b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok")
         elif mode == "nocolon":
             s.sendall(b"HTTP/1.1 200 OK\r\nX-Broken header line\r\nContent-Length: 2\r\n\r\nok")
+        elif mode == "split":
+            data = ok_response(extra=b"X-Split-Header: one two three four five six\r\n")
+            head = data.index(b"\r\n\r\n") + 4
+            for i in range(0, head, 5):
+                s.sendall(data[i:min(i + 5, head)])
+                time.sleep(0.03)
+            s.sendall(data[head:])
+            return True
         elif mode == "barelf":
             s.sendall(b"HTTP/1.1 200 OK\nContent-Type: application/json\nContent-Length: " +
                       str(len(TASK)).encode() + b"\n\n" + TASK)
