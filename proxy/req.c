@@ -323,11 +323,11 @@ void sg_req_up_headers(sg_req_t *r)
 
 int sg_req_up_body(sg_req_t *r, const char *p, size_t n)
 {
+    if (r->capture && r->res_body.data == NULL)
+        sg_pool_cache_buf_seed(&r->conn->w->blocks, &r->res_body);
     if (r->res_hold) /* held whole (sg_subreq_direct): over its bound, a failure */
         return sg_buf_append(&r->res_body, p, n) == SG_OK ? 0 : -1;
     r->bytes_out += n;
-    if (r->capture && r->res_body.data == NULL)
-        sg_pool_cache_buf_seed(&r->conn->w->blocks, &r->res_body);
     if (r->capture && sg_buf_append(&r->res_body, p, n) != SG_OK) {
         /* A sub-request's answer is all there is of it (the parent parses it): cut
          * short it would be wrong, so over its limit (proxy/subreq.c) it is a failure. */

@@ -109,9 +109,9 @@ sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, co
     r->guarded = 1;
     r->capture = 1;
     r->content_length = (int64_t)bodylen;
-    sg_buf_dispose(&r->res_body);
+    sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->res_body);
     sg_buf_init(&r->res_body, subreq_answer_max(parent->conf));
-    sg_buf_dispose(&r->body);
+    sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->body);
     sg_buf_init(&r->body, bodylen + 1);
     if (r->path.p == NULL || sg_buf_append(&r->body, body, bodylen) != SG_OK) {
         sg_req_free(r);
@@ -133,7 +133,7 @@ void sg_subreq_direct(sg_req_t *r)
 {
     r->res_hold = 1;
     r->capture = 1;
-    sg_buf_dispose(&r->res_body); /* nothing in it yet: the exchange has not begun */
+    sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->res_body); /* empty: not begun */
     sg_buf_init(&r->res_body, subreq_answer_max(r->conf));
     sg_m_inc(&r->conn->w->m.batch_parts);
 }
