@@ -25,12 +25,14 @@ void sg__conn_free_dead(sg_worker_t *w);
 #define CONN_WBUF_MAX (4u * 1024 * 1024) /* far above the high-water marks of h1/h2 */
 #define CONN_WRITE_CHUNK 16384          /* one TLS record per SSL_write */
 #define CONN_LINGER_MS 2000             /* lingering close: at most this long */
+#define CONN_QUIET_S 0.1                /* quiet this long: buffers are given back */
 
 static uint64_t conn_next_id;
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void conn_wtimer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void conn_quiet_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
 /* ---- the socket under OpenSSL ----
  *
@@ -152,7 +154,10 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     c->id = __atomic_add_fetch(&conn_next_id, 1, __ATOMIC_RELAXED);
     c->accept_ms = sg_now_ms();
     c->state = SG_CONN_HANDSHAKE;
-    sg_pool_init(&c->pool, 2048);
+    /* The pool holds the protocol's state (h1_t, h2_t) and little else: small chunks, so
+     * an idle connection carries no empty chunk space (larger objects get a chunk of
+     * their own size, base/pool.c). */
+    sg_pool_init(&c->pool, 512);
     sg_buf_init(&c->wbuf, CONN_WBUF_MAX);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (sa->sa_family == AF_INET)
@@ -176,6 +181,10 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     c->timer.data = c;
     ev_init(&c->wtimer, conn_wtimer_cb);
     c->wtimer.data = c;
+    if (ev_cb(&w->quiet_timer) == NULL) {
+        ev_init(&w->quiet_timer, conn_quiet_cb);
+        w->quiet_timer.data = w;
+    }
     /* header_timeout_ms runs from accept, TLS handshake included (docs/design.md "Configuration"). */
     sg_conn_set_timer(c, c->accept_ms + (uint64_t)c->conf->limits.header_timeout_ms);
 }
@@ -257,6 +266,88 @@ static void conn_update_events(sg_conn_t *c)
     }
     if (c->kicked)
         ev_feed_event(c->w->loop, &c->io, EV_CUSTOM);
+}
+
+/* ---- quiet connections give their buffers back ----
+ *
+ * An idle connection should cost its socket, its SSL and protocol state, and no buffer:
+ * OpenSSL's record layer alone holds about 33 KiB of read and write buffers once a
+ * connection has read and written. A connection with nothing in flight and nothing to
+ * write joins the worker's quiet list (oldest first); one still quiet CONN_QUIET_S later
+ * gives back wbuf, OpenSSL's buffers (SSL_free_buffers, which refuses while a record is
+ * half read or half written) and its protocol's (proto->release). The next request
+ * allocates them again. The delay is what keeps a busy keep-alive connection (HTTP/1.1
+ * is quiet between every two requests) from a malloc and free per request: while busy,
+ * joining and leaving the list is a few pointer writes. */
+
+static void conn_quiet_unlink(sg_conn_t *c)
+{
+    sg_worker_t *w = c->w;
+
+    if (c->qprev != NULL)
+        c->qprev->qnext = c->qnext;
+    else
+        w->quiet = c->qnext;
+    if (c->qnext != NULL)
+        c->qnext->qprev = c->qprev;
+    else
+        w->quiet_tail = c->qprev;
+    c->qprev = c->qnext = NULL;
+    c->quiet = 0;
+}
+
+/* The timer runs for the oldest quiet connection, and only while there is one. */
+static void conn_quiet_arm(sg_worker_t *w)
+{
+    ev_tstamp after;
+
+    if (w->quiet == NULL || ev_is_active(&w->quiet_timer) || ev_is_pending(&w->quiet_timer))
+        return;
+    after = w->quiet->quiet_since + CONN_QUIET_S - ev_now(w->loop);
+    ev_timer_set(&w->quiet_timer, after > 0 ? after : 0., 0.);
+    ev_timer_start(w->loop, &w->quiet_timer);
+}
+
+static int conn_is_quiet(sg_conn_t *c)
+{
+    return c->state == SG_CONN_OPEN && !c->eof && !c->close_after_flush &&
+           sg_buf_avail(&c->wbuf) == 0 && c->proto->done(c);
+}
+
+static void conn_quiet_link(sg_conn_t *c)
+{
+    sg_worker_t *w = c->w;
+
+    c->quiet = 1;
+    c->quiet_since = ev_now(w->loop);
+    c->qnext = NULL;
+    c->qprev = w->quiet_tail;
+    if (w->quiet_tail != NULL)
+        w->quiet_tail->qnext = c;
+    else
+        w->quiet = c;
+    w->quiet_tail = c;
+    conn_quiet_arm(w);
+}
+
+static void conn_quiet_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sg_worker_t *w = t->data;
+    ev_tstamp now = ev_now(loop) + 0.001; /* a millisecond early is as good: no re-arm */
+    sg_conn_t *c;
+
+    (void)revents;
+    while ((c = w->quiet) != NULL && c->quiet_since + CONN_QUIET_S <= now) {
+        conn_quiet_unlink(c);
+        if (!conn_is_quiet(c))
+            continue; /* output was queued since: its kick is pending and relinks it */
+        sg_buf_dispose(&c->wbuf);
+        if (c->ssl != NULL)
+            SSL_free_buffers(c->ssl);
+        if (c->proto->release != NULL)
+            c->proto->release(c);
+    }
+    conn_quiet_arm(w);
 }
 
 /* Map an SSL_read/SSL_write failure; logs only what is worth an operator's time. */
@@ -430,6 +521,8 @@ static int conn_client_sending(sg_conn_t *c)
 static void conn_linger_start(sg_conn_t *c)
 {
     c->state = SG_CONN_LINGER; /* first, as in sg_conn_close: kicks from on_close are void */
+    if (c->quiet)
+        conn_quiet_unlink(c);
     c->proto->on_close(c);
     ERR_clear_error();
     SSL_shutdown(c->ssl); /* close_notify, through our BIO straight to the socket */
@@ -451,6 +544,8 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     sg_conn_t *c = io->data;
     int rv = SG_OK;
 
+    if (c->quiet)
+        conn_quiet_unlink(c);
     if (revents & EV_READ)
         c->rdrained = 0; /* the socket has bytes again */
     if (c->state == SG_CONN_LINGER) {
@@ -488,6 +583,8 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     conn_update_events(c);
+    if (conn_is_quiet(c))
+        conn_quiet_link(c);
 }
 
 void sg_conn_kick(sg_conn_t *c)
@@ -525,6 +622,8 @@ void sg_conn_close(sg_conn_t *c)
     if (c->state == SG_CONN_CLOSED)
         return;
     c->state = SG_CONN_CLOSED;
+    if (c->quiet)
+        conn_quiet_unlink(c);
     if (was_open)
         c->proto->on_close(c);
     /* Best effort close_notify; never wait for the peer's. (No SSL: a connection the
