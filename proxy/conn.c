@@ -23,9 +23,20 @@
 void sg__conn_free_dead(sg_worker_t *w);
 
 #define CONN_WBUF_MAX (4u * 1024 * 1024) /* far above the high-water marks of h1/h2 */
-#define CONN_WRITE_CHUNK 16384          /* one TLS record per SSL_write */
 #define CONN_LINGER_MS 2000             /* lingering close: at most this long */
 #define CONN_QUIET_S 0.1                /* quiet this long: buffers are given back */
+
+/* TLS record sizes (one record per SSL_write: SSL_MODE_ENABLE_PARTIAL_WRITE). A record
+ * is decrypted only once all of it has arrived, so the first bytes of a burst go in
+ * records that fit one TCP segment (1400 + TLS overhead < 1460 - TCP options) and
+ * reach the client within the initial congestion window; once CONN_WARMUP_BYTES have
+ * gone (h2o's threshold) the window has grown and full records cost less CPU and
+ * framing. A connection whose output paused for CONN_BURST_GAP_S starts small again
+ * (nghttpx's tls-dyn-rec-idle-timeout). */
+#define CONN_RECORD_SMALL 1400
+#define CONN_RECORD_FULL 16384
+#define CONN_WARMUP_BYTES (64u * 1024)
+#define CONN_BURST_GAP_S 1.0
 
 static uint64_t conn_next_id;
 
@@ -174,6 +185,11 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     w->nconns++;
 
     ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+    /* Below every other watcher: in a loop iteration, the upstream reads, timers and
+     * audit completions that queue output for this connection run first, and its one
+     * conn_io_cb then writes all of it (one write round per iteration, not per event;
+     * libev runs everything pending, by priority, before it polls again). */
+    ev_set_priority(&c->io, EV_MINPRI);
     c->io.data = c;
     c->io_events = EV_READ;
     ev_io_start(w->loop, &c->io);
@@ -424,18 +440,34 @@ static int conn_write(sg_conn_t *c)
             if (sg_buf_avail(&c->wbuf) == 0)
                 return SG_OK;
         }
-        len = SG_MIN(sg_buf_avail(&c->wbuf), CONN_WRITE_CHUNK);
+        if (c->wpend > 0) {
+            /* OpenSSL's retry rule: after WANT_WRITE or WANT_READ, the same bytes and at
+             * least the same length. Nothing was consumed from wbuf and it only grows at
+             * the tail; its head may move (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+            len = c->wpend;
+        } else {
+            if (c->burst > 0 && ev_now(c->w->loop) - c->burst_at >= CONN_BURST_GAP_S)
+                c->burst = 0;
+            len = SG_MIN(sg_buf_avail(&c->wbuf),
+                         c->burst < CONN_WARMUP_BYTES ? CONN_RECORD_SMALL : CONN_RECORD_FULL);
+        }
         ERR_clear_error();
         n = SSL_write(c->ssl, sg_buf_head(&c->wbuf), (int)len);
         if (n > 0) {
+            c->wpend = 0;
             sg_buf_consume(&c->wbuf, (size_t)n);
+            c->burst += (size_t)n;
+            c->burst_at = ev_now(c->w->loop);
             c->wlast_ms = sg_now_ms();
             continue;
         }
         rv = conn_ssl_error(c, n, "writing");
-        if (rv == SSL_ERROR_WANT_WRITE)
+        if (rv == SSL_ERROR_WANT_WRITE) {
+            c->wpend = (unsigned)len;
             return SG_OK; /* EV_WRITE is armed by conn_update_events */
+        }
         if (rv == SSL_ERROR_WANT_READ) {
+            c->wpend = (unsigned)len;
             c->write_wants_read = 1;
             return SG_OK;
         }

@@ -243,6 +243,9 @@ struct sg_conn_s {
         linger : 1,       /* the protocol ends the connection on a client still sending */
         quiet : 1;        /* on the worker's quiet list */
     ev_tstamp quiet_since; /* when it went quiet (loop time) */
+    size_t burst;          /* bytes written since the output last paused (TLS record size) */
+    ev_tstamp burst_at;    /* the last write that took bytes (loop time) */
+    unsigned wpend;        /* length of an SSL_write to retry (0: none) */
     sg_conn_t *prev, *next;
     sg_conn_t *qprev, *qnext; /* the worker's quiet list */
 };
