@@ -675,16 +675,13 @@ static void *h2_mem_realloc(void *p, size_t size, void *ud)
 
 static void h2_release(sg_conn_t *c)
 {
-    static size_t pagesz;
     h2_t *h = c->pd;
-    uintptr_t lo, hi;
+    uintptr_t lo, hi, pagesz = (uintptr_t)sysconf(_SC_PAGESIZE); /* glibc: no syscall */
 
     if (h->framebuf == NULL || h->session == NULL || nghttp2_session_want_write(h->session))
         return;
-    if (pagesz == 0)
-        pagesz = (size_t)sysconf(_SC_PAGESIZE);
-    lo = ((uintptr_t)h->framebuf + pagesz - 1) & ~(uintptr_t)(pagesz - 1);
-    hi = ((uintptr_t)h->framebuf + h->framebuf_len) & ~(uintptr_t)(pagesz - 1);
+    lo = ((uintptr_t)h->framebuf + pagesz - 1) & ~(pagesz - 1);
+    hi = ((uintptr_t)h->framebuf + h->framebuf_len) & ~(pagesz - 1);
     if (hi > lo)
         madvise((void *)lo, hi - lo, MADV_DONTNEED); /* the pages read back as zeros */
 }
