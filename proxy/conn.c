@@ -23,14 +23,27 @@
 void sg__conn_free_dead(sg_worker_t *w);
 
 #define CONN_WBUF_MAX (4u * 1024 * 1024) /* far above the high-water marks of h1/h2 */
-#define CONN_WRITE_CHUNK 16384          /* one TLS record per SSL_write */
 #define CONN_LINGER_MS 2000             /* lingering close: at most this long */
+#define CONN_QUIET_S 0.1                /* quiet this long: buffers are given back */
+
+/* TLS record sizes (one record per SSL_write: SSL_MODE_ENABLE_PARTIAL_WRITE). A record
+ * is decrypted only once all of it has arrived, so the first bytes of a burst go in
+ * records that fit one TCP segment (1400 + TLS overhead < 1460 - TCP options) and
+ * reach the client within the initial congestion window; once CONN_WARMUP_BYTES have
+ * gone (h2o's threshold) the window has grown and full records cost less CPU and
+ * framing. A connection whose output paused for CONN_BURST_GAP_S starts small again
+ * (nghttpx's tls-dyn-rec-idle-timeout). */
+#define CONN_RECORD_SMALL 1400
+#define CONN_RECORD_FULL 16384
+#define CONN_WARMUP_BYTES (64u * 1024)
+#define CONN_BURST_GAP_S 1.0
 
 static uint64_t conn_next_id;
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void conn_wtimer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void conn_quiet_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
 /* ---- the socket under OpenSSL ----
  *
@@ -152,7 +165,10 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     c->id = __atomic_add_fetch(&conn_next_id, 1, __ATOMIC_RELAXED);
     c->accept_ms = sg_now_ms();
     c->state = SG_CONN_HANDSHAKE;
-    sg_pool_init(&c->pool, 2048);
+    /* The pool holds the protocol's state (h1_t, h2_t) and little else: small chunks, so
+     * an idle connection carries no empty chunk space (larger objects get a chunk of
+     * their own size, base/pool.c). */
+    sg_pool_init(&c->pool, 512);
     sg_buf_init(&c->wbuf, CONN_WBUF_MAX);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (sa->sa_family == AF_INET)
@@ -169,6 +185,11 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     w->nconns++;
 
     ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+    /* Below every other watcher: in a loop iteration, the upstream reads, timers and
+     * audit completions that queue output for this connection run first, and its one
+     * conn_io_cb then writes all of it (one write round per iteration, not per event;
+     * libev runs everything pending, by priority, before it polls again). */
+    ev_set_priority(&c->io, EV_MINPRI);
     c->io.data = c;
     c->io_events = EV_READ;
     ev_io_start(w->loop, &c->io);
@@ -176,6 +197,10 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     c->timer.data = c;
     ev_init(&c->wtimer, conn_wtimer_cb);
     c->wtimer.data = c;
+    if (ev_cb(&w->quiet_timer) == NULL) {
+        ev_init(&w->quiet_timer, conn_quiet_cb);
+        w->quiet_timer.data = w;
+    }
     /* header_timeout_ms runs from accept, TLS handshake included (docs/design.md "Configuration"). */
     sg_conn_set_timer(c, c->accept_ms + (uint64_t)c->conf->limits.header_timeout_ms);
 }
@@ -259,6 +284,88 @@ static void conn_update_events(sg_conn_t *c)
         ev_feed_event(c->w->loop, &c->io, EV_CUSTOM);
 }
 
+/* ---- quiet connections give their buffers back ----
+ *
+ * An idle connection should cost its socket, its SSL and protocol state, and no buffer:
+ * OpenSSL's record layer alone holds about 33 KiB of read and write buffers once a
+ * connection has read and written. A connection with nothing in flight and nothing to
+ * write joins the worker's quiet list (oldest first); one still quiet CONN_QUIET_S later
+ * gives back wbuf, OpenSSL's buffers (SSL_free_buffers, which refuses while a record is
+ * half read or half written) and its protocol's (proto->release). The next request
+ * allocates them again. The delay is what keeps a busy keep-alive connection (HTTP/1.1
+ * is quiet between every two requests) from a malloc and free per request: while busy,
+ * joining and leaving the list is a few pointer writes. */
+
+static void conn_quiet_unlink(sg_conn_t *c)
+{
+    sg_worker_t *w = c->w;
+
+    if (c->qprev != NULL)
+        c->qprev->qnext = c->qnext;
+    else
+        w->quiet = c->qnext;
+    if (c->qnext != NULL)
+        c->qnext->qprev = c->qprev;
+    else
+        w->quiet_tail = c->qprev;
+    c->qprev = c->qnext = NULL;
+    c->quiet = 0;
+}
+
+/* The timer runs for the oldest quiet connection, and only while there is one. */
+static void conn_quiet_arm(sg_worker_t *w)
+{
+    ev_tstamp after;
+
+    if (w->quiet == NULL || ev_is_active(&w->quiet_timer) || ev_is_pending(&w->quiet_timer))
+        return;
+    after = w->quiet->quiet_since + CONN_QUIET_S - ev_now(w->loop);
+    ev_timer_set(&w->quiet_timer, after > 0 ? after : 0., 0.);
+    ev_timer_start(w->loop, &w->quiet_timer);
+}
+
+static int conn_is_quiet(sg_conn_t *c)
+{
+    return c->state == SG_CONN_OPEN && !c->eof && !c->close_after_flush &&
+           sg_buf_avail(&c->wbuf) == 0 && c->proto->done(c);
+}
+
+static void conn_quiet_link(sg_conn_t *c)
+{
+    sg_worker_t *w = c->w;
+
+    c->quiet = 1;
+    c->quiet_since = ev_now(w->loop);
+    c->qnext = NULL;
+    c->qprev = w->quiet_tail;
+    if (w->quiet_tail != NULL)
+        w->quiet_tail->qnext = c;
+    else
+        w->quiet = c;
+    w->quiet_tail = c;
+    conn_quiet_arm(w);
+}
+
+static void conn_quiet_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sg_worker_t *w = t->data;
+    ev_tstamp now = ev_now(loop) + 0.001; /* a millisecond early is as good: no re-arm */
+    sg_conn_t *c;
+
+    (void)revents;
+    while ((c = w->quiet) != NULL && c->quiet_since + CONN_QUIET_S <= now) {
+        conn_quiet_unlink(c);
+        if (!conn_is_quiet(c))
+            continue; /* output was queued since: its kick is pending and relinks it */
+        sg_buf_dispose(&c->wbuf);
+        if (c->ssl != NULL)
+            SSL_free_buffers(c->ssl);
+        if (c->proto->release != NULL)
+            c->proto->release(c);
+    }
+    conn_quiet_arm(w);
+}
+
 /* Map an SSL_read/SSL_write failure; logs only what is worth an operator's time. */
 static int conn_ssl_error(sg_conn_t *c, int n, const char *while_)
 {
@@ -333,18 +440,34 @@ static int conn_write(sg_conn_t *c)
             if (sg_buf_avail(&c->wbuf) == 0)
                 return SG_OK;
         }
-        len = SG_MIN(sg_buf_avail(&c->wbuf), CONN_WRITE_CHUNK);
+        if (c->wpend > 0) {
+            /* OpenSSL's retry rule: after WANT_WRITE or WANT_READ, the same bytes and at
+             * least the same length. Nothing was consumed from wbuf and it only grows at
+             * the tail; its head may move (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+            len = c->wpend;
+        } else {
+            if (c->burst > 0 && ev_now(c->w->loop) - c->burst_at >= CONN_BURST_GAP_S)
+                c->burst = 0;
+            len = SG_MIN(sg_buf_avail(&c->wbuf),
+                         c->burst < CONN_WARMUP_BYTES ? CONN_RECORD_SMALL : CONN_RECORD_FULL);
+        }
         ERR_clear_error();
         n = SSL_write(c->ssl, sg_buf_head(&c->wbuf), (int)len);
         if (n > 0) {
+            c->wpend = 0;
             sg_buf_consume(&c->wbuf, (size_t)n);
+            c->burst += (size_t)n;
+            c->burst_at = ev_now(c->w->loop);
             c->wlast_ms = sg_now_ms();
             continue;
         }
         rv = conn_ssl_error(c, n, "writing");
-        if (rv == SSL_ERROR_WANT_WRITE)
+        if (rv == SSL_ERROR_WANT_WRITE) {
+            c->wpend = (unsigned)len;
             return SG_OK; /* EV_WRITE is armed by conn_update_events */
+        }
         if (rv == SSL_ERROR_WANT_READ) {
+            c->wpend = (unsigned)len;
             c->write_wants_read = 1;
             return SG_OK;
         }
@@ -430,6 +553,8 @@ static int conn_client_sending(sg_conn_t *c)
 static void conn_linger_start(sg_conn_t *c)
 {
     c->state = SG_CONN_LINGER; /* first, as in sg_conn_close: kicks from on_close are void */
+    if (c->quiet)
+        conn_quiet_unlink(c);
     c->proto->on_close(c);
     ERR_clear_error();
     SSL_shutdown(c->ssl); /* close_notify, through our BIO straight to the socket */
@@ -451,6 +576,8 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     sg_conn_t *c = io->data;
     int rv = SG_OK;
 
+    if (c->quiet)
+        conn_quiet_unlink(c);
     if (revents & EV_READ)
         c->rdrained = 0; /* the socket has bytes again */
     if (c->state == SG_CONN_LINGER) {
@@ -488,6 +615,8 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     conn_update_events(c);
+    if (conn_is_quiet(c))
+        conn_quiet_link(c);
 }
 
 void sg_conn_kick(sg_conn_t *c)
@@ -525,6 +654,8 @@ void sg_conn_close(sg_conn_t *c)
     if (c->state == SG_CONN_CLOSED)
         return;
     c->state = SG_CONN_CLOSED;
+    if (c->quiet)
+        conn_quiet_unlink(c);
     if (was_open)
         c->proto->on_close(c);
     /* Best effort close_notify; never wait for the peer's. (No SSL: a connection the

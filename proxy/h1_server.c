@@ -681,6 +681,18 @@ static void h1_on_close(sg_conn_t *c)
     sg_h1_hdr_dispose(&h->hdr);
 }
 
+/* Quiet (conn.c): no request, nothing unparsed. The next request line allocates again. */
+static void h1_release(sg_conn_t *c)
+{
+    h1_t *h = c->pd;
+
+    if (h->r != NULL || sg_buf_avail(&h->in) > 0)
+        return;
+    sg_buf_dispose(&h->in);
+    sg_buf_dispose(&h->url);
+    sg_h1_hdr_dispose(&h->hdr);
+}
+
 const sg_proto_ops_t sg_h1_proto = {
     .name = "http/1.1",
     .init = h1_init,
@@ -692,4 +704,5 @@ const sg_proto_ops_t sg_h1_proto = {
     .on_timeout = h1_on_timeout,
     .on_drain = h1_on_drain,
     .on_close = h1_on_close,
+    .release = h1_release,
 };

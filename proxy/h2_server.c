@@ -16,6 +16,8 @@
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct h2_stream_s h2_stream_t;
 
@@ -73,6 +75,9 @@ typedef struct {
     unsigned data_sent; /* DATA frames sent in the window (WINDOW_UPDATE budget) */
     uint64_t reset_mtokens; /* unanswered-reset bucket, in thousandths of a token */
     uint64_t reset_ms;      /* when it was last filled */
+    char *framebuf;         /* nghttp2's outbound frame buffer (h2_mem_malloc) */
+    size_t framebuf_len;
+    unsigned creating : 1;  /* inside nghttp2_session_server_new3 */
 } h2_t;
 
 struct h2_stream_s {
@@ -618,6 +623,69 @@ static const sg_front_ops_t h2_front = {
 
 /* ---- protocol ops ---- */
 
+/* ---- the session's memory ----
+ *
+ * nghttp2 allocates its outbound frame buffer (NGHTTP2_FRAMEBUF_CHUNKLEN, 16394 bytes)
+ * with the session and keeps it until the session ends; everything else it holds for an
+ * idle session is small. The allocator below notes that one block (the only one of
+ * 16 KiB or more made while the session is created), and h2_release gives its whole
+ * pages back to the kernel while the connection is quiet: no frame is being serialised
+ * then (nothing to write), so its content is dead, and the next frame faults in only the
+ * pages it writes. The block itself stays allocated: nghttp2 owns it. */
+
+#define H2_FRAMEBUF_MIN 16384
+
+static void *h2_mem_malloc(size_t size, void *ud)
+{
+    h2_t *h = ud;
+    void *p = malloc(size);
+
+    if (h->creating && size >= H2_FRAMEBUF_MIN && p != NULL) {
+        h->framebuf = p;
+        h->framebuf_len = size;
+    }
+    return p;
+}
+
+static void h2_mem_free(void *p, void *ud)
+{
+    h2_t *h = ud;
+
+    if (p != NULL && p == h->framebuf)
+        h->framebuf = NULL;
+    free(p);
+}
+
+static void *h2_mem_calloc(size_t n, size_t size, void *ud)
+{
+    (void)ud;
+    return calloc(n, size);
+}
+
+static void *h2_mem_realloc(void *p, size_t size, void *ud)
+{
+    h2_t *h = ud;
+
+    if (p == NULL)
+        return h2_mem_malloc(size, ud); /* how nghttp2_buf_reserve allocates the block */
+    if (p == h->framebuf)
+        h->framebuf = NULL; /* not expected; then it is no longer ours to track */
+    return realloc(p, size);
+}
+
+static void h2_release(sg_conn_t *c)
+{
+    h2_t *h = c->pd;
+    uintptr_t lo, hi, pagesz = (uintptr_t)sysconf(_SC_PAGESIZE); /* glibc: no syscall */
+
+    if (h->framebuf == NULL || h->session == NULL || nghttp2_session_want_write(h->session))
+        return;
+    lo = ((uintptr_t)h->framebuf + pagesz - 1) & ~(pagesz - 1);
+    hi = ((uintptr_t)h->framebuf + h->framebuf_len) & ~(pagesz - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED); /* the pages read back as zeros */
+}
+
 static void h2_session_free(void *p)
 {
     nghttp2_session_del(p);
@@ -634,12 +702,14 @@ static int h2_init(sg_conn_t *c)
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     };
     h2_t *h;
+    nghttp2_mem mem;
     int rv;
 
     h = sg_pool_calloc(&c->pool, sizeof(*h));
     if (h == NULL)
         return SG_ENOMEM;
     h->c = c;
+    mem = (nghttp2_mem){h, h2_mem_malloc, h2_mem_free, h2_mem_calloc, h2_mem_realloc};
     if (nghttp2_session_callbacks_new(&cbs) != 0)
         return SG_ENOMEM;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, h2_on_begin_headers);
@@ -657,13 +727,25 @@ static int h2_init(sg_conn_t *c)
     /* Refuse streams beyond SETTINGS_MAX_CONCURRENT_STREAMS even before the client
      * has acknowledged our SETTINGS. */
     nghttp2_option_set_max_reserved_remote_streams(opt, 0);
+    /* Memory bounded for a gateway. Our answers are encoded without a dynamic table
+     * (HAProxy's encoder does the same): a few small response fields per answer gain
+     * little from it, and it would hold up to 4 KiB of header copies per connection.
+     * The client's table for our decoder stays at the default 4096 (SETTINGS
+     * HEADER_TABLE_SIZE), where repeated request fields (Authorization, the API session
+     * id) save the client real bandwidth. Closed streams are not kept for the RFC 7540
+     * priority tree (up to max_streams of them per connection, each a few hundred
+     * bytes): smsguard schedules answers by readiness, not by priority. */
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
+    nghttp2_option_set_no_closed_streams(opt, 1);
 #ifdef SG_HAVE_NGHTTP2_MAX_CONTINUATIONS
     nghttp2_option_set_max_continuations(opt, 8); /* CONTINUATION floods */
 #endif
 #ifdef SG_HAVE_NGHTTP2_STREAM_RESET_RATE_LIMIT
     nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33); /* rapid reset, CVE-2023-44487 */
 #endif
-    rv = nghttp2_session_server_new2(&h->session, cbs, h, opt);
+    h->creating = 1;
+    rv = nghttp2_session_server_new3(&h->session, cbs, h, opt, &mem);
+    h->creating = 0;
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     if (rv != 0)
@@ -918,4 +1000,5 @@ const sg_proto_ops_t sg_h2_proto = {
     .on_timeout = h2_on_timeout,
     .on_drain = h2_on_drain,
     .on_close = h2_on_close,
+    .release = h2_release,
 };

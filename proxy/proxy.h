@@ -142,6 +142,10 @@ struct sg_worker_s {
     sg_conn_t *conns; /* all open client connections (doubly linked) */
     sg_conn_t *dead;  /* closed, freed by defer_check */
     size_t nconns;
+    /* Open connections with nothing in flight and nothing to write, oldest first: their
+     * buffers are given back once they stayed so for CONN_QUIET_MS (conn.c). */
+    sg_conn_t *quiet, *quiet_tail;
+    ev_timer quiet_timer;
 
     sg_up_t *idle, *idle_tail; /* idle upstream connections, most recently used first */
     size_t nidle;
@@ -209,6 +213,9 @@ typedef struct {
     void (*on_timeout)(sg_conn_t *c);
     void (*on_drain)(sg_conn_t *c); /* graceful shutdown started */
     void (*on_close)(sg_conn_t *c); /* free streams, abort upstream requests */
+    /* The connection has been quiet for a while (done() and nothing to write): give back
+     * buffers that the next request allocates again (may be NULL). */
+    void (*release)(sg_conn_t *c);
 } sg_proto_ops_t;
 
 /* SG_CONN_LINGER: the protocol is done and freed, our FIN is sent, and client input is
@@ -240,8 +247,14 @@ struct sg_conn_s {
         rdrained : 1,     /* the socket gave less than asked: no read until EV_READ */
         rd_eof : 1,       /* the socket read returned 0 (what BIO_eof reports) */
         read_blocked : 1, /* conn_read stopped because the protocol wanted no input */
-        linger : 1;       /* the protocol ends the connection on a client still sending */
+        linger : 1,       /* the protocol ends the connection on a client still sending */
+        quiet : 1;        /* on the worker's quiet list */
+    ev_tstamp quiet_since; /* when it went quiet (loop time) */
+    size_t burst;          /* bytes written since the output last paused (TLS record size) */
+    ev_tstamp burst_at;    /* the last write that took bytes (loop time) */
+    unsigned wpend;        /* length of an SSL_write to retry (0: none) */
     sg_conn_t *prev, *next;
+    sg_conn_t *qprev, *qnext; /* the worker's quiet list */
 };
 
 /* LI: the index of the listen entry in w->conf the socket belongs to. */

@@ -383,8 +383,17 @@ static void fz_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     if (c->state != SG_CONN_OPEN)
         return;
     if (rv < 0 || (sg_buf_avail(&c->wbuf) == 0 &&
-                   (c->close_after_flush || ((c->eof || c->w->draining) && c->proto->done(c)))))
+                   (c->close_after_flush || ((c->eof || c->w->draining) && c->proto->done(c))))) {
         sg_conn_close(c);
+        return;
+    }
+    /* conn.c's quiet release, here at every quiet wake-up instead of CONN_QUIET_S later:
+     * whatever comes next must work on buffers given back. */
+    if (!c->eof && !c->close_after_flush && sg_buf_avail(&c->wbuf) == 0 && c->proto->done(c)) {
+        sg_buf_dispose(&c->wbuf);
+        if (c->proto->release != NULL)
+            c->proto->release(c);
+    }
 }
 
 /* conn_timer_cb. */
