@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/instructions.sh - instructions per request of smsguard (sg-full and sg-fwd, HTTP/2 and
+# bench/instructions.sh - instructions per request of smsguard (sg-full, sg-jwt and sg-fwd, HTTP/2 and
 # HTTP/1.1), alone: `bench/run.sh --instructions` on a build of your choice, so that two
 # builds can be compared on a busy machine (the count does not depend on other work).
 #

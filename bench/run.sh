@@ -47,7 +47,7 @@
 #      the first 100-group request learns 4 from the TooMany fault; then one 100-group
 #      request (25 parts of 4) is timed against one 4-group request (curl, HTTP/2);
 #   7. instructions: a count that does not depend on what else runs on the machine. For
-#      sg-full and sg-fwd, over h2 (h2load -c 4 -m 4) and h1 (--h1 -c 4): smsguard
+#      sg-full, sg-jwt and sg-fwd, over h2 (h2load -c 4 -m 4) and h1 (--h1 -c 4): smsguard
 #      (workers = 1) is started under `valgrind --tool=callgrind` (or `perf stat -e
 #      instructions,cycles` where the machine has those counters), sent BENCH_INSTR_N1
 #      requests, stopped (SIGTERM), then started again and sent BENCH_INSTR_N2; instructions
@@ -75,6 +75,9 @@
 #                                   else callgrind; or perf, or callgrind
 #   BENCH_BUILD_DIR (build-bench)   the smsguard build measured (built there unless
 #                                   --no-build; bench/instructions.sh sets it)
+#   BENCH_AUDIT_SYNC (always)       smsguard's audit.sync: "none" or "batch" take the disk out
+#                                   of the guarded path, to see what the fdatasync costs
+#                                   (the report's header says which was used)
 #   BENCH_KEEP (unset)              set: keep the work directory (configurations, logs)
 #   TMPDIR (/tmp)                   where the work directory goes: the audit files are synced
 #                                   there, so it should be the disk smsguard would log to
@@ -141,6 +144,8 @@ read -r -a KINDS <<<"${BENCH_KINDS:-sg-full sg-jwt sg-fwd nghttpx haproxy h2o di
 INSTR_N1=${BENCH_INSTR_N1:-200}
 INSTR_N2=${BENCH_INSTR_N2:-2200}
 INSTR_TOOL=${BENCH_INSTR_TOOL:-auto}
+AUDIT_SYNC=${BENCH_AUDIT_SYNC:-always}
+[[ $AUDIT_SYNC =~ ^(always|batch|none)$ ]] || { echo "bench: BENCH_AUDIT_SYNC='$AUDIT_SYNC': always, batch or none" >&2; exit 2; }
 PROTOS=(h2 h1)
 
 PROXY_CPU=0          # the proxy under test
@@ -434,7 +439,7 @@ smsguard_conf() {
     render "$BENCH_DIR/smsguard.conf.in" "$out" LISTEN_PORT="$lport" ADMIN_PORT="$aport" \
         CERT="$WORK/server.crt" KEY="$WORK/server.key" UPSTREAM_URL="$2" \
         TOKEN_SHA256="$TOKEN_SHA256" JWT_PUBLIC_KEY="$WORK/jwt.pub" BATCH_MAX_SIZE="$3" \
-        TASK_KEY_FILE="$WORK/task.key" AUDIT_FILE="$4"
+        TASK_KEY_FILE="$WORK/task.key" AUDIT_FILE="$4" AUDIT_SYNC="$AUDIT_SYNC"
     "$BUILD_DIR/smsguard" -t -c "$out" >"$out.check" 2>&1 ||
         { show_log "$out.check"; die "smsguard -t refused $out (from bench/smsguard.conf.in)"; }
     echo "$lport $aport" >"$out.ports"
@@ -892,7 +897,7 @@ instr_run() {
     if [[ $proto == h2 ]]; then args=(-c 4 -m 4); else args=(--h1 -c 4); fi
     up0=$(upstream_requests)
     timeout 900 taskset -c "$LOAD_CPU" h2load "${args[@]}" -n "$n" -d "$WORK/body-2.json" \
-        -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \
+        -H 'content-type: application/json' -H "authorization: Bearer $(token "$kind")" \
         "$(target "$kind" "$proto" "$lport")" >"$WORK/$name.h2load" 2>&1 || {
         cat "$WORK/$name.h2load" >&2
         show_log "${KLOG[$name]}"
@@ -904,7 +909,7 @@ instr_run() {
         die "$name: h2load says '$(grep '^Application protocol' "$WORK/$name.h2load")'"
     ((up1 - up0 - 1 >= n)) || die "$name: nginx saw $((up1 - up0 - 1)) requests for $n answered"
     case $kind in
-    sg-full) (($(wc -l <"${KAUDIT[$name]}") >= n)) || die "$name: fewer audit lines than the $n requests" ;;
+    sg-full | sg-jwt) (($(wc -l <"${KAUDIT[$name]}") >= n)) || die "$name: fewer audit lines than the $n requests" ;;
     sg-fwd) [[ ! -s ${KAUDIT[$name]} ]] || die "$name wrote audit records: $FWD_PATH was taken for a guarded route" ;;
     esac
 
@@ -938,8 +943,8 @@ instructions() {
     ((INSTR_N2 > INSTR_N1 && INSTR_N1 >= 4)) || die "BENCH_INSTR_N2 ($INSTR_N2) must exceed BENCH_INSTR_N1 ($INSTR_N1), itself 4 or more"
     command -v "$([[ $tool == perf ]] && echo perf || echo valgrind)" >/dev/null 2>&1 ||
         die "$tool not found (run without --no-deps)"
-    step "instructions per request: sg-full and sg-fwd under $tool, $INSTR_N1 then $INSTR_N2 requests (h2: -c 4 -m 4, h1: --h1 -c 4)"
-    for kind in sg-full sg-fwd; do
+    step "instructions per request: sg-full, sg-jwt and sg-fwd under $tool, $INSTR_N1 then $INSTR_N2 requests (h2: -c 4 -m 4, h1: --h1 -c 4)"
+    for kind in sg-full sg-jwt sg-fwd; do
         for proto in h2 h1; do
             instr_run "$kind" "$proto" "$INSTR_N1" "$tool"
             read -r -a a <<<"$INSTR_COUNT"
@@ -991,7 +996,7 @@ EOF
     fi
     [[ -n ${PART[throughput]:-} ]] || return 0
     cat <<EOF
-- load: h2load, TLS 1.3, HTTP/2 \`-c $CLIENTS -m $STREAMS\` ($N_H2 requests saturated), HTTP/1.1 \`--h1 -c $CLIENTS\` ($N_H1 saturated); fixed rate $(fixed_rate_text) for $RATE_SECONDS s; $REPS repetition(s), kinds alternating; POST of a 2-group stop-test body ($(wc -c <"$WORK/body-2.json") bytes)
+- load: h2load, TLS 1.3, HTTP/2 \`-c $CLIENTS -m $STREAMS\` ($N_H2 requests saturated), HTTP/1.1 \`--h1 -c $CLIENTS\` ($N_H1 saturated); fixed rate $(fixed_rate_text) for $RATE_SECONDS s; $REPS repetition(s), kinds alternating; POST of a 2-group stop-test body ($(wc -c <"$WORK/body-2.json") bytes); smsguard \`audit.sync = "$AUDIT_SYNC"\`
 - medians over the repetitions; latency in ms from h2load's per-request log; CPU = the proxy's utime + stime per request; RSS = peak (VmHWM); ×nghttpx = this row / nghttpx's row for the same protocol; others = the share of CPU $PROXY_CPU busy with anything but the proxy during a run (other processes, interrupts), the largest of the row's runs: above a few % the proxy did not have its CPU to itself
 EOF
 }
@@ -1002,7 +1007,7 @@ report() {
     mkdir -p "$BENCH_DIR/results"
     out=$BENCH_DIR/results/$stamp.md
     report_header >"$WORK/header.md"
-    "$PY" "$BENCH_DIR/report.py" table "$RUNS_TSV" "$AUDIT_TSV" "$IDLE_TSV" "$SPLIT_TSV" "$WORK/header.md" \
+    BENCH_AUDIT_SYNC=$AUDIT_SYNC "$PY" "$BENCH_DIR/report.py" table "$RUNS_TSV" "$AUDIT_TSV" "$IDLE_TSV" "$SPLIT_TSV" "$WORK/header.md" \
         "$INSTR_TSV" >"$out"
     step "report (also in ${out#"$ROOT"/})"
     cat "$out"
