@@ -78,6 +78,21 @@ static inline int canon_is_bad_byte(unsigned c)
     return c < 0x21 || c >= 0x7F;
 }
 
+/* The bytes a path copies as they are with no other look: printable ASCII except the ones
+ * canon_path() and canon_raw_check() act on ('/', '?', '%', '#', '\\', ';'). One bit per
+ * ASCII byte, so the common run of a segment costs a shift and a test per byte. */
+#define CANON_BIT(c) (1ULL << ((c) & 63))
+static const unsigned long long canon_plain_bits[2] = {
+    (~0ULL << 0x21) & ~(CANON_BIT('#') | CANON_BIT('%') | CANON_BIT('/') | CANON_BIT(';') |
+                        CANON_BIT('?')),      /* 0x21..0x3F */
+    (~0ULL >> 1) & ~CANON_BIT('\\'),          /* 0x40..0x7E */
+};
+
+static inline int canon_is_plain(unsigned c)
+{
+    return c < 0x80 && (canon_plain_bits[c >> 6] >> (c & 63) & 1);
+}
+
 static inline unsigned canon_lower(unsigned c)
 {
     return (c >= 'A' && c <= 'Z') ? c | 0x20 : c;
@@ -248,6 +263,8 @@ static const char *canon_path(canon_state_t *st)
 
     buf[0] = '/';
     for (i = 1; i <= n; i++) {
+        while (i < n && canon_is_plain(t[i]))
+            buf[o++] = (char)t[i++];
         c = i < n ? t[i] : '?'; /* the end of the target ends the path like a '?' */
 
         if (c == '/' || c == '?') {
