@@ -143,6 +143,9 @@ static int json_push_value(json_parser_t *p, sg_json_t *v)
 
 static void json_skip_ws(json_parser_t *p)
 {
+    /* Every whitespace byte is below '!': one compare for the common case of none. */
+    if (p->s < p->end && *p->s > ' ')
+        return;
     while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t'))
         p->s++;
 }
