@@ -128,6 +128,7 @@ static int authn_on_request_headers(sg_req_t *r, void *vctx)
     authn_ctx_t *ctx = vctx;
     const sg_policy_t *pol = sg_flt_authn_policy(r);
     unsigned char key[32];
+    int hashed = 0;
     sg_principal_t who, *cached;
     authn_slot_t *slot = NULL;
     const char *token, *why = NULL;
@@ -143,6 +144,7 @@ static int authn_on_request_headers(sg_req_t *r, void *vctx)
     if (authn_cache == NULL)
         authn_cache = calloc(AUTHN_CACHE_SLOTS, sizeof(*authn_cache));
     if (authn_cache != NULL && sg_pol_token_hash(token, n, key) == 0) {
+        hashed = 1;
         slot = &authn_cache[(key[0] | (unsigned)key[1] << 8) % AUTHN_CACHE_SLOTS];
         if (slot->who != NULL && slot->gen == r->gen->id && now < slot->valid_until &&
             CRYPTO_memcmp(slot->key, key, sizeof(key)) == 0) {
@@ -153,7 +155,9 @@ static int authn_on_request_headers(sg_req_t *r, void *vctx)
             goto authenticated;
         }
     }
-    rv = sg_pol_authenticate(pol, &r->pool, token, n, now, &who, &why);
+    /* The cache key is the token's hash, the one a static token is compared by. */
+    rv = hashed ? sg_pol_authenticate_hashed(pol, &r->pool, token, n, key, now, &who, &why)
+                : sg_pol_authenticate(pol, &r->pool, token, n, now, &who, &why);
     if (rv == SG_ENOMEM)
         return SG_ENOMEM;
     if (rv != 0)

@@ -98,6 +98,12 @@ typedef struct {
 int sg_pol_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *token, size_t n,
                         long long now, sg_principal_t *who, const char **reason);
 
+/* The same for a caller that already holds H, the token's sg_pol_token_hash() (a cache
+ * key): the token is not hashed a second time. */
+int sg_pol_authenticate_hashed(const sg_policy_t *p, sg_pool_t *pool, const char *token,
+                               size_t n, const unsigned char h[32], long long now,
+                               sg_principal_t *who, const char **reason);
+
 enum { SG_POL_STOP_TEST = 1, SG_POL_TASK_QUERY = 2 };
 
 typedef struct {

@@ -73,29 +73,45 @@ static size_t tok_static_find(const sg_policy_t *p, const unsigned char h[32])
     return found ? idx : SIZE_MAX;
 }
 
+/* The checks every token gets before its hash is used: the reason, or NULL. */
+static const char *tok_refused(const char *token, size_t n)
+{
+    if (token == NULL || n == 0)
+        return "empty token";
+    /* Bounded before any work: hashing or parsing megabytes per request is a cheap DoS. */
+    if (n > SG_POL_TOKEN_MAX)
+        return "token too large";
+    return NULL;
+}
+
 int sg_pol_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *token, size_t n,
                         long long now, sg_principal_t *who, const char **reason)
 {
     unsigned char h[32];
-    size_t i;
+    int rv;
 
     memset(who, 0, sizeof(*who));
-    *reason = NULL;
-    if (token == NULL || n == 0) {
-        *reason = "empty token";
+    if ((*reason = tok_refused(token, n)) != NULL)
         return SG_ERR;
-    }
-    /* Bounded before any work: hashing or parsing megabytes per request is a cheap DoS. */
-    if (n > SG_POL_TOKEN_MAX) {
-        *reason = "token too large";
-        return SG_ERR;
-    }
     if (sg__pol_sha256(token, n, h) != 0) {
         *reason = "out of memory";
         return SG_ENOMEM;
     }
-    i = tok_static_find(p, h);
+    rv = sg_pol_authenticate_hashed(p, pool, token, n, h, now, who, reason);
     OPENSSL_cleanse(h, sizeof(h)); /* as good as the token against a static entry */
+    return rv;
+}
+
+int sg_pol_authenticate_hashed(const sg_policy_t *p, sg_pool_t *pool, const char *token,
+                               size_t n, const unsigned char h[32], long long now,
+                               sg_principal_t *who, const char **reason)
+{
+    size_t i;
+
+    memset(who, 0, sizeof(*who));
+    if ((*reason = tok_refused(token, n)) != NULL)
+        return SG_ERR;
+    i = tok_static_find(p, h);
     if (i != SIZE_MAX) {
         const sg_conf_token_t *t = &p->tokens[i];
 

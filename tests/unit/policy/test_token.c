@@ -193,6 +193,32 @@ static void hashes_tokens_with_sha256(void **state)
     assert_memory_equal(h, want, 32);
 }
 
+/* A caller holding the token's hash (flt_authn's cache key) gets the same answers. */
+static void authenticates_with_a_hash_the_caller_holds(void **state)
+{
+    unsigned char h[32];
+    const char *reason = "unset";
+    sg_principal_t who;
+    sg_pool_t pool;
+
+    (void)state;
+    sg_pool_init(&pool, 512);
+    assert_int_equal(sg_pol_token_hash(TOK_OPS, strlen(TOK_OPS), h), 0);
+    assert_int_equal(sg_pol_authenticate_hashed(pol, &pool, TOK_OPS, strlen(TOK_OPS), h, FX_NOW,
+                                                &who, &reason),
+                     0);
+    assert_null(reason);
+    assert_string_equal(who.token_id, "ops-1");
+    assert_int_equal(sg_pol_token_hash("wrong", 5, h), 0);
+    assert_int_equal(
+        sg_pol_authenticate_hashed(pol, &pool, "wrong", 5, h, FX_NOW, &who, &reason), -1);
+    assert_string_equal(reason, "unknown static token");
+    assert_null(who.subject);
+    assert_int_equal(sg_pol_authenticate_hashed(pol, &pool, "", 0, h, FX_NOW, &who, &reason), -1);
+    assert_string_equal(reason, "empty token");
+    sg_pool_dispose(&pool);
+}
+
 static void copies_a_principal_into_a_pool_and_a_single_block(void **state)
 {
     const char *roles[] = {"r1", "role-two"};
@@ -240,6 +266,7 @@ int main(void)
         cmocka_unit_test(keeps_static_tokens_working_with_jwt_on),
         cmocka_unit_test(treats_dotted_tokens_as_static_when_jwt_is_off),
         cmocka_unit_test(hashes_tokens_with_sha256),
+        cmocka_unit_test(authenticates_with_a_hash_the_caller_holds),
         cmocka_unit_test(copies_a_principal_into_a_pool_and_a_single_block),
     };
 
