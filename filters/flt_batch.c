@@ -58,7 +58,8 @@ typedef struct {
 typedef struct {
     batch_part_t **parts;    /* in the client's order */
     size_t nparts, cap, inflight;
-    size_t budget;           /* the most parts this request may become (batch_budget) */
+    size_t budget;           /* the most parts this request may become (batch_budget_of) */
+    int budget_known;        /* budget computed: only once a split is asked for */
     int querying;            /* a composite task query, not a stop-test */
     int want_result;         /* QuerySmsTaskResult: the second round asks for results */
     int learn_info;          /* a plain QuerySmsTaskInfo whose answer may teach a TooMany */
@@ -151,10 +152,11 @@ static _Thread_local struct {
     int size;
 } batch_learned[BATCH_LEARNED];
 static _Thread_local unsigned batch_learned_next;
+static _Thread_local unsigned batch_learned_used; /* entries ever filled: the ones to look at */
 
 static int batch_learned_find(const char *moid, size_t n)
 {
-    for (unsigned i = 0; i < BATCH_LEARNED; i++)
+    for (unsigned i = 0; i < batch_learned_used; i++)
         if (batch_learned[i].size > 0 && strlen(batch_learned[i].moid) == n &&
             memcmp(batch_learned[i].moid, moid, n) == 0)
             return (int)i;
@@ -180,6 +182,8 @@ static void batch_learn(const sg_req_t *r, const char *moid, long long size)
     if ((i = batch_learned_find(moid, n)) < 0) {
         i = (int)batch_learned_next;
         batch_learned_next = (batch_learned_next + 1) % BATCH_LEARNED;
+        if (batch_learned_used < BATCH_LEARNED)
+            batch_learned_used++;
     }
     memcpy(batch_learned[i].moid, moid, n + 1);
     batch_learned[i].size = (int)SG_MAX(1, SG_MIN(size, SG_MERGE_BATCH_MAX));
@@ -217,6 +221,19 @@ static size_t batch_budget(const sg_req_t *r, size_t ngroups)
         return 1;
     return SG_MIN((size_t)r->conf->batch.max_parts,
                   sg_handle_capacity(r->moid.p, r->release.p, batch_tenant(r), ngroups));
+}
+
+/* The request's budget, worked out the first time a split needs it: a stop-test that goes
+ * out in one part and stays one (the common case) never pays for it. */
+static size_t batch_budget_of(sg_req_t *r, batch_ctx_t *ctx)
+{
+    if (!ctx->budget_known) {
+        const sg_stopreq_t *sr = sg_flt_validate_stop(r);
+
+        ctx->budget = batch_budget(r, sr != NULL ? sr->ngroups : 0);
+        ctx->budget_known = 1;
+    }
+    return ctx->budget;
 }
 
 /* Inserts a new pending part at position at. */
@@ -310,7 +327,7 @@ static int batch_split_at(sg_req_t *r, batch_ctx_t *ctx, size_t at, size_t m)
     if (count <= m)
         return 0;
     pieces = (count + m - 1) / m;
-    if (ctx->nparts - 1 + pieces > ctx->budget)
+    if (ctx->nparts - 1 + pieces > batch_budget_of(r, ctx))
         return 0;
     for (size_t k = 1; k < pieces; k++)
         if (batch_add_part(r, ctx, at + k, first + k * m, SG_MIN(m, count - k * m)) != SG_OK)
@@ -732,8 +749,7 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
     if (nparts > 1 && batch_gen(r)->key == NULL)
         /* No key, no composite task: answer as the API would and let the client split. */
         return batch_toomany(r, (long long)size, "Too many replication groups in one request.");
-    ctx->budget = batch_budget(r, sr->ngroups);
-    if (nparts > 1 && nparts > ctx->budget)
+    if (nparts > 1 && nparts > batch_budget_of(r, ctx))
         return batch_toomany(r, (long long)(size * SG_MAX(ctx->budget, (size_t)1)),
                              ctx->budget == (size_t)r->conf->batch.max_parts
                                  ? "The request would need more parts than batch.max_parts "
