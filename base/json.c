@@ -265,18 +265,35 @@ static int json_decode(json_parser_t *p, const unsigned char *s, const unsigned 
     return SG_OK;
 }
 
-/*
- * String at p->s (the opening quote). The scan finds the closing quote and checks
- * everything that does not need decoding; only strings with escapes get the
- * second, decoding pass, the others are copied as they are.
- */
-static int json_string(json_parser_t *p, sg_str_t *out, int *plain)
+/* A string's decoded bytes into the string block: src[0, n) copied as they are. */
+static int json_copy_str(json_parser_t *p, const unsigned char *src, size_t n, sg_str_t *out)
 {
-    const unsigned char *open = p->s, *s = open + 1, *end = p->end;
-    int escaped = 0, special = 0;
+    char *buf = json_bytes(p, n);
+
+    if (buf == NULL)
+        return SG_ENOMEM;
+    memcpy(buf, src, n);
+    buf[n] = '\0';
+    out->p = buf;
+    out->n = n;
+    return SG_OK;
+}
+
+/*
+ * The rest of a string whose scan stopped at s, on a byte that is not sg_json_plain (an
+ * escape, a control, a quote or a non-ASCII byte): everything that does not need decoding
+ * is checked here; only strings with escapes get the second, decoding pass, the others are
+ * copied as they are. Apart from json_string() so that the common plain string does not
+ * pay for this path's registers.
+ */
+static __attribute__((noinline)) int json_string_special(json_parser_t *p,
+                                                         const unsigned char *s,
+                                                         sg_str_t *out, int *plain)
+{
+    const unsigned char *open = p->s, *end = p->end;
+    int escaped = 0;
     size_t n;
     uint32_t cp;
-    char *buf;
 
     for (;;) {
         unsigned char c;
@@ -286,7 +303,6 @@ static int json_string(json_parser_t *p, sg_str_t *out, int *plain)
         c = *s;
         if (c == '"')
             break;
-        special = 1; /* the scan left sg_json_plain before the closing quote */
         if (c == '\\') {
             escaped = 1;
             if (end - s < 2)
@@ -316,19 +332,23 @@ static int json_string(json_parser_t *p, sg_str_t *out, int *plain)
         s += n;
     }
     p->s = s + 1;
-    /* Plain: the decoded bytes are the source bytes and all sg_json_plain, so writing
-     * them back is a copy. */
-    *plain = !special;
+    *plain = 0; /* the scan left sg_json_plain before the closing quote */
     if (escaped)
         return json_decode(p, open + 1, s, out);
-    n = (size_t)(s - (open + 1));
-    if ((buf = json_bytes(p, n)) == NULL)
-        return SG_ENOMEM;
-    memcpy(buf, open + 1, n);
-    buf[n] = '\0';
-    out->p = buf;
-    out->n = n;
-    return SG_OK;
+    return json_copy_str(p, open + 1, (size_t)(s - (open + 1)), out);
+}
+
+/* String at p->s (the opening quote). Plain: the decoded bytes are the source bytes and
+ * all sg_json_plain, so writing them back is a copy. */
+static int json_string(json_parser_t *p, sg_str_t *out, int *plain)
+{
+    const unsigned char *open = p->s, *s = sg_json_plain_run(open + 1, p->end);
+
+    if (s == p->end || *s != '"')
+        return json_string_special(p, s, out, plain);
+    p->s = s + 1;
+    *plain = 1;
+    return json_copy_str(p, open + 1, (size_t)(s - (open + 1)), out);
 }
 
 static const unsigned char *json_digits(const unsigned char *s, const unsigned char *end)
