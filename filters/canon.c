@@ -79,19 +79,16 @@ static inline int canon_is_bad_byte(unsigned c)
 }
 
 /* The bytes a path copies as they are with no other look: printable ASCII except the ones
- * canon_path() and canon_raw_check() act on ('/', '?', '%', '#', '\\', ';'). One bit per
- * ASCII byte, so the common run of a segment costs a shift and a test per byte. */
-#define CANON_BIT(c) (1ULL << ((c) & 63))
-static const unsigned long long canon_plain_bits[2] = {
-    (~0ULL << 0x21) & ~(CANON_BIT('#') | CANON_BIT('%') | CANON_BIT('/') | CANON_BIT(';') |
-                        CANON_BIT('?')),      /* 0x21..0x3F */
-    (~0ULL >> 1) & ~CANON_BIT('\\'),          /* 0x40..0x7E */
-};
-
-static inline int canon_is_plain(unsigned c)
-{
-    return c < 0x80 && (canon_plain_bits[c >> 6] >> (c & 63) & 1);
-}
+ * canon_path() and canon_raw_check() act on ('/', '?', '%', '#', '\\', ';'). A table built
+ * by the compiler, so that the common run of a segment costs one load and test per byte. */
+#define CANON_P(c)                                                                               \
+    ((c) > 0x20 && (c) < 0x7F && (c) != '/' && (c) != '?' && (c) != '%' && (c) != '#' &&        \
+     (c) != '\\' && (c) != ';')
+#define CANON_P4(c) CANON_P(c), CANON_P((c) + 1), CANON_P((c) + 2), CANON_P((c) + 3)
+#define CANON_P16(c) CANON_P4(c), CANON_P4((c) + 4), CANON_P4((c) + 8), CANON_P4((c) + 12)
+#define CANON_P64(c) CANON_P16(c), CANON_P16((c) + 16), CANON_P16((c) + 32), CANON_P16((c) + 48)
+static const unsigned char canon_plain[256] = {CANON_P64(0), CANON_P64(64), CANON_P64(128),
+                                               CANON_P64(192)};
 
 static inline unsigned canon_lower(unsigned c)
 {
@@ -263,7 +260,7 @@ static const char *canon_path(canon_state_t *st)
 
     buf[0] = '/';
     for (i = 1; i <= n; i++) {
-        while (i < n && canon_is_plain(t[i]))
+        while (i < n && canon_plain[t[i]])
             buf[o++] = (char)t[i++];
         c = i < n ? t[i] : '?'; /* the end of the target ends the path like a '?' */
 
