@@ -456,7 +456,7 @@ static void batch_part_end(sg_req_t *r, batch_ctx_t *ctx, batch_part_t *p, const
                            int status)
 {
     const sg_json_t *root;
-    const char *type, *body;
+    const char *type, *body, *v;
     size_t blen = sg_buf_avail(&x->res_body);
 
     p->status = status;
@@ -464,10 +464,12 @@ static void batch_part_end(sg_req_t *r, batch_ctx_t *ctx, batch_part_t *p, const
     root = p->status != 0 ? batch_parse(r, x) : NULL;
     type = batch_member(root, "_typeName");
     body = blen ? sg_pool_strndup(&r->pool, sg_buf_head(&x->res_body), blen) : NULL;
-    if (p->status == 200 && batch_member(root, "value") != NULL) {
-        const char *t = batch_member(root, "type") ? batch_member(root, "type") : "SmsTask";
-        const char *v = batch_member(root, "value");
+    v = p->status == 200 ? batch_member(root, "value") : NULL;
+    if (v != NULL) {
+        const char *t = batch_member(root, "type");
 
+        if (t == NULL)
+            t = "SmsTask";
         if ((strcmp(t, "SmsTask") == 0 || strcmp(t, "Task") == 0) && sg_handle_id_ok(v)) {
             p->state = PART_OK;
             p->type = t;

@@ -156,7 +156,8 @@ static int id_ok(const sg_str_t *s)
 
 /* faultDomainId or deviceGroupId of element idx: {"id": "...", "_typeName"?: "..."}. */
 static int check_holder(sg_pool_t *pool, const sg_json_t *v, size_t idx,
-                        const stopreq_holder_t *h, sg_str_t *id, sg_stopreq_fault_t *fault)
+                        const stopreq_holder_t *h, sg_str_t *id, unsigned char *plain,
+                        sg_stopreq_fault_t *fault)
 {
     const sg_json_t *idv = NULL, *tn = NULL;
 
@@ -180,6 +181,7 @@ static int check_holder(sg_pool_t *pool, const sg_json_t *v, size_t idx,
                           "An id must be a non-empty string of at most 1024 bytes "
                           "without control characters.");
     *id = idv->str;
+    *plain = idv->str_plain;
     return SG_OK;
 }
 
@@ -207,8 +209,10 @@ static int check_group(sg_pool_t *pool, sg_json_t *v, size_t idx, sg_group_t *g,
     }
     if (tn != NULL && !sg_json_is_string(tn, STR_LIT(TN_GROUP)))
         return fault_path(pool, fault, idx, NULL, &leaf_typename, "Wrong _typeName.");
-    if ((rv = check_holder(pool, fd, idx, &stopreq_fault_domain, &g->fault_domain, fault)) != 0 ||
-        (rv = check_holder(pool, dg, idx, &stopreq_device_group, &g->device_group, fault)) != 0)
+    if ((rv = check_holder(pool, fd, idx, &stopreq_fault_domain, &g->fault_domain,
+                           &g->fault_domain_plain, fault)) != 0 ||
+        (rv = check_holder(pool, dg, idx, &stopreq_device_group, &g->device_group,
+                           &g->device_group_plain, fault)) != 0)
         return rv;
     g->node = v;
     return SG_OK;

@@ -34,6 +34,8 @@ typedef struct {
     sg_str_t fault_domain; /* faultDomainId.id: 1..1024 bytes of UTF-8, no control bytes */
     sg_str_t device_group; /* deviceGroupId.id: the same */
     sg_json_t *node;       /* the element, for re-serialisation */
+    /* 1 when the id is its own JSON string form (sg_json_t.str_plain): written as it is */
+    unsigned char fault_domain_plain, device_group_plain;
 } sg_group_t;
 
 typedef struct {

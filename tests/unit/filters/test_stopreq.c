@@ -370,6 +370,11 @@ static void fills_groups_and_force_from_the_body(void **state)
     assert_string_equal(req.groups[1].fault_domain.p, "fd-\xC3\xA9");
     assert_int_equal(req.groups[1].fault_domain.n, 5);
     assert_ptr_equal(req.groups[1].node, req.root->kids[0]->kids[1]);
+    /* The audit copies a plain id and escapes the others (filters/flt_audit.c). */
+    assert_int_equal(req.groups[0].fault_domain_plain, 1);
+    assert_int_equal(req.groups[0].device_group_plain, 1);
+    assert_int_equal(req.groups[1].fault_domain_plain, 0);
+    assert_int_equal(req.groups[1].device_group_plain, 1);
     sg_pool_dispose(&pool);
 }
 
