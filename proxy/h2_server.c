@@ -11,10 +11,8 @@
  */
 #include "proxy/proxy.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <nghttp2/nghttp2.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -517,47 +515,49 @@ static int h2_resume(h2_stream_t *s)
     return SG_OK;
 }
 
+/* One pass over the answer's fields into nghttp2's: nghttp2_submit_response copies every
+ * name and value into one block of its own and lower-cases the names as it copies
+ * (nghttp2.h), so the upstream's names go in as they are. The two names written here are
+ * static and lower-case already: NGHTTP2_NV_FLAG_NO_COPY_NAME. The values are always
+ * copied: the request (its pool holds them) can end before the HEADERS frame is sent or
+ * given up (a client's RST_STREAM), and nghttp2 needs them until then. */
 static int h2_send_headers(sg_req_t *r)
 {
     h2_stream_t *s = r->fe_data;
     nghttp2_nv *nva;
     nghttp2_data_provider prd;
-    char *status, *clen = NULL;
-    size_t n = 0;
+    char status[3], clen[20]; /* 2^64 - 1 has 20 digits */
+    size_t n = 0, k;
     int body;
 
     nva = sg_pool_alloc(&r->pool, (r->res.headers.n + 2) * sizeof(*nva));
-    status = sg_pool_alloc(&r->pool, 4);
-    if (nva == NULL || status == NULL)
+    if (nva == NULL)
         return SG_ENOMEM;
     status[0] = (char)('0' + r->res.status / 100 % 10);
     status[1] = (char)('0' + r->res.status / 10 % 10);
     status[2] = (char)('0' + r->res.status % 10);
-    status[3] = '\0';
-    nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3,
+                            NGHTTP2_NV_FLAG_NO_COPY_NAME};
     for (size_t i = 0; i < r->res.headers.n; i++) {
         const sg_header_t *x = &r->res.headers.v[i];
-        char *lname;
 
         if (sg_hdr_is_response_hop(x->name.p, x->name.n))
             continue; /* RFC 9113 8.2.2: connection-specific fields are not allowed */
-        lname = sg_pool_strndup(&r->pool, x->name.p, x->name.n);
-        if (lname == NULL)
-            return SG_ENOMEM;
-        for (size_t k = 0; k < x->name.n; k++)
-            lname[k] = (char)tolower((unsigned char)lname[k]);
-        nva[n++] = (nghttp2_nv){(uint8_t *)lname, (uint8_t *)x->value.p, x->name.n, x->value.n,
-                                NGHTTP2_NV_FLAG_NONE};
+        nva[n++] = (nghttp2_nv){(uint8_t *)x->name.p, (uint8_t *)x->value.p, x->name.n,
+                                x->value.n, NGHTTP2_NV_FLAG_NONE};
     }
     body = !(r->head || r->res.no_body || r->res.status == 204 || r->res.status == 304 ||
              r->res.content_length == 0);
     if (r->res.content_length >= 0 && r->res.status != 204 && r->res.status != 304) {
-        clen = sg_pool_alloc(&r->pool, 24);
-        if (clen == NULL)
-            return SG_ENOMEM;
-        snprintf(clen, 24, "%" PRId64, r->res.content_length);
-        nva[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen),
-                                NGHTTP2_NV_FLAG_NONE};
+        uint64_t v = (uint64_t)r->res.content_length;
+
+        k = sizeof(clen);
+        do {
+            clen[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        nva[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen + k, 14,
+                                sizeof(clen) - k, NGHTTP2_NV_FLAG_NO_COPY_NAME};
     }
     if (!body)
         s->res_eof = 1;
