@@ -367,6 +367,18 @@ static void conn_quiet_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* Map an SSL_read/SSL_write failure; logs only what is worth an operator's time. */
+/* SSL_get_error(3) reads the thread's error queue, so the queue must hold nothing from
+ * an earlier call when SSL_read, SSL_write, SSL_do_handshake or SSL_shutdown is made.
+ * It almost always holds nothing already (conn_ssl_error empties it after an error), and
+ * OpenSSL 3's ERR_clear_error resets every slot of the queue whatever it holds (about a
+ * thousand instructions): look before clearing. ERR_peek_error is 0 exactly when the
+ * queue holds no error that SSL_get_error could see. */
+static void conn_err_clear(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 static int conn_ssl_error(sg_conn_t *c, int n, const char *while_)
 {
     char ebuf[256];
@@ -402,7 +414,7 @@ static int conn_read(sg_conn_t *c)
             c->read_blocked = 1; /* resumed by conn_io_cb when the protocol wants more */
             return SG_OK;
         }
-        ERR_clear_error();
+        conn_err_clear();
         n = SSL_read(c->ssl, buf, sizeof(buf));
         if (n > 0) {
             if ((rv = c->proto->on_data(c, buf, (size_t)n)) < 0)
@@ -451,7 +463,7 @@ static int conn_write(sg_conn_t *c)
             len = SG_MIN(sg_buf_avail(&c->wbuf),
                          c->burst < CONN_WARMUP_BYTES ? CONN_RECORD_SMALL : CONN_RECORD_FULL);
         }
-        ERR_clear_error();
+        conn_err_clear();
         n = SSL_write(c->ssl, sg_buf_head(&c->wbuf), (int)len);
         if (n > 0) {
             c->wpend = 0;
@@ -481,7 +493,7 @@ static void conn_handshake(sg_conn_t *c)
     unsigned alpnlen = 0;
     int n, rv;
 
-    ERR_clear_error();
+    conn_err_clear();
     n = SSL_do_handshake(c->ssl);
     if (n != 1) {
         rv = conn_ssl_error(c, n, "handshaking");
@@ -556,9 +568,9 @@ static void conn_linger_start(sg_conn_t *c)
     if (c->quiet)
         conn_quiet_unlink(c);
     c->proto->on_close(c);
-    ERR_clear_error();
+    conn_err_clear();
     SSL_shutdown(c->ssl); /* close_notify, through our BIO straight to the socket */
-    ERR_clear_error();
+    conn_err_clear();
     shutdown(c->fd, SHUT_WR);
     ev_timer_stop(c->w->loop, &c->wtimer);
     sg_conn_set_timer(c, sg_now_ms() + CONN_LINGER_MS);
@@ -662,9 +674,9 @@ void sg_conn_close(sg_conn_t *c)
      * front-end fuzzers build without a socket, tests/fuzz/front_harness.h.) */
     if (was_open && c->ssl != NULL) {
         SSL_set_quiet_shutdown(c->ssl, c->eof);
-        ERR_clear_error();
+        conn_err_clear();
         SSL_shutdown(c->ssl);
-        ERR_clear_error();
+        conn_err_clear();
     }
     ev_io_stop(w->loop, &c->io);
     ev_clear_pending(w->loop, &c->io);

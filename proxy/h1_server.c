@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 enum { H1_IDLE, H1_HEADERS, H1_BODY, H1_WAIT };
@@ -453,6 +454,7 @@ static int h1_send_headers(sg_req_t *r)
 {
     h1_t *h = r->conn->pd;
     sg_buf_t *b = &r->conn->wbuf;
+    const char *reason;
     int rv;
 
     /* An answer before the end of the request body closes the connection (the rest of
@@ -462,7 +464,16 @@ static int h1_send_headers(sg_req_t *r)
     if (r->conn->w->draining || h->body_unread ||
         h->nreq >= (unsigned)r->conn->conf->limits.max_requests_per_connection)
         h->keepalive = 0;
-    rv = sg_buf_appendf(b, "HTTP/1.1 %d %s\r\n", r->res.status, h1_reason(r->res.status));
+    reason = h1_reason(r->res.status);
+    rv = sg_buf_lit(b, "HTTP/1.1 "); /* no printf on the way out */
+    if (rv == SG_OK)
+        rv = sg_buf_append_u64(b, (unsigned)r->res.status);
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, " ");
+    if (rv == SG_OK)
+        rv = sg_buf_append(b, reason, strlen(reason));
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, "\r\n");
     for (size_t i = 0; rv == SG_OK && i < r->res.headers.n; i++) {
         const sg_header_t *x = &r->res.headers.v[i];
 
@@ -480,7 +491,11 @@ static int h1_send_headers(sg_req_t *r)
     if (r->res.status == 204 || r->res.status == 304 || r->res.status < 200) {
         /* no body, no framing headers */
     } else if (r->res.content_length >= 0) {
-        rv = sg_buf_appendf(b, "content-length: %" PRId64 "\r\n", r->res.content_length);
+        rv = sg_buf_lit(b, "content-length: ");
+        if (rv == SG_OK)
+            rv = sg_buf_append_u64(b, (unsigned long long)r->res.content_length);
+        if (rv == SG_OK)
+            rv = sg_buf_lit(b, "\r\n");
     } else if (r->head) {
         /* length unknown and no body follows */
     } else if (r->http_minor >= 1) {
