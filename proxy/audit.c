@@ -29,8 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -409,6 +411,29 @@ static void audit_checkpoint_now(void)
         audit.since_checkpoint = 0;
 }
 
+/* Every guarded request waits for this thread (the decision record is write-ahead), and
+ * it shares its CPU with the event loops, which are busy exactly when records pile up: at
+ * equal weight the scheduler lets a busy loop keep the CPU while the writer, woken by the
+ * eventfd or back from fdatasync, waits its turn, and every request of the batch waits with
+ * it. Measured (bench set-up, 20000 req/s over HTTP/2, all threads on one CPU): nice -10
+ * took the mean time a guarded request spends in smsguard from 2.7-3.9 ms to 1.7-2.5 ms
+ * and the client's p99 from 8.5-16.7 ms to 5.9-9.4 ms. The writer uses little CPU of its
+ * own (hashing and two syscalls per batch), so the weight costs the loops next to nothing.
+ * Lowering a nice value needs CAP_SYS_NICE (root, or the capability given by the service
+ * manager); without it the writer runs at the process's priority, as before. */
+#define AUDIT_WRITER_NICE (-10)
+
+static void audit_priority(void)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+
+    if (setpriority(PRIO_PROCESS, (id_t)tid, AUDIT_WRITER_NICE) == 0)
+        sg_log(SG_LOG_INFO, "audit writer at nice %d", AUDIT_WRITER_NICE);
+    else
+        sg_log(SG_LOG_INFO, "audit writer at the process's priority (nice %d: %s)",
+               AUDIT_WRITER_NICE, strerror(errno));
+}
+
 static void *audit_thread(void *arg)
 {
     struct pollfd pfd = {.fd = audit.efd, .events = POLLIN};
@@ -416,6 +441,7 @@ static void *audit_thread(void *arg)
     uint64_t v;
     char err[256];
 
+    audit_priority();
     for (;;) {
         /* sync = "batch": the file is synced once a second, not per record; kept
          * records are retried once a second too. */

@@ -227,6 +227,21 @@ sys.exit(bad)
 PY
 
 # ---------------------------------------------------------------------------------------
+# Every guarded request waits for the writer thread, so it asks for a better scheduling
+# weight than the event loops (proxy/audit.c audit_priority); that needs CAP_SYS_NICE.
+check "the audit writer runs at nice -10 when it may, and says which"
+if grep -q "audit writer at nice -10" "$SG_LOG"; then
+    # field 19 of /proc/PID/task/TID/stat is the thread's nice value
+    nices=$(for f in /proc/"$SG_PID"/task/*/stat; do sed 's/^.*) //' "$f" | awk '{ print $17 }'; done | sort -n | uniq -c | tr '\n' ' ')
+    grep -q -- '-10' <<<"$nices" || fail "the log says nice -10 but the threads' nice values are: $nices"
+    [[ $(id -u) == 0 ]] || echo "   (not root, but allowed to raise priority: CAP_SYS_NICE)"
+elif grep -q "audit writer at the process's priority" "$SG_LOG"; then
+    [[ $(id -u) != 0 ]] || fail "running as root, yet the audit writer could not raise its priority: $(grep 'audit writer' "$SG_LOG")"
+else
+    fail "smsguard did not log the audit writer's priority"
+fi
+
+# ---------------------------------------------------------------------------------------
 check "SIGTERM: smsguard flushes the audit log and exits 0"
 kill -TERM "$SG_PID"
 deadline=$((SECONDS + 10))
