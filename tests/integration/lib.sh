@@ -391,15 +391,15 @@ gen_ca() {
         { cat "$WORK/openssl.out" >&2; fail "openssl could not make CA $1"; }
 }
 
-# gen_cert CA NAME [CN [DAYS]]: a server certificate for 127.0.0.1 and localhost signed by
-# CA, valid DAYS (30), $WORK/NAME.crt and $WORK/NAME.key.
+# gen_cert CA NAME [CN [DAYS [SAN]]]: a server certificate signed by CA, valid DAYS (30), for
+# the subjectAltName SAN (default "IP:127.0.0.1,DNS:localhost"), $WORK/NAME.crt and .key.
 gen_cert() {
-    local ca=$1 name=$2 cn=${3:-localhost} days=${4:-30}
+    local ca=$1 name=$2 cn=${3:-localhost} days=${4:-30} san=${5:-IP:127.0.0.1,DNS:localhost}
     cat >"$WORK/$name.ext" <<EOF
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = $san
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 EOF
@@ -433,7 +433,10 @@ setup_certs() {
 #   log_level (info), access (off), extra (text appended at top level),
 #   policy (the whole `policy = {...};` block; default: the static token $SG_TOKEN for
 #   subject "tester", tenant "all" covering every provider and fault domain, with
-#   StorageViews.ConfigureService).
+#   StorageViews.ConfigureService),
+#   upstreams (the whole `upstreams = (...);` list: written instead of the one `upstream`
+#   group, whose keys above are then unused), listen_extra (lines added inside the listener,
+#   e.g. server_names, upstream, vhosts).
 # The ports go to FILE.ports for start_guard.
 guard_conf() {
     local file=$1 kv
@@ -442,12 +445,12 @@ guard_conf() {
     local listen_port="" admin_port="" workers=2 cert=$SERVER_CRT key=$SERVER_KEY
     local upstream_url="" ca_file="" verify=true server_name="" connect_timeout_ms=2000
     local response_timeout_ms=10000 max_idle=32 limits="max_body_bytes = 1048576;"
-    local log_level=info access=off extra="" policy=""
+    local log_level=info access=off extra="" policy="" upstreams="" listen_extra=""
     for kv in "$@"; do
         case ${kv%%=*} in
         listen_port | admin_port | workers | cert | key | upstream_url | ca_file | verify | \
             server_name | connect_timeout_ms | response_timeout_ms | max_idle | limits | \
-            log_level | access | extra | policy)
+            log_level | access | extra | policy | upstreams | listen_extra)
             printf -v "${kv%%=*}" '%s' "${kv#*=}"
             ;;
         *) fail "guard_conf: unknown setting '$kv'" ;;
@@ -465,9 +468,20 @@ guard_conf() {
     fi
     [[ -n $listen_port ]] || free_port listen_port
     [[ -n $admin_port ]] || free_port admin_port
-    if [[ -z $upstream_url ]]; then
-        [[ -n ${SIM_PORT:-} ]] || fail "guard_conf: no upstream_url and no simulator started"
-        upstream_url=http://127.0.0.1:$SIM_PORT
+    if [[ -z $upstreams ]]; then
+        if [[ -z $upstream_url ]]; then
+            [[ -n ${SIM_PORT:-} ]] || fail "guard_conf: no upstream_url and no simulator started"
+            upstream_url=http://127.0.0.1:$SIM_PORT
+        fi
+        upstreams="upstream = {
+  url = \"$upstream_url\";
+  ca_file = \"$ca_file\";
+  verify = $verify;
+  server_name = \"$server_name\";
+  connect_timeout_ms = $connect_timeout_ms;
+  response_timeout_ms = $response_timeout_ms;
+  max_idle = $max_idle;
+};"
     fi
     cat >"$file" <<EOF
 # smsguard configuration written by tests/integration/lib.sh for $TEST_NAME
@@ -480,21 +494,14 @@ listen = (
       certificate = "$cert";
       private_key = "$key";
     };
+$listen_extra
   }
 );
 admin = {
   address = "127.0.0.1";
   port = $admin_port;
 };
-upstream = {
-  url = "$upstream_url";
-  ca_file = "$ca_file";
-  verify = $verify;
-  server_name = "$server_name";
-  connect_timeout_ms = $connect_timeout_ms;
-  response_timeout_ms = $response_timeout_ms;
-  max_idle = $max_idle;
-};
+$upstreams
 limits = {
   $limits
 };
@@ -604,18 +611,19 @@ sg_curl() {
     curl -sS --max-time 20 --cacert "$CA_CRT" "$@"
 }
 
-# tls_raw PORT INFILE OUTFILE [SECONDS]: open TLS (ALPN http/1.1, verifying the test CA)
-# to 127.0.0.1:PORT, send INFILE's bytes in one write, read until the peer closes or
-# SECONDS (default 5) pass. Writes what was read to OUTFILE and prints "closed T" or
-# "open T", T being the seconds from the end of the handshake.
+# tls_raw PORT INFILE OUTFILE [SECONDS [SNI]]: open TLS (ALPN http/1.1, verifying the test
+# CA for the name SNI, default 127.0.0.1: an address, so no SNI is sent) to 127.0.0.1:PORT,
+# send INFILE's bytes in one write, read until the peer closes or SECONDS (default 5) pass.
+# Writes what was read to OUTFILE and prints "closed T" or "open T", T being the seconds
+# from the end of the handshake.
 tls_raw() {
-    pyrun "$1" "$2" "$3" "${4:-5}" "$CA_CRT" <<'PY'
+    pyrun "$1" "$2" "$3" "${4:-5}" "$CA_CRT" "${5:-127.0.0.1}" <<'PY'
 import socket, ssl, sys, time
 port, infile, outfile, limit, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]
 ctx = ssl.create_default_context(cafile=ca)
 ctx.set_alpn_protocols(["http/1.1"])
 raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+s = ctx.wrap_socket(raw, server_hostname=sys.argv[6])
 data = open(infile, "rb").read()
 t0 = time.monotonic()
 if data:
