@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# 47_multi_vcenter_reload: SIGHUP adds and removes vCenters (issue 18). Three sms-sim
+# instances play vc-east, vc-west and vc-north; each vCenter has a vhost (X.vc.test, its own
+# certificate) and a tenant scoped on it alone. smsguard starts with east and west.
+#   - while h2load runs against east.vc.test, a reload adds vc-north (upstream, vhost,
+#     tenant): h2load ends with every request a 2xx and none failed or errored, all of them
+#     received by vc-east; north.vc.test is served from the reload on (its certificate, its
+#     simulator, its tenant; its tenant's token refused on east), /healthz lists it
+#   - while h2load runs against north.vc.test and a request is in flight on west.vc.test,
+#     a reload removes vc-west: h2load has no failure, the request in flight finishes 200,
+#     west.vc.test is then 421 (nothing more reaches vc-west), east and north serve on, the
+#     pooled connections to vc-east are reused (no new upstream connection), /healthz no
+#     longer lists vc-west
+# Every step ends with the same process serving.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need h2load nghttp2-client
+
+VP=/sdk/vim25/8.0.3.0/sms/VasaProvider
+M=TestFailoverReplicationGroupStop_Task
+BODY='{"groupId":[{"faultDomainId":{"id":"fd-1"},"deviceGroupId":{"id":"rg-1"}}],"force":false}'
+
+sha() { printf '%s' "$1" | sha256sum | cut -c1-64; }
+
+setup_certs
+declare -A REC=() SIMPORT=() TOK=()
+for vc in east west north; do
+    gen_cert ca "$vc" "$vc.vc.test" 30 "DNS:$vc.vc.test"
+    SIM_RECORD=$WORK/sim-$vc.jsonl
+    start_sim
+    : >"$SIM_RECORD"
+    REC[$vc]=$SIM_RECORD SIMPORT[$vc]=$SIM_PORT
+    TOK[$vc]=tok-$vc-$$-$RANDOM$RANDOM
+done
+
+# conf_for VC...: write $WORK/sg.conf with these vCenters: for each an upstream vc-VC, a
+# vhost VC.vc.test with its certificate, and tenant t-VC (token TOK[VC]) scoped on vc-VC.
+conf_for() {
+    local vc ups="" vhs="" toks="" tens="" sep="" ports=()
+    for vc in "$@"; do
+        ups+="$sep{ name = \"vc-$vc\"; url = \"http://127.0.0.1:${SIMPORT[$vc]}\"; }"
+        vhs+="$sep{ server_names = [\"$vc.vc.test\"]; upstream = \"vc-$vc\";
+        certificate = \"$WORK/$vc.crt\"; private_key = \"$WORK/$vc.key\"; }"
+        toks+="$sep{ id = \"$vc\"; sha256 = \"$(sha "${TOK[$vc]}")\"; subject = \"op-$vc\";
+      tenant = \"t-$vc\"; roles = [\"op\"]; }"
+        tens+="$sep{ name = \"t-$vc\";
+      scopes = ( { upstream = \"vc-$vc\"; providers = [\"*\"]; fault_domains = [\"*\"]; } ); }"
+        sep=$',\n    '
+    done
+    [[ -n ${SG_PORT:-} ]] && ports=("listen_port=$SG_PORT" "admin_port=$SG_ADMIN_PORT")
+    guard_conf "$WORK/sg.conf" "${ports[@]+"${ports[@]}"}" \
+        upstreams="upstreams = (
+    $ups
+);" listen_extra="    vhosts = (
+    $vhs
+    );" policy="policy = {
+  tokens = (
+    $toks
+  );
+  roles = ( { name = \"op\"; privileges = [\"StorageViews.ConfigureService\"]; } );
+  tenants = (
+    $tens
+  );
+};"
+}
+
+# vget VH PATH [curl args...]: GET https://VH.vc.test/PATH (SNI and Host VH.vc.test);
+# prints the status.
+vget() {
+    local vh=$1 path=$2
+    shift 2
+    sg_curl --resolve "$vh.vc.test:$SG_PORT:127.0.0.1" -o /dev/null -w '%{http_code}' "$@" \
+        "https://$vh.vc.test:$SG_PORT$path" 2>/dev/null || true
+}
+
+# stop VH WHO MOID: WHO's stop-test for MOID on vhost VH; prints "STATUS FAULT_TYPE" (the
+# fault type empty on success).
+stop() {
+    local out
+    out=$(sg_curl --resolve "$1.vc.test:$SG_PORT:127.0.0.1" -H 'content-type: application/json' \
+        -H "authorization: Bearer ${TOK[$2]}" --data-binary "$BODY" -w ' %{http_code}' \
+        "https://$1.vc.test:$SG_PORT$VP/$3/$M") || true
+    printf '%s %s' "${out##* }" "$(sed -n 's/^{"_typeName":"\([A-Za-z]*\)".*/\1/p' <<<"${out% *}")"
+}
+
+# seen VC TEXT: how many requests vc-VC's simulator recorded holding TEXT.
+seen() {
+    [[ -s ${REC[$1]} ]] || { echo 0; return 0; }
+    grep -cF -- "$2" "${REC[$1]}" || true
+}
+
+# serving WHAT VH...: the same smsguard process serves new connections to each vhost VH
+# (assert_serving with SNI and Host VH.vc.test), and the requests reach vc-VH.
+serving() {
+    local what=$1 vh n
+    shift
+    for vh in "$@"; do
+        n=$(record_count "${REC[$vh]}")
+        SG_URL=https://$vh.vc.test:$SG_PORT assert_serving "$what ($vh.vc.test)" "" \
+            --resolve "$vh.vc.test:$SG_PORT:127.0.0.1"
+        assert_eq $((n + 2)) "$(record_count "${REC[$vh]}")" "requests vc-$vh's simulator received serving $what"
+    done
+}
+
+# wait_seen VC TEXT N: wait (30 s at most) until vc-VC's simulator recorded N requests
+# holding TEXT.
+wait_seen() {
+    local deadline=$((SECONDS + 30))
+    while (($(seen "$1" "$2") < $3)); do
+        ((SECONDS < deadline)) || fail "vc-$1's simulator recorded $(seen "$1" "$2") requests with $2, not $3, in 30 s"
+        sleep 0.1
+    done
+}
+
+# cert_fp SNI: SHA-256 fingerprint of the certificate served for SNI.
+cert_fp() {
+    openssl s_client -connect "127.0.0.1:$SG_PORT" -servername "$1" </dev/null 2>/dev/null |
+        openssl x509 -noout -fingerprint -sha256 | cut -d= -f2
+}
+file_fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2; }
+
+health() {
+    curl -sS --max-time 5 -o "$WORK/health.body" -w '%{http_code}' "$SG_ADMIN_URL/healthz${1:-}" || true
+}
+
+# h2load_ok OUT N VC PATH: h2load's output OUT shows N requests, all 2xx, none failed or
+# errored, over h2; vc-VC's simulator received N requests for PATH.
+h2load_ok() {
+    grep -q 'Application protocol: h2' "$1" || fail "h2load did not use h2: $(cat "$1")"
+    h2load_check "$1" "$2"
+    assert_match " 0 failed, 0 errored, 0 timeout" "$(grep '^requests:' "$1")" "h2load failures"
+    assert_eq "$2" "$(record_paths "${REC[$3]}" | grep -cxF "$4" || true)" "requests for $4 vc-$3's simulator received"
+}
+
+conf_for east west
+start_guard "$WORK/sg.conf"
+
+check "before: east and west serve their tenants; north.vc.test is not served"
+assert_eq "200 " "$(stop east east vasa-1)" "t-east's stop-test on east.vc.test"
+assert_eq "200 " "$(stop west west vasa-1)" "t-west's stop-test on west.vc.test"
+printf 'GET /sim/echo/north-early HTTP/1.1\r\nHost: north.vc.test\r\nConnection: close\r\n\r\n' >"$WORK/early.in"
+tls_raw "$SG_PORT" "$WORK/early.in" "$WORK/early.out" 3 >/dev/null
+assert_eq 421 "$(head -c 12 "$WORK/early.out" | cut -d' ' -f2)" "Host north.vc.test before the reload"
+assert_eq 0 "$(seen north north-early)" "requests vc-north's simulator received"
+assert_eq 200 "$(health)" "/healthz"
+assert_not_contains "$(cat "$WORK/health.body")" "vc-north" "/healthz before the reload"
+
+# =======================================================================================
+check "reload adding vc-north while h2load runs against east.vc.test"
+N1=12000
+h2load -n "$N1" -c 8 -m 4 --rps 200 --connect-to="127.0.0.1:$SG_PORT" \
+    "https://east.vc.test:$SG_PORT/sim/echo/load-east" >"$WORK/h2load-1.out" 2>&1 &
+HL=$!
+track_pid "$HL" "h2load (east)"
+wait_seen east /sim/echo/load-east 3000
+conf_for east west north
+hup_and_wait "reloaded"
+echo "   reloaded with $(seen east /sim/echo/load-east) load requests received by vc-east"
+
+check "north.vc.test serves at once: its certificate, its simulator, its tenant"
+assert_eq "$(file_fp "$WORK/north.crt")" "$(cert_fp north.vc.test)" "certificate for SNI north.vc.test"
+assert_eq 200 "$(vget north /sim/echo/north-1 --http2)" "GET on north.vc.test over HTTP/2"
+assert_eq 200 "$(vget north /sim/echo/north-2 --http1.1)" "GET on north.vc.test over HTTP/1.1"
+assert_eq 1 "$(seen north /sim/echo/north-1)" "vc-north's record"
+assert_eq 0 "$(seen east /sim/echo/north-)" "vc-east's record"
+n=$(seen north "$VP/vasa-n/$M")
+assert_eq "200 " "$(stop north north vasa-n)" "t-north's stop-test on north.vc.test"
+assert_eq $((n + 1)) "$(seen north "$VP/vasa-n/$M")" "t-north's stop-test at vc-north"
+assert_eq "500 NoPermission" "$(stop east north vasa-n2)" "t-north's token on east.vc.test"
+assert_eq "500 NoPermission" "$(stop north east vasa-n3)" "t-east's token on north.vc.test"
+for vc in east west north; do
+    assert_eq "0 0" "$(seen "$vc" vasa-n2) $(seen "$vc" vasa-n3)" "refused stop-tests at vc-$vc"
+done
+assert_eq 200 "$(health)" "/healthz"
+assert_contains "$(cat "$WORK/health.body")" "upstream vc-north: up" "/healthz after the reload"
+is_alive "$HL" || fail "h2load ended before north.vc.test was checked: raise N1 or lower the rate"
+
+check "h2load across the reload: every request succeeded"
+wait "$HL" || fail "h2load exited non-zero: $(cat "$WORK/h2load-1.out")"
+forget_pid "$HL"
+h2load_ok "$WORK/h2load-1.out" "$N1" east /sim/echo/load-east
+serving "after the reload adding vc-north" east west north
+
+# =======================================================================================
+check "reload removing vc-west while a request is in flight on it and h2load runs against north"
+N2=6000
+h2load -n "$N2" -c 4 -m 4 --rps 200 --connect-to="127.0.0.1:$SG_PORT" \
+    "https://north.vc.test:$SG_PORT/sim/echo/load-north" >"$WORK/h2load-2.out" 2>&1 &
+HL=$!
+track_pid "$HL" "h2load (north)"
+vget west /sim/echo/west-inflight -H 'x-sim-delay-ms: 1500' >"$WORK/inflight.code" &
+INF=$!
+wait_seen west /sim/echo/west-inflight 1
+wait_seen north /sim/echo/load-north 1500
+# the connections vc-east's simulator has seen so far (all idle in smsguard's pools now)
+EAST_CONNS=$(pyrun "${REC[east]}" <<'PY'
+import json, sys
+print(" ".join(sorted({str(json.loads(l)["conn"]) for l in open(sys.argv[1], "rb") if l.strip()}, key=int)))
+PY
+)
+WEST_N=$(record_count "${REC[west]}")
+conf_for east north
+hup_and_wait "reloaded"
+echo "   reloaded with $(seen north /sim/echo/load-north) load requests received by vc-north"
+
+check "after the removal: the request in flight finished, west.vc.test is 421 with nothing forwarded"
+wait "$INF" || true
+assert_eq 200 "$(cat "$WORK/inflight.code")" "the request in flight on vc-west during its removal"
+assert_ne "$(file_fp "$WORK/west.crt")" "$(cert_fp west.vc.test)" "certificate for SNI west.vc.test after the removal"
+for proto in http1.1 http2; do
+    # the vhost is gone: SNI west.vc.test gets the listener's certificate, hence -k
+    code=$(vget west "/sim/echo/west-gone-$proto" "--$proto" -k)
+    assert_eq 421 "$code" "GET on west.vc.test over $proto after the removal"
+done
+printf 'GET /sim/echo/west-gone-raw HTTP/1.1\r\nHost: west.vc.test\r\nConnection: close\r\n\r\n' >"$WORK/gone.in"
+tls_raw "$SG_PORT" "$WORK/gone.in" "$WORK/gone.out" 3 >/dev/null
+assert_eq 421 "$(head -c 12 "$WORK/gone.out" | cut -d' ' -f2)" "Host west.vc.test without SNI after the removal"
+assert_eq "500 NotAuthenticated" "$(stop east west vasa-w)" "t-west's token (removed with its tenant) on east.vc.test"
+assert_eq "$WEST_N" "$(record_count "${REC[west]}")" "requests vc-west's simulator received after its removal"
+assert_eq 200 "$(health)" "/healthz"
+assert_not_contains "$(cat "$WORK/health.body")" "vc-west" "/healthz after the removal"
+assert_contains "$(cat "$WORK/health.body")" "upstream vc-east: up" "/healthz after the removal"
+assert_contains "$(cat "$WORK/health.body")" "upstream vc-north: up" "/healthz after the removal"
+
+check "east serves on its pooled connections, north's h2load has no failure"
+n=$(record_count "${REC[east]}")
+for i in 1 2 3 4; do
+    assert_eq 200 "$(vget east "/sim/echo/east-after-$i")" "GET $i on east.vc.test after the removal"
+done
+assert_eq "200 " "$(stop east east vasa-1)" "t-east's stop-test after the removal"
+got=$(pyrun "${REC[east]}" "$n" "$EAST_CONNS" <<'PY'
+import json, sys
+old = set(sys.argv[3].split())
+lines = [l for l in open(sys.argv[1], "rb").read().splitlines() if l.strip()][int(sys.argv[2]):]
+print(" ".join(sorted({str(json.loads(l)["conn"]) for l in lines} - old)))
+PY
+)
+echo "   vc-east connections before the removal: $(wc -w <<<"$EAST_CONNS"); new ones after it: ${got:-none}"
+assert_eq "" "$got" "new connections to vc-east after a reload that left it unchanged"
+is_alive "$HL" || fail "h2load ended before the checks after the removal: raise N2 or lower the rate"
+wait "$HL" || fail "h2load exited non-zero: $(cat "$WORK/h2load-2.out")"
+forget_pid "$HL"
+h2load_ok "$WORK/h2load-2.out" "$N2" north /sim/echo/load-north
+assert_eq 0 "$(grep -c 'reload refused' "$SG_LOG" || true)" "refused reloads"
+serving "after the reload removing vc-west" east north
+
+echo "PASS: $TEST_NAME"
