@@ -653,10 +653,10 @@ track_pid "${SIMPID[west]}" "sms-sim (west, restarted)"
 wait_port "${SIMPORT[west]}" "${SIMPID[west]}" "sms-sim (west, restarted)" "$SIM_LOG"
 # a request per 200 ms: the one that falls after the hold-down probes (hold-down at most
 # 30 s by the spec; here it has doubled a few times at most)
-deadline=$((SECONDS + 40))
+deadline=$((SECONDS + 45))
 t0=$SECONDS
 until [[ $(vget west /sim/echo/back-probe) == 200\ * ]]; do
-    ((SECONDS < deadline)) || fail "west.vc.test still failing 40 s after its simulator came back"
+    ((SECONDS < deadline)) || fail "west.vc.test still failing 45 s after its simulator came back"
     sleep 0.2
 done
 echo "   west served again after $((SECONDS - t0)) s"

@@ -118,6 +118,7 @@ cert_fp() {
 }
 file_fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2; }
 
+# health [SUFFIX]: GET /healthz SUFFIX; body in $WORK/health.body; prints the status.
 health() {
     curl -sS --max-time 5 -o "$WORK/health.body" -w '%{http_code}' "$SG_ADMIN_URL/healthz${1:-}" || true
 }
@@ -172,6 +173,7 @@ for vc in east west north; do
 done
 assert_eq 200 "$(health)" "/healthz"
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-north: up" "/healthz after the reload"
+assert_eq 200 "$(health /vc-north)" "/healthz/vc-north after the reload"
 is_alive "$HL" || fail "h2load ended before north.vc.test was checked: raise N1 or lower the rate"
 
 check "h2load across the reload: every request succeeded"
