@@ -331,7 +331,8 @@ struct sg_req_s {
     sg_str_t scheme;    /* :scheme, the absolute-form's, or "https" (the listener is TLS) */
     sg_str_t path;      /* origin-form target, as forwarded */
     sg_str_t authority; /* Host or :authority, verified against listen.server_names */
-    /* The vCenter it goes to (sg_req_check, from the vhost): conf->upstreams[up_idx] */
+    /* The vCenter it goes to (sg_req_check, from the vhost): conf->upstreams[up_idx].
+     * NULL until then: a request refused before (400, 421) went to no vCenter. */
     const sg_conf_upstream_t *upstream;
     size_t up_idx;
     sg_headers_t headers;

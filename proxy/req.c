@@ -63,7 +63,6 @@ sg_req_t *sg_req_new(sg_conn_t *c, const sg_front_ops_t *fe)
     /* New requests use the worker's newest generation, whatever their connection's. */
     r->gen = sg_gen_ref(c->w->gen);
     r->conf = r->gen->conf;
-    r->upstream = &r->conf->upstreams[0]; /* sg_req_check routes it */
     r->fe = fe;
     r->id = __atomic_add_fetch(&c->w->px->next_req_id, 1, __ATOMIC_RELAXED);
     req_id_format(r->request_id, sizeof(r->request_id), (uint64_t)c->accept_ms, r->id);
