@@ -1233,7 +1233,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     int ev;
 
     if (u->down) {
-        up_fail(u, 502, "upstream down", "waiting out the upstream's hold-down (health.c)");
+        up_fail(u, 502, "upstream down", "the upstream is held down after a failed connect");
         return;
     }
     if (u->err != 0) {
@@ -1254,7 +1254,8 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
             err = errno;
         if (err != 0) {
-            sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " connect: %s", u->id, strerror(err));
+            sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " (%s) connect: %s", u->id, u->uc->name,
+                   strerror(err));
             up_fail(u, 502, "upstream unreachable", "connecting to the upstream");
             return;
         }
