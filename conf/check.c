@@ -263,6 +263,23 @@ static int ck_server_name_entry(const char *v)
     return ck_hostname_ok(v, strlen(v)) || inet_pton(AF_INET6, v, a) == 1;
 }
 
+/* Configured server names (setting NS, key PATH): valid entries, lower-cased in place.
+ * STAR: "*" alone may turn the check off. */
+static int ck_names(ck_t *ck, const config_setting_t *ns, const char *path, sg_conf_strv_t *names,
+                    int star)
+{
+    for (size_t i = 0; i < names->n; i++) {
+        const char *v = names->v[i];
+
+        if (strcmp(v, "*") == 0 ? !star || names->n != 1 : !ck_server_name_entry(v))
+            return ck_err(ck, ns, "'%s': '%s' is not a host name, '*.suffix'%s an IP address%s",
+                          path, v, star ? "," : " or", star ? ", or '*' alone" : "");
+        if ((names->v[i] = ck_lowerdup(ck, v, strlen(v))) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 /*
  * listen.server_names: check what is configured, or take the certificate's names: its
  * subjectAltName DNS and IP entries, else its subject CN (what a client verifying the
@@ -277,20 +294,8 @@ static int ck_server_names(ck_t *ck, const config_setting_t *s, sg_conf_listen_t
     char buf[256];
     int n;
 
-    if (l->server_names.n > 0) {
-        for (size_t i = 0; i < l->server_names.n; i++) {
-            const char *v = l->server_names.v[i];
-
-            if (strcmp(v, "*") == 0 ? l->server_names.n != 1 : !ck_server_name_entry(v))
-                return ck_err(ck, ns,
-                              "'listen.server_names': '%s' is not a host name, '*.suffix', "
-                              "an IP address, or '*' alone",
-                              v);
-            if ((l->server_names.v[i] = ck_lowerdup(ck, v, strlen(v))) == NULL)
-                return -1;
-        }
-        return 0;
-    }
+    if (l->server_names.n > 0)
+        return ck_names(ck, ns, "listen.server_names", &l->server_names, 1);
     gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     n = gens != NULL ? sk_GENERAL_NAME_num(gens) : 0;
     l->server_names.v = ck_alloc(ck, (size_t)(n > 0 ? n : 1) * sizeof(char *));
@@ -361,6 +366,41 @@ static int ck_listen(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k
     }
     if (ck_server_names(ck, s, l, x) != 0)
         goto out;
+    rc = 0;
+out:
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+    return rc;
+}
+
+/* A vhost element: its names, and its own certificate and key (both or neither) that
+ * belong together. Its upstream is resolved by conf.c, once every upstream is known. */
+static int ck_vhost(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
+{
+    sg_conf_vhost_t *v = obj;
+    const config_setting_t *cs = ck_member(s, "certificate"), *ks = ck_member(s, "private_key");
+    X509 *x = NULL;
+    EVP_PKEY *pkey = NULL;
+    int rc = -1;
+
+    (void)k;
+    if (ck_names(ck, ck_member(s, "server_names"), "listen.vhosts.server_names",
+                 &v->server_names, 0) != 0)
+        return -1;
+    if ((v->certificate == NULL) != (v->private_key == NULL))
+        return ck_err(ck, v->certificate == NULL ? s : cs,
+                      "'listen.vhosts': 'certificate' and 'private_key' go together");
+    if (v->certificate == NULL)
+        return 0;
+    if (ck_load_cert(ck, cs, "listen.vhosts.certificate", v->certificate, &x) != 0 ||
+        ck_load_private_key(ck, ks, "listen.vhosts.private_key", v->private_key, &pkey) != 0)
+        goto out;
+    if (X509_check_private_key(x, pkey) != 1) {
+        ck_err(ck, ks, "'listen.vhosts.private_key': '%s': does not match the certificate '%s'",
+               v->private_key, v->certificate);
+        goto out;
+    }
     rc = 0;
 out:
     X509_free(x);
@@ -487,31 +527,47 @@ static int ck_url_parse(const char *url, ck_url_t *u, const char **why)
     return 0;
 }
 
-/* The upstream group: split the url, and settle the authority sent upstream. */
+/* An upstream (a list element, or the one-vCenter group stored in legacy_upstream): split
+ * the url, and settle the authority sent upstream. */
 static int ck_upstream(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
 {
-    sg_conf_t *c = obj;
+    sg_conf_upstream_t *up =
+        k->type == SG_KT_LIST ? obj : &((sg_conf_t *)obj)->legacy_upstream;
     const char *why, *lb, *rb;
     ck_url_t u;
 
-    if (ck_url_parse(c->upstream.url, &u, &why) != 0)
-        return ck_err(ck, ck_member(s, "url"), "'upstream.url': %s", why);
-    c->upstream.tls = u.tls;
-    c->upstream.port = u.port;
-    c->upstream.host = ck_strndup(ck, u.host, u.host_len);
-    if (c->upstream.host == NULL)
+    if (ck_url_parse(up->url, &u, &why) != 0)
+        return ck_err(ck, ck_member(s, "url"), "'%s.url': %s", k->path, why);
+    up->tls = u.tls;
+    up->port = u.port;
+    up->host = ck_strndup(ck, u.host, u.host_len);
+    if (up->host == NULL)
         return -1;
     /* docs/design.md: Host/:authority is always the upstream's, never the client's. The port
      * is written only when it is not the scheme's default (RFC 9110 7.2). */
     lb = u.ipv6 ? "[" : "";
     rb = u.ipv6 ? "]" : "";
-    if (c->upstream.server_name[0] != '\0')
-        c->upstream.authority = ck_strdup(ck, c->upstream.server_name);
+    if (up->server_name[0] != '\0')
+        up->authority = ck_strdup(ck, up->server_name);
     else if (u.port_given && u.port != (u.tls ? 443 : 80))
-        c->upstream.authority = ck_printf(ck, "%s%s%s:%d", lb, c->upstream.host, rb, u.port);
+        up->authority = ck_printf(ck, "%s%s%s:%d", lb, up->host, rb, u.port);
     else
-        c->upstream.authority = ck_printf(ck, "%s%s%s", lb, c->upstream.host, rb);
-    return c->upstream.authority != NULL ? 0 : -1;
+        up->authority = ck_printf(ck, "%s%s%s", lb, up->host, rb);
+    return up->authority != NULL ? 0 : -1;
+}
+
+/* A name other parts print unquoted: a metrics label value, an access log field, a task
+ * handle's member. Letters, digits, '_', '-', '.' keep every one of them simple. */
+static int ck_name(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
+{
+    const char *v = *CK_AT(obj, k->off, char *);
+    size_t n = strlen(v);
+
+    if (n > SG_CONF_NAME_MAX || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789_-.") != n)
+        return ck_err(ck, s, "'%s': '%.*s' must be at most %d letters, digits, '_', '-' or '.'",
+                      k->path, (int)(n > 80 ? 80 : n), v, SG_CONF_NAME_MAX);
+    return 0;
 }
 
 static int ck_unhex(int ch)
@@ -705,6 +761,7 @@ static const ck_fn ck_checks[SG_CK__COUNT] = {
     [SG_CK_TASK_KEY] = ck_task_key,       [SG_CK_SIGNING_KEY] = ck_signing_key,
     [SG_CK_AUDIT_FILE] = ck_audit_file,   [SG_CK_LOG_ACCESS] = ck_log_access,
     [SG_CK_SERVER_NAME] = ck_server_name,     [SG_CK_DROP_HEADERS] = ck_drop_headers,
+    [SG_CK_NAME] = ck_name,               [SG_CK_VHOST] = ck_vhost,
 };
 
 int ck_run(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)

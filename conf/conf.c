@@ -286,6 +286,155 @@ static int ck_listen_unique(ck_t *ck)
     return 0;
 }
 
+/* Member NAME of element I of list LIST inside group G (NULL: the root), for messages
+ * about nested lists ("listen.[i].vhosts.[j].upstream"). */
+static const config_setting_t *ck_sub(ck_t *ck, const config_setting_t *g, const char *list,
+                                      size_t i, const char *name)
+{
+    const config_setting_t *l =
+        g != NULL ? config_setting_get_member(g, list) : config_lookup(ck->cf, list);
+    const config_setting_t *e = l != NULL ? config_setting_get_elem(l, (unsigned)i) : NULL;
+
+    return name != NULL ? ck_member(e != NULL ? e : g, name) : e;
+}
+
+/* NAME's index in c->upstreams into *up, or an error at S naming KEY. */
+static int ck_upstream_ref(ck_t *ck, const config_setting_t *s, const char *key, const char *name,
+                           size_t *up)
+{
+    const sg_conf_t *c = ck->c;
+
+    for (size_t i = 0; i < c->nupstreams; i++) {
+        if (strcmp(c->upstreams[i].name, name) == 0) {
+            *up = i;
+            return 0;
+        }
+    }
+    return ck_err(ck, s, "'%s': unknown upstream '%s'", key, name);
+}
+
+/* Exactly one of `upstream` (named "default") and `upstreams`; names unique. */
+static int ck_upstreams(ck_t *ck)
+{
+    sg_conf_t *c = ck->c;
+
+    if (c->legacy_upstream_set && c->nupstreams > 0)
+        return ck_err(ck, config_lookup(ck->cf, "upstream"),
+                      "'upstream' and 'upstreams' exclude each other: list every vCenter in "
+                      "'upstreams'");
+    if (c->legacy_upstream_set) {
+        if ((c->upstreams = ck_alloc(ck, sizeof(*c->upstreams))) == NULL)
+            return -1;
+        c->upstreams[0] = c->legacy_upstream;
+        if ((c->upstreams[0].name = ck_strdup(ck, "default")) == NULL)
+            return -1;
+        c->nupstreams = 1;
+    }
+    if (c->nupstreams == 0)
+        return ck_err(ck, NULL, "missing required key 'upstream'");
+    return ck_unique(ck, "upstreams", "name", "upstream name", c->upstreams, c->nupstreams,
+                     sizeof(sg_conf_upstream_t), offsetof(sg_conf_upstream_t, name));
+}
+
+/* Each listener's and vhost's upstream; a listener without vhosts and without one goes to
+ * the first upstream, as the one-vCenter gateway always did. */
+static int ck_vhosts(ck_t *ck)
+{
+    sg_conf_t *c = ck->c;
+
+    for (size_t i = 0; i < c->nlisten; i++) {
+        sg_conf_listen_t *l = &c->listen[i];
+        const config_setting_t *ls = ck_sub(ck, NULL, "listen", i, NULL);
+
+        if (l->upstream[0] != '\0') {
+            if (ck_upstream_ref(ck, ck_member(ls, "upstream"), "listen.upstream", l->upstream,
+                                &l->up) != 0)
+                return -1;
+            l->has_up = 1;
+        } else if (l->nvhosts == 0) {
+            l->up = 0;
+            l->has_up = 1;
+        }
+        for (size_t j = 0; j < l->nvhosts; j++)
+            if (ck_upstream_ref(ck, ck_sub(ck, ls, "vhosts", j, "upstream"),
+                                "listen.vhosts.upstream", l->vhosts[j].upstream,
+                                &l->vhosts[j].up) != 0)
+                return -1;
+    }
+    return 0;
+}
+
+/* Tenant scopes: each names a known upstream, at most once per tenant; the tenant-level
+ * providers/fault_domains become one more scope, on the upstream "default". */
+static int ck_scopes(ck_t *ck)
+{
+    sg_conf_t *c = ck->c;
+
+    for (size_t i = 0; i < c->policy.ntenants; i++) {
+        sg_conf_tenant_t *t = &c->policy.tenants[i];
+        const config_setting_t *ts = ck_sub(ck, NULL, "policy.tenants", i, NULL);
+        sg_conf_scope_t *v;
+
+        for (size_t j = 0; j < t->nscopes; j++) {
+            const config_setting_t *ss = ck_sub(ck, ts, "scopes", j, "upstream");
+
+            if (ck_upstream_ref(ck, ss, "policy.tenants.scopes.upstream", t->scopes[j].upstream,
+                                &t->scopes[j].up) != 0)
+                return -1;
+            for (size_t k = 0; k < j; k++)
+                if (t->scopes[k].up == t->scopes[j].up)
+                    return ck_err(ck, ss, "tenant '%s' has two scopes on upstream '%s'", t->name,
+                                  t->scopes[j].upstream);
+        }
+        if (t->providers.n == 0 && t->fault_domains.n == 0)
+            continue;
+        if ((v = ck_alloc(ck, (t->nscopes + 1) * sizeof(*v))) == NULL)
+            return -1;
+        if (t->nscopes > 0)
+            memcpy(v, t->scopes, t->nscopes * sizeof(*v));
+        v[t->nscopes] = (sg_conf_scope_t){.upstream = "default",
+                                          .providers = t->providers,
+                                          .fault_domains = t->fault_domains};
+        if (ck_upstream_ref(ck, ck_member(ts, t->providers.n ? "providers" : "fault_domains"),
+                            "policy.tenants.providers", "default", &v[t->nscopes].up) != 0)
+            return -1;
+        for (size_t k = 0; k < t->nscopes; k++)
+            if (v[k].up == v[t->nscopes].up)
+                return ck_err(ck, ck_member(ts, "providers"),
+                              "tenant '%s': 'providers'/'fault_domains' are its scope on "
+                              "upstream 'default', which 'scopes' names too",
+                              t->name);
+        t->scopes = v;
+        t->nscopes++;
+    }
+    return 0;
+}
+
+/* batch.providers: an upstream named must exist; (upstream, moid) unique. */
+static int ck_batch_providers(ck_t *ck)
+{
+    sg_conf_t *c = ck->c;
+
+    for (size_t i = 0; i < c->batch.nproviders; i++) {
+        sg_conf_batch_provider_t *b = &c->batch.providers[i];
+
+        if (b->upstream[0] != '\0' &&
+            ck_upstream_ref(ck, ck_elem(ck, "batch.providers", i, "upstream"),
+                            "batch.providers.upstream", b->upstream, &b->up) != 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(b->moid, c->batch.providers[j].moid) == 0 &&
+                strcmp(b->upstream, c->batch.providers[j].upstream) == 0)
+                return ck_err(ck, ck_elem(ck, "batch.providers", i, "moid"),
+                              "duplicate batch provider moid '%s'%s%s%s (first at line %d)",
+                              b->moid, b->upstream[0] ? " on upstream '" : "", b->upstream,
+                              b->upstream[0] ? "'" : "",
+                              config_setting_source_line(
+                                  ck_elem(ck, "batch.providers", j, "moid")));
+    }
+    return 0;
+}
+
 /* Static tokens: one hash, one principal; their roles and tenant must exist. */
 static int ck_tokens(ck_t *ck)
 {
@@ -338,9 +487,8 @@ static int ck_final(ck_t *ck)
         ck_unique(ck, "policy.tenants", "name", "tenant name", c->policy.tenants,
                   c->policy.ntenants, sizeof(sg_conf_tenant_t),
                   offsetof(sg_conf_tenant_t, name)) != 0 ||
-        ck_unique(ck, "batch.providers", "moid", "batch provider moid", c->batch.providers,
-                  c->batch.nproviders, sizeof(sg_conf_batch_provider_t),
-                  offsetof(sg_conf_batch_provider_t, moid)) != 0)
+        ck_upstreams(ck) != 0 || ck_vhosts(ck) != 0 || ck_scopes(ck) != 0 ||
+        ck_batch_providers(ck) != 0)
         return -1;
     return ck_tokens(ck);
 }

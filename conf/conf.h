@@ -27,6 +27,35 @@ typedef struct {
     size_t n;
 } sg_conf_strv_t;
 
+/* One vCenter (upstreams[] or the one-vCenter form `upstream`, named "default"). */
+typedef struct {
+    char *name;        /* unique; [A-Za-z0-9_.-], at most SG_CONF_NAME_MAX bytes */
+    char *url;         /* as written */
+    int tls;           /* 1 for https:// */
+    char *host;        /* host part of url (brackets stripped for IPv6) */
+    int port;          /* explicit or 80/443 */
+    char *authority;   /* Host header value sent upstream: server_name or url's host[:port] */
+    char *ca_file;     /* "" = system default store */
+    int verify;        /* verify certificate and host name */
+    char *server_name; /* "" = host from url; used for SNI, Host and name check */
+    int connect_timeout_ms;
+    int response_timeout_ms;
+    int max_idle;        /* idle keep-alive connections kept per worker */
+    int max_connections; /* open connections per worker; more requests wait in order */
+} sg_conf_upstream_t;
+
+#define SG_CONF_NAME_MAX 64
+
+/* A virtual host of a listener: the names a client may ask for (SNI, Host), the
+ * certificate it gets for them, and the vCenter the requests go to. */
+typedef struct {
+    sg_conf_strv_t server_names; /* lower case: "name" or "*.suffix" (one label) */
+    char *upstream;              /* as written */
+    size_t up;                   /* index into sg_conf_t.upstreams */
+    char *certificate;           /* NULL: the listener's */
+    char *private_key;
+} sg_conf_vhost_t;
+
 typedef struct {
     char *address;     /* numeric IPv4/IPv6 address to bind */
     int port;          /* 1..65535 */
@@ -38,6 +67,13 @@ typedef struct {
      * (one label) or the single entry "*" (no check). Default: the certificate's DNS and
      * IP names (its CN when it has none). */
     sg_conf_strv_t server_names;
+    /* Where requests for server_names go: "" = the first upstream when there are no
+     * vhosts, none (the names only select the default certificate) when there are. */
+    char *upstream;
+    size_t up;        /* index into sg_conf_t.upstreams, valid when has_up */
+    int has_up;
+    sg_conf_vhost_t *vhosts; /* tried in order, before the listener's own names */
+    size_t nvhosts;
 } sg_conf_listen_t;
 
 typedef struct {
@@ -60,13 +96,27 @@ typedef struct {
     sg_conf_strv_t privileges;
 } sg_conf_role_t;
 
+/* What a tenant may touch on one vCenter. */
 typedef struct {
-    char *name;
+    char *upstream;               /* as written */
+    size_t up;                    /* index into sg_conf_t.upstreams */
     sg_conf_strv_t providers;     /* exact names or "prefix*" */
     sg_conf_strv_t fault_domains; /* exact names or "prefix*" */
+} sg_conf_scope_t;
+
+typedef struct {
+    char *name;
+    /* The file's tenant-level providers/fault_domains: a scope on the upstream "default".
+     * After loading they are scopes[nscopes - 1]; read scopes only. */
+    sg_conf_strv_t providers;
+    sg_conf_strv_t fault_domains;
+    sg_conf_scope_t *scopes;
+    size_t nscopes;
 } sg_conf_tenant_t;
 
 typedef struct {
+    char *upstream; /* "" = this moid on every upstream */
+    size_t up;      /* index into sg_conf_t.upstreams, when upstream is set */
     char *moid;
     int max_size;
 } sg_conf_batch_provider_t;
@@ -86,20 +136,12 @@ typedef struct sg_conf_s {
         int port;
     } admin;
 
-    struct {
-        char *url;         /* as written */
-        int tls;           /* 1 for https:// */
-        char *host;        /* host part of url (brackets stripped for IPv6) */
-        int port;          /* explicit or 80/443 */
-        char *authority;   /* Host header value sent upstream: server_name or url's host[:port] */
-        char *ca_file;     /* "" = system default store */
-        int verify;        /* verify certificate and host name */
-        char *server_name; /* "" = host from url; used for SNI, Host and name check */
-        int connect_timeout_ms;
-        int response_timeout_ms;
-        int max_idle; /* idle keep-alive connections kept per worker */
-        int max_connections; /* open connections per worker; more requests wait in order */
-    } upstream;
+    /* The vCenters. The one-vCenter form `upstream = { }` is read into legacy_upstream
+     * and becomes upstreams[0], named "default"; nothing else reads legacy_upstream. */
+    sg_conf_upstream_t *upstreams;
+    size_t nupstreams;
+    sg_conf_upstream_t legacy_upstream;
+    int legacy_upstream_set;
 
     struct {
         int max_header_bytes;

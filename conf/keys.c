@@ -68,6 +68,8 @@ static const sg_conf_enum_t ke_facilities[] = {
 /* Offsets: C() into sg_conf_t, E(T, f) into the element struct T of the enclosing list. */
 #define C(f) offsetof(sg_conf_t, f)
 #define E(T, f) offsetof(T, f)
+#define U sg_conf_upstream_t
+#define L(f) offsetof(sg_conf_t, legacy_upstream.f)
 
 #define R SG_K_RELOADABLE
 #define Q SG_K_REQUIRED
@@ -111,20 +113,45 @@ const sg_conf_key_t sg__conf_keys[] = {
     STR("listen.tls.client_ca", R | P, "", E(sg_conf_listen_t, client_ca), SG_CK_CA_FILE),
     /* Checked, and defaulted from the certificate, by SG_CK_LISTEN. */
     STRV("listen.server_names", R, E(sg_conf_listen_t, server_names)),
+    /* Names an upstream (conf.c resolves it); "" = the first one when there are no vhosts. */
+    STR("listen.upstream", R, "", E(sg_conf_listen_t, upstream), SG_CK_NONE),
+    /* Checked (names, certificate and key) by SG_CK_VHOST; upstream resolved by conf.c. */
+    LIST("listen.vhosts", R, 0, 1000, E(sg_conf_listen_t, vhosts), E(sg_conf_listen_t, nvhosts),
+         sg_conf_vhost_t, SG_CK_VHOST),
+    STRV("listen.vhosts.server_names", Q | R | NE | SG_K_SCALAR_OK,
+         E(sg_conf_vhost_t, server_names)),
+    STR("listen.vhosts.upstream", Q | R | NE, NULL, E(sg_conf_vhost_t, upstream), SG_CK_NONE),
+    STR("listen.vhosts.certificate", R | P | NE, NULL, E(sg_conf_vhost_t, certificate),
+        SG_CK_NONE),
+    STR("listen.vhosts.private_key", R | P | NE, NULL, E(sg_conf_vhost_t, private_key),
+        SG_CK_NONE),
 
     GROUP("admin", R, C(admin.enabled), SG_CK_NONE),
     STR("admin.address", R, "127.0.0.1", C(admin.address), SG_CK_ADDRESS),
     INT("admin.port", Q | R, 1, 65535, 0, C(admin.port)),
 
-    GROUP("upstream", Q | R, SG_KOFF_NONE, SG_CK_UPSTREAM),
-    STR("upstream.url", Q | R | NE, NULL, C(upstream.url), SG_CK_NONE),
-    STR("upstream.ca_file", R | P, "", C(upstream.ca_file), SG_CK_CA_FILE),
-    BOOL("upstream.verify", R, 1, C(upstream.verify)),
-    STR("upstream.server_name", R, "", C(upstream.server_name), SG_CK_SERVER_NAME),
-    INT("upstream.connect_timeout_ms", R, 1, 10 * 60000LL, 2000, C(upstream.connect_timeout_ms)),
-    INT("upstream.response_timeout_ms", R, 1, MS_HOUR, 30000, C(upstream.response_timeout_ms)),
-    INT("upstream.max_idle", R, 0, 10000, 32, C(upstream.max_idle)),
-    INT("upstream.max_connections", R, 1, 100000, 256, C(upstream.max_connections)),
+    /* The vCenters: a list of named ones, or the one-vCenter form (named "default"); conf.c
+     * wants exactly one of the two. Same members, same bounds. */
+    LIST("upstreams", R, 1, 256, C(upstreams), C(nupstreams), sg_conf_upstream_t, SG_CK_UPSTREAM),
+    STR("upstreams.name", Q | R | NE, NULL, E(U, name), SG_CK_NAME),
+    STR("upstreams.url", Q | R | NE, NULL, E(U, url), SG_CK_NONE),
+    STR("upstreams.ca_file", R | P, "", E(U, ca_file), SG_CK_CA_FILE),
+    BOOL("upstreams.verify", R, 1, E(U, verify)),
+    STR("upstreams.server_name", R, "", E(U, server_name), SG_CK_SERVER_NAME),
+    INT("upstreams.connect_timeout_ms", R, 1, 10 * 60000LL, 2000, E(U, connect_timeout_ms)),
+    INT("upstreams.response_timeout_ms", R, 1, MS_HOUR, 30000, E(U, response_timeout_ms)),
+    INT("upstreams.max_idle", R, 0, 10000, 32, E(U, max_idle)),
+    INT("upstreams.max_connections", R, 1, 100000, 256, E(U, max_connections)),
+
+    GROUP("upstream", R, C(legacy_upstream_set), SG_CK_UPSTREAM),
+    STR("upstream.url", Q | R | NE, NULL, L(url), SG_CK_NONE),
+    STR("upstream.ca_file", R | P, "", L(ca_file), SG_CK_CA_FILE),
+    BOOL("upstream.verify", R, 1, L(verify)),
+    STR("upstream.server_name", R, "", L(server_name), SG_CK_SERVER_NAME),
+    INT("upstream.connect_timeout_ms", R, 1, 10 * 60000LL, 2000, L(connect_timeout_ms)),
+    INT("upstream.response_timeout_ms", R, 1, MS_HOUR, 30000, L(response_timeout_ms)),
+    INT("upstream.max_idle", R, 0, 10000, 32, L(max_idle)),
+    INT("upstream.max_connections", R, 1, 100000, 256, L(max_connections)),
 
     GROUP("limits", R, SG_KOFF_NONE, SG_CK_NONE),
     INT("limits.max_header_bytes", R, 1024, 1 << 20, 16384, C(limits.max_header_bytes)),
@@ -182,12 +209,19 @@ const sg_conf_key_t sg__conf_keys[] = {
     STR("policy.tenants.name", Q | R | NE, NULL, E(sg_conf_tenant_t, name), SG_CK_NONE),
     STRV("policy.tenants.providers", R, E(sg_conf_tenant_t, providers)),
     STRV("policy.tenants.fault_domains", R, E(sg_conf_tenant_t, fault_domains)),
+    LIST("policy.tenants.scopes", R, 0, 256, E(sg_conf_tenant_t, scopes),
+         E(sg_conf_tenant_t, nscopes), sg_conf_scope_t, SG_CK_NONE),
+    STR("policy.tenants.scopes.upstream", Q | R | NE, NULL, E(sg_conf_scope_t, upstream),
+        SG_CK_NONE),
+    STRV("policy.tenants.scopes.providers", R, E(sg_conf_scope_t, providers)),
+    STRV("policy.tenants.scopes.fault_domains", R, E(sg_conf_scope_t, fault_domains)),
     STR("policy.force_privilege", R, "", C(policy.force_privilege), SG_CK_NONE),
 
     GROUP("batch", R, SG_KOFF_NONE, SG_CK_NONE),
     INT("batch.max_size", R, 1, 100000, 16, C(batch.max_size)),
     LIST("batch.providers", R, 0, 10000, C(batch.providers), C(batch.nproviders),
          sg_conf_batch_provider_t, SG_CK_NONE),
+    STR("batch.providers.upstream", R, "", E(sg_conf_batch_provider_t, upstream), SG_CK_NONE),
     STR("batch.providers.moid", Q | R | NE, NULL, E(sg_conf_batch_provider_t, moid), SG_CK_NONE),
     INT("batch.providers.max_size", Q | R, 1, 100000, 0, E(sg_conf_batch_provider_t, max_size)),
     BOOL("batch.learn_from_toomany", R, 1, C(batch.learn_from_toomany)),

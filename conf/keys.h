@@ -53,6 +53,8 @@ typedef enum {
     SG_CK_LOG_ACCESS,  /* "off", "stderr" or a path as for SG_CK_AUDIT_FILE */
     SG_CK_SERVER_NAME, /* "" or a host name (it becomes SNI and the Host header) */
     SG_CK_DROP_HEADERS, /* routes.drop_headers: header names or "prefix*" */
+    SG_CK_NAME,        /* an upstream's name: [A-Za-z0-9_.-], at most SG_CONF_NAME_MAX */
+    SG_CK_VHOST,       /* vhost element: server_names, certificate and key pair */
     SG_CK__COUNT
 } sg_conf_check_t;
 

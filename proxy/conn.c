@@ -160,6 +160,8 @@ void sg_conn_accept(sg_worker_t *w, int fd, const struct sockaddr *sa, SSL_CTX *
     c->w = w;
     c->conf = sg_conf_ref(w->conf);
     c->listen = &c->conf->listen[li];
+    /* Until the handshake is done: the SNI callback reads the generation's vhost table. */
+    c->hs_gen = sg_gen_ref(w->gen);
     c->fd = fd; /* the BIO reads c->fd from here on */
     c->counted = 1;
     c->id = __atomic_add_fetch(&conn_next_id, 1, __ATOMIC_RELAXED);
@@ -517,6 +519,8 @@ static void conn_handshake(sg_conn_t *c)
     SSL_get0_alpn_selected(c->ssl, &alpn, &alpnlen);
     c->proto = (alpnlen == 2 && memcmp(alpn, "h2", 2) == 0) ? &sg_h2_proto : &sg_h1_proto;
     c->state = SG_CONN_OPEN;
+    sg_gen_unref(c->hs_gen);
+    c->hs_gen = NULL;
     if (c->proto->init(c) != SG_OK) {
         sg_conn_close(c);
         return;
@@ -715,6 +719,7 @@ void sg__conn_free_dead(sg_worker_t *w)
         sg_buf_dispose(&c->wbuf);
         sg_pool_dispose(&c->pool);
         sg_conf_unref(c->conf);
+        sg_gen_unref(c->hs_gen);
         free(c);
     }
 }

@@ -1,7 +1,7 @@
 /*
  * proxy/gen.c - a generation: one loaded configuration with everything built
- * from it (the filters' state through the chain, TLS contexts, the upstream's
- * address), swapped as a whole on SIGHUP.
+ * from it (the filters' state through the chain, TLS contexts of listeners, vhosts
+ * and upstreams, the upstreams' addresses), swapped as a whole on SIGHUP.
  *
  * The main thread builds a generation off the data path (file I/O, key loading,
  * DNS) and hands it to each worker through an ev_async; a worker swaps its
@@ -25,16 +25,20 @@ static int gen_resolve(sg_gen_t *g, char *err, size_t errlen)
 
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
-    snprintf(port, sizeof(port), "%d", conf->upstream.port);
     /* Resolved here, once per generation: the data path never blocks on DNS. */
-    if ((rv = getaddrinfo(conf->upstream.host, port, &hints, &ai)) != 0) {
-        snprintf(err, errlen, "%s: upstream '%s': %s", conf->file, conf->upstream.host,
-                 gai_strerror(rv));
-        return SG_ERR;
+    for (size_t i = 0; i < g->nups; i++) {
+        const sg_conf_upstream_t *u = &conf->upstreams[i];
+
+        snprintf(port, sizeof(port), "%d", u->port);
+        if ((rv = getaddrinfo(u->host, port, &hints, &ai)) != 0) {
+            snprintf(err, errlen, "%s: upstream '%s': '%s': %s", conf->file, u->name, u->host,
+                     gai_strerror(rv));
+            return SG_ERR;
+        }
+        memcpy(&g->ups[i].addr, ai->ai_addr, ai->ai_addrlen);
+        g->ups[i].addrlen = ai->ai_addrlen;
+        freeaddrinfo(ai);
     }
-    memcpy(&g->up_addr, ai->ai_addr, ai->ai_addrlen);
-    g->up_addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
     return SG_OK;
 }
 
@@ -43,15 +47,37 @@ static int gen_tls(sg_gen_t *g, char *err, size_t errlen)
     const sg_conf_t *conf = g->conf;
     char why[SG_CONF_ERR_MAX];
 
-    g->listen_ssl = calloc(conf->nlisten, sizeof(*g->listen_ssl));
-    if (g->listen_ssl == NULL)
+    g->tls = calloc(conf->nlisten, sizeof(*g->tls));
+    g->ups = calloc(conf->nupstreams, sizeof(*g->ups));
+    if (g->tls == NULL || g->ups == NULL)
         return SG_ENOMEM;
     g->nlisten = conf->nlisten;
-    for (size_t i = 0; i < conf->nlisten; i++)
-        if ((g->listen_ssl[i] = sg_tls_server_ctx(&conf->listen[i], why, sizeof(why))) == NULL)
+    g->nups = conf->nupstreams;
+    for (size_t i = 0; i < conf->nlisten; i++) {
+        const sg_conf_listen_t *l = &conf->listen[i];
+        sg_gen_tls_t *t = &g->tls[i];
+
+        t->l = l;
+        if ((t->ctx = sg_tls_server_ctx(l, NULL, NULL, why, sizeof(why))) == NULL)
             goto fail;
-    if (conf->upstream.tls && (g->up_ssl = sg_tls_client_ctx(conf, why, sizeof(why))) == NULL)
-        goto fail;
+        if (l->nvhosts == 0)
+            continue;
+        if ((t->vhost = calloc(l->nvhosts, sizeof(*t->vhost))) == NULL)
+            return SG_ENOMEM;
+        for (size_t j = 0; j < l->nvhosts; j++)
+            if (l->vhosts[j].certificate != NULL &&
+                (t->vhost[j] = sg_tls_server_ctx(l, l->vhosts[j].certificate,
+                                                 l->vhosts[j].private_key, why, sizeof(why))) ==
+                    NULL)
+                goto fail;
+        sg_tls_set_vhosts(t);
+    }
+    for (size_t i = 0; i < conf->nupstreams; i++) {
+        if (conf->upstreams[i].tls &&
+            (g->ups[i].ssl = sg_tls_client_ctx(&conf->upstreams[i], why, sizeof(why))) == NULL)
+            goto fail;
+        g->ups[i].health = sg_health_get(conf->upstreams[i].name);
+    }
     return SG_OK;
 fail:
     snprintf(err, errlen, "%s: %s", conf->file, why);
@@ -94,10 +120,16 @@ void sg_gen_unref(sg_gen_t *g)
 {
     if (g == NULL || __atomic_sub_fetch(&g->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    for (size_t i = 0; i < g->nlisten; i++)
-        SSL_CTX_free(g->listen_ssl[i]);
-    free(g->listen_ssl);
-    SSL_CTX_free(g->up_ssl);
+    for (size_t i = 0; i < g->nlisten; i++) {
+        SSL_CTX_free(g->tls[i].ctx);
+        for (size_t j = 0; g->tls[i].vhost != NULL && j < g->tls[i].l->nvhosts; j++)
+            SSL_CTX_free(g->tls[i].vhost[j]);
+        free(g->tls[i].vhost);
+    }
+    free(g->tls);
+    for (size_t i = 0; i < g->nups; i++)
+        SSL_CTX_free(g->ups[i].ssl);
+    free(g->ups);
     sg_chain_gen_deinit(g);
     if (g->conf != NULL)
         sg_conf_unref(g->conf);

@@ -84,7 +84,7 @@ static void loop_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             close(fd);
             continue;
         }
-        sg_conn_accept(w, fd, (struct sockaddr *)&ss, w->gen->listen_ssl[li], li);
+        sg_conn_accept(w, fd, (struct sockaddr *)&ss, w->gen->tls[li].ctx, li);
     }
 }
 
@@ -139,8 +139,8 @@ static void loop_close_listeners(sg_worker_t *w)
 }
 
 /* Take the generation and sockets the main thread handed over, if any. New connections
- * and requests use the generation from now on; idle upstream connections belong to the
- * old upstream settings and go. A socket kept from the old set is watched again at
+ * and requests use the generation from now on; upstream pools follow it (sg_up_reload:
+ * kept for an upstream whose connection settings did not change). A socket kept from the old set is watched again at
  * once: its accept queue never closed. Caller holds reload_mu. */
 static void loop_apply_pending(sg_worker_t *w)
 {
@@ -164,14 +164,11 @@ static void loop_apply_pending(sg_worker_t *w)
         ev_io_init(&w->ls.io[i], loop_accept_cb, w->ls.fds[i], EV_READ);
         ev_io_start(w->loop, &w->ls.io[i]);
     }
-    sg_up_close_idle(w);
-    if (w->up_session != NULL) {
-        SSL_SESSION_free(w->up_session); /* the upstream may be another server now */
-        w->up_session = NULL;
-    }
     sg_gen_unref(w->gen);
     w->gen = g;
     w->conf = g->conf;
+    if (sg_up_reload(w) != SG_OK)
+        sg_log(SG_LOG_ERROR, "worker=%d: out of memory: upstream pools found per request", w->id);
 }
 
 static void loop_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
@@ -337,6 +334,8 @@ int sg_worker_init(sg_worker_t *w, sg_proxy_t *px, int id)
     ev_set_userdata(w->loop, w);
     sg_pool_cache_init(&w->blocks, SG_WORKER_BLOCKS);
     sg_metrics_worker_start(w);
+    if (sg_up_reload(w) != SG_OK)
+        return SG_ENOMEM;
     if (lset_alloc(&w->ls, conf->nlisten) != SG_OK)
         return SG_ENOMEM;
     for (size_t i = 0; i < w->ls.n; i++) {
@@ -410,8 +409,7 @@ void sg_worker_dispose(sg_worker_t *w)
         ev_loop_destroy(w->loop);
         w->loop = NULL;
     }
-    if (w->up_session != NULL)
-        SSL_SESSION_free(w->up_session);
+    sg_up_dispose(w);
     sg__audit_free_done(w);
     sg_pool_cache_dispose(&w->blocks); /* after the last request went */
     /* A reload the worker never took (it had already exited): close its new sockets. */

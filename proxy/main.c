@@ -264,8 +264,10 @@ int main(int argc, char **argv)
     if (serve_start(conf) != SG_OK)
         goto out;
     signals_start(main_loop);
-    sg_log(SG_LOG_INFO, "smsguard %s: %d worker(s), %zu listener(s), upstream %s", SG_VERSION,
-           px.nworkers, conf->nlisten, conf->upstream.url);
+    sg_log(SG_LOG_INFO, "smsguard %s: %d worker(s), %zu listener(s), %zu upstream(s)", SG_VERSION,
+           px.nworkers, conf->nlisten, conf->nupstreams);
+    for (size_t i = 0; i < conf->nupstreams; i++)
+        sg_log(SG_LOG_INFO, "upstream %s: %s", conf->upstreams[i].name, conf->upstreams[i].url);
     for (size_t i = 0; i < conf->nlisten; i++)
         sg_log(SG_LOG_INFO, "listening on %s:%d (TLS, h2 and http/1.1)", conf->listen[i].address,
                conf->listen[i].port);

@@ -30,6 +30,8 @@ typedef struct sg_worker_s sg_worker_t;
 typedef struct sg_conn_s sg_conn_t;
 typedef struct sg_req_s sg_req_t;
 typedef struct sg_up_s sg_up_t;
+typedef struct sg_upool_s sg_upool_t;
+typedef struct sg_health_s sg_health_t;
 
 /* ---- headers ---- */
 
@@ -74,17 +76,32 @@ int sg_hdr_connection_lists(const sg_headers_t *h, const char *name, size_t n);
 
 /* ---- a generation: configuration and what is built from it (gen.c) ---- */
 
+/* What a generation built for conf->upstreams[i]. */
+typedef struct {
+    SSL_CTX *ssl; /* NULL for an http:// upstream */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    sg_health_t *health; /* process-wide, by name (health.c); NULL: not tracked */
+} sg_gen_up_t;
+
+/* A listener's TLS: its own context (the default certificate, and the SNI callback that
+ * picks a vhost's) and one per vhost with a certificate of its own (NULL: the default). */
+typedef struct {
+    const sg_conf_listen_t *l;
+    SSL_CTX *ctx;
+    SSL_CTX **vhost; /* l->nvhosts of them */
+} sg_gen_tls_t;
+
 typedef struct sg_gen_s {
     int refcnt; /* atomic: main thread, workers, requests, upstream connections */
     uint64_t id; /* unique per process: caches key on it, never on the address */
     sg_conf_t *conf;
     void **flt_gen;       /* each filter's state for this generation (filters/filter.h) */
     size_t nflt_gen;
-    SSL_CTX **listen_ssl; /* one per conf->listen entry */
+    sg_gen_tls_t *tls; /* one per conf->listen entry */
     size_t nlisten;
-    SSL_CTX *up_ssl; /* NULL for an http:// upstream */
-    struct sockaddr_storage up_addr;
-    socklen_t up_addrlen;
+    sg_gen_up_t *ups; /* one per conf->upstreams entry */
+    size_t nups;
 } sg_gen_t;
 
 /* Load FILE and build everything from it. 0, or SG_ERR with "file:line: reason" in err.
@@ -147,13 +164,15 @@ struct sg_worker_s {
     sg_conn_t *quiet, *quiet_tail;
     ev_timer quiet_timer;
 
-    sg_up_t *idle, *idle_tail; /* idle upstream connections, most recently used first */
-    size_t nidle;
-    ev_timer up_purge; /* closes idle connections beyond upstream.max_idle, lazily */
-    size_t nup;      /* open upstream connections (idle included) */
-    sg_req_t *upq_head, *upq_tail; /* requests waiting for a connection, oldest first */
+    /* Upstream connection pools (upstream.c), one per upstream of the current generation
+     * (upool[i] for gen->conf->upstreams[i]), plus pools of earlier generations' upstreams
+     * that still have connections or waiting requests; all on the upools list. */
+    sg_upool_t *upools;
+    sg_upool_t **upool;
+    size_t nupool;
+    size_t nidle;    /* idle upstream connections, all pools (metrics) */
+    size_t nup;      /* open upstream connections, idle included, all pools */
     sg_up_t *dead_up;
-    SSL_SESSION *up_session; /* upstream TLS session for resumption */
 
     sg_req_t *sub_done; /* finished sub-requests, run by the prepare watcher */
     /* proxy/audit.c: this iteration's records, handed to the writer by audit_flush */
@@ -190,8 +209,17 @@ void sg_worker_dispose(sg_worker_t *w);
 
 /* ---- TLS contexts (tls.c) ---- */
 
-SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen);
-SSL_CTX *sg_tls_client_ctx(const sg_conf_t *conf, char *err, size_t errlen);
+/* A listener's context with the certificate and key given (a vhost's, or the listener's
+ * own when both are NULL). */
+SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, const char *certificate,
+                           const char *private_key, char *err, size_t errlen);
+/* The listener's SNI callback: the first vhost whose names match the server name gets the
+ * connection (its context, when it has one). */
+void sg_tls_set_vhosts(sg_gen_tls_t *t);
+SSL_CTX *sg_tls_client_ctx(const sg_conf_upstream_t *u, char *err, size_t errlen);
+/* HOST (lower case) against one server name: exact, or "*.suffix" for exactly one more
+ * label, as a certificate's wildcard matches (RFC 6125 6.4.3). */
+int sg_tls_name_matches(const char *host, const char *name);
 /* The OpenSSL error queue as one line (and cleared), for logs. */
 const char *sg_tls_errstr(char *buf, size_t len);
 
@@ -225,6 +253,7 @@ enum { SG_CONN_HANDSHAKE, SG_CONN_OPEN, SG_CONN_CLOSED, SG_CONN_LINGER };
 struct sg_conn_s {
     sg_worker_t *w;
     sg_conf_t *conf; /* the configuration this connection started with */
+    sg_gen_t *hs_gen; /* its generation, held while the TLS handshake runs (tls.c SNI) */
     int fd;
     SSL *ssl;
     int state;
@@ -302,6 +331,10 @@ struct sg_req_s {
     sg_str_t scheme;    /* :scheme, the absolute-form's, or "https" (the listener is TLS) */
     sg_str_t path;      /* origin-form target, as forwarded */
     sg_str_t authority; /* Host or :authority, verified against listen.server_names */
+    /* The vCenter it goes to (sg_req_check, from the vhost): conf->upstreams[up_idx].
+     * NULL until then: a request refused before (400, 421) went to no vCenter. */
+    const sg_conf_upstream_t *upstream;
+    size_t up_idx;
     sg_headers_t headers;
     sg_buf_t body; /* complete before the chain runs past on_request_headers */
     int64_t content_length; /* -1: not given */
@@ -336,6 +369,7 @@ struct sg_req_s {
 
     /* upstream */
     sg_up_t *up;
+    sg_upool_t *upool; /* the pool it waits in, or was last sent through */
     int up_tries;
     unsigned up_queued : 1;          /* waiting in the worker's upq for a connection */
     unsigned hdrs_counted : 1; /* its dropped headers are counted (once, not per retry/part) */
@@ -439,6 +473,27 @@ void sg_up_abort(sg_up_t *u);
 void sg_up_unqueue(sg_req_t *r);
 void sg_up_resume(sg_up_t *u);
 void sg_up_close_idle(sg_worker_t *w);
+/* The worker took a new generation: pools for its upstreams (kept for an upstream whose
+ * connection settings did not change), idle connections of the others closed. SG_OK or
+ * SG_ENOMEM (the worker then keeps using the pools it had, by name). */
+int sg_up_reload(sg_worker_t *w);
+/* The worker ends: every pool freed (no connection or request left). */
+void sg_up_dispose(sg_worker_t *w);
+/* Requests waiting for a connection, all pools (the fuzz harness checks none is left). */
+size_t sg_up_queued(const sg_worker_t *w);
+
+/* ---- upstream health (health.c) ---- */
+
+/* Process-wide, one per upstream name, never freed: workers mark connection failures and
+ * successes; while an upstream is down its requests fail at once, one probe per hold-down
+ * period goes through. Lock-free (atomics). */
+sg_health_t *sg_health_get(const char *name); /* main thread (gen.c); NULL when full */
+/* Worker: may a request be sent now? 1 = yes (maybe as the probe), 0 = fail it at once. */
+int sg_health_admit(sg_health_t *h, uint64_t now_ms);
+void sg_health_failed(sg_health_t *h, uint64_t now_ms, const char *why);
+void sg_health_ok(sg_health_t *h);
+/* For /healthz: whether it is down now, and since when (ms, 0 = up) and the last error. */
+int sg_health_down(const sg_health_t *h, uint64_t *since_ms, const char **why);
 
 /* ---- audit writer (audit.c) ---- */
 

@@ -21,10 +21,12 @@
  *      IP literal) with an optional numeric port and no userinfo (RFC 9110 4.2.4);
  *      one Host at most, equal to :authority on HTTP/2 (RFC 9113 8.3.1: 400) and to an
  *      absolute-form target's authority on HTTP/1.1 (421);
- *   5. the authority names this listener (listen.server_names) and, when the client
- *      sent SNI, the same host as the SNI (421 Misdirected Request, RFC 9110 15.5.20):
- *      X-Forwarded-Host then only ever carries a name the gateway verified, and an
- *      HTTP/2 connection cannot be reused for another host (RFC 9113 9.1.1).
+ *   5. the authority names one of this listener's vhosts (listen.vhosts, in order) or
+ *      the listener itself (listen.server_names, when it has an upstream) and, when the
+ *      client sent SNI, the same host as the SNI (421 Misdirected Request, RFC 9110
+ *      15.5.20): X-Forwarded-Host then only ever carries a name the gateway verified,
+ *      an HTTP/2 connection cannot be reused for another host (RFC 9113 9.1.1), and
+ *      the name decides the vCenter (r->upstream).
  *
  * A refusal is an InvalidRequest fault (405 with Allow), counted in
  * smsguard_requests_refused_total{reason}; a refused request whose target names the
@@ -112,19 +114,6 @@ static int rc_host(const char *p, size_t n, char *out, size_t outlen)
     return 0;
 }
 
-/* HOST (lower case) against one server_names entry: exact, or "*.suffix" for exactly one
- * more label, as a certificate's wildcard matches (RFC 6125 6.4.3). */
-static int rc_name_matches(const char *host, const char *name)
-{
-    const char *dot;
-
-    if (name[0] == '*' && name[1] == '.') {
-        dot = strchr(host, '.');
-        return dot != NULL && dot > host && strcmp(dot + 1, name + 2) == 0;
-    }
-    return strcmp(host, name) == 0;
-}
-
 static int rc_refuse(sg_req_t *r, int status, int reason, const char *why)
 {
     r->term = "CR";
@@ -141,23 +130,52 @@ static int rc_refuse(sg_req_t *r, int status, int reason, const char *why)
     return SG_ERR;
 }
 
-/* Rule 5: the verified host is one of the listener's names and the SNI's. */
-static int rc_misdirected(const sg_req_t *r, const char *host)
+static int rc_names_match(const sg_conf_strv_t *names, const char *host)
 {
-    const sg_conf_strv_t *names = &r->conn->listen->server_names;
-    const char *sni;
-    size_t i;
+    for (size_t i = 0; i < names->n; i++)
+        if (sg_tls_name_matches(host, names->v[i]))
+            return 1;
+    return 0;
+}
 
-    if (names->n == 1 && strcmp(names->v[0], "*") == 0)
-        return 0; /* the operator turned the check off */
-    for (i = 0; i < names->n; i++)
-        if (rc_name_matches(host, names->v[i]))
-            break;
-    if (i == names->n)
-        return 1;
+/*
+ * Rule 5: the verified host is the SNI's, and a vhost's or the listener's name; that
+ * vhost's upstream is where the request goes. The listen entry is the connection's (its
+ * configuration), the upstream is named in the request's: after a reload the two may
+ * differ, and an upstream the new configuration dropped serves no new request.
+ */
+static int rc_route(sg_req_t *r, const char *host)
+{
+    const sg_conf_listen_t *l = r->conn->listen;
+    const sg_conf_upstream_t *u = NULL;
+    const char *sni;
+
     sni = r->conn->ssl != NULL ? SSL_get_servername(r->conn->ssl, TLSEXT_NAMETYPE_host_name)
                                : NULL;
-    return sni != NULL && strcasecmp(sni, host) != 0;
+    if (sni != NULL && strcasecmp(sni, host) != 0)
+        return SG_ERR; /* another host than the connection's (RFC 9113 9.1.1) */
+    for (size_t j = 0; j < l->nvhosts && u == NULL; j++)
+        if (rc_names_match(&l->vhosts[j].server_names, host))
+            u = &r->conn->conf->upstreams[l->vhosts[j].up];
+    if (u == NULL && l->has_up &&
+        ((l->server_names.n == 1 && strcmp(l->server_names.v[0], "*") == 0) ||
+         rc_names_match(&l->server_names, host)))
+        u = &r->conn->conf->upstreams[l->up];
+    if (u == NULL)
+        return SG_ERR;
+    if (r->conn->conf == r->conf) {
+        r->upstream = u;
+        r->up_idx = (size_t)(u - r->conf->upstreams);
+        return SG_OK;
+    }
+    for (size_t i = 0; i < r->conf->nupstreams; i++) {
+        if (strcmp(r->conf->upstreams[i].name, u->name) == 0) {
+            r->upstream = &r->conf->upstreams[i];
+            r->up_idx = i;
+            return SG_OK;
+        }
+    }
+    return SG_ERR;
 }
 
 int sg_req_check(sg_req_t *r)
@@ -233,8 +251,8 @@ int sg_req_check(sg_req_t *r)
     if (rc_host(r->authority.p, r->authority.n, host, sizeof(host)) != 0)
         return rc_refuse(r, 400, SG_REFUSE_AUTHORITY, "The request's host is not valid.");
 
-    /* 5. this listener's names, and the SNI's */
-    if (rc_misdirected(r, host))
+    /* 5. this listener's names, and the SNI's: the vhost, and so the upstream */
+    if (rc_route(r, host) != SG_OK)
         return rc_refuse(r, 421, SG_REFUSE_MISDIRECTED,
                          "This host is not served on this connection.");
     return SG_OK;

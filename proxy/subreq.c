@@ -93,6 +93,8 @@ sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, co
     sg_gen_unref(r->gen);
     r->gen = sg_gen_ref(parent->gen);
     r->conf = parent->conf;
+    r->upstream = parent->upstream;
+    r->up_idx = parent->up_idx;
     r->is_child = 1;
     r->parent = parent;
     r->sub_cb = cb;

@@ -12,6 +12,7 @@
 
 #include <openssl/err.h>
 #include <stdio.h>
+#include <string.h>
 
 /* TLS 1.2 suites: ECDHE with AEAD only (forward secrecy, no CBC, no RSA kex): the
  * ECDHE part of Mozilla's "intermediate" profile; its DHE suites are left out so no
@@ -76,7 +77,8 @@ static int tls_common(SSL_CTX *ctx, int min_version)
     return SG_OK;
 }
 
-SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen)
+SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, const char *certificate,
+                           const char *private_key, char *err, size_t errlen)
 {
     char ebuf[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -89,8 +91,12 @@ SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen)
     /* Resumption mostly by stateless tickets (OpenSSL's default): no server memory per
      * client, and the ticket key is random per context, so each SIGHUP rotates it. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    if (SSL_CTX_use_certificate_chain_file(ctx, l->certificate) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, l->private_key, SSL_FILETYPE_PEM) != 1 ||
+    if (certificate == NULL) {
+        certificate = l->certificate;
+        private_key = l->private_key;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, private_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1)
         goto fail;
     if (l->client_ca != NULL && l->client_ca[0] != '\0') {
@@ -108,13 +114,66 @@ SSL_CTX *sg_tls_server_ctx(const sg_conf_listen_t *l, char *err, size_t errlen)
         goto fail;
     return ctx;
 fail:
-    snprintf(err, errlen, "TLS setup for %s:%d: %s", l->address, l->port,
+    snprintf(err, errlen, "TLS setup for %s:%d (%s): %s", l->address, l->port, certificate,
              sg_tls_errstr(ebuf, sizeof(ebuf)));
     SSL_CTX_free(ctx);
     return NULL;
 }
 
-SSL_CTX *sg_tls_client_ctx(const sg_conf_t *conf, char *err, size_t errlen)
+int sg_tls_name_matches(const char *host, const char *name)
+{
+    const char *dot;
+
+    if (name[0] == '*' && name[1] == '.') {
+        dot = strchr(host, '.');
+        return dot != NULL && dot > host && strcmp(dot + 1, name + 2) == 0;
+    }
+    return strcmp(host, name) == 0;
+}
+
+/*
+ * The client named a server (RFC 6066 3): the first vhost whose names match gets the
+ * connection, with its certificate when it has one. A name no vhost has, or none at all,
+ * keeps the listener's certificate and handshake: which host a request may name is
+ * sg_req_check's to decide (421), with the same names in the same order.
+ */
+static int tls_sni_cb(SSL *ssl, int *alert, void *arg)
+{
+    const sg_gen_tls_t *t = arg;
+    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    char host[256];
+    size_t n;
+
+    (void)alert;
+    if (sni == NULL || (n = strlen(sni)) == 0 || n >= sizeof(host))
+        return SSL_TLSEXT_ERR_OK;
+    for (size_t i = 0; i <= n; i++)
+        host[i] = (char)(sni[i] >= 'A' && sni[i] <= 'Z' ? sni[i] + 32 : sni[i]);
+    if (n > 1 && host[n - 1] == '.')
+        host[n - 1] = '\0';
+    for (size_t j = 0; j < t->l->nvhosts; j++) {
+        const sg_conf_strv_t *names = &t->l->vhosts[j].server_names;
+
+        for (size_t k = 0; k < names->n; k++) {
+            if (!sg_tls_name_matches(host, names->v[k]))
+                continue;
+            /* Same verify mode, client CAs and protocol settings: only the certificate
+             * differs (sg_tls_server_ctx built both from the same listener). */
+            if (t->vhost[j] != NULL && SSL_set_SSL_CTX(ssl, t->vhost[j]) == NULL)
+                return SSL_TLSEXT_ERR_ALERT_FATAL;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void sg_tls_set_vhosts(sg_gen_tls_t *t)
+{
+    SSL_CTX_set_tlsext_servername_callback(t->ctx, tls_sni_cb);
+    SSL_CTX_set_tlsext_servername_arg(t->ctx, t);
+}
+
+SSL_CTX *sg_tls_client_ctx(const sg_conf_upstream_t *u, char *err, size_t errlen)
 {
     char ebuf[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -124,16 +183,17 @@ SSL_CTX *sg_tls_client_ctx(const sg_conf_t *conf, char *err, size_t errlen)
     if (tls_common(ctx, TLS1_2_VERSION) != SG_OK)
         goto fail;
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
-    if (conf->upstream.ca_file[0] != '\0') {
-        if (SSL_CTX_load_verify_locations(ctx, conf->upstream.ca_file, NULL) != 1)
+    if (u->ca_file[0] != '\0') {
+        if (SSL_CTX_load_verify_locations(ctx, u->ca_file, NULL) != 1)
             goto fail;
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
         goto fail;
     }
-    SSL_CTX_set_verify(ctx, conf->upstream.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(ctx, u->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     return ctx;
 fail:
-    snprintf(err, errlen, "upstream TLS setup: %s", sg_tls_errstr(ebuf, sizeof(ebuf)));
+    snprintf(err, errlen, "upstream '%s' TLS setup: %s", u->name,
+             sg_tls_errstr(ebuf, sizeof(ebuf)));
     SSL_CTX_free(ctx);
     return NULL;
 }

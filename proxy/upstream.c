@@ -11,10 +11,15 @@
  * simply not read. The response is held to the HTTP/1 rules a client's request is held
  * to (proxy/h1_msg.c): what the client side would refuse fails the exchange.
  *
- * A worker opens at most upstream.max_connections connections. A request that
- * finds none idle and no room waits in the worker's FIFO (upq); a connection that
- * finishes an exchange goes straight to the oldest waiter, so under load HTTP/2
- * streams share warm connections instead of opening and closing one each. Failures before any response byte on a
+ * Each worker keeps one pool per upstream (vCenter): its idle connections, its count of
+ * open ones, its waiting requests and its TLS session. A pool opens at most its
+ * upstream's max_connections connections. A request that finds none idle and no room
+ * waits in the pool's FIFO; a connection that finishes an exchange goes straight to
+ * the oldest waiter, so under load HTTP/2 streams share warm connections instead of
+ * opening and closing one each. A reload keeps the pool (and its connections) of an
+ * upstream whose connection settings did not change; the pools of the others go once
+ * their last connection closes. An upstream that is down (health.c) fails a request at
+ * once instead of connecting. Failures before any response byte on a
  * reused keep-alive connection are retried once on a fresh connection, because
  * the server may have closed it while idle (RFC 9112 9.3.1); nothing else is
  * retried.
@@ -69,7 +74,10 @@ struct sg_up_s {
      * relayed as data. */
     sg_h1_chunk_t ck;
     sg_req_t *r;
+    sg_upool_t *pool;
     sg_gen_t *gen; /* the settings it was opened with (reference) */
+    const sg_conf_upstream_t *uc; /* its upstream in gen->conf */
+    sg_health_t *health;
     int err;       /* a failure found before the loop could report it */
     const char *fail_reason; /* set by a parser callback that refuses the response */
     const char *fail_why;    /* and what exactly it found, for the log */
@@ -78,14 +86,41 @@ struct sg_up_s {
     uint64_t id;
     unsigned reused : 1, got_bytes : 1, paused : 1, done : 1, skip_msg : 1,
         in_body : 1, /* past the header section: fields now are chunked trailers */
-        read_wants_write : 1, write_wants_read : 1;
-    sg_up_t *prev, *next; /* idle list, or the dead list */
+        read_wants_write : 1, write_wants_read : 1,
+        down : 1; /* never connected: its upstream is down (health.c) */
+    sg_up_t *prev, *next; /* the pool's idle list, or the worker's dead list */
 };
+
+/* One upstream's connections in one worker. */
+struct sg_upool_s {
+    sg_worker_t *w;
+    sg_gen_t *gen; /* the generation whose upstreams[idx] it follows (reference) */
+    size_t idx;
+    int current;   /* one of w->upool[]: its connections are used again */
+    sg_up_t *idle, *idle_tail; /* most recently used first */
+    size_t nidle;
+    size_t nup; /* open connections, idle included */
+    sg_req_t *q_head, *q_tail; /* requests waiting for a connection, oldest first */
+    SSL_SESSION *session;      /* for resumption */
+    ev_timer purge; /* closes idle connections beyond max_idle, lazily */
+    sg_upool_t *next;
+};
+
+static const sg_conf_upstream_t *pool_conf(const sg_upool_t *p)
+{
+    return &p->gen->conf->upstreams[p->idx];
+}
+
+/* The request's settings, else the ones the connection was opened with. */
+static const sg_conf_upstream_t *up_conf(const sg_up_t *u)
+{
+    return u->r != NULL ? u->r->upstream : u->uc;
+}
 
 static uint64_t up_next_id;
 
 static void up_start(sg_up_t *u, sg_req_t *r);
-static void up_dispatch(sg_worker_t *w);
+static void up_dispatch(sg_upool_t *p);
 static int up_ssl_want(sg_up_t *u, int n, int *want);
 
 static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -123,8 +158,8 @@ static void up_set_timer(sg_up_t *u, int ms)
 static void up_deadline_start(sg_up_t *u)
 {
     u->paused_at = 0;
-    u->deadline = ev_now(u->w->loop) + (double)u->gen->conf->upstream.response_timeout_ms / 1000.0;
-    up_set_timer(u, u->gen->conf->upstream.response_timeout_ms);
+    u->deadline = ev_now(u->w->loop) + (double)up_conf(u)->response_timeout_ms / 1000.0;
+    up_set_timer(u, up_conf(u)->response_timeout_ms);
 }
 
 /* Time spent waiting for a slow client is not the upstream's: on resume the
@@ -152,18 +187,19 @@ static void up_deadline_resume(sg_up_t *u)
 
 static void up_idle_unlink(sg_up_t *u)
 {
-    sg_worker_t *w = u->w;
+    sg_upool_t *p = u->pool;
 
     if (u->prev != NULL)
         u->prev->next = u->next;
     else
-        w->idle = u->next;
+        p->idle = u->next;
     if (u->next != NULL)
         u->next->prev = u->prev;
     else
-        w->idle_tail = u->prev;
+        p->idle_tail = u->prev;
     u->prev = u->next = NULL;
-    w->nidle--;
+    p->nidle--;
+    u->w->nidle--;
 }
 
 static void up_close(sg_up_t *u)
@@ -190,11 +226,25 @@ static void up_close(sg_up_t *u)
     u->next = w->dead_up;
     w->dead_up = u;
     w->nup--;
-    up_dispatch(w); /* room for a waiting request */
+    u->pool->nup--;
+    up_dispatch(u->pool); /* room for a waiting request */
 }
 
+static void pool_free(sg_upool_t *p)
+{
+    if (p->w->loop != NULL)
+        ev_timer_stop(p->w->loop, &p->purge);
+    if (p->session != NULL)
+        SSL_SESSION_free(p->session);
+    sg_gen_unref(p->gen);
+    free(p);
+}
+
+/* Once per loop iteration: closed connections, and pools no generation of the worker
+ * names any more that have nothing left. */
 void sg__up_free_dead(sg_worker_t *w)
 {
+    sg_upool_t **pp, *p;
     sg_up_t *u;
 
     while ((u = w->dead_up) != NULL) {
@@ -206,13 +256,27 @@ void sg__up_free_dead(sg_worker_t *w)
         sg_h1_hdr_dispose(&u->hdr);
         free(u);
     }
+    for (pp = &w->upools; (p = *pp) != NULL;) {
+        if (!p->current && p->nup == 0 && p->q_head == NULL) {
+            *pp = p->next;
+            pool_free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+static void pool_close_idle(sg_upool_t *p)
+{
+    ev_timer_stop(p->w->loop, &p->purge);
+    while (p->idle != NULL)
+        up_close(p->idle);
 }
 
 void sg_up_close_idle(sg_worker_t *w)
 {
-    ev_timer_stop(w->loop, &w->up_purge);
-    while (w->idle != NULL)
-        up_close(w->idle);
+    for (sg_upool_t *p = w->upools; p != NULL; p = p->next)
+        pool_close_idle(p);
 }
 
 /* Idle connections beyond upstream.max_idle are not closed the moment they come
@@ -222,38 +286,33 @@ void sg_up_close_idle(sg_worker_t *w)
 
 static void up_purge_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    sg_worker_t *w = t->data;
+    sg_upool_t *p = t->data;
 
     (void)loop;
     (void)revents;
-    while (w->nidle > (size_t)w->conf->upstream.max_idle && w->idle_tail != NULL)
-        up_close(w->idle_tail);
+    while (p->nidle > (size_t)pool_conf(p)->max_idle && p->idle_tail != NULL)
+        up_close(p->idle_tail);
 }
 
 static void up_idle_push(sg_up_t *u)
 {
-    sg_worker_t *w = u->w;
+    sg_upool_t *p = u->pool;
 
     u->state = UP_IDLE;
-    u->next = w->idle;
+    u->next = p->idle;
     u->prev = NULL;
-    if (w->idle != NULL)
-        w->idle->prev = u;
+    if (p->idle != NULL)
+        p->idle->prev = u;
     else
-        w->idle_tail = u;
-    w->idle = u;
-    w->nidle++;
+        p->idle_tail = u;
+    p->idle = u;
+    p->nidle++;
+    u->w->nidle++;
     up_set_events(u, EV_READ); /* notice the server closing it */
-    up_set_timer(u, w->conf->limits.idle_timeout_ms);
-    if (w->nidle > (size_t)w->conf->upstream.max_idle) {
-        if (w->up_purge.data == NULL) {
-            ev_init(&w->up_purge, up_purge_cb);
-            w->up_purge.data = w;
-        }
-        if (!ev_is_active(&w->up_purge)) {
-            ev_timer_set(&w->up_purge, UP_PURGE_DELAY, 0.);
-            ev_timer_start(w->loop, &w->up_purge);
-        }
+    up_set_timer(u, u->w->conf->limits.idle_timeout_ms);
+    if (p->nidle > (size_t)pool_conf(p)->max_idle && !ev_is_active(&p->purge)) {
+        ev_timer_set(&p->purge, UP_PURGE_DELAY, 0.);
+        ev_timer_start(u->w->loop, &p->purge);
     }
 }
 
@@ -265,8 +324,12 @@ static void up_fail(sg_up_t *u, int status, const char *reason, const char *why)
     sg_req_t *r = u->r;
     int retry = r != NULL && u->reused && !u->got_bytes && r->up_tries == 0 && status == 502;
 
-    if (u->state == UP_CONNECTING || u->state == UP_HANDSHAKE)
+    if ((u->state == UP_CONNECTING || u->state == UP_HANDSHAKE) && !u->down)
         sg_m_inc(&u->w->m.up_connect_failures);
+    /* Reachability is TCP's: a TLS failure is a wrong certificate or setting, answered
+     * as such on every request, not an upstream that is gone. */
+    if (u->state == UP_CONNECTING && !u->down)
+        sg_health_failed(u->health, sg_now_ms(), reason);
     u->r = NULL;
     up_close(u);
     if (r == NULL)
@@ -301,30 +364,31 @@ void sg_up_resume(sg_up_t *u)
 
 /* ---- waiting for a connection ---- */
 
-static void upq_unlink(sg_worker_t *w, sg_req_t *r)
+static void upq_unlink(sg_upool_t *p, sg_req_t *r)
 {
     if (r->upq_prev != NULL)
         r->upq_prev->upq_next = r->upq_next;
     else
-        w->upq_head = r->upq_next;
+        p->q_head = r->upq_next;
     if (r->upq_next != NULL)
         r->upq_next->upq_prev = r->upq_prev;
     else
-        w->upq_tail = r->upq_prev;
+        p->q_tail = r->upq_prev;
     r->upq_prev = r->upq_next = NULL;
     r->up_queued = 0;
+    r->upool = NULL;
 }
 
 void sg_up_unqueue(sg_req_t *r)
 {
     if (r->up_queued)
-        upq_unlink(r->conn->w, r);
+        upq_unlink(r->upool, r);
 }
 
 /* Start waiting requests while there is an idle connection or room for a new
  * one. Not re-entered: sg_up_forward may close an idle connection (which calls
  * here) on its way. */
-static void up_dispatch(sg_worker_t *w)
+static void up_dispatch(sg_upool_t *p)
 {
     static __thread int running;
     sg_req_t *r;
@@ -332,14 +396,112 @@ static void up_dispatch(sg_worker_t *w)
     if (running)
         return;
     running = 1;
-    while ((r = w->upq_head) != NULL &&
-           (w->idle != NULL || w->nup < (size_t)w->conf->upstream.max_connections)) {
-        upq_unlink(w, r);
+    while ((r = p->q_head) != NULL &&
+           (p->idle != NULL || p->nup < (size_t)pool_conf(p)->max_connections)) {
+        upq_unlink(p, r);
         sg_up_forward(r);
         if (r->up_queued)
-            break; /* still no room (an idle connection of another generation) */
+            break; /* still no room */
     }
     running = 0;
+}
+
+/* ---- pools ---- */
+
+/* Whether connections made for A serve B: the same server, reached the same way. */
+static int up_same_server(const sg_conf_upstream_t *a, const sg_conf_upstream_t *b)
+{
+    return a == b || (strcmp(a->name, b->name) == 0 && strcmp(a->url, b->url) == 0 &&
+                      strcmp(a->ca_file, b->ca_file) == 0 &&
+                      strcmp(a->server_name, b->server_name) == 0 && a->verify == b->verify);
+}
+
+static sg_upool_t *pool_new(sg_worker_t *w, sg_gen_t *g, size_t idx)
+{
+    sg_upool_t *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return NULL;
+    p->w = w;
+    p->gen = sg_gen_ref(g);
+    p->idx = idx;
+    ev_init(&p->purge, up_purge_cb);
+    p->purge.data = p;
+    p->next = w->upools;
+    w->upools = p;
+    return p;
+}
+
+/* The pool r goes through: its generation's, or (a request of an earlier generation, or
+ * after a reload that could not build the pools) one with the same server. NULL: no
+ * memory. */
+static sg_upool_t *up_pool_of(sg_worker_t *w, sg_req_t *r)
+{
+    sg_upool_t *p;
+
+    if (r->gen == w->gen && r->up_idx < w->nupool && w->upool[r->up_idx] != NULL)
+        return w->upool[r->up_idx];
+    for (p = w->upools; p != NULL; p = p->next)
+        if (up_same_server(pool_conf(p), r->upstream))
+            return p;
+    return pool_new(w, r->gen, r->up_idx);
+}
+
+int sg_up_reload(sg_worker_t *w)
+{
+    const sg_conf_t *c = w->gen->conf;
+    sg_upool_t **v = calloc(c->nupstreams, sizeof(*v)), *p;
+
+    for (p = w->upools; p != NULL; p = p->next)
+        p->current = 0;
+    free(w->upool);
+    w->upool = v;
+    w->nupool = v != NULL ? c->nupstreams : 0;
+    for (size_t i = 0; i < w->nupool; i++) {
+        for (p = w->upools; p != NULL; p = p->next)
+            if (!p->current && up_same_server(pool_conf(p), &c->upstreams[i]))
+                break;
+        if (p == NULL && (p = pool_new(w, w->gen, i)) == NULL)
+            continue; /* up_pool_of tries again per request */
+        if (p->gen != w->gen) {
+            /* Kept: its connections stay, and it follows the new limits. */
+            sg_gen_unref(p->gen);
+            p->gen = sg_gen_ref(w->gen);
+            p->idx = i;
+        }
+        p->current = 1;
+        v[i] = p;
+    }
+    /* An upstream removed or moved: its idle connections go now, busy ones after their
+     * exchange (up_finish), the pool with the last of them (sg__up_free_dead). */
+    for (p = w->upools; p != NULL; p = p->next) {
+        if (!p->current && w->loop != NULL)
+            pool_close_idle(p);
+    }
+    return v != NULL || c->nupstreams == 0 ? SG_OK : SG_ENOMEM;
+}
+
+size_t sg_up_queued(const sg_worker_t *w)
+{
+    size_t n = 0;
+
+    for (const sg_upool_t *p = w->upools; p != NULL; p = p->next)
+        for (const sg_req_t *r = p->q_head; r != NULL; r = r->upq_next)
+            n++;
+    return n;
+}
+
+void sg_up_dispose(sg_worker_t *w)
+{
+    sg_upool_t *p;
+
+    while ((p = w->upools) != NULL) {
+        w->upools = p->next;
+        pool_free(p);
+    }
+    free(w->upool);
+    w->upool = NULL;
+    w->nupool = 0;
 }
 
 /* ---- the request on the wire ---- */
@@ -368,7 +530,7 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
     if (rv == SG_OK)
         rv = sg_buf_lit(b, " HTTP/1.1\r\nhost: ");
     if (rv == SG_OK)
-        rv = sg_buf_append(b, conf->upstream.authority, strlen(conf->upstream.authority));
+        rv = sg_buf_append(b, r->upstream->authority, strlen(r->upstream->authority));
     if (rv == SG_OK)
         rv = sg_buf_lit(b, "\r\n");
     for (size_t i = 0; rv == SG_OK && i < r->headers.n; i++) {
@@ -445,19 +607,23 @@ static int up_build_request(sg_req_t *r, sg_buf_t *b)
 
 /* ---- connecting ---- */
 
-static sg_up_t *up_new(sg_worker_t *w, sg_gen_t *gen)
+static sg_up_t *up_new(sg_worker_t *w, sg_upool_t *p, sg_req_t *r)
 {
     sg_up_t *u = calloc(1, sizeof(*u));
 
     if (u == NULL)
         return NULL;
     u->w = w;
-    u->gen = sg_gen_ref(gen);
+    u->pool = p;
+    u->gen = sg_gen_ref(r->gen);
+    u->uc = r->upstream;
+    u->health = r->gen->ups[r->up_idx].health;
     u->fd = -1;
     w->nup++;
+    p->nup++;
     u->id = __atomic_add_fetch(&up_next_id, 1, __ATOMIC_RELAXED);
     sg_h1_hdr_init(&u->hdr, UP_MAX_HEADER_BYTES);
-    sg_buf_init(&u->wbuf, (size_t)gen->conf->limits.max_header_bytes * 2 + 4096);
+    sg_buf_init(&u->wbuf, (size_t)r->conf->limits.max_header_bytes * 2 + 4096);
     ev_init(&u->io, up_io_cb);
     u->io.data = u;
     ev_init(&u->timer, up_timer_cb);
@@ -467,81 +633,91 @@ static sg_up_t *up_new(sg_worker_t *w, sg_gen_t *gen)
 
 static int up_connect(sg_up_t *u)
 {
-    const sg_gen_t *g = u->gen;
-    const sg_conf_t *conf = u->gen->conf;
+    const sg_gen_up_t *g = &u->gen->ups[u->uc - u->gen->conf->upstreams];
+    const sg_conf_upstream_t *uc = u->uc;
     int one = 1;
 
-    u->fd = socket(g->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    u->fd = socket(g->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0)
         return -errno;
     setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(u->fd, (struct sockaddr *)&g->up_addr, g->up_addrlen) < 0 &&
-        errno != EINPROGRESS)
+    if (connect(u->fd, (struct sockaddr *)&g->addr, g->addrlen) < 0 && errno != EINPROGRESS)
         return -errno;
-    if (g->up_ssl != NULL) {
-        const char *name = conf->upstream.server_name[0] ? conf->upstream.server_name
-                                                          : conf->upstream.host;
+    if (g->ssl != NULL) {
+        const char *name = uc->server_name[0] ? uc->server_name : uc->host;
         unsigned char ipbuf[16];
         int is_ip = inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1;
 
-        u->ssl = SSL_new(g->up_ssl);
+        u->ssl = SSL_new(g->ssl);
         if (u->ssl == NULL || SSL_set_fd(u->ssl, u->fd) != 1)
             return -ENOMEM;
         /* SNI carries names only (RFC 6066 3); the certificate check covers both. */
         if (!is_ip && SSL_set_tlsext_host_name(u->ssl, name) != 1)
             return -ENOMEM;
-        if (conf->upstream.verify) {
+        if (uc->verify) {
             if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(u->ssl), name) != 1
                       : SSL_set1_host(u->ssl, name) != 1)
                 return -EINVAL;
         }
-        if (u->w->up_session != NULL)
-            SSL_set_session(u->ssl, u->w->up_session);
+        if (u->pool->session != NULL)
+            SSL_set_session(u->ssl, u->pool->session);
         SSL_set_connect_state(u->ssl);
     }
     u->state = UP_CONNECTING;
     up_set_events(u, EV_WRITE);
-    up_set_timer(u, conf->upstream.connect_timeout_ms);
+    up_set_timer(u, uc->connect_timeout_ms);
     return 0;
 }
 
 void sg_up_forward(sg_req_t *r)
 {
     sg_worker_t *w = r->conn->w;
-    sg_up_t *u = w->idle;
+    sg_upool_t *p = up_pool_of(w, r);
+    sg_up_t *u = p != NULL ? p->idle : NULL;
     int rv;
 
     if (r->up_start_ms == 0)
         r->up_start_ms = sg_now_ms(); /* upstream_duration_seconds; a retry keeps it */
+    if (p == NULL) {
+        sg_req_fault(r, 503, "SystemError", "The gateway is out of memory.");
+        return;
+    }
     /* Most recently used first: the warmest connection, least likely closed. A
      * retry after a dead kept-alive connection always gets a fresh one. */
-    if (u != NULL && r->up_tries == 0 && u->gen == r->gen) {
+    if (u != NULL && r->up_tries == 0) {
         up_idle_unlink(u);
         u->reused = 1;
         u->state = UP_ACTIVE;
         up_start(u, r);
         return;
     }
-    if (w->nup >= (size_t)w->conf->upstream.max_connections) {
+    if (p->nup >= (size_t)pool_conf(p)->max_connections) {
         if (u == NULL) {
             r->up_queued = 1;
+            r->upool = p;
             r->upq_next = NULL;
-            r->upq_prev = w->upq_tail;
-            if (w->upq_tail != NULL)
-                w->upq_tail->upq_next = r;
+            r->upq_prev = p->q_tail;
+            if (p->q_tail != NULL)
+                p->q_tail->upq_next = r;
             else
-                w->upq_head = r;
-            w->upq_tail = r;
+                p->q_head = r;
+            p->q_tail = r;
             return;
         }
-        up_close(u); /* an idle connection r cannot use: make room */
+        up_close(u); /* an idle connection a retry cannot use: make room */
     }
-    u = up_new(w, r->gen);
+    u = up_new(w, p, r);
     if (u == NULL) {
         sg_req_fault(r, 503, "SystemError", "The gateway is out of memory.");
         return;
     }
-    if ((rv = up_connect(u)) < 0) {
+    if (!sg_health_admit(u->health, sg_now_ms())) {
+        /* Down: fail from the loop, as a refused connect would, without waiting for one. */
+        u->down = 1;
+        u->err = -EHOSTDOWN;
+        u->state = UP_CONNECTING;
+        ev_feed_event(w->loop, &u->io, EV_CUSTOM);
+    } else if ((rv = up_connect(u)) < 0) {
         /* Reported from the loop, never from inside the caller. */
         u->err = rv;
         u->state = UP_CONNECTING;
@@ -866,29 +1042,30 @@ static const http_parser_settings up_settings = {
 static void up_finish(sg_up_t *u, int extra_bytes)
 {
     sg_worker_t *w = u->w;
-    sg_req_t *r = u->r, *next = w->upq_head;
-    /* Only connections made with the worker's current settings are used again. */
+    sg_upool_t *p = u->pool;
+    sg_req_t *r = u->r, *next = p->q_head;
+    /* Only connections to an upstream of the worker's current settings are used again. */
     int reusable = !extra_bytes && http_should_keep_alive(&u->parser) && !w->draining &&
-                   u->gen == w->gen && (u->ssl == NULL || SSL_pending(u->ssl) == 0);
+                   p->current && (u->ssl == NULL || SSL_pending(u->ssl) == 0);
 
     u->r = NULL;
     if (r != NULL)
         r->up = NULL;
     if (u->ssl != NULL && SSL_SESSION_is_resumable(SSL_get0_session(u->ssl)) &&
-        SSL_get0_session(u->ssl) != w->up_session) {
-        if (w->up_session != NULL)
-            SSL_SESSION_free(w->up_session);
-        w->up_session = SSL_get1_session(u->ssl);
+        SSL_get0_session(u->ssl) != p->session) {
+        if (p->session != NULL)
+            SSL_SESSION_free(p->session);
+        p->session = SSL_get1_session(u->ssl);
     }
     if (u->wbuf.cap > UP_WBUF_KEEP)
         sg_buf_dispose(&u->wbuf); /* a large request: do not keep its buffer */
-    if (reusable && next != NULL && next->gen == u->gen) {
-        upq_unlink(w, next);
+    if (reusable && next != NULL) {
+        upq_unlink(p, next);
         u->reused = 1;
         up_start(u, next);
     } else if (reusable) {
         up_idle_push(u);
-        up_dispatch(w);
+        up_dispatch(p);
     } else {
         up_close(u);
     }
@@ -1055,8 +1232,13 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
     sg_up_t *u = io->data;
     int ev;
 
+    if (u->down) {
+        up_fail(u, 502, "upstream down", "the upstream is held down after a failed connect");
+        return;
+    }
     if (u->err != 0) {
-        sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " connect: %s", u->id, strerror(-u->err));
+        sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " (%s) connect: %s", u->id, u->uc->name,
+               strerror(-u->err));
         up_fail(u, 502, "upstream unreachable", "connecting to the upstream");
         return;
     }
@@ -1072,10 +1254,12 @@ static void up_io_cb(struct ev_loop *loop, ev_io *io, int revents)
         if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
             err = errno;
         if (err != 0) {
-            sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " connect: %s", u->id, strerror(err));
+            sg_log(SG_LOG_ERROR, "upstream=%" PRIu64 " (%s) connect: %s", u->id, u->uc->name,
+                   strerror(err));
             up_fail(u, 502, "upstream unreachable", "connecting to the upstream");
             return;
         }
+        sg_health_ok(u->health);
         u->state = u->ssl != NULL ? UP_HANDSHAKE : UP_ACTIVE;
         if (u->state == UP_ACTIVE)
             up_deadline_start(u);

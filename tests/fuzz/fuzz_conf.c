@@ -317,8 +317,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FZ_CHECK(c != NULL && err[0] == '\0');
-    FZ_CHECK(c->nlisten >= 1 && c->listen != NULL && c->upstream.url != NULL &&
-             c->upstream.host != NULL && c->upstream.authority != NULL);
+    FZ_CHECK(c->nlisten >= 1 && c->listen != NULL && c->nupstreams >= 1);
+    for (size_t i = 0; i < c->nupstreams; i++)
+        FZ_CHECK(c->upstreams[i].name != NULL && c->upstreams[i].url != NULL &&
+                 c->upstreams[i].host != NULL && c->upstreams[i].authority != NULL);
     FZ_CHECK(c->workers >= 1 && c->limits.max_header_bytes >= 1024);
     FZ_CHECK(sg_conf_ref(c) == c);
     sg_conf_unref(c);

@@ -707,7 +707,7 @@ static int rs_line(const char **p, const char *end, const char *head, sg_str_t *
 static void rs_up_hook(const sg_req_t *r, const char *head, size_t n)
 {
     const char *p = head, *end = head + n, *sp1, *sp2;
-    const char *auth = r->conf->upstream.authority;
+    const char *auth = r->upstream->authority;
     int host = 0, xff = 0, xfp = 0, xfh = 0, guarded = r->guarded || r->is_child;
     sg_str_t line;
 

@@ -238,17 +238,17 @@ static void loads_minimal_config_with_documented_defaults(void **state)
     assert_int_equal(c->listen[0].min_version, 0x0303); /* TLS1_2_VERSION */
     assert_string_equal(c->listen[0].client_ca, "");
     assert_int_equal(c->admin.enabled, 0);
-    assert_string_equal(c->upstream.url, "http://127.0.0.1:9443");
-    assert_int_equal(c->upstream.tls, 0);
-    assert_string_equal(c->upstream.host, "127.0.0.1");
-    assert_int_equal(c->upstream.port, 9443);
-    assert_string_equal(c->upstream.authority, "127.0.0.1:9443");
-    assert_string_equal(c->upstream.ca_file, "");
-    assert_int_equal(c->upstream.verify, 1);
-    assert_string_equal(c->upstream.server_name, "");
-    assert_int_equal(c->upstream.connect_timeout_ms, 2000);
-    assert_int_equal(c->upstream.response_timeout_ms, 30000);
-    assert_int_equal(c->upstream.max_idle, 32);
+    assert_string_equal(c->upstreams[0].url, "http://127.0.0.1:9443");
+    assert_int_equal(c->upstreams[0].tls, 0);
+    assert_string_equal(c->upstreams[0].host, "127.0.0.1");
+    assert_int_equal(c->upstreams[0].port, 9443);
+    assert_string_equal(c->upstreams[0].authority, "127.0.0.1:9443");
+    assert_string_equal(c->upstreams[0].ca_file, "");
+    assert_int_equal(c->upstreams[0].verify, 1);
+    assert_string_equal(c->upstreams[0].server_name, "");
+    assert_int_equal(c->upstreams[0].connect_timeout_ms, 2000);
+    assert_int_equal(c->upstreams[0].response_timeout_ms, 30000);
+    assert_int_equal(c->upstreams[0].max_idle, 32);
     assert_int_equal(c->limits.max_header_bytes, 16384);
     assert_int_equal(c->limits.max_body_bytes, 1048576);
     assert_int_equal(c->limits.max_streams, 100);
@@ -387,10 +387,10 @@ static void loads_every_section_when_all_are_set(void **state)
     assert_int_equal(c->admin.enabled, 1);
     assert_string_equal(c->admin.address, "127.0.0.1");
     assert_int_equal(c->admin.port, 9901);
-    assert_int_equal(c->upstream.tls, 1);
-    assert_int_equal(c->upstream.port, 443);
-    assert_string_equal(c->upstream.authority, "vc.example");
-    assert_int_equal(c->upstream.verify, 0);
+    assert_int_equal(c->upstreams[0].tls, 1);
+    assert_int_equal(c->upstreams[0].port, 443);
+    assert_string_equal(c->upstreams[0].authority, "vc.example");
+    assert_int_equal(c->upstreams[0].verify, 0);
     assert_int_equal(c->routes.unmatched, SG_ROUTE_DENY);
     assert_int_equal(c->policy.ntokens, 1);
     assert_int_equal(c->policy.tokens[0].sha256[31], 1);
@@ -831,12 +831,12 @@ static void parses_upstream_urls_with_default_and_explicit_ports(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sg_conf_t *c = load_upstream(cases[i].url, cases[i].server_name);
 
-        assert_string_equal(c->upstream.url, cases[i].url);
-        assert_int_equal(c->upstream.tls, cases[i].tls);
-        assert_string_equal(c->upstream.host, cases[i].host);
-        assert_int_equal(c->upstream.port, cases[i].port);
-        assert_string_equal(c->upstream.authority, cases[i].authority);
-        assert_string_equal(c->upstream.server_name, cases[i].server_name);
+        assert_string_equal(c->upstreams[0].url, cases[i].url);
+        assert_int_equal(c->upstreams[0].tls, cases[i].tls);
+        assert_string_equal(c->upstreams[0].host, cases[i].host);
+        assert_int_equal(c->upstreams[0].port, cases[i].port);
+        assert_string_equal(c->upstreams[0].authority, cases[i].authority);
+        assert_string_equal(c->upstreams[0].server_name, cases[i].server_name);
         sg_conf_unref(c);
     }
 }
@@ -1051,7 +1051,7 @@ static void loads_the_shipped_example_configuration(void **state)
     assert_string_equal(c->listen[0].certificate, at("ex/conf/../.dev/server.crt"));
     assert_int_equal(c->admin.enabled, 1);
     assert_int_equal(c->admin.port, 9901);
-    assert_string_equal(c->upstream.authority, "127.0.0.1:9443");
+    assert_string_equal(c->upstreams[0].authority, "127.0.0.1:9443");
     assert_int_equal(c->policy.ntokens, 1);
     SHA256((const unsigned char *)"dev-token-please-change", 23, want);
     assert_memory_equal(c->policy.tokens[0].sha256, want, 32);

@@ -51,13 +51,13 @@ static void refuses_authorities_a_second_parser_could_read_otherwise(void **stat
 static void matches_exact_names_and_one_label_wildcards(void **state)
 {
     (void)state;
-    assert_true(rc_name_matches("vc.example", "vc.example"));
-    assert_false(rc_name_matches("vc.example", "vc.example.org"));
-    assert_true(rc_name_matches("east.vc.example", "*.vc.example"));
-    assert_false(rc_name_matches("vc.example", "*.vc.example"));
-    assert_false(rc_name_matches("a.east.vc.example", "*.vc.example"));
-    assert_false(rc_name_matches(".vc.example", "*.vc.example"));
-    assert_false(rc_name_matches("evilvc.example", "*.vc.example"));
+    assert_true(sg_tls_name_matches("vc.example", "vc.example"));
+    assert_false(sg_tls_name_matches("vc.example", "vc.example.org"));
+    assert_true(sg_tls_name_matches("east.vc.example", "*.vc.example"));
+    assert_false(sg_tls_name_matches("vc.example", "*.vc.example"));
+    assert_false(sg_tls_name_matches("a.east.vc.example", "*.vc.example"));
+    assert_false(sg_tls_name_matches(".vc.example", "*.vc.example"));
+    assert_false(sg_tls_name_matches("evilvc.example", "*.vc.example"));
 }
 
 static void accepts_method_tokens_only(void **state)
