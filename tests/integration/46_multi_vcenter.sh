@@ -667,7 +667,27 @@ allowed http1.1 west west vasa-1 "west-back" fd-1
 serving "after vc-west came back"
 
 # ---------------------------------------------------------------------------------------
-check "the audit log: a valid chain"
+check "the audit log: a valid chain, no member twice in a record"
+# decision and outcome records both name the upstream: the name must not collide with the
+# outcome's own members (json.loads would keep the last of two members silently)
+pyrun "$AUDIT" <<'PY' || fail "audit records with a member twice (see above)"
+import json, sys
+def once(pairs):
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError("members %s appear twice" % dup)
+    return dict(pairs)
+bad = 0
+for i, line in enumerate(open(sys.argv[1], "rb"), 1):
+    try:
+        json.loads(line, object_pairs_hook=once)
+    except ValueError as e:
+        bad += 1
+        if bad <= 3:
+            print("line %d: %s: %s" % (i, e, line[:400].decode("utf-8", "replace")), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
 audit_verify "$AUDIT"
 assert_eq 0 "$AV_RC" "smsguard-audit verify: $AV_OUT"
 echo "   $(audit_chain_check "$AUDIT") (lines, first seq, last seq)"
