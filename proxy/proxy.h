@@ -82,6 +82,7 @@ typedef struct {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     sg_health_t *health; /* process-wide, by name (health.c); NULL: not tracked */
+    int mslot;           /* its metrics slot, by name (metrics.h) */
 } sg_gen_up_t;
 
 /* A listener's TLS: its own context (the default certificate, and the SNI callback that
@@ -481,6 +482,9 @@ int sg_up_reload(sg_worker_t *w);
 void sg_up_dispose(sg_worker_t *w);
 /* Requests waiting for a connection, all pools (the fuzz harness checks none is left). */
 size_t sg_up_queued(const sg_worker_t *w);
+/* The worker's open and idle upstream connections added into open[] and idle[], indexed
+ * by the metrics slot of each pool's upstream (SG_M_NUP entries each). */
+void sg_up_pool_gauges(const sg_worker_t *w, uint64_t *open, uint64_t *idle);
 
 /* ---- upstream health (health.c) ---- */
 
