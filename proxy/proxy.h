@@ -499,6 +499,15 @@ void sg_health_ok(sg_health_t *h);
 /* For /healthz: whether it is down now, and since when (ms, 0 = up) and the last error. */
 int sg_health_down(const sg_health_t *h, uint64_t *since_ms, const char **why);
 
+/* ---- the active reachability check (health_check.c) ---- */
+
+/* Main thread: every check_interval_ms, a non-blocking TCP connect to each upstream of
+ * px->gen, reported to health.c. Start once the generation is loaded, reload after px->gen
+ * changed, stop before the loop ends. */
+void sg_hcheck_start(sg_proxy_t *px, struct ev_loop *loop);
+void sg_hcheck_reload(void);
+void sg_hcheck_stop(void);
+
 /* ---- audit writer (audit.c) ---- */
 
 typedef struct sg_audit_batch_s sg_audit_batch_t;
