@@ -378,7 +378,9 @@ void sg_metrics_req_end(sg_req_t *r)
     if (r->is_child)
         return; /* a part of a split batch: counted in batch_parts_total */
     if ((m = m_up(w, m_req_slot(r))) != NULL) {
-        sg_m_inc(&m->requests[route][r->http_major == 2][decision][m_status_index(r->res.status)]);
+        int st = m_status_index(r->res.status);
+
+        sg_m_inc(&m->requests[route][r->http_major == 2][decision][st]);
         sg_m_observe(&m->req_duration, (now - r->start_ms) * 1000);
     }
     if (r->fault_type != NULL && r->local_reply)
@@ -470,7 +472,8 @@ static void hist_add(sg_hist_t *acc, const sg_hist_t *h)
 /* One histogram series; LABELS is "" or `name="value"`. */
 static int render_hist(sg_buf_t *b, const char *name, const char *labels, const sg_hist_t *h)
 {
-    const char *sep = *labels != '\0' ? "," : "", *open = *sep ? "{" : "", *close = *sep ? "}" : "";
+    int any = *labels != '\0';
+    const char *sep = any ? "," : "", *open = any ? "{" : "", *close = any ? "}" : "";
     uint64_t count = h->count, cum = 0;
     int rv = SG_OK;
 
@@ -621,12 +624,12 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
                         }
                         if (v == 0)
                             continue; /* series appear once they have happened */
-                        rv = sg_buf_appendf(b,
-                                            "smsguard_requests_total{upstream=\"%s\",route=\"%s\","
-                                            "protocol=\"%s\",decision=\"%s\",status=\"%s\"} "
-                                            "%" PRIu64 "\n",
-                                            m_up_label(s), m_routes[ro], m_protos[p],
-                                            m_decisions[d], m_status_label(st, sb), v);
+                        rv = sg_buf_appendf(
+                            b,
+                            "smsguard_requests_total{upstream=\"%s\",route=\"%s\","
+                            "protocol=\"%s\",decision=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+                            m_up_label(s), m_routes[ro], m_protos[p], m_decisions[d],
+                            m_status_label(st, sb), v);
                     }
     }
     for (int h = 0; h < 2 && rv == SG_OK; h++) {
