@@ -1197,6 +1197,12 @@ static void rejects_scopes_on_unknown_or_repeated_upstreams(void **state)
                  "tenant 't': 'providers'/'fault_domains' are its scope on upstream 'default', "
                  "which 'scopes' names too");
     expect_error(BASE "policy = { tenants = ( { name = \"t\";\n"
+                      "  scopes = ( { upstream = \"default\"; providers = [\"b\"]; } );\n"
+                      "  fault_domains = [\"a\"]; } ); };\n",
+                 5,
+                 "tenant 't': 'providers'/'fault_domains' are its scope on upstream 'default', "
+                 "which 'scopes' names too");
+    expect_error(BASE "policy = { tenants = ( { name = \"t\";\n"
                       "  scopes = ( { upstream = \"\"; } ); } ); };\n",
                  4, "'policy.tenants.scopes.upstream' must not be empty");
 }
