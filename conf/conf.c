@@ -374,6 +374,7 @@ static int ck_scopes(ck_t *ck)
         sg_conf_tenant_t *t = &c->policy.tenants[i];
         const config_setting_t *ts = ck_sub(ck, NULL, "policy.tenants", i, NULL);
         sg_conf_scope_t *v;
+        const config_setting_t *ls; /* where the tenant-level lists are, for errors */
 
         for (size_t j = 0; j < t->nscopes; j++) {
             const config_setting_t *ss = ck_sub(ck, ts, "scopes", j, "upstream");
@@ -395,12 +396,13 @@ static int ck_scopes(ck_t *ck)
         v[t->nscopes] = (sg_conf_scope_t){.upstream = "default",
                                           .providers = t->providers,
                                           .fault_domains = t->fault_domains};
-        if (ck_upstream_ref(ck, ck_member(ts, t->providers.n ? "providers" : "fault_domains"),
-                            "policy.tenants.providers", "default", &v[t->nscopes].up) != 0)
+        ls = ck_member(ts, t->providers.n ? "providers" : "fault_domains");
+        if (ck_upstream_ref(ck, ls, "policy.tenants.providers", "default",
+                            &v[t->nscopes].up) != 0)
             return -1;
         for (size_t k = 0; k < t->nscopes; k++)
             if (v[k].up == v[t->nscopes].up)
-                return ck_err(ck, ck_member(ts, "providers"),
+                return ck_err(ck, ls,
                               "tenant '%s': 'providers'/'fault_domains' are its scope on "
                               "upstream 'default', which 'scopes' names too",
                               t->name);

@@ -42,6 +42,7 @@ typedef struct {
     int response_timeout_ms;
     int max_idle;        /* idle keep-alive connections kept per worker */
     int max_connections; /* open connections per worker; more requests wait in order */
+    int check_interval_ms; /* the main thread's TCP reachability check; 0 = none */
 } sg_conf_upstream_t;
 
 #define SG_CONF_NAME_MAX 64

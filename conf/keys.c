@@ -142,6 +142,7 @@ const sg_conf_key_t sg__conf_keys[] = {
     INT("upstreams.response_timeout_ms", R, 1, MS_HOUR, 30000, E(U, response_timeout_ms)),
     INT("upstreams.max_idle", R, 0, 10000, 32, E(U, max_idle)),
     INT("upstreams.max_connections", R, 1, 100000, 256, E(U, max_connections)),
+    INT("upstreams.check_interval_ms", R, 0, MS_HOUR, 5000, E(U, check_interval_ms)),
 
     GROUP("upstream", R, C(legacy_upstream_set), SG_CK_UPSTREAM),
     STR("upstream.url", Q | R | NE, NULL, L(url), SG_CK_NONE),
@@ -152,6 +153,7 @@ const sg_conf_key_t sg__conf_keys[] = {
     INT("upstream.response_timeout_ms", R, 1, MS_HOUR, 30000, L(response_timeout_ms)),
     INT("upstream.max_idle", R, 0, 10000, 32, L(max_idle)),
     INT("upstream.max_connections", R, 1, 100000, 256, L(max_connections)),
+    INT("upstream.check_interval_ms", R, 0, MS_HOUR, 5000, L(check_interval_ms)),
 
     GROUP("limits", R, SG_KOFF_NONE, SG_CK_NONE),
     INT("limits.max_header_bytes", R, 1024, 1 << 20, 16384, C(limits.max_header_bytes)),

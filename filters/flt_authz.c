@@ -35,6 +35,10 @@ static int authz_on_request_body(sg_req_t *r, void *ctx)
     } else {
         q.action = SG_POL_TASK_QUERY;
     }
+    /* The vCenter sg_req_check routed to: the tenant's scope there decides. A composite
+     * handle made on another vCenter is refused later by flt_batch, so a task query is
+     * judged by the scope of the vCenter that will answer it. */
+    q.upstream = r->upstream != NULL ? r->upstream->name : NULL;
     rv = sg_pol_authorize(sg_flt_authn_policy(r), &r->pool, sg_flt_authn_principal(r), &q, &d);
     if (rv == SG_ENOMEM)
         return SG_ENOMEM;

@@ -108,6 +108,8 @@ enum { SG_POL_STOP_TEST = 1, SG_POL_TASK_QUERY = 2 };
 
 typedef struct {
     int action;                    /* SG_POL_STOP_TEST or SG_POL_TASK_QUERY */
+    const char *upstream;          /* the vCenter the request goes to (its upstream's name);
+                                      NULL matches no scope, so a forgotten one denies */
     sg_str_t provider;             /* VasaProvider moId; empty for a plain task query */
     const sg_str_t *fault_domains; /* every faultDomainId.id of the body */
     size_t nfault_domains;
@@ -118,7 +120,8 @@ typedef struct {
     int allow;
     const char *privilege_id; /* the missing privilege (NoPermission privilegeId); NULL on allow */
     const char *reason;       /* exact reason for the audit log (pool or static string), e.g.
-                                 "fault domain 'fd-9' outside tenant 't1'" */
+                                 "fault domain 'fd-9' outside tenant 't1' on upstream
+                                 'vc-east'" */
 } sg_pol_decision_t;
 
 /*
@@ -127,11 +130,16 @@ typedef struct {
  *     StorageViews.ConfigureService for SG_POL_STOP_TEST, plus policy.force_privilege when
  *     the request has force set and that key is not ""; StorageViews.View or
  *     StorageViews.ConfigureService for SG_POL_TASK_QUERY;
- *   - its tenant exists and covers the provider (always needed for SG_POL_STOP_TEST; for a
- *     task query only when one is given) and every fault domain. A tenant pattern "x"
- *     matches x exactly, "x*" any id starting with x (x included), "*" every id.
+ *   - its tenant exists and has a scope (policy.tenants.scopes; the tenant-level
+ *     providers/fault_domains are its scope on "default") on the request's upstream, for
+ *     both actions: a tenant reaches no vCenter it has no scope on;
+ *   - that scope covers the provider (always needed for SG_POL_STOP_TEST; for a task query
+ *     only when one is given) and every fault domain. A pattern "x" matches x exactly,
+ *     "x*" any id starting with x (x included), "*" every id.
  * Privileges are checked before the tenant, so a caller without the privilege learns
- * nothing about tenants from the answer.
+ * nothing about tenants from the answer. Deny reasons name what is outside, e.g.
+ * "upstream 'vc-west' outside tenant 't1'", "provider 'x' outside tenant 't1' on upstream
+ * 'vc-east'"; an allow reads "granted by role 'R' in tenant 'T'".
  *
  * Returns 0 with the decision in *out (allow, or deny with privilege_id and reason), or a
  * negative code with *out a deny (fail closed): SG_ENOMEM when the pool cannot hold the

@@ -3,10 +3,10 @@
  * routes", authorise).
  *
  * Given an authenticated principal and what the request asks for (stop a test failover on
- * a provider and fault domains, or query a task), decide allow or deny. A deny names the
- * privilege vCenter's NoPermission fault reports and carries the exact reason for the
- * audit log; the client learns only the fault vCenter itself would give (docs/design.md
- * "The chain on guarded routes"). Authentication is token.c/jwt.c;
+ * a provider and fault domains of one vCenter, or query a task there), decide allow or
+ * deny. A deny names the privilege vCenter's NoPermission fault reports and carries the
+ * exact reason for the audit log; the client learns only the fault vCenter itself would
+ * give (docs/design.md "The chain on guarded routes"). Authentication is token.c/jwt.c;
  * turning a decision into a fault is the caller's.
  */
 #include <stdarg.h>
@@ -38,6 +38,18 @@ static int rules_covered(const sg_conf_strv_t *patterns, sg_str_t id)
         if (sg__pol_pattern_match(patterns->v[i], id.p != NULL ? id.p : "", id.n))
             return 1;
     return 0;
+}
+
+/* T's scope on the vCenter named UPSTREAM, or NULL. At most one exists (conf.c refuses two
+ * on one upstream), and a tenant has a handful: a scan beats any index. */
+static const sg_conf_scope_t *rules_scope(const sg_conf_tenant_t *t, const char *upstream)
+{
+    if (upstream == NULL)
+        return NULL;
+    for (size_t i = 0; i < t->nscopes; i++)
+        if (strcmp(t->scopes[i].upstream, upstream) == 0)
+            return &t->scopes[i];
+    return NULL;
 }
 
 static const sg_pol_role_t *rules_role(const sg_policy_t *p, const char *name)
@@ -112,6 +124,7 @@ int sg_pol_authorize(const sg_policy_t *p, sg_pool_t *pool, const sg_principal_t
     const char *need = req->action == SG_POL_TASK_QUERY ? SG_POL_PRIV_VIEW : SG_POL_PRIV_CONFIGURE;
     const char *granted_by = NULL, *tenant_name = who->tenant != NULL ? who->tenant : "";
     const sg_conf_tenant_t *t;
+    const sg_conf_scope_t *sc;
     unsigned grants = 0, want;
     size_t i;
 
@@ -153,24 +166,35 @@ int sg_pol_authorize(const sg_policy_t *p, sg_pool_t *pool, const sg_principal_t
 
     /*
      * Tenant scope: a privilege is never global. A principal whose tenant is not
-     * configured (a JWT may carry any name) is in no scope at all.
+     * configured (a JWT may carry any name) is in no scope at all, and a tenant reaches
+     * only the vCenters it has a scope on: the same provider moId on another vCenter is
+     * another provider, so the scope is that of the request's upstream, never a union.
      */
     t = rules_tenant(p, tenant_name);
     if (t == NULL)
         return rules_deny(pool, out, need, "unknown tenant '%s'", tenant_name);
+    sc = rules_scope(t, req->upstream);
+    if (sc == NULL) {
+        if (req->upstream == NULL)
+            return rules_deny(pool, out, need, "no upstream");
+        return rules_deny(pool, out, need, "upstream '%s' outside tenant '%s'", req->upstream,
+                          t->name);
+    }
     if (req->provider.n > 0) {
-        if (!rules_covered(&t->providers, req->provider))
-            return rules_deny(pool, out, need, "provider '%.*s%s' outside tenant '%s'",
-                              RULES_ID(req->provider), t->name);
+        if (!rules_covered(&sc->providers, req->provider))
+            return rules_deny(pool, out, need,
+                              "provider '%.*s%s' outside tenant '%s' on upstream '%s'",
+                              RULES_ID(req->provider), t->name, sc->upstream);
     } else if (req->action == SG_POL_STOP_TEST) {
         /* The route always names a provider; an empty one must not mean "any". */
         return rules_deny(pool, out, need, "no provider");
     }
     /* Every fault domain: one outside the scope refuses the whole request. */
     for (i = 0; i < req->nfault_domains; i++)
-        if (!rules_covered(&t->fault_domains, req->fault_domains[i]))
-            return rules_deny(pool, out, need, "fault domain '%.*s%s' outside tenant '%s'",
-                              RULES_ID(req->fault_domains[i]), t->name);
+        if (!rules_covered(&sc->fault_domains, req->fault_domains[i]))
+            return rules_deny(pool, out, need,
+                              "fault domain '%.*s%s' outside tenant '%s' on upstream '%s'",
+                              RULES_ID(req->fault_domains[i]), t->name, sc->upstream);
 
     out->allow = 1;
     out->privilege_id = NULL;

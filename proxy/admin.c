@@ -4,6 +4,11 @@
  * the process goes away. Plain HTTP on a loopback address by configuration;
  * one request per connection, bounded input, a short timeout.
  *
+ * /healthz also lists each upstream of the running configuration, up or down
+ * (health.c, kept current by health_check.c), but one vCenter down leaves the
+ * status 200: the gateway still serves the others. GET /healthz/NAME (or
+ * /healthz?upstream=NAME) is one upstream's own check: 200 up, 503 down.
+ *
  * GET /metrics renders the Prometheus text exposition (metrics.c) by summing the
  * workers' counters with relaxed atomic loads: no lock, no call into a worker.
  * A large answer the socket cannot take at once is written as the socket drains.
@@ -15,6 +20,7 @@
 #include "proxy/proxy.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,24 +118,20 @@ static void admin_write_cb(struct ev_loop *loop, ev_io *io, int revents)
         admin_close(a);
 }
 
-/* GET /metrics. Returns 1 when the connection is done, 0 when it waits to write. */
-static int admin_metrics(admin_conn_t *a)
+/* Answer with BODY (rv: how it was made; no body for HEAD), any length. Returns 1 when
+ * the connection is done, 0 when the rest is written as the socket drains. */
+static int admin_answer(admin_conn_t *a, int rv, int status, const char *reason,
+                        const char *ctype, sg_buf_t *body)
 {
-    sg_buf_t body;
-    int rv;
-
-    sg_buf_init(&body, 4u * 1024 * 1024);
-    sg_buf_init(&a->out, 4u * 1024 * 1024 + 512);
-    rv = sg_metrics_render(admin.px, &body);
+    sg_buf_init(&a->out, sg_buf_avail(body) + 512);
     if (rv == SG_OK)
         rv = sg_buf_appendf(&a->out,
-                            "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4; "
-                            "charset=utf-8\r\ncontent-length: %zu\r\ncache-control: no-store\r\n"
-                            "connection: close\r\n\r\n",
-                            sg_buf_avail(&body));
+                            "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                            "cache-control: no-store\r\nconnection: close\r\n\r\n",
+                            status, reason, ctype, sg_buf_avail(body));
     if (rv == SG_OK && a->parser.method != HTTP_HEAD)
-        rv = sg_buf_append(&a->out, sg_buf_head(&body), sg_buf_avail(&body));
-    sg_buf_dispose(&body);
+        rv = sg_buf_append(&a->out, sg_buf_head(body), sg_buf_avail(body));
+    sg_buf_dispose(body);
     if (rv != SG_OK) {
         admin_reply(a, 500, "Internal Server Error", "out of memory\n");
         return 1;
@@ -143,12 +145,99 @@ static int admin_metrics(admin_conn_t *a)
     return 0;
 }
 
+/* GET /metrics. Returns 1 when the connection is done, 0 when it waits to write. */
+static int admin_metrics(admin_conn_t *a)
+{
+    sg_buf_t body;
+
+    sg_buf_init(&body, 4u * 1024 * 1024);
+    return admin_answer(a, sg_metrics_render(admin.px, &body), 200, "OK",
+                        "text/plain; version=0.0.4; charset=utf-8", &body);
+}
+
+/* One upstream's state, "up" or "down (WHY, for Ns)", without a newline. */
+static int admin_up_state(sg_buf_t *b, const sg_gen_up_t *gu, uint64_t now_ms)
+{
+    uint64_t since;
+    const char *why;
+
+    if (!sg_health_down(gu->health, &since, &why))
+        return sg_buf_lit(b, "up");
+    return sg_buf_appendf(b, "down (%s, for %" PRIu64 "s)", why != NULL ? why : "unreachable",
+                          now_ms > since ? (now_ms - since) / 1000 : 0);
+}
+
+/* GET /healthz: the gateway's state and a line per upstream; NAME (N bytes, not NULL):
+ * that upstream's state alone. Returns as admin_answer. */
+static int admin_healthz(admin_conn_t *a, const char *name, size_t n)
+{
+    const sg_gen_t *g = admin.px->gen;
+    uint64_t now = sg_now_ms();
+    int status = 200, rv;
+    const char *head = "ok\n";
+    sg_buf_t body;
+
+    sg_buf_init(&body, 64u * 1024);
+    if (name != NULL) {
+        for (size_t i = 0; i < g->nups; i++) {
+            if (strlen(g->conf->upstreams[i].name) != n ||
+                memcmp(g->conf->upstreams[i].name, name, n) != 0)
+                continue;
+            rv = admin_up_state(&body, &g->ups[i], now);
+            if (rv == SG_OK)
+                rv = sg_buf_lit(&body, "\n");
+            status = sg_health_down(g->ups[i].health, NULL, NULL) ? 503 : 200;
+            return admin_answer(a, rv, status, status == 200 ? "OK" : "Service Unavailable",
+                                "text/plain", &body);
+        }
+        rv = sg_buf_lit(&body, "unknown upstream\n");
+        return admin_answer(a, rv, 404, "Not Found", "text/plain", &body);
+    }
+    if (__atomic_load_n(&admin.px->draining, __ATOMIC_RELAXED)) {
+        status = 503;
+        head = "draining\n";
+    } else if (sg_audit_failing() && admin.px->conf->audit.fail_closed) {
+        status = 503;
+        head = "audit log failing\n";
+    } else if (sg_audit_failing()) {
+        head = "ok (audit log failing, requests go on unrecorded)\n";
+    }
+    rv = sg_buf_append(&body, head, strlen(head));
+    for (size_t i = 0; rv == SG_OK && i < g->nups; i++) {
+        rv = sg_buf_appendf(&body, "upstream %s: ", g->conf->upstreams[i].name);
+        if (rv == SG_OK)
+            rv = admin_up_state(&body, &g->ups[i], now);
+        if (rv == SG_OK)
+            rv = sg_buf_lit(&body, "\n");
+    }
+    return admin_answer(a, rv, status, status == 200 ? "OK" : "Service Unavailable",
+                        "text/plain", &body);
+}
+
+/* The upstream name URL asks about: "/healthz/NAME" or "/healthz?upstream=NAME". */
+static int admin_healthz_name(const admin_conn_t *a, const char **name, size_t *n)
+{
+    static const char *const pfx[] = {"/healthz/", "/healthz?upstream="};
+
+    for (size_t i = 0; i < sizeof(pfx) / sizeof(pfx[0]); i++) {
+        size_t k = strlen(pfx[i]);
+
+        if (a->url_len > k && memcmp(a->url, pfx[i], k) == 0) {
+            *name = a->url + k;
+            *n = a->url_len - k;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void admin_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     admin_conn_t *a = io->data;
     char buf[2048];
     ssize_t n = read(io->fd, buf, sizeof(buf));
-    size_t used;
+    size_t used, nlen = 0;
+    const char *name = NULL;
 
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -167,17 +256,12 @@ static void admin_read_cb(struct ev_loop *loop, ev_io *io, int revents)
     }
     if (!a->complete)
         return;
-    if (a->url_len == 8 && memcmp(a->url, "/healthz", 8) == 0) {
+    if ((a->url_len == 8 && memcmp(a->url, "/healthz", 8) == 0) ||
+        admin_healthz_name(a, &name, &nlen)) {
         if (a->parser.method != HTTP_GET && a->parser.method != HTTP_HEAD)
             admin_reply(a, 405, "Method Not Allowed", "method not allowed\n");
-        else if (__atomic_load_n(&admin.px->draining, __ATOMIC_RELAXED))
-            admin_reply(a, 503, "Service Unavailable", "draining\n");
-        else if (sg_audit_failing() && admin.px->conf->audit.fail_closed)
-            admin_reply(a, 503, "Service Unavailable", "audit log failing\n");
-        else if (sg_audit_failing())
-            admin_reply(a, 200, "OK", "ok (audit log failing, requests go on unrecorded)\n");
-        else
-            admin_reply(a, 200, "OK", "ok\n");
+        else if (!admin_healthz(a, name, nlen))
+            return; /* the rest is written as the socket drains (admin_write_cb) */
     } else if (a->url_len == 8 && memcmp(a->url, "/metrics", 8) == 0) {
         if (a->parser.method != HTTP_GET && a->parser.method != HTTP_HEAD)
             admin_reply(a, 405, "Method Not Allowed", "method not allowed\n");

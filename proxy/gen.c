@@ -77,6 +77,7 @@ static int gen_tls(sg_gen_t *g, char *err, size_t errlen)
             (g->ups[i].ssl = sg_tls_client_ctx(&conf->upstreams[i], why, sizeof(why))) == NULL)
             goto fail;
         g->ups[i].health = sg_health_get(conf->upstreams[i].name);
+        g->ups[i].mslot = sg_metrics_up_slot(conf->upstreams[i].name);
     }
     return SG_OK;
 fail:

@@ -115,6 +115,7 @@ static void hup_cb(struct ev_loop *loop, ev_signal *s, int revents)
     sg_admin_commit(admin_fd);
     px.gen = g;
     px.conf = g->conf;
+    sg_hcheck_reload();
     sg_log_level = g->conf->log.level;
     for (size_t i = 0; i < g->conf->nlisten; i++)
         if (!listen_has(old->conf, &g->conf->listen[i]))
@@ -180,6 +181,7 @@ static int serve_start(sg_conf_t *conf)
         sg_log(SG_LOG_ERROR, "%s", err);
         return SG_ERR;
     }
+    sg_hcheck_start(&px, main_loop);
     px.nworkers = conf->workers;
     px.workers = calloc((size_t)px.nworkers, sizeof(*px.workers));
     if (px.workers == NULL)
@@ -231,6 +233,7 @@ static void serve_stop(int failed)
         free(px.workers);
     }
     sg_admin_stop();
+    sg_hcheck_stop();
     sg_gen_unref(px.gen);
 }
 

@@ -4,8 +4,9 @@
  *
  * Writers are the data path's owners (metrics.h): each worker counts into its
  * own sg_metrics_t, the audit writer into sg_metrics_audit. The admin listener
- * renders the sum over workers here. Label values come from small fixed tables,
- * so a client can never create a new time series.
+ * renders the sum over workers here. Label values come from small fixed tables
+ * and the configuration's upstream names (at most SG_M_UP_NAMES of them, the rest
+ * as one), so a client can never create a new time series.
  *
  * The access log is one JSON object per finished request (not sub-requests),
  * buffered per worker and written by that worker with write(2) to its own
@@ -57,6 +58,55 @@ static const char *const m_h2_abuse[SG_M_NH2ABUSE] = {
 static const char *const m_hdr_drop[SG_M_NHDROP] = {"identity", "override", "unlisted"};
 static const char *const m_refuse[SG_M_NREFUSE] = {"method", "target", "authority",
                                                     "misdirected"};
+
+/* ---- upstream slots ---- */
+
+/* Main thread only: gen.c gives the slots, the renderer reads the names. A worker only
+ * ever sees slot numbers, which reach it inside a generation. */
+static char m_up_names[SG_M_UP_NAMES][SG_CONF_NAME_MAX + 1];
+static int m_up_nnames;
+
+int sg_metrics_up_slot(const char *name)
+{
+    for (int i = 0; i < m_up_nnames; i++)
+        if (strcmp(m_up_names[i], name) == 0)
+            return i + 1;
+    if (m_up_nnames == SG_M_UP_NAMES || strlen(name) > SG_CONF_NAME_MAX)
+        return SG_M_UP_OTHER;
+    strcpy(m_up_names[m_up_nnames], name);
+    return ++m_up_nnames;
+}
+
+static const char *m_up_label(int slot)
+{
+    if (slot == SG_M_UP_NONE)
+        return "";
+    return slot == SG_M_UP_OTHER ? "(other)" : m_up_names[slot - 1];
+}
+
+/* The worker's counters for SLOT, made on first use. NULL: out of memory, not counted. */
+static sg_m_up_t *m_up(sg_worker_t *w, int slot)
+{
+    sg_m_up_t *m;
+
+    if (slot < 0 || slot >= SG_M_NUP)
+        slot = SG_M_UP_OTHER;
+    if ((m = __atomic_load_n(&w->m.up[slot], __ATOMIC_RELAXED)) != NULL)
+        return m;
+    /* Zeroed before it is published: the renderer never sees it half made. */
+    if ((m = calloc(1, sizeof(*m))) != NULL)
+        __atomic_store_n(&w->m.up[slot], m, __ATOMIC_RELEASE);
+    return m;
+}
+
+/* The request's upstream slot: "" until sg_req_check routed it. */
+static int m_req_slot(const sg_req_t *r)
+{
+    if (r->upstream == NULL)
+        return SG_M_UP_NONE;
+    return r->gen != NULL && r->up_idx < r->gen->nups ? r->gen->ups[r->up_idx].mslot
+                                                      : SG_M_UP_OTHER;
+}
 
 /* ---- counting ---- */
 
@@ -125,6 +175,22 @@ void sg_metrics_refused(sg_worker_t *w, int reason)
 {
     if (reason >= 0 && reason < SG_M_NREFUSE)
         sg_m_inc(&w->m.refused[reason]);
+}
+
+void sg_metrics_up_connect_failed(sg_worker_t *w, int mslot)
+{
+    sg_m_up_t *m = m_up(w, mslot);
+
+    if (m != NULL)
+        sg_m_inc(&m->up_connect_failures);
+}
+
+void sg_metrics_batch_part(sg_req_t *r)
+{
+    sg_m_up_t *m = m_up(r->conn->w, m_req_slot(r));
+
+    if (m != NULL)
+        sg_m_inc(&m->batch_parts);
 }
 
 static int m_status_index(int status)
@@ -285,11 +351,13 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
 void sg_metrics_up_end(sg_req_t *r)
 {
     sg_req_t *p = r->parent;
+    sg_m_up_t *m;
 
     r->up_end_ms = sg_now_ms();
     if (r->up_start_ms == 0)
         return;
-    sg_m_observe(&r->conn->w->m.up_duration, (r->up_end_ms - r->up_start_ms) * 1000);
+    if ((m = m_up(r->conn->w, m_req_slot(r))) != NULL)
+        sg_m_observe(&m->up_duration, (r->up_end_ms - r->up_start_ms) * 1000);
     /* A part of a split batch: the parent's upstream_ms (access log) spans its parts. */
     if (r->is_child && p != NULL) {
         if (p->up_start_ms == 0 || r->up_start_ms < p->up_start_ms)
@@ -305,13 +373,18 @@ void sg_metrics_req_end(sg_req_t *r)
     uint64_t now = sg_now_ms();
     int route = r->route >= 0 && r->route < SG_M_NROUTES ? r->route : 0;
     int decision = m_decision(r);
+    sg_m_up_t *m;
 
     if (r->is_child)
         return; /* a part of a split batch: counted in batch_parts_total */
-    sg_m_inc(&w->m.requests[route][r->http_major == 2][decision][m_status_index(r->res.status)]);
+    if ((m = m_up(w, m_req_slot(r))) != NULL) {
+        int st = m_status_index(r->res.status);
+
+        sg_m_inc(&m->requests[route][r->http_major == 2][decision][st]);
+        sg_m_observe(&m->req_duration, (now - r->start_ms) * 1000);
+    }
     if (r->fault_type != NULL && r->local_reply)
         sg_m_inc(&w->m.refusals[m_fault_index(r->fault_type)]);
-    sg_m_observe(&w->m.req_duration, (now - r->start_ms) * 1000);
     if (w->alog.fd >= 0 && w->alog.path != NULL)
         access_line(w, r, decision, now);
 }
@@ -323,9 +396,18 @@ static void metrics_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     sg_worker_t *w = ev_userdata(loop);
     sg_access_t *a = &w->alog;
     const char *want = w->conf->log.access;
+    uint64_t open[SG_M_NUP] = {0}, idle[SG_M_NUP] = {0};
 
-    __atomic_store_n(&w->m.up_open, (uint64_t)w->nup, __ATOMIC_RELAXED);
-    __atomic_store_n(&w->m.up_idle, (uint64_t)w->nidle, __ATOMIC_RELAXED);
+    sg_up_pool_gauges(w, open, idle);
+    for (int s = 0; s < SG_M_NUP; s++) {
+        /* A slot that never had a connection needs no counters made for its zeros. */
+        sg_m_up_t *m = open[s] != 0 || idle[s] != 0 ? m_up(w, s) : w->m.up[s];
+
+        if (m != NULL) {
+            __atomic_store_n(&m->up_open, open[s], __ATOMIC_RELAXED);
+            __atomic_store_n(&m->up_idle, idle[s], __ATOMIC_RELAXED);
+        }
+    }
     access_flush(w);
     /* SIGUSR1, or a reload that changed log.access. */
     if (a->reopen_gen != __atomic_load_n(&access_reopen_gen, __ATOMIC_ACQUIRE) ||
@@ -348,6 +430,11 @@ void sg_metrics_worker_end(sg_worker_t *w)
     access_flush(w);
     access_close(&w->alog);
     sg_buf_dispose(&w->alog.buf);
+    /* The thread is joined and the renderer runs on this (the main) thread. */
+    for (int s = 0; s < SG_M_NUP; s++) {
+        free(w->m.up[s]);
+        w->m.up[s] = NULL;
+    }
 }
 
 void sg_access_reopen(void)
@@ -373,31 +460,38 @@ static int render_counter(sg_buf_t *b, const char *name, const char *help, uint6
     return rv == SG_OK ? sg_buf_appendf(b, "smsguard_%s %" PRIu64 "\n", name, v) : rv;
 }
 
-static int render_hist(sg_buf_t *b, const char *name, const char *help, const sg_hist_t *hs,
-                       size_t n, size_t stride)
+/* H's counters added into ACC. */
+static void hist_add(sg_hist_t *acc, const sg_hist_t *h)
 {
-    uint64_t bucket[SG_M_NBUCKETS] = {0}, count = 0, sum_us = 0, cum = 0;
-    int rv = render_head(b, name, "histogram", help);
+    acc->count += LD(h->count); /* first: buckets may have moved on since, never back */
+    for (int i = 0; i < SG_M_NBUCKETS; i++)
+        acc->bucket[i] += LD(h->bucket[i]);
+    acc->sum_us += LD(h->sum_us);
+}
 
-    for (size_t k = 0; k < n; k++) {
-        const sg_hist_t *h = (const sg_hist_t *)((const char *)hs + k * stride);
+/* One histogram series; LABELS is "" or `name="value"`. */
+static int render_hist(sg_buf_t *b, const char *name, const char *labels, const sg_hist_t *h)
+{
+    int any = *labels != '\0';
+    const char *sep = any ? "," : "", *open = any ? "{" : "", *close = any ? "}" : "";
+    uint64_t count = h->count, cum = 0;
+    int rv = SG_OK;
 
-        count += LD(h->count); /* first: buckets may have moved on since, never back */
-        for (int i = 0; i < SG_M_NBUCKETS; i++)
-            bucket[i] += LD(h->bucket[i]);
-        sum_us += LD(h->sum_us);
-    }
     for (int i = 0; rv == SG_OK && i < SG_M_NBUCKETS; i++) {
-        cum += bucket[i];
-        rv = sg_buf_appendf(b, "smsguard_%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, m_le[i], cum);
+        cum += h->bucket[i];
+        rv = sg_buf_appendf(b, "smsguard_%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", name, labels,
+                            sep, m_le[i], cum);
     }
     if (count < cum)
         count = cum; /* an observation between the two reads: keep +Inf == _count >= buckets */
     if (rv == SG_OK)
         rv = sg_buf_appendf(b,
-                            "smsguard_%s_bucket{le=\"+Inf\"} %" PRIu64 "\nsmsguard_%s_sum %" PRIu64
-                            ".%06" PRIu64 "\nsmsguard_%s_count %" PRIu64 "\n",
-                            name, count, name, sum_us / 1000000, sum_us % 1000000, name, count);
+                            "smsguard_%s_bucket{%s%sle=\"+Inf\"} %" PRIu64
+                            "\nsmsguard_%s_sum%s%s%s %" PRIu64 ".%06" PRIu64
+                            "\nsmsguard_%s_count%s%s%s %" PRIu64 "\n",
+                            name, labels, sep, count, name, open, labels, close,
+                            h->sum_us / 1000000, h->sum_us % 1000000, name, open, labels, close,
+                            count);
     return rv;
 }
 
@@ -423,15 +517,6 @@ typedef struct {
 #define M_GLOBAL(name, type, var, help) {name, type, help, 0, &(var)}
 
 static const m_plain_t m_plain[] = {
-    M_WORKER("upstream_connections_open", "gauge", up_open,
-             "Open upstream connections, idle ones included (up to 100 ms old)."),
-    M_WORKER("upstream_connections_idle", "gauge", up_idle,
-             "Idle upstream connections in the pools (up to 100 ms old)."),
-    M_WORKER("upstream_connect_failures_total", "counter", up_connect_failures,
-             "Upstream connections that failed to connect or to complete the TLS handshake, or "
-             "timed out doing so."),
-    M_WORKER("batch_parts_total", "counter", batch_parts,
-             "Parts of stop-test batches sent upstream (one per request of one part), and composite task queries' parts."),
     M_GLOBAL("audit_records_total", "counter", sg_metrics_audit.records,
              "Audit log lines written (records and checkpoints)."),
     M_GLOBAL("audit_write_failures_total", "counter", sg_metrics_audit.write_failures,
@@ -476,47 +561,126 @@ static const m_labelled_t m_labelled[] = {
                "(header_list, stream_timeout)."),
 };
 
+/* Worker W's counters for SLOT, NULL when it never used the slot. */
+static const sg_m_up_t *w_up(const sg_worker_t *W, int slot)
+{
+    return __atomic_load_n(&W->m.up[slot], __ATOMIC_ACQUIRE);
+}
+
+/* The per-upstream families with one value per upstream: counters and gauges. */
+typedef struct {
+    const char *name, *type, *help;
+    size_t off; /* of the uint64_t in sg_m_up_t */
+} m_per_up_t;
+
+#define M_UP(name, type, field, help) {name, type, help, offsetof(sg_m_up_t, field)}
+
+static const m_per_up_t m_per_up[] = {
+    M_UP("upstream_connections_open", "gauge", up_open,
+         "Open upstream connections, idle ones included, by upstream (up to 100 ms old)."),
+    M_UP("upstream_connections_idle", "gauge", up_idle,
+         "Idle upstream connections in the pools, by upstream (up to 100 ms old)."),
+    M_UP("upstream_connect_failures_total", "counter", up_connect_failures,
+         "Upstream connections that failed to connect or to complete the TLS handshake, or "
+         "timed out doing so, by upstream."),
+    M_UP("batch_parts_total", "counter", batch_parts,
+         "Parts of stop-test batches sent upstream (one per request of one part), and "
+         "composite task queries' parts, by upstream."),
+};
+
 int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
 {
-    static const sg_hist_t zero;
-    const size_t ws = sizeof(sg_worker_t);
     sg_worker_t *W = px->workers;
     int nw = W != NULL ? px->nworkers : 0, rv;
+    /* The slots shown: the running configuration's upstreams (zeros included, so a rate
+     * needs no "absent" clause) and every slot a worker has counted in. */
+    char shown[SG_M_NUP] = {0};
+    char lab[sizeof("upstream=\"\"") + SG_CONF_NAME_MAX];
     uint64_t v;
     char sb[8];
 
-/* FIELD may index an array with a loop variable: its offset is taken from W[0]. */
-#define SUM(field)                                                                             \
-    (nw > 0 ? w_sum(W, nw, (size_t)((const char *)&W[0].field - (const char *)W)) : 0)
+    for (size_t i = 0; px->gen != NULL && i < px->gen->nups; i++)
+        shown[px->gen->ups[i].mslot] = 1;
+    for (int s = 0; s < SG_M_NUP; s++)
+        for (int k = 0; !shown[s] && k < nw; k++)
+            shown[s] = w_up(&W[k], s) != NULL;
+
     rv = render_head(b, "requests_total", "counter",
-                     "Client requests answered or ended, by route, protocol, policy decision "
-                     "and HTTP status (split-batch parts not included).");
-    for (int ro = 0; rv == SG_OK && ro < SG_M_NROUTES; ro++)
-        for (int p = 0; rv == SG_OK && p < SG_M_NPROTO; p++)
-            for (int d = 0; rv == SG_OK && d < SG_M_NDECISION; d++)
-                for (int s = 0; rv == SG_OK && s < SG_M_NSTATUS; s++) {
-                    v = SUM(m.requests[ro][p][d][s]);
-                    if (v == 0)
-                        continue; /* series appear once they have happened */
-                    rv = sg_buf_appendf(b,
-                                        "smsguard_requests_total{route=\"%s\",protocol=\"%s\","
-                                        "decision=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-                                        m_routes[ro], m_protos[p], m_decisions[d],
-                                        m_status_label(s, sb), v);
-                }
-    if (rv == SG_OK)
-        rv = render_hist(b, "request_duration_seconds",
-                         "Time from a client request's start to the end of its answer.",
-                         nw > 0 ? &W[0].m.req_duration : &zero, nw > 0 ? (size_t)nw : 1, ws);
-    if (rv == SG_OK)
-        rv = render_hist(b, "upstream_duration_seconds",
-                         "Time from forwarding a request (or batch part) upstream to the end of "
-                         "the upstream's answer.",
-                         nw > 0 ? &W[0].m.up_duration : &zero, nw > 0 ? (size_t)nw : 1, ws);
-    if (rv == SG_OK)
-        rv = render_hist(b, "audit_sync_duration_seconds",
-                         "Duration of the audit writer's fdatasync(2) calls.",
-                         &sg_metrics_audit.sync, 1, 0);
+                     "Client requests answered or ended, by upstream (\"\" when refused before "
+                     "routing), route, protocol, policy decision and HTTP status (split-batch "
+                     "parts not included).");
+    for (int s = 0; rv == SG_OK && s < SG_M_NUP; s++) {
+        if (!shown[s])
+            continue;
+        for (int ro = 0; rv == SG_OK && ro < SG_M_NROUTES; ro++)
+            for (int p = 0; rv == SG_OK && p < SG_M_NPROTO; p++)
+                for (int d = 0; rv == SG_OK && d < SG_M_NDECISION; d++)
+                    for (int st = 0; rv == SG_OK && st < SG_M_NSTATUS; st++) {
+                        v = 0;
+                        for (int k = 0; k < nw; k++) {
+                            const sg_m_up_t *m = w_up(&W[k], s);
+
+                            v += m != NULL ? LD(m->requests[ro][p][d][st]) : 0;
+                        }
+                        if (v == 0)
+                            continue; /* series appear once they have happened */
+                        rv = sg_buf_appendf(
+                            b,
+                            "smsguard_requests_total{upstream=\"%s\",route=\"%s\","
+                            "protocol=\"%s\",decision=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+                            m_up_label(s), m_routes[ro], m_protos[p], m_decisions[d],
+                            m_status_label(st, sb), v);
+                    }
+    }
+    for (int h = 0; h < 2 && rv == SG_OK; h++) {
+        const char *name = h == 0 ? "request_duration_seconds" : "upstream_duration_seconds";
+
+        rv = render_head(b, name, "histogram",
+                         h == 0 ? "Time from a client request's start to the end of its answer, "
+                                  "by upstream."
+                                : "Time from forwarding a request (or batch part) upstream to "
+                                  "the end of the upstream's answer, by upstream.");
+        for (int s = 0; rv == SG_OK && s < SG_M_NUP; s++) {
+            sg_hist_t sum = {0};
+
+            if (!shown[s])
+                continue;
+            for (int k = 0; k < nw; k++) {
+                const sg_m_up_t *m = w_up(&W[k], s);
+
+                if (m != NULL)
+                    hist_add(&sum, h == 0 ? &m->req_duration : &m->up_duration);
+            }
+            snprintf(lab, sizeof(lab), "upstream=\"%s\"", m_up_label(s));
+            rv = render_hist(b, name, lab, &sum);
+        }
+    }
+    if (rv == SG_OK) {
+        sg_hist_t sum = {0};
+
+        hist_add(&sum, &sg_metrics_audit.sync);
+        rv = render_head(b, "audit_sync_duration_seconds", "histogram",
+                         "Duration of the audit writer's fdatasync(2) calls.");
+        if (rv == SG_OK)
+            rv = render_hist(b, "audit_sync_duration_seconds", "", &sum);
+    }
+    for (size_t i = 0; rv == SG_OK && i < sizeof(m_per_up) / sizeof(m_per_up[0]); i++) {
+        const m_per_up_t *mu = &m_per_up[i];
+
+        rv = render_head(b, mu->name, mu->type, mu->help);
+        for (int s = 0; rv == SG_OK && s < SG_M_NUP; s++) {
+            if (!shown[s])
+                continue;
+            v = 0;
+            for (int k = 0; k < nw; k++) {
+                const sg_m_up_t *m = w_up(&W[k], s);
+
+                v += m != NULL ? LD(*(const uint64_t *)((const char *)m + mu->off)) : 0;
+            }
+            rv = sg_buf_appendf(b, "smsguard_%s{upstream=\"%s\"} %" PRIu64 "\n", mu->name,
+                                m_up_label(s), v);
+        }
+    }
     for (size_t i = 0; rv == SG_OK && i < sizeof(m_plain) / sizeof(m_plain[0]); i++) {
         const m_plain_t *mp = &m_plain[i];
 
@@ -535,6 +699,5 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
         rv = render_counter(b, "connections_open",
                             "Open client connections (TLS handshakes included).",
                             (uint64_t)__atomic_load_n(&px->nconns, __ATOMIC_RELAXED), "gauge");
-#undef SUM
     return rv;
 }

@@ -70,20 +70,36 @@ enum {
     SG_M_NREFUSE
 };
 
+/* The families labelled upstream="<name>" keep one sg_m_up_t per upstream slot. A slot
+ * is a number the main thread gives each upstream name once for the life of the process
+ * (sg_metrics_up_slot, stored in sg_gen_up_t.mslot), so a worker finds its counters by an
+ * index, without a lookup or a lock, and a reload that keeps a name keeps its series.
+ * Slot 0 is upstream="" (a request refused before routing chose its vCenter); names past
+ * the first SG_M_UP_NAMES share the last slot, upstream="(other)" (no name can be that). */
+#define SG_M_UP_NAMES 256
+enum { SG_M_UP_NONE = 0, SG_M_UP_OTHER = SG_M_UP_NAMES + 1, SG_M_NUP };
+
 typedef struct {
     uint64_t requests[SG_M_NROUTES][SG_M_NPROTO][SG_M_NDECISION][SG_M_NSTATUS];
-    uint64_t refusals[SG_M_NFAULTS];
     sg_hist_t req_duration, up_duration;
     uint64_t up_connect_failures;
     uint64_t batch_parts;
+    /* gauges the worker publishes from its 100 ms timer (the pools' own counts are not
+     * atomic) */
+    uint64_t up_open, up_idle;
+} sg_m_up_t;
+
+typedef struct {
+    /* Allocated by the worker on the slot's first use and published with a release store;
+     * the renderer loads it with acquire. Freed with the worker (sg_metrics_worker_end). */
+    sg_m_up_t *up[SG_M_NUP];
+    uint64_t refusals[SG_M_NFAULTS];
     uint64_t tls_handshakes, tls_handshake_failures;
     uint64_t h2_abuse[SG_M_NH2ABUSE];
     uint64_t hdr_dropped[SG_M_NHDROP];
     uint64_t refused[SG_M_NREFUSE];
     uint64_t send_timeouts; /* client connections cut by limits.send_timeout_ms (h1 and h2) */
     uint64_t conns_refused; /* accepted and closed at once: limits.max_connections reached */
-    /* gauges the worker publishes from its 100 ms timer (its own fields are not atomic) */
-    uint64_t up_open, up_idle;
 } sg_metrics_t;
 
 typedef struct {
@@ -130,6 +146,13 @@ void sg_metrics_h2_abuse_kind(struct sg_worker_s *w, int kind);
 void sg_metrics_hdr_dropped(struct sg_worker_s *w, int cls);
 /* reqcheck.c: a request was refused before the filter chain, reason one of SG_REFUSE_*. */
 void sg_metrics_refused(struct sg_worker_s *w, int reason);
+/* Main thread (gen.c): the slot of upstream NAME, given on first sight (metrics.h). */
+int sg_metrics_up_slot(const char *name);
+/* upstream.c: a connection to the upstream of slot MSLOT failed to connect or to complete
+ * its TLS handshake. */
+void sg_metrics_up_connect_failed(struct sg_worker_s *w, int mslot);
+/* subreq.c: r is one part of a batch (or of a composite task query) sent upstream. */
+void sg_metrics_batch_part(struct sg_req_s *r);
 /* req.c: the upstream's answer ended (or failed) for r: upstream_duration_seconds. */
 void sg_metrics_up_end(struct sg_req_s *r);
 /* req.c: the request ends (counted, and logged when log.access is on). */

@@ -82,6 +82,7 @@ typedef struct {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     sg_health_t *health; /* process-wide, by name (health.c); NULL: not tracked */
+    int mslot;           /* its metrics slot, by name (metrics.h) */
 } sg_gen_up_t;
 
 /* A listener's TLS: its own context (the default certificate, and the SNI callback that
@@ -481,6 +482,9 @@ int sg_up_reload(sg_worker_t *w);
 void sg_up_dispose(sg_worker_t *w);
 /* Requests waiting for a connection, all pools (the fuzz harness checks none is left). */
 size_t sg_up_queued(const sg_worker_t *w);
+/* The worker's open and idle upstream connections added into open[] and idle[], indexed
+ * by the metrics slot of each pool's upstream (SG_M_NUP entries each). */
+void sg_up_pool_gauges(const sg_worker_t *w, uint64_t *open, uint64_t *idle);
 
 /* ---- upstream health (health.c) ---- */
 
@@ -494,6 +498,15 @@ void sg_health_failed(sg_health_t *h, uint64_t now_ms, const char *why);
 void sg_health_ok(sg_health_t *h);
 /* For /healthz: whether it is down now, and since when (ms, 0 = up) and the last error. */
 int sg_health_down(const sg_health_t *h, uint64_t *since_ms, const char **why);
+
+/* ---- the active reachability check (health_check.c) ---- */
+
+/* Main thread: every check_interval_ms, a non-blocking TCP connect to each upstream of
+ * px->gen, reported to health.c. Start once the generation is loaded, reload after px->gen
+ * changed, stop before the loop ends. */
+void sg_hcheck_start(sg_proxy_t *px, struct ev_loop *loop);
+void sg_hcheck_reload(void);
+void sg_hcheck_stop(void);
 
 /* ---- audit writer (audit.c) ---- */
 

@@ -123,7 +123,7 @@ sg_req_t *sg_subreq_spawn(sg_req_t *parent, const char *path, size_t pathlen, co
     parent->children = r;
     parent->nchildren++;
     r->start_ms = sg_now_ms();
-    sg_m_inc(&r->conn->w->m.batch_parts);
+    sg_metrics_batch_part(r);
     sg_up_forward(r);
     return r;
 }
@@ -137,7 +137,7 @@ void sg_subreq_direct(sg_req_t *r)
     r->capture = 1;
     sg_pool_cache_buf_dispose(&r->conn->w->blocks, &r->res_body); /* empty: not begun */
     sg_buf_init(&r->res_body, subreq_answer_max(r->conf));
-    sg_m_inc(&r->conn->w->m.batch_parts);
+    sg_metrics_batch_part(r);
 }
 
 static void subreq_unlink(sg_req_t *r)

@@ -111,6 +111,12 @@ static const sg_conf_upstream_t *pool_conf(const sg_upool_t *p)
     return &p->gen->conf->upstreams[p->idx];
 }
 
+/* The metrics slot of the upstream the pool follows now. */
+static int pool_mslot(const sg_upool_t *p)
+{
+    return p->gen->ups[p->idx].mslot;
+}
+
 /* The request's settings, else the ones the connection was opened with. */
 static const sg_conf_upstream_t *up_conf(const sg_up_t *u)
 {
@@ -325,7 +331,7 @@ static void up_fail(sg_up_t *u, int status, const char *reason, const char *why)
     int retry = r != NULL && u->reused && !u->got_bytes && r->up_tries == 0 && status == 502;
 
     if ((u->state == UP_CONNECTING || u->state == UP_HANDSHAKE) && !u->down)
-        sg_m_inc(&u->w->m.up_connect_failures);
+        sg_metrics_up_connect_failed(u->w, pool_mslot(u->pool));
     /* Reachability is TCP's: a TLS failure is a wrong certificate or setting, answered
      * as such on every request, not an upstream that is gone. */
     if (u->state == UP_CONNECTING && !u->down)
@@ -489,6 +495,14 @@ size_t sg_up_queued(const sg_worker_t *w)
         for (const sg_req_t *r = p->q_head; r != NULL; r = r->upq_next)
             n++;
     return n;
+}
+
+void sg_up_pool_gauges(const sg_worker_t *w, uint64_t *open, uint64_t *idle)
+{
+    for (const sg_upool_t *p = w->upools; p != NULL; p = p->next) {
+        open[pool_mslot(p)] += p->nup;
+        idle[pool_mslot(p)] += p->nidle;
+    }
 }
 
 void sg_up_dispose(sg_worker_t *w)

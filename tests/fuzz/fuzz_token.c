@@ -194,7 +194,12 @@ static char *fz_sign(const uint8_t *data, size_t size, size_t *n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const sg_str_t fds[] = {{"fd-1", 4}, {"fd-20", 5}};
-    sg_pol_request_t req = {SG_POL_STOP_TEST, {"vasa-1", 6}, fds, 2, 1};
+    sg_pol_request_t req = {.action = SG_POL_STOP_TEST,
+                            .upstream = "default",
+                            .provider = {"vasa-1", 6},
+                            .fault_domains = fds,
+                            .nfault_domains = 2,
+                            .force = 1};
     sg_principal_t who, *dup;
     sg_pol_decision_t d;
     const char *reason;

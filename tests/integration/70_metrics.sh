@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # 70_metrics: GET /metrics on the admin listener (issue 9). Scrape, send an allowed stop-test
-# (HTTP/2), a refused one (a wrong token, HTTP/1.1) and a forwarded request (HTTP/1.1),
-# scrape again: the counters moved by exactly what was sent, and both scrapes are valid
+# (HTTP/2), a refused one (a wrong token, HTTP/1.1), a forwarded request (HTTP/1.1) and one
+# for a host the listener does not serve (421, refused before routing), scrape again: the
+# counters moved by exactly what was sent, under the right upstream label (upstream="default",
+# the one-vCenter form's name; "" for the 421, issue 18), and both scrapes are valid
 # Prometheus text exposition 0.0.4 (every sample line `name{labels} value`, every metric
 # with HELP and TYPE, counters ending in _total, histogram buckets cumulative with
 # +Inf == _count, and the _sum/_count present).
@@ -121,6 +123,12 @@ check "GET /metrics answers valid exposition text before any request"
 scrape "$WORK/m0"
 errs=$(expo_check "$WORK/m0")
 [[ -z $errs ]] || fail "first scrape is not valid exposition format: $errs"
+check "before any request, the configured upstream has its zero series (upstream=\"default\")"
+for m in request_duration_seconds_count upstream_duration_seconds_count \
+    upstream_connections_open upstream_connections_idle upstream_connect_failures_total \
+    batch_parts_total; do
+    assert_contains "$(cat "$WORK/m0")" "smsguard_$m{upstream=\"default\"} 0" "metrics output"
+done
 for m in requests_total refusals_total request_duration_seconds upstream_duration_seconds \
     upstream_connections_open upstream_connections_idle upstream_connect_failures_total \
     batch_parts_total audit_records_total audit_write_failures_total audit_sync_duration_seconds \
@@ -147,6 +155,12 @@ check "a forwarded request over HTTP/1.1 (200)"
 out=$(sg_curl --http1.1 -o /dev/null -w '%{http_code}' "$SG_URL/sim/echo/m")
 assert_eq 200 "$out" "forwarded request status"
 
+check "a request for a host this listener does not serve (421, before routing)"
+out=$(sg_curl --http1.1 -o /dev/null -w '%{http_code}' -H 'Host: foreign.example' \
+    "$SG_URL/sim/echo/misdirected")
+assert_eq 421 "$out" "misdirected request status"
+record_has_path /sim/echo/misdirected && fail "the misdirected request was forwarded"
+
 # gauges are published every 100 ms; the audit writer counts after its write
 sleep 0.3
 scrape "$WORK/m1"
@@ -156,26 +170,31 @@ errs=$(expo_check "$WORK/m1")
 delta() { echo $(($(val "$WORK/m1" "$@") - $(val "$WORK/m0" "$@"))); }
 
 check "requests_total moved by one for each request, with the right labels"
-assert_eq 1 "$(delta smsguard_requests_total "{'route':'stop_test','protocol':'h2','decision':'allow','status':'200'}")" "allowed stop-test"
-assert_eq 1 "$(delta smsguard_requests_total "{'route':'stop_test','protocol':'h1','decision':'deny','status':'500'}")" "refused stop-test"
-assert_eq 1 "$(delta smsguard_requests_total "{'route':'other','protocol':'h1','decision':'none','status':'200'}")" "forwarded request"
+assert_eq 1 "$(delta smsguard_requests_total "{'upstream':'default','route':'stop_test','protocol':'h2','decision':'allow','status':'200'}")" "allowed stop-test"
+assert_eq 1 "$(delta smsguard_requests_total "{'upstream':'default','route':'stop_test','protocol':'h1','decision':'deny','status':'500'}")" "refused stop-test"
+assert_eq 1 "$(delta smsguard_requests_total "{'upstream':'default','route':'other','protocol':'h1','decision':'none','status':'200'}")" "forwarded request"
+assert_eq 1 "$(delta smsguard_requests_total "{'upstream':'','route':'other','protocol':'h1','decision':'none','status':'other'}")" "misdirected request"
 total=0
 while read -r n; do total=$((total + n)); done < <(python3 -c '
 import re, sys
 for line in open(sys.argv[1]):
-    if line.startswith("smsguard_requests_total{"): print(line.split()[-1])' "$WORK/m1")
-assert_eq 3 "$total" "sum of requests_total"
+    if line.startswith("smsguard_requests_total{"):
+        assert line.startswith("smsguard_requests_total{upstream=\""), line
+        print(line.split()[-1])' "$WORK/m1")
+assert_eq 4 "$total" "sum of requests_total"
 
 check "refusals_total{fault=NotAuthenticated} +1, nothing else refused"
 assert_eq 1 "$(delta smsguard_refusals_total "{'fault':'NotAuthenticated'}")" "NotAuthenticated refusals"
 assert_eq 0 "$(delta smsguard_refusals_total "{'fault':'NoPermission'}")" "NoPermission refusals"
 
-check "request_duration_seconds counted 3, upstream_duration_seconds counted 2 (stop-test, echo)"
-assert_eq 3 "$(delta smsguard_request_duration_seconds_count)" "request durations"
-assert_eq 2 "$(delta smsguard_upstream_duration_seconds_count)" "upstream durations"
+check "request_duration_seconds counted 3 + 1 (421), upstream_duration_seconds counted 2 (stop-test, echo)"
+assert_eq 3 "$(delta smsguard_request_duration_seconds_count "{'upstream':'default'}")" "request durations"
+assert_eq 1 "$(delta smsguard_request_duration_seconds_count "{'upstream':''}")" "request durations (421)"
+assert_eq 2 "$(delta smsguard_upstream_duration_seconds_count "{'upstream':'default'}")" "upstream durations"
+assert_eq 0 "$(delta smsguard_upstream_duration_seconds_count "{'upstream':''}")" "upstream durations (421)"
 
-check "TLS handshakes: 3 completed, none failed; no HTTP/2 abuse"
-assert_eq 3 "$(delta smsguard_tls_handshakes_total)" "TLS handshakes"
+check "TLS handshakes: 4 completed, none failed; no HTTP/2 abuse"
+assert_eq 4 "$(delta smsguard_tls_handshakes_total)" "TLS handshakes"
 assert_eq 0 "$(delta smsguard_tls_handshake_failures_total)" "TLS handshake failures"
 assert_eq 0 "$(delta smsguard_http2_abuse_total "{'kind':'protocol_error'}")" "http2 abuse"
 
@@ -184,11 +203,12 @@ a=$(delta smsguard_audit_records_total)
 assert_le 3 "$a" "audit records written"
 assert_eq 0 "$(delta smsguard_audit_write_failures_total)" "audit write failures"
 assert_le 1 "$(delta smsguard_audit_sync_duration_seconds_count)" "audit syncs timed"
-assert_eq 0 "$(delta smsguard_upstream_connect_failures_total)" "upstream connect failures"
+assert_eq 0 "$(delta smsguard_upstream_connect_failures_total "{'upstream':'default'}")" "upstream connect failures"
+assert_eq 1 "$(delta smsguard_batch_parts_total "{'upstream':'default'}")" "batch parts (the allowed stop-test's one part)"
 
 check "upstream pool gauges: at least one idle connection, open >= idle"
-op=$(val "$WORK/m1" smsguard_upstream_connections_open)
-idle=$(val "$WORK/m1" smsguard_upstream_connections_idle)
+op=$(val "$WORK/m1" smsguard_upstream_connections_open "{'upstream':'default'}")
+idle=$(val "$WORK/m1" smsguard_upstream_connections_idle "{'upstream':'default'}")
 assert_le 1 "$idle" "idle upstream connections"
 assert_le "$idle" "$op" "idle <= open"
 

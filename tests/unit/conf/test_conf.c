@@ -1120,6 +1120,164 @@ static void rejects_server_names_that_are_not_host_names(void **state)
                  "or '*' alone");
 }
 
+/* ---- several vCenters -------------------------------------------------------------- */
+
+/* Two named upstreams on lines 2 and 3, after BASE_LISTEN: fixtures append from line 4. */
+#define TWO_UPSTREAMS                                                                              \
+    "upstreams = ( { name = \"vc-east\"; url = \"http://127.0.0.1:9443\"; },\n"                    \
+    "              { name = \"vc-west\"; url = \"http://127.0.0.1:9444\"; } );\n"
+
+/* A listener whose vhosts (line 2 on) are VHOSTS; upstreams on the lines after. */
+#define LISTEN_VHOSTS(vhosts)                                                                      \
+    "listen = ( { port = 8443; tls = { certificate = \"server.crt\"; private_key = "               \
+    "\"server.key\"; };\n" vhosts " } );\n" TWO_UPSTREAMS
+
+static void resolves_scopes_and_folds_tenant_lists_into_the_scope_on_default(void **state)
+{
+    sg_conf_t *c = load_ok(BASE_LISTEN
+                           "upstreams = (\n"
+                           "  { name = \"vc-east\"; url = \"http://127.0.0.1:9443\"; },\n"
+                           "  { name = \"default\"; url = \"http://127.0.0.1:9444\"; } );\n"
+                           "policy = { tenants = ( { name = \"t\";\n"
+                           "  providers = [\"vasa-d\"]; fault_domains = [\"fd-d\"];\n"
+                           "  scopes = ( { upstream = \"vc-east\"; providers = [\"vasa-e*\"];\n"
+                           "               fault_domains = [\"fd-1\", \"fd-2\"]; } ); },\n"
+                           "  { name = \"none\"; } ); };\n");
+    const sg_conf_tenant_t *t = &c->policy.tenants[0];
+
+    assert_int_equal(c->nupstreams, 2);
+    assert_string_equal(c->upstreams[0].name, "vc-east");
+    assert_string_equal(c->upstreams[1].name, "default");
+    assert_int_equal(t->nscopes, 2);
+    assert_string_equal(t->scopes[0].upstream, "vc-east");
+    assert_int_equal(t->scopes[0].up, 0);
+    assert_string_equal(t->scopes[0].providers.v[0], "vasa-e*");
+    assert_int_equal(t->scopes[0].fault_domains.n, 2);
+    /* The tenant-level lists come last, as the scope on "default", wherever it is listed. */
+    assert_string_equal(t->scopes[1].upstream, "default");
+    assert_int_equal(t->scopes[1].up, 1);
+    assert_string_equal(t->scopes[1].providers.v[0], "vasa-d");
+    assert_string_equal(t->scopes[1].fault_domains.v[0], "fd-d");
+    /* A tenant with nothing has no scope at all, not an empty one on "default". */
+    assert_int_equal(c->policy.tenants[1].nscopes, 0);
+    sg_conf_unref(c);
+
+    /* The one-vCenter form: the tenant lists are the scope on its upstream, "default". */
+    c = load_ok(BASE "policy = { tenants = ( { name = \"t\"; providers = [\"vasa-1\"]; } ); };\n");
+    assert_int_equal(c->nupstreams, 1);
+    assert_string_equal(c->upstreams[0].name, "default");
+    assert_int_equal(c->policy.tenants[0].nscopes, 1);
+    assert_string_equal(c->policy.tenants[0].scopes[0].upstream, "default");
+    assert_int_equal(c->policy.tenants[0].scopes[0].up, 0);
+    assert_int_equal(c->policy.tenants[0].scopes[0].fault_domains.n, 0);
+    sg_conf_unref(c);
+}
+
+static void rejects_scopes_on_unknown_or_repeated_upstreams(void **state)
+{
+    expect_error(BASE_LISTEN TWO_UPSTREAMS "policy = { tenants = ( { name = \"t\";\n"
+                                           "  scopes = ( { providers = [\"v\"];\n"
+                                           "    upstream = \"vc-north\"; } ); } ); };\n",
+                 6, "'policy.tenants.scopes.upstream': unknown upstream 'vc-north'");
+    /* Names are exact: no case folding. */
+    expect_error(BASE_LISTEN TWO_UPSTREAMS "policy = { tenants = ( { name = \"t\";\n"
+                                           "  scopes = ( { upstream = \"VC-EAST\"; } ); } ); };\n",
+                 5, "'policy.tenants.scopes.upstream': unknown upstream 'VC-EAST'");
+    expect_error(BASE_LISTEN TWO_UPSTREAMS "policy = { tenants = ( { name = \"t\"; scopes = (\n"
+                                           "  { upstream = \"vc-east\"; providers = [\"a\"]; },\n"
+                                           "  { upstream = \"vc-west\"; providers = [\"b\"]; },\n"
+                                           "  { upstream = \"vc-east\"; providers = [\"c\"]; } );\n"
+                                           "} ); };\n",
+                 7, "tenant 't' has two scopes on upstream 'vc-east'");
+    /* The tenant-level lists are the scope on "default": a second one there is the same. */
+    expect_error(BASE "policy = { tenants = ( { name = \"t\";\n"
+                      "  providers = [\"a\"];\n"
+                      "  scopes = ( { upstream = \"default\"; providers = [\"b\"]; } ); } ); };\n",
+                 4,
+                 "tenant 't': 'providers'/'fault_domains' are its scope on upstream 'default', "
+                 "which 'scopes' names too");
+    expect_error(BASE "policy = { tenants = ( { name = \"t\";\n"
+                      "  scopes = ( { upstream = \"default\"; providers = [\"b\"]; } );\n"
+                      "  fault_domains = [\"a\"]; } ); };\n",
+                 5,
+                 "tenant 't': 'providers'/'fault_domains' are its scope on upstream 'default', "
+                 "which 'scopes' names too");
+    expect_error(BASE "policy = { tenants = ( { name = \"t\";\n"
+                      "  scopes = ( { upstream = \"\"; } ); } ); };\n",
+                 4, "'policy.tenants.scopes.upstream' must not be empty");
+}
+
+static void rejects_tenant_lists_without_an_upstream_named_default(void **state)
+{
+    expect_error(BASE_LISTEN TWO_UPSTREAMS "policy = { tenants = ( { name = \"t\";\n"
+                                           "  providers = [\"a\"]; } ); };\n",
+                 5, "'policy.tenants.providers': unknown upstream 'default'");
+    expect_error(BASE_LISTEN TWO_UPSTREAMS "policy = { tenants = ( { name = \"t\";\n"
+                                           "  fault_domains = [\"fd-1\"]; } ); };\n",
+                 5, "'policy.tenants.providers': unknown upstream 'default'");
+}
+
+static void rejects_upstream_and_upstreams_together_and_bad_upstream_names(void **state)
+{
+    expect_error(BASE_LISTEN BASE_UPSTREAM TWO_UPSTREAMS, 2,
+                 "'upstream' and 'upstreams' exclude each other: list every vCenter in "
+                 "'upstreams'");
+    expect_error(BASE_LISTEN TWO_UPSTREAMS "upstream = { url = \"http://127.0.0.1:9445\"; };\n", 4,
+                 "'upstream' and 'upstreams' exclude each other: list every vCenter in "
+                 "'upstreams'");
+    expect_error(BASE_LISTEN "upstreams = (\n"
+                             "  { name = \"vc-east\"; url = \"http://127.0.0.1:9443\"; },\n"
+                             "  { name = \"vc-east\"; url = \"http://127.0.0.1:9444\"; } );\n",
+                 4, "duplicate upstream name 'vc-east' (first at line 3)");
+    expect_error(BASE_LISTEN "upstreams = (\n"
+                             "  { name = \"vc east\"; url = \"http://127.0.0.1:9443\"; } );\n",
+                 3,
+                 "'upstreams.name': 'vc east' must be at most 64 letters, digits, '_', '-' or "
+                 "'.'");
+    expect_error(BASE_LISTEN "upstreams = ();\n", 2, "'upstreams' must have at least 1 entry");
+}
+
+static void resolves_vhost_upstreams_and_rejects_unknown_ones(void **state)
+{
+    sg_conf_t *c = load_ok(LISTEN_VHOSTS(
+        "  vhosts = ( { server_names = [\"East.Example\"]; upstream = \"vc-east\"; },\n"
+        "             { server_names = [\"west.example\", \"*.west.example\"];\n"
+        "               upstream = \"vc-west\";\n"
+        "               certificate = \"server.crt\"; private_key = \"server.key\"; } );"));
+    const sg_conf_listen_t *l = &c->listen[0];
+
+    assert_int_equal(l->nvhosts, 2);
+    assert_string_equal(l->vhosts[0].server_names.v[0], "east.example");
+    assert_int_equal(l->vhosts[0].up, 0);
+    assert_null(l->vhosts[0].certificate);
+    assert_int_equal(l->vhosts[1].up, 1);
+    assert_string_equal(l->vhosts[1].certificate, at("server.crt"));
+    /* vhosts and no listener upstream: the listener's own names route nowhere. */
+    assert_int_equal(l->has_up, 0);
+    sg_conf_unref(c);
+
+    expect_error(LISTEN_VHOSTS("  vhosts = ( { server_names = [\"east.example\"];\n"
+                               "    upstream = \"vc-north\"; } );"),
+                 3, "'listen.vhosts.upstream': unknown upstream 'vc-north'");
+    expect_error("listen = ( { port = 8443; tls = { certificate = \"server.crt\"; private_key = "
+                 "\"server.key\"; };\n  upstream = \"vc-north\"; } );\n" TWO_UPSTREAMS,
+                 2, "'listen.upstream': unknown upstream 'vc-north'");
+    expect_error(LISTEN_VHOSTS("  vhosts = ( { upstream = \"vc-east\"; } );"), 2,
+                 "missing required key 'listen.vhosts.server_names'");
+}
+
+static void rejects_a_vhost_certificate_without_its_key(void **state)
+{
+    expect_error(LISTEN_VHOSTS("  vhosts = ( { server_names = [\"east.example\"];\n"
+                               "    upstream = \"vc-east\";\n"
+                               "    certificate = \"server.crt\"; } );"),
+                 4, "'listen.vhosts': 'certificate' and 'private_key' go together");
+    expect_error(LISTEN_VHOSTS("  vhosts = ( { server_names = [\"east.example\"];\n"
+                               "    upstream = \"vc-east\";\n"
+                               "    private_key = \"server.key\"; } );"),
+                 2, "'listen.vhosts': 'certificate' and 'private_key' go together");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1161,6 +1319,12 @@ int main(void)
         cmocka_unit_test(takes_the_server_names_from_the_certificate_by_default),
         cmocka_unit_test(keeps_configured_server_names_in_lower_case),
         cmocka_unit_test(rejects_server_names_that_are_not_host_names),
+        cmocka_unit_test(resolves_scopes_and_folds_tenant_lists_into_the_scope_on_default),
+        cmocka_unit_test(rejects_scopes_on_unknown_or_repeated_upstreams),
+        cmocka_unit_test(rejects_tenant_lists_without_an_upstream_named_default),
+        cmocka_unit_test(rejects_upstream_and_upstreams_together_and_bad_upstream_names),
+        cmocka_unit_test(resolves_vhost_upstreams_and_rejects_unknown_ones),
+        cmocka_unit_test(rejects_a_vhost_certificate_without_its_key),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

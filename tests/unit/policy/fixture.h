@@ -151,10 +151,11 @@ FX_UNUSED static int fx_teardown_keys(void)
 
 /* ---- configuration ------------------------------------------------------------------ */
 
-#define FX_BASE                                                                                    \
+/* A listener; FX_BASE adds the one-vCenter upstream (named "default"). */
+#define FX_LISTEN                                                                                  \
     "listen = ( { port = 8443; tls = { certificate = \"server.crt\"; private_key = "               \
-    "\"server.key\"; }; } );\n"                                                                    \
-    "upstream = { url = \"http://127.0.0.1:9443\"; };\n"
+    "\"server.key\"; }; } );\n"
+#define FX_BASE FX_LISTEN "upstream = { url = \"http://127.0.0.1:9443\"; };\n"
 
 /* Lowercase hex SHA-256 of S, as policy.tokens.sha256 wants it. */
 FX_UNUSED static const char *fx_sha256_hex(const char *s)
