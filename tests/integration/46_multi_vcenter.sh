@@ -294,7 +294,7 @@ assert_contains "$(cat "$WORK/health.body")" "upstream vc-east: up" "/healthz"
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-west: up" "/healthz"
 assert_eq 200 "$(health '?upstream=vc-east')" "/healthz?upstream=vc-east"
 assert_eq 200 "$(health /vc-west)" "/healthz/vc-west"
-echo "   $(tr '\n' ';' <"$WORK/health.body")"
+echo "   $(tr -d '\r' <"$WORK/health.body" | tr '\n' ';')"
 
 check "each vhost forwards to its own vCenter (unguarded route)"
 for proto in http1.1 http2; do
@@ -595,7 +595,7 @@ until [[ $(health) == 200 && $(cat "$WORK/health.body") == *"upstream vc-west: d
     sleep 0.1
 done
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-east: up" "/healthz with vc-west down"
-echo "   $(tr '\n' ';' <"$WORK/health.body")"
+echo "   $(tr -d '\r' <"$WORK/health.body" | tr '\n' ';')"
 assert_eq 503 "$(health '?upstream=vc-west')" "/healthz?upstream=vc-west while it is down"
 assert_eq 503 "$(health /vc-west)" "/healthz/vc-west while it is down"
 assert_eq 200 "$(health '?upstream=vc-east')" "/healthz?upstream=vc-east while vc-west is down"
@@ -622,7 +622,7 @@ assert_eq "$(metric "$WORK/m3.txt" smsguard_upstream_connect_failures_total "{'u
 check "h2load against east.vc.test while vc-west is down: nothing fails"
 N=3000
 n0=$(record_count "${REC[east]}")
-h2load -n "$N" -c 4 -m 8 --connect-to="127.0.0.1:$SG_PORT" \
+h2load -n "$N" -c 4 -m 8 --rps 250 --connect-to="127.0.0.1:$SG_PORT" \
     "https://east.vc.test:$SG_PORT/sim/echo/load-east" >"$WORK/h2load.out" 2>&1 &
 HL=$!
 track_pid "$HL" "h2load"

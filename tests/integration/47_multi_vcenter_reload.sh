@@ -72,8 +72,8 @@ vget() {
         "https://$vh.vc.test:$SG_PORT$path" 2>/dev/null || true
 }
 
-# stop VH WHO MOID: WHO's stop-test for MOID on vhost VH; prints "STATUS FAULT_TYPE" (the
-# fault type empty on success).
+# stop VH WHO MOID: WHO's stop-test for MOID on vhost VH; prints "STATUS TYPE", TYPE the
+# answer's _typeName (ManagedObjectReference on success, else the fault).
 stop() {
     local out
     out=$(sg_curl --resolve "$1.vc.test:$SG_PORT:127.0.0.1" -H 'content-type: application/json' \
@@ -136,8 +136,8 @@ conf_for east west
 start_guard "$WORK/sg.conf"
 
 check "before: east and west serve their tenants; north.vc.test is not served"
-assert_eq "200 " "$(stop east east vasa-1)" "t-east's stop-test on east.vc.test"
-assert_eq "200 " "$(stop west west vasa-1)" "t-west's stop-test on west.vc.test"
+assert_eq "200 ManagedObjectReference" "$(stop east east vasa-1)" "t-east's stop-test on east.vc.test"
+assert_eq "200 ManagedObjectReference" "$(stop west west vasa-1)" "t-west's stop-test on west.vc.test"
 printf 'GET /sim/echo/north-early HTTP/1.1\r\nHost: north.vc.test\r\nConnection: close\r\n\r\n' >"$WORK/early.in"
 tls_raw "$SG_PORT" "$WORK/early.in" "$WORK/early.out" 3 >/dev/null
 assert_eq 421 "$(head -c 12 "$WORK/early.out" | cut -d' ' -f2)" "Host north.vc.test before the reload"
@@ -164,7 +164,7 @@ assert_eq 200 "$(vget north /sim/echo/north-2 --http1.1)" "GET on north.vc.test 
 assert_eq 1 "$(seen north /sim/echo/north-1)" "vc-north's record"
 assert_eq 0 "$(seen east /sim/echo/north-)" "vc-east's record"
 n=$(seen north "$VP/vasa-n/$M")
-assert_eq "200 " "$(stop north north vasa-n)" "t-north's stop-test on north.vc.test"
+assert_eq "200 ManagedObjectReference" "$(stop north north vasa-n)" "t-north's stop-test on north.vc.test"
 assert_eq $((n + 1)) "$(seen north "$VP/vasa-n/$M")" "t-north's stop-test at vc-north"
 assert_eq "500 NoPermission" "$(stop east north vasa-n2)" "t-north's token on east.vc.test"
 assert_eq "500 NoPermission" "$(stop north east vasa-n3)" "t-east's token on north.vc.test"
@@ -228,7 +228,7 @@ n=$(record_count "${REC[east]}")
 for i in 1 2 3 4; do
     assert_eq 200 "$(vget east "/sim/echo/east-after-$i")" "GET $i on east.vc.test after the removal"
 done
-assert_eq "200 " "$(stop east east vasa-1)" "t-east's stop-test after the removal"
+assert_eq "200 ManagedObjectReference" "$(stop east east vasa-1)" "t-east's stop-test after the removal"
 got=$(pyrun "${REC[east]}" "$n" "$EAST_CONNS" <<'PY'
 import json, sys
 old = set(sys.argv[3].split())
