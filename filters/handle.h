@@ -5,8 +5,9 @@
  * When flt_batch splits a stop-test batch into several upstream calls, the client gets one SmsTask
  * reference whose value is a handle carrying everything needed to answer for it later: the
  * upstream (vCenter) it was made on, provider, release, tenant and, per part, the upstream task
- * (with the type the upstream gave) or the fault it failed with at submission. The handle is signed with HMAC-SHA256 under batch.task_key_file,
- * so any instance holding the key answers for it, after restarts too, and nobody can forge one.
+ * (with the type the upstream gave) or the fault it failed with at submission. The handle is
+ * signed with HMAC-SHA256 under batch.task_key_file, so any instance holding the key answers
+ * for it, after restarts too, and nobody can forge one.
  *
  * Format (all of it URL-safe: only RFC 3986 unreserved characters, no padding):
  *
@@ -73,9 +74,10 @@ int sg_handle_is_composite(const char *s, size_t n);
 int sg_handle_id_ok(const char *id);
 
 /*
- * The most parts a handle for upstream, provider, release and tenant can carry whatever the parts turn out
- * to be: task ids that pass sg_handle_id_ok(), faults of any size (sg_handle_encode() cuts them to
- * their type when the whole would not fit), counts up to max_count. sg_handle_encode() of such a
+ * The most parts a handle for upstream, provider, release and tenant can carry whatever the
+ * parts turn out to be: task ids that pass sg_handle_id_ok(), faults of any size
+ * (sg_handle_encode() cuts them to their type when the whole would not fit), counts up to
+ * max_count. sg_handle_encode() of such a
  * handle with at most this many parts never returns SG_ETOOBIG, so a caller that checks this
  * before sending anything never has to refuse a request after sending it. Also bounded by
  * SG_HANDLE_MAX_PARTS. 0 when not even one part fits (a provider id of kilobytes), when
