@@ -90,6 +90,14 @@ static void audit_subject(sg_buf_t *b, X509 *cert)
     BIO_free(bio);
 }
 
+/* The name of the vCenter the request went to (a configuration name: [A-Za-z0-9_.-], nothing
+ * to escape, but it goes through the escaper like every string); null for a request refused
+ * before sg_req_check routed it (400, 421), which went to no vCenter. */
+static void audit_upstream(sg_buf_t *b, const sg_req_t *r)
+{
+    sg_buf_json_cstr(b, r->upstream != NULL ? r->upstream->name : NULL);
+}
+
 /* A group's id: one the parser found plain (base/json.h) is its own JSON string form, so it
  * is copied between quotes rather than run through the escaper; the bytes are the same. */
 static void audit_id(sg_buf_t *b, const sg_str_t *id, int plain)
@@ -129,6 +137,9 @@ static void audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
         sg_buf_json_cstr(b, who->auth);
         sg_buf_lit(b, "}");
     }
+    /* After who asked, which vCenter it was for (docs/design.md "Audit log"). */
+    sg_buf_lit(b, ",\"upstream\":");
+    audit_upstream(b, r);
     sg_buf_lit(b, ",\"force\":");
     if (sr == NULL)
         sg_buf_lit(b, "null,\"groups\":");
@@ -170,8 +181,8 @@ static void audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
                                      : "refused");
 }
 
-/* The upstream entry's "reason" (an addition to docs/design.md's upstream {status, task,
- * duration_ms}): null when the upstream answered, else what went wrong with it:
+/* The upstream entry's "reason" (docs/design.md's upstream {name, status, task, duration_ms,
+ * reason}): null when the upstream answered, else what went wrong with it:
  * "upstream unreachable", "upstream reset", "upstream closed early", "upstream timeout",
  * "upstream bad response", "upstream headers too large", "upstream response too large",
  * "upstream tls" (proxy/upstream.c). status is then 0: the fault is the gateway's. */
@@ -181,7 +192,7 @@ static void audit_up_reason(sg_buf_t *b, const char *error)
     sg_buf_json_cstr(b, error);
 }
 
-/* The outcome of one part of a split request (docs/design.md upstream {status, task,
+/* The outcome of one part of a split request (docs/design.md upstream {name, status, task,
  * duration_ms}: one outcome record per part, linked by request_id, so that each upstream
  * task the gateway started is on record with its own status). */
 static void audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
@@ -196,7 +207,9 @@ static void audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
     sg_buf_append_u64(b, i);
     sg_buf_lit(b, ",\"parts\":");
     sg_buf_append_u64(b, n);
-    sg_buf_lit(b, ",\"upstream\":{\"status\":");
+    sg_buf_lit(b, ",\"upstream\":{\"name\":");
+    audit_upstream(b, r);
+    sg_buf_lit(b, ",\"status\":");
     audit_int(b, st);
     sg_buf_lit(b, ",\"task\":");
     sg_buf_json_cstr(b, task);
@@ -242,7 +255,9 @@ static void audit_outcome(sg_buf_t *b, sg_req_t *r)
         }
         st = r->res_started && !r->local_reply ? r->res.status : 0;
     }
-    sg_buf_lit(b, ",\"upstream\":{\"status\":");
+    sg_buf_lit(b, ",\"upstream\":{\"name\":");
+    audit_upstream(b, r);
+    sg_buf_lit(b, ",\"status\":");
     audit_int(b, st);
     sg_buf_lit(b, ",\"task\":");
     sg_buf_json_cstr(b, task);

@@ -3,8 +3,9 @@
  * splitting and composite tasks").
  *
  * The last filter. A stop-test request goes upstream as ordered parts of at
- * most the provider's batch size (learned from TooMany, else
- * batch.providers[moid].max_size, else batch.max_size), at most
+ * most the provider's batch size on the request's vCenter (learned from
+ * TooMany, else the batch.providers entry for (upstream, moid), else the one
+ * for moid on any upstream, else batch.max_size), at most
  * batch.max_parallel at a time, each a sub-request (proxy/subreq.c) carrying
  * the client's force, _typeName members and session header. One part: the
  * request itself goes upstream (direct mode, no sub-request), its answer comes
@@ -145,62 +146,87 @@ static void batch_gen_deinit(void *fgen)
     free(bg);
 }
 
-/* Sizes learned from TooMany, per worker thread: no lock, a small table. */
+/* The name of the vCenter the request goes to. Every request that reaches this filter was
+ * routed (sg_req_check); "" only guards the impossible, and makes no handle (handle.h). */
+static const char *batch_upstream(const sg_req_t *r)
+{
+    return r->upstream != NULL ? r->upstream->name : "";
+}
+
+/* Sizes learned from TooMany, per worker thread: no lock, a small table. Keyed by (upstream
+ * name, provider moid): provider ids are only unique within one vCenter, so "vasa-1" of
+ * vc-east and "vasa-1" of vc-west are two providers with sizes of their own. The name, not
+ * the index, keys it: a reload may reorder the upstreams, the vCenter stays the same. */
 #define BATCH_LEARNED 64
 static _Thread_local struct {
+    char upstream[SG_CONF_NAME_MAX + 1];
     char moid[128];
     int size;
 } batch_learned[BATCH_LEARNED];
 static _Thread_local unsigned batch_learned_next;
 static _Thread_local unsigned batch_learned_used; /* entries ever filled: the ones to look at */
 
-static int batch_learned_find(const char *moid, size_t n)
+static int batch_learned_find(const char *up, const char *moid, size_t n)
 {
     for (unsigned i = 0; i < batch_learned_used; i++)
         if (batch_learned[i].size > 0 && strlen(batch_learned[i].moid) == n &&
-            memcmp(batch_learned[i].moid, moid, n) == 0)
+            memcmp(batch_learned[i].moid, moid, n) == 0 &&
+            strcmp(batch_learned[i].upstream, up) == 0)
             return (int)i;
     return -1;
 }
 
-static int batch_learned_get(const sg_str_t *moid)
+static int batch_learned_get(const sg_req_t *r)
 {
-    int i = batch_learned_find(moid->p, moid->n);
+    int i = batch_learned_find(batch_upstream(r), r->moid.p, r->moid.n);
 
     return i < 0 ? 0 : batch_learned[i].size;
 }
 
-/* The provider said TooMany with maxBatchSize size (synchronously, or as its task's error):
- * later requests for it go out in parts of that size (batch.learn_from_toomany). */
+/* Provider moid of the request's vCenter said TooMany with maxBatchSize size (synchronously,
+ * or as its task's error): later requests for it go out in parts of that size
+ * (batch.learn_from_toomany). */
 static void batch_learn(const sg_req_t *r, const char *moid, long long size)
 {
-    size_t n = strlen(moid);
+    const char *up = batch_upstream(r);
+    size_t n = strlen(moid), un = strlen(up);
     int i;
 
-    if (!r->conf->batch.learn_from_toomany || n == 0 || n >= sizeof(batch_learned[0].moid))
+    if (!r->conf->batch.learn_from_toomany || n == 0 || n >= sizeof(batch_learned[0].moid) ||
+        un == 0 || un >= sizeof(batch_learned[0].upstream))
         return;
-    if ((i = batch_learned_find(moid, n)) < 0) {
+    if ((i = batch_learned_find(up, moid, n)) < 0) {
         i = (int)batch_learned_next;
         batch_learned_next = (batch_learned_next + 1) % BATCH_LEARNED;
         if (batch_learned_used < BATCH_LEARNED)
             batch_learned_used++;
     }
+    memcpy(batch_learned[i].upstream, up, un + 1);
     memcpy(batch_learned[i].moid, moid, n + 1);
     batch_learned[i].size = (int)SG_MAX(1, SG_MIN(size, SG_MERGE_BATCH_MAX));
 }
 
+/* The size of the request's parts: learned for (upstream, provider), else the batch.providers
+ * entry naming the request's upstream and the provider, else the one for the provider on
+ * any upstream (upstream ""), else batch.max_size. */
 static int batch_size(sg_req_t *r)
 {
     const sg_conf_t *conf = r->conf;
-    int learned = conf->batch.learn_from_toomany ? batch_learned_get(&r->moid) : 0;
+    int learned = conf->batch.learn_from_toomany ? batch_learned_get(r) : 0, any = 0;
 
     if (learned > 0)
         return learned;
-    for (size_t i = 0; i < conf->batch.nproviders; i++)
-        if (strlen(conf->batch.providers[i].moid) == r->moid.n &&
-            memcmp(conf->batch.providers[i].moid, r->moid.p, r->moid.n) == 0)
-            return conf->batch.providers[i].max_size;
-    return conf->batch.max_size;
+    for (size_t i = 0; i < conf->batch.nproviders; i++) {
+        const sg_conf_batch_provider_t *b = &conf->batch.providers[i];
+
+        if (strlen(b->moid) != r->moid.n || memcmp(b->moid, r->moid.p, r->moid.n) != 0)
+            continue;
+        if (b->upstream[0] == '\0')
+            any = b->max_size;
+        else if (r->upstream != NULL && b->up == r->up_idx) /* both index r->conf->upstreams */
+            return b->max_size;
+    }
+    return any > 0 ? any : conf->batch.max_size;
 }
 
 static const char *batch_tenant(const sg_req_t *r)
@@ -220,7 +246,8 @@ static size_t batch_budget(const sg_req_t *r, size_t ngroups)
     if (batch_gen(r)->key == NULL)
         return 1;
     return SG_MIN((size_t)r->conf->batch.max_parts,
-                  sg_handle_capacity(r->moid.p, r->release.p, batch_tenant(r), ngroups));
+                  sg_handle_capacity(batch_upstream(r), r->moid.p, r->release.p, batch_tenant(r),
+                                     ngroups));
 }
 
 /* The request's budget, worked out the first time a split needs it: a stop-test that goes
@@ -398,8 +425,9 @@ static void batch_finish_stop(sg_req_t *r, batch_ctx_t *ctx)
     }
     {
         sg_handle_part_t *hp = sg_pool_calloc(&r->pool, ctx->nparts * sizeof(*hp));
-        sg_handle_t h = {.provider = r->moid.p, .release = r->release.p,
-                         .tenant = batch_tenant(r), .parts = hp, .nparts = ctx->nparts};
+        sg_handle_t h = {.upstream = batch_upstream(r), .provider = r->moid.p,
+                         .release = r->release.p, .tenant = batch_tenant(r), .parts = hp,
+                         .nparts = ctx->nparts};
 
         if (hp == NULL)
             goto nomem;
@@ -797,7 +825,12 @@ static int batch_query(sg_req_t *r, batch_ctx_t *ctx)
     const char *why = "not found";
     int rv = batch_decode(r, &ctx->h, &why);
 
-    if (rv == SG_OK && strcmp(ctx->h.tenant, batch_tenant(r)) != 0) {
+    if (rv == SG_OK && strcmp(ctx->h.upstream, batch_upstream(r)) != 0) {
+        /* Its task ids are another vCenter's: asked here they would name nothing, or
+         * another provider's tasks. A version-1 handle counts as made on "default". */
+        rv = SG_ERR;
+        why = "made on another upstream";
+    } else if (rv == SG_OK && strcmp(ctx->h.tenant, batch_tenant(r)) != 0) {
         rv = SG_ERR;
         why = "another tenant's";
     } else if (rv == SG_OK && strcmp(ctx->h.release, r->release.p) != 0) {
@@ -809,8 +842,8 @@ static int batch_query(sg_req_t *r, batch_ctx_t *ctx)
     if (rv == SG_ENOMEM)
         return rv;
     if (rv != SG_OK || sg_flt_authn_principal(r) == NULL) {
-        /* Forged, altered, another tenant's or release's: one answer for all, nothing
-         * forwarded. */
+        /* Forged, altered, another vCenter's, tenant's or release's: one answer for all,
+         * nothing forwarded. */
         sg_fault_t f = {.type = "ManagedObjectNotFound",
                         .message = "The object has already been deleted or has not been "
                                    "completely created.",

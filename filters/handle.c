@@ -3,7 +3,8 @@
  *
  * The format is described in handle.h. What this file leaves to others: loading the key
  * (conf/, batch.task_key_file), deciding when a handle is needed and merging task states
- * (flt_batch), and checking the decoded tenant and provider against the request (the caller).
+ * (flt_batch), and checking the decoded upstream, tenant and provider against the request (the
+ * caller).
  *
  * Why it is built this way:
  *   - The MAC covers the exact payload bytes and is compared in constant time before the JSON
@@ -69,6 +70,21 @@ static int handle_is_type(const char *s, size_t n)
     return (n == 7 && memcmp(s, "SmsTask", 7) == 0) || (n == 4 && memcmp(s, "Task", 4) == 0);
 }
 
+/* 1 when s[0,n) can be an upstream's name (conf/: [A-Za-z0-9_.-], 1 to SG_HANDLE_UPSTREAM_MAX
+ * bytes). Its JSON form is itself, which sg_handle_capacity() counts on. */
+static int handle_upstream_ok(const char *s, size_t n)
+{
+    size_t i;
+
+    if (s == NULL || n == 0 || n > SG_HANDLE_UPSTREAM_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
 /* The string member name of obj, or NULL when absent or not a string. */
 static const sg_json_t *handle_str(const sg_json_t *obj, const char *name)
 {
@@ -84,15 +100,25 @@ static const sg_json_t *handle_str(const sg_json_t *obj, const char *name)
  */
 static int handle_check(sg_pool_t *pool, const sg_json_t *root, sg_handle_t *out)
 {
-    const sg_json_t *v, *p, *r, *t, *parts;
+    const sg_json_t *v, *u, *p, *r, *t, *parts;
+    const char *upstream;
     sg_handle_part_t *hp = NULL;
     size_t i;
 
-    if (root->type != SG_JSON_OBJECT || root->nkids != 5)
-        return SG_ERR; /* exactly v, p, r, t, parts: a new member means a new "v" */
-    v = sg_json_get(root, "v", 1);
-    if (v == NULL || v->type != SG_JSON_NUMBER || v->str.n != 1 || v->str.p[0] != '1')
+    if (root->type != SG_JSON_OBJECT)
         return SG_ERR;
+    /* Exactly v, u, p, r, t, parts (version 1: no u): a new member means a new "v". */
+    v = sg_json_get(root, "v", 1);
+    if (v == NULL || v->type != SG_JSON_NUMBER || v->str.n != 1)
+        return SG_ERR;
+    if (v->str.p[0] == '1' && root->nkids == 5) {
+        upstream = SG_HANDLE_V1_UPSTREAM; /* made before several vCenters: handle.h */
+    } else if (v->str.p[0] == '2' && root->nkids == 6 && (u = handle_str(root, "u")) != NULL &&
+               handle_upstream_ok(u->str.p, u->str.n)) {
+        upstream = u->str.p;
+    } else {
+        return SG_ERR;
+    }
     p = handle_str(root, "p");
     r = handle_str(root, "r");
     t = handle_str(root, "t");
@@ -137,6 +163,7 @@ static int handle_check(sg_pool_t *pool, const sg_json_t *root, sg_handle_t *out
             hp[i].count = count;
     }
     if (out != NULL) {
+        out->upstream = upstream;
         out->provider = p->str.p;
         out->release = r->str.p;
         out->tenant = t->str.p;
@@ -189,25 +216,27 @@ static int handle_utf8(const char *s)
     return 1;
 }
 
-size_t sg_handle_capacity(const char *provider, const char *release, const char *tenant,
-                          size_t max_count)
+size_t sg_handle_capacity(const char *upstream, const char *provider, const char *release,
+                          const char *tenant, size_t max_count)
 {
     /* The payload of handle_payload(), counted: the fixed part around the strings, and the
      * larger of the two worst parts, an accepted one with the longest id sg_handle_id_ok()
      * lets through and a fault cut to the longest type handle_cut_type() keeps. */
-    static const size_t fixed = sizeof("{\"v\":1,\"p\":,\"r\":,\"t\":,\"parts\":[]}") - 1;
+    static const size_t fixed =
+        sizeof("{\"v\":2,\"u\":\"\",\"p\":,\"r\":,\"t\":,\"parts\":[]}") - 1;
     static const size_t task = sizeof("{\"type\":\"SmsTask\",\"id\":\"\",\"n\":}") - 1 +
                                SG_HANDLE_ID_MAX;
     static const size_t fault = sizeof("{\"fault\":{\"_typeName\":\"\"},\"n\":}") - 1 +
                                 SG_HANDLE_TYPE_MAX;
     size_t digits = 1, head, part, n;
 
-    if (provider == NULL || release == NULL || tenant == NULL || provider[0] == '\0' ||
-        !handle_utf8(provider) || !handle_utf8(release) || !handle_utf8(tenant))
+    if (upstream == NULL || !handle_upstream_ok(upstream, strlen(upstream)) || provider == NULL ||
+        release == NULL || tenant == NULL || provider[0] == '\0' || !handle_utf8(provider) ||
+        !handle_utf8(release) || !handle_utf8(tenant))
         return 0;
     for (max_count = SG_MIN(max_count, (size_t)HANDLE_COUNT_MAX); max_count >= 10; max_count /= 10)
         digits++;
-    head = fixed + sg_json_string_size(provider, strlen(provider)) +
+    head = fixed + strlen(upstream) + sg_json_string_size(provider, strlen(provider)) +
            sg_json_string_size(release, strlen(release)) +
            sg_json_string_size(tenant, strlen(tenant));
     part = SG_MAX(task, fault) + digits + 1; /* + the comma before it; the first has none */
@@ -249,7 +278,9 @@ static int handle_payload(sg_pool_t *scratch, const sg_handle_t *h, int cut, sg_
     size_t i;
     int rv;
 
-    if ((rv = sg_buf_lit(pl, "{\"v\":1,\"p\":")) != SG_OK ||
+    if ((rv = sg_buf_lit(pl, "{\"v\":2,\"u\":")) != SG_OK ||
+        (rv = sg_json_write_string(pl, h->upstream, strlen(h->upstream))) != SG_OK ||
+        (rv = sg_buf_lit(pl, ",\"p\":")) != SG_OK ||
         (rv = sg_json_write_string(pl, h->provider, strlen(h->provider))) != SG_OK ||
         (rv = sg_buf_lit(pl, ",\"r\":")) != SG_OK ||
         (rv = sg_json_write_string(pl, h->release, strlen(h->release))) != SG_OK ||
@@ -317,8 +348,10 @@ int sg_handle_encode(const sg_handle_t *h, const unsigned char *key, size_t keyl
 
     if (h->nparts > SG_HANDLE_MAX_PARTS)
         return SG_ETOOBIG;
-    if (h->nparts == 0 || h->parts == NULL || h->provider == NULL || h->provider[0] == '\0' ||
-        h->release == NULL || h->tenant == NULL || key == NULL || keylen < SG_HANDLE_KEY_MIN)
+    if (h->nparts == 0 || h->parts == NULL || h->upstream == NULL ||
+        !handle_upstream_ok(h->upstream, strlen(h->upstream)) || h->provider == NULL ||
+        h->provider[0] == '\0' || h->release == NULL || h->tenant == NULL || key == NULL ||
+        keylen < SG_HANDLE_KEY_MIN)
         return SG_ERR;
 
     sg_pool_init(&scratch, 4096);

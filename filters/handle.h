@@ -3,10 +3,11 @@
  * tasks").
  *
  * When flt_batch splits a stop-test batch into several upstream calls, the client gets one SmsTask
- * reference whose value is a handle carrying everything needed to answer for it later: provider,
- * release, tenant and, per part, the upstream task (with the type the upstream gave) or the fault
- * it failed with at submission. The handle is signed with HMAC-SHA256 under batch.task_key_file,
- * so any instance holding the key answers for it, after restarts too, and nobody can forge one.
+ * reference whose value is a handle carrying everything needed to answer for it later: the
+ * upstream (vCenter) it was made on, provider, release, tenant and, per part, the upstream task
+ * (with the type the upstream gave) or the fault it failed with at submission. The handle is
+ * signed with HMAC-SHA256 under batch.task_key_file, so any instance holding the key answers
+ * for it, after restarts too, and nobody can forge one.
  *
  * Format (all of it URL-safe: only RFC 3986 unreserved characters, no padding):
  *
@@ -14,13 +15,17 @@
  *
  * PAYLOAD is compact JSON, exactly these members (any order on input, this order on output):
  *
- *   {"v":1,"p":PROVIDER,"r":RELEASE,"t":TENANT,"parts":[PART,...]}
+ *   {"v":2,"u":UPSTREAM,"p":PROVIDER,"r":RELEASE,"t":TENANT,"parts":[PART,...]}
  *   PART = {"type":"SmsTask"|"Task","id":TASK_ID,"n":COUNT}   a part the upstream accepted
  *        | {"fault":{...},"n":COUNT}                          a part that failed at submission
  *
- * PROVIDER and TASK_ID are non-empty; COUNT is the number of the client's groups (in order) the
- * part carried, 1 or more. What the fields mean to a request (is this the caller's tenant?) is the
- * caller's to check; this module only guarantees the bytes are ours and well-formed.
+ * UPSTREAM is the name of the vCenter the parts were sent to (an upstream name of the
+ * configuration: 1 to SG_HANDLE_UPSTREAM_MAX of [A-Za-z0-9_.-]); PROVIDER and TASK_ID are
+ * non-empty; COUNT is the number of the client's groups (in order) the part carried, 1 or more.
+ * Version 1, written before there were several vCenters, is the same without "u" and is read as
+ * made on SG_HANDLE_V1_UPSTREAM. What the fields mean to a request (is this the caller's tenant
+ * and vCenter?) is the caller's to check; this module only guarantees the bytes are ours and
+ * well-formed.
  *
  * Pure: no proxy types and no I/O; OpenSSL for the MAC only.
  */
@@ -37,6 +42,12 @@
 #define SG_HANDLE_KEY_MIN 32 /* bytes of HMAC key, at least (RFC 7518 3.2, as conf.c checks) */
 #define SG_HANDLE_ID_MAX 64   /* bytes of an upstream task id a handle carries (sg_handle_id_ok) */
 #define SG_HANDLE_TYPE_MAX 64 /* bytes of a fault type kept when faults are cut to their type */
+#define SG_HANDLE_UPSTREAM_MAX 64 /* bytes of an upstream name (SG_CONF_NAME_MAX) */
+/* The upstream a version-1 handle (no "u") was made on: handles issued before several vCenters
+ * existed came from the one-vCenter form, whose upstream conf/ names "default". Reading them
+ * so keeps a one-vCenter deployment answering the handles it gave out before an upgrade; on a
+ * gateway without an upstream of that name they are another vCenter's, refused as such. */
+#define SG_HANDLE_V1_UPSTREAM "default"
 
 typedef struct {
     const char *type;  /* "SmsTask" or "Task": the type the upstream gave; NULL when failed */
@@ -47,6 +58,7 @@ typedef struct {
 } sg_handle_part_t;
 
 typedef struct {
+    const char *upstream; /* the vCenter's name (SG_HANDLE_UPSTREAM_MAX of [A-Za-z0-9_.-]) */
     const char *provider, *release, *tenant; /* provider non-empty; release, tenant may be "" */
     sg_handle_part_t *parts;
     size_t nparts;
@@ -62,16 +74,18 @@ int sg_handle_is_composite(const char *s, size_t n);
 int sg_handle_id_ok(const char *id);
 
 /*
- * The most parts a handle for provider, release and tenant can carry whatever the parts turn out
- * to be: task ids that pass sg_handle_id_ok(), faults of any size (sg_handle_encode() cuts them to
- * their type when the whole would not fit), counts up to max_count. sg_handle_encode() of such a
+ * The most parts a handle for upstream, provider, release and tenant can carry whatever the
+ * parts turn out to be: task ids that pass sg_handle_id_ok(), faults of any size
+ * (sg_handle_encode() cuts them to their type when the whole would not fit), counts up to
+ * max_count. sg_handle_encode() of such a
  * handle with at most this many parts never returns SG_ETOOBIG, so a caller that checks this
  * before sending anything never has to refuse a request after sending it. Also bounded by
- * SG_HANDLE_MAX_PARTS. 0 when not even one part fits (a provider id of kilobytes), or when
- * provider, release or tenant are not valid UTF-8 (no handle can be made for them).
+ * SG_HANDLE_MAX_PARTS. 0 when not even one part fits (a provider id of kilobytes), when
+ * provider, release or tenant are not valid UTF-8, or upstream is not an upstream name (no
+ * handle can be made for them).
  */
-size_t sg_handle_capacity(const char *provider, const char *release, const char *tenant,
-                          size_t max_count);
+size_t sg_handle_capacity(const char *upstream, const char *provider, const char *release,
+                          const char *tenant, size_t max_count);
 
 /*
  * Appends the handle: SG_HANDLE_PREFIX + base64url(payload) + "." +
@@ -81,8 +95,9 @@ size_t sg_handle_capacity(const char *provider, const char *release, const char 
  * or '.', else "SystemError"), which is what sg_handle_capacity() counts with.
  *
  * Returns SG_OK, SG_ETOOBIG (over SG_HANDLE_MAX even with faults cut, more than
- * SG_HANDLE_MAX_PARTS parts, or out's own maximum), SG_ENOMEM, or SG_ERR when h is not something sg_handle_decode() would return:
- * no parts, a NULL or empty provider, NULL release/tenant, a count of 0, a part that is neither
+ * SG_HANDLE_MAX_PARTS parts, or out's own maximum), SG_ENOMEM, or SG_ERR when h is not
+ * something sg_handle_decode() would return: no parts, an upstream that is not an upstream name,
+ * a NULL or empty provider, NULL release/tenant, a count of 0, a part that is neither
  * (type "SmsTask"/"Task" + non-empty value) nor (fault text holding exactly one JSON object),
  * strings that are not valid UTF-8, or keylen < SG_HANDLE_KEY_MIN. The fault text is parsed and
  * written back compactly, so a fault cannot smuggle members into the payload. out is unchanged
@@ -101,7 +116,8 @@ int sg_handle_encode(const sg_handle_t *h, const unsigned char *key, size_t keyl
  *                             other character, nothing after the MAC)
  *   "bad signature"           the MAC does not verify under key (or keylen < SG_HANDLE_KEY_MIN)
  *   "bad payload"             signed, but not the JSON described above (a bug or an old key)
- * *out is only meaningful on SG_OK.
+ * *out is only meaningful on SG_OK; out->upstream is SG_HANDLE_V1_UPSTREAM for a version-1
+ * handle.
  */
 int sg_handle_decode(sg_pool_t *pool, const char *s, size_t n, const unsigned char *key,
                      size_t keylen, sg_handle_t *out, const char **why);

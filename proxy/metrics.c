@@ -319,6 +319,11 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
         rv = sg_buf_lit(b, ",\"tenant\":");
     if (rv == SG_OK)
         rv = sg_buf_json_cstr(b, r->tenant);
+    /* null: refused before sg_req_check routed it (400, 421), no vCenter was chosen */
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"upstream\":");
+    if (rv == SG_OK)
+        rv = sg_buf_json_cstr(b, r->upstream != NULL ? r->upstream->name : NULL);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"decision\":\"%s\",\"status\":%d,\"fault\":",
                             m_decisions[decision], r->res.status);

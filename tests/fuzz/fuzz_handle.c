@@ -9,9 +9,12 @@
  *   0x02 STRUCTURE   a sg_handle_t is built from the bytes (below) and encoded; when encoding
  *                    succeeds the handle must be URL-safe, within SG_HANDLE_MAX, decode to
  *                    the same fields, and re-encode to the same bytes.
- * STRUCTURE is NUL-separated fields: provider, release, tenant, then per part one flag byte
- * (bit 0x80: failed, low bits: count % 8, bit 0x40: type "Task") and a string (the task id,
- * or the fault JSON text for a failed part).
+ *   0x03 UPSTREAM    the same, with the upstream name taken from the bytes too (0x02 uses
+ *                    "default"): a name the encoder takes must come back as it went.
+ * STRUCTURE is NUL-separated fields: (0x03 only: upstream,) provider, release, tenant, then per
+ * part one flag byte (bit 0x80: failed, low bits: count % 8, bit 0x40: type "Task") and a
+ * string (the task id, or the fault JSON text for a failed part). A version-1 payload (no
+ * upstream) must decode as made on SG_HANDLE_V1_UPSTREAM.
  * Any violation aborts.
  */
 #include <openssl/evp.h>
@@ -78,7 +81,8 @@ static void fz_same(const sg_handle_t *a, const sg_handle_t *b)
 {
     size_t i;
 
-    FUZZ_CHECK(fz_streq(a->provider, b->provider) && fz_streq(a->release, b->release) &&
+    FUZZ_CHECK(fz_streq(a->upstream, b->upstream) && fz_streq(a->provider, b->provider) &&
+               fz_streq(a->release, b->release) &&
                fz_streq(a->tenant, b->tenant) && a->nparts == b->nparts);
     for (i = 0; i < a->nparts; i++) {
         FUZZ_CHECK(fz_streq(a->parts[i].type, b->parts[i].type));
@@ -136,8 +140,14 @@ static void fz_signed(sg_pool_t *pool, const uint8_t *p, size_t n)
     FUZZ_CHECK(rv == SG_OK || (rv == SG_ERR && why != NULL));
     if (rv == SG_ERR && b.len <= SG_HANDLE_MAX && n > 0)
         FUZZ_CHECK(strcmp(why, "bad payload") == 0); /* the MAC is right */
-    if (rv == SG_OK)
+    if (rv == SG_OK) {
+        /* Version 2 needs a member "u" (even escaped, \u0075 holds a 'u'): a payload without
+         * the letter is version 1, made on SG_HANDLE_V1_UPSTREAM. */
+        FUZZ_CHECK(h.upstream != NULL && h.upstream[0] != '\0');
+        if (memchr(p, 'u', n) == NULL)
+            FUZZ_CHECK(strcmp(h.upstream, SG_HANDLE_V1_UPSTREAM) == 0);
         fz_round_trip(pool, &h);
+    }
     sg_buf_dispose(&b);
 }
 
@@ -153,7 +163,7 @@ static const char *fz_field(sg_pool_t *pool, const uint8_t *p, size_t n, size_t 
     return s;
 }
 
-static void fz_structure(sg_pool_t *pool, const uint8_t *p, size_t n)
+static void fz_structure(sg_pool_t *pool, const uint8_t *p, size_t n, int with_upstream)
 {
     sg_handle_part_t *parts;
     sg_handle_t h, d;
@@ -162,6 +172,7 @@ static void fz_structure(sg_pool_t *pool, const uint8_t *p, size_t n)
     size_t off = 0, max = SG_HANDLE_MAX_PARTS + 2;
     int rv;
 
+    h.upstream = with_upstream ? fz_field(pool, p, n, &off) : SG_HANDLE_V1_UPSTREAM;
     h.provider = fz_field(pool, p, n, &off);
     h.release = fz_field(pool, p, n, &off);
     h.tenant = fz_field(pool, p, n, &off);
@@ -214,8 +225,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_round_trip(&pool, &h);
     if (size > 0 && data[0] == 0x01)
         fz_signed(&pool, data + 1, size - 1);
-    else if (size > 0 && data[0] == 0x02)
-        fz_structure(&pool, data + 1, size - 1);
+    else if (size > 0 && (data[0] == 0x02 || data[0] == 0x03))
+        fz_structure(&pool, data + 1, size - 1, data[0] == 0x03);
     sg_pool_dispose(&pool);
     return 0;
 }

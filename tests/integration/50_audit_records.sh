@@ -14,9 +14,12 @@
 #     request; a request refused before the route matched has a record without one),
 #     decision allow/deny as the client saw it, fault the _typeName the client got,
 #     a non-empty reason, every group id of a validated body, the principal (subject,
-#     tenant, token_id, auth) and never a token, client 127.0.0.1 over TLSv1.x
-#   - one outcome record per forwarded request (same request_id, later seq): upstream status
-#     200, task = the SmsTask value the client got, duration_ms a number; none for refused
+#     tenant, token_id, auth) and never a token, client 127.0.0.1 over TLSv1.x, then the
+#     vCenter's name ("upstream":"default", the one-vCenter form; null or "default" for a
+#     request refused before the route matched)
+#   - one outcome record per forwarded request (same request_id, later seq): upstream name
+#     "default" first, status 200, task = the SmsTask value the client got, duration_ms a
+#     number; none for refused
 #   - the decision record was written before the simulator received the request
 #   - smsguard-audit verify says ok.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -353,6 +356,11 @@ for c in cases:
         err(c, "principal %r, expected null or the token's" % (d.get("principal"),))
     if d.get("release") != "8.0.3.0":
         err(c, "release %r" % d.get("release"))
+    # the vCenter (one-vCenter form: "default"), right after who asked
+    keys = list(d)
+    if d.get("upstream") != "default" or "principal" not in keys or \
+            keys[keys.index("principal") + 1:keys.index("principal") + 2] != ["upstream"]:
+        err(c, "upstream %r at %s, expected \"default\" after principal" % (d.get("upstream"), keys))
     cl = d.get("client") or {}
     if cl.get("addr") != "127.0.0.1" or not re.fullmatch(r"TLSv1\.[23]", str(cl.get("tls"))) \
             or "cert_subject" not in cl or cl.get("cert_subject") is not None:
@@ -379,6 +387,8 @@ for c in cases:
         if not o["seq"] > d["seq"]:
             err(c, "outcome seq %d not after decision seq %d" % (o["seq"], d["seq"]))
         up = o.get("upstream") or {}
+        if list(up)[:1] != ["name"] or up.get("name") != "default":
+            err(c, "outcome upstream %r, expected {\"name\":\"default\",...}" % (up,))
         if up.get("status") != 200:
             err(c, "upstream.status %r" % up.get("status"))
         if up.get("task") != body.get("value"):
@@ -403,7 +413,8 @@ route = noprov
 rest = [r for r in recs if r["seq"] not in matched]
 for r in rest:
     if r.get("stage") != "decision" or r.get("decision") != "deny" or r.get("fault") != "InvalidRequest" \
-            or not r.get("reason") or (r.get("client") or {}).get("addr") != "127.0.0.1":
+            or not r.get("reason") or (r.get("client") or {}).get("addr") != "127.0.0.1" \
+            or "upstream" not in r or r["upstream"] not in (None, "default"):
         err(None, "record seq %d matches no request: %s" % (r["seq"], json.dumps(r)[:400]))
 if len(rest) != len(route):
     err(None, "%d records without a provider for the %d requests refused before the route "

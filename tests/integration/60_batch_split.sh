@@ -377,8 +377,10 @@ for spec in sys.argv[3:]:
         if len(out) != 1:
             errs.append("%s: %d outcome records for one part" % (moid, len(out)))
         # one part: one upstream object with the simulator's task id
-        if not isinstance(up, dict) or up.get("status") != 200 or up.get("task") != task[0]:
-            errs.append("%s: upstream %r, expected {status 200, task %s}" % (moid, up, task[0]))
+        if not isinstance(up, dict) or up.get("name") != "default" or up.get("status") != 200 \
+                or up.get("task") != task[0]:
+            errs.append("%s: upstream %r, expected {name default, status 200, task %s}"
+                        % (moid, up, task[0]))
         else:
             print("   %s: upstream %s" % (moid, json.dumps(up)))
         continue
@@ -390,10 +392,10 @@ for spec in sys.argv[3:]:
         errs.append("%s: outcome parts %r, expected 0..%d" % (moid, [x.get("part") for x in out], len(ids) - 1))
         continue
     up = [x.get("upstream") or {} for x in out]
-    got = [(e.get("status"), e.get("task")) for e in up]
-    want = [(200, i) for i in ids]
+    got = [(e.get("name"), e.get("status"), e.get("task")) for e in up]
+    want = [("default", 200, i) for i in ids]
     if got != want:
-        errs.append("%s: upstream (status, task) %r, expected %r" % (moid, got, want))
+        errs.append("%s: upstream (name, status, task) %r, expected %r" % (moid, got, want))
     for e in up:
         dm = e.get("duration_ms")
         if not isinstance(dm, int) or isinstance(dm, bool) or dm < 0:

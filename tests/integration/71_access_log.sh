@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # 71_access_log: log.access = a file (docs/design.md; issue 9). Requests of each kind (an allowed
 # stop-test over HTTP/2, one refused for a wrong token over HTTP/1.1, a forwarded request, a
-# refused target, a path full of JSON-special and non-UTF-8 bytes) each leave exactly one
-# line that is one JSON object with every field; no token appears anywhere in the file;
+# refused target, a path full of JSON-special and non-UTF-8 bytes, a host no vCenter is served
+# for) each leave exactly one line that is one JSON object with every field, in order (the
+# vCenter's name right after the tenant, null for the 421); no token appears anywhere in the file;
 # after the file is moved away, SIGUSR1 makes smsguard open a new file for the next lines.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -38,22 +39,28 @@ assert_eq 400 "$REQ_CODE" "refused target"
 printf 'GET /sim/echo/q"u\\o\xff\xfe%%22 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' \
     "$SG_TOKEN" >"$WORK/raw.in"
 tls_raw "$SG_PORT" "$WORK/raw.in" "$WORK/raw.out" 5 >/dev/null
-wait_lines "$ACCESS" 5
+# a host this listener does not serve: 421 before any upstream is chosen
+printf 'GET /sim/echo/foreign HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n' >"$WORK/foreign.in"
+tls_raw "$SG_PORT" "$WORK/foreign.in" "$WORK/foreign.out" 5 >/dev/null
+grep -q "^HTTP/1.1 421 " "$WORK/foreign.out" || fail "foreign host: $(head -c 200 "$WORK/foreign.out")"
+wait_lines "$ACCESS" 6
 
 check "every line is one JSON object with every field, and says what happened"
 python3 - "$ACCESS" <<'PY' || fail "access log lines are wrong (see above)"
 import json, re, sys
 FIELDS = ["time", "request_id", "peer", "protocol", "method", "path", "route", "subject",
-          "tenant", "decision", "status", "fault", "duration_ms", "upstream_ms", "bytes_in",
-          "bytes_out", "term"]
+          "tenant", "upstream", "decision", "status", "fault", "duration_ms", "upstream_ms",
+          "bytes_in", "bytes_out", "term"]
 data = open(sys.argv[1], "rb").read()
 assert data.endswith(b"\n"), "the file does not end with a newline"
 lines = [json.loads(l.decode("utf-8")) for l in data.split(b"\n")[:-1]]
 errs = []
 for d in lines:
-    if not isinstance(d, dict) or sorted(d) != sorted(FIELDS):
-        errs.append("fields %s" % sorted(d))
+    if not isinstance(d, dict) or list(d) != FIELDS:
+        errs.append("fields %s" % list(d))
         continue
+    if d["upstream"] is not None and d["upstream"] != "default":
+        errs.append("upstream %r (the one-vCenter form's is \"default\")" % d["upstream"])
     if not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", d["time"]):
         errs.append("time %r" % d["time"])
     if d["peer"] != "127.0.0.1": errs.append("peer %r" % d["peer"])
@@ -68,17 +75,20 @@ def one(pred, what):
     return m[0]
 a = one(lambda d: "vp-allow" in d["path"], "the allowed stop-test")
 if a and not (a["protocol"] == "HTTP/2" and a["method"] == "POST" and a["route"] == "stop_test"
-              and a["subject"] == "tester" and a["tenant"] == "all" and a["decision"] == "allow"
+              and a["subject"] == "tester" and a["tenant"] == "all" and a["upstream"] == "default"
+              and a["decision"] == "allow"
               and a["status"] == 200 and a["fault"] is None and isinstance(a["upstream_ms"], int)
               and a["bytes_in"] > 50 and a["bytes_out"] > 0 and a["term"] == "--"):
     errs.append("allowed: %s" % a)
 d = one(lambda d: "vp-deny" in d["path"], "the refused stop-test")
 if d and not (d["protocol"] == "HTTP/1.1" and d["decision"] == "deny" and d["status"] == 500
               and d["fault"] == "NotAuthenticated" and d["subject"] is None
-              and d["tenant"] is None and d["upstream_ms"] is None and d["term"] == "PA"):
+              and d["tenant"] is None and d["upstream"] == "default" and d["upstream_ms"] is None
+              and d["term"] == "PA"):
     errs.append("refused: %s" % d)
 f = one(lambda d: d["path"] == "/sim/bytes/5000", "the forwarded request")
 if f and not (f["method"] == "GET" and f["route"] == "other" and f["decision"] == "none"
+              and f["upstream"] == "default"
               and f["status"] == 200 and f["fault"] is None and f["bytes_out"] == 5000
               and f["bytes_in"] == 0 and isinstance(f["upstream_ms"], int)):
     errs.append("forwarded: %s" % f)
@@ -89,7 +99,11 @@ if b and not (b["status"] == 400 and b["fault"] == "InvalidRequest" and b["term"
 q = one(lambda d: d["path"].startswith("/sim/echo/q"), "the odd path")
 if q and q["path"] != '/sim/echo/q"u\\o\ufffd\ufffd%22':
     errs.append("odd path %r" % q["path"])
-if len(lines) != 5: errs.append("%d lines, expected 5" % len(lines))
+m = one(lambda d: d["path"] == "/sim/echo/foreign", "the foreign host")
+if m and not (m["status"] == 421 and m["upstream"] is None and m["fault"] == "InvalidRequest"
+              and m["upstream_ms"] is None):
+    errs.append("foreign host: %s" % m)
+if len(lines) != 6: errs.append("%d lines, expected 6" % len(lines))
 if errs:
     print("\n".join(errs)); sys.exit(1)
 PY
@@ -112,7 +126,7 @@ done
 wait_lines "$ACCESS" 4
 assert_eq 4 "$(grep -c '"/sim/echo/after-' "$ACCESS")" "lines in the new file"
 assert_eq 0 "$(grep -c '"/sim/echo/after-' "$ACCESS.1" || true)" "new lines in the moved file"
-assert_eq 5 "$(nlines "$ACCESS.1")" "lines in the moved file"
+assert_eq 6 "$(nlines "$ACCESS.1")" "lines in the moved file"
 
 check "SIGTERM flushes what is buffered"
 out=$(sg_curl --http1.1 -o /dev/null -w '%{http_code}' "$SG_URL/sim/echo/last")

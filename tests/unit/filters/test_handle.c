@@ -81,6 +81,7 @@ static void assert_same(const sg_handle_t *a, const sg_handle_t *b)
 {
     size_t i;
 
+    assert_string_equal(a->upstream, b->upstream);
     assert_string_equal(a->provider, b->provider);
     assert_string_equal(a->release, b->release);
     assert_string_equal(a->tenant, b->tenant);
@@ -104,7 +105,7 @@ static void assert_same(const sg_handle_t *a, const sg_handle_t *b)
 /* A handle with n parts: every third one failed, alternating fault texts and task types. */
 static sg_handle_t make(size_t n, sg_handle_part_t *parts, char (*ids)[32])
 {
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, n};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, n};
     size_t i;
 
     for (i = 0; i < n; i++) {
@@ -146,7 +147,7 @@ static void round_trips_a_failed_part_with_quotes_and_unicode(void **state)
     fx_t *fx = *state;
     sg_handle_part_t parts[2] = {{NULL, NULL, FAULT_TRICKY, 4},
                                  {"SmsTask", "SmsTask-\"7\xc3\xa9", NULL, 3}};
-    sg_handle_t h = {"vasa-\xe2\x82\xac", "8.0.3.0", "t\"1", parts, 2}, got;
+    sg_handle_t h = {"vc-east", "vasa-\xe2\x82\xac", "8.0.3.0", "t\"1", parts, 2}, got;
     const char *s, *why;
 
     s = encode_ok(fx, &h);
@@ -161,7 +162,7 @@ static void writes_fault_back_compactly(void **state)
     sg_handle_part_t parts[2] = {
         {NULL, NULL, " { \"_typeName\" : \"ProviderBusy\" ,\n\"a\":[ 1 ] } ", 2},
         {"Task", "task-9", NULL, 2}};
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, 2}, got;
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 2}, got;
     const char *s, *why;
 
     s = encode_ok(fx, &h);
@@ -175,7 +176,7 @@ static void returns_the_other_tenant_for_the_caller_to_refuse(void **state)
     fx_t *fx = *state;
     sg_handle_part_t parts[2] = {{"SmsTask", "SmsTask-1", NULL, 4},
                                  {"SmsTask", "SmsTask-2", NULL, 1}};
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "tenant-b", parts, 2}, got;
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "tenant-b", parts, 2}, got;
     const char *s, *why;
 
     s = encode_ok(fx, &h);
@@ -183,12 +184,89 @@ static void returns_the_other_tenant_for_the_caller_to_refuse(void **state)
     assert_string_equal(got.tenant, "tenant-b");
 }
 
+/* The vCenter is the caller's to compare with the request's: the handle says which it was made
+ * on, whatever the name looks like within the upstream name rules. */
+static void returns_the_upstream_it_was_made_on(void **state)
+{
+    fx_t *fx = *state;
+    static const char *const names[] = {"vc-west", "default", "A", "vc_1.east-2",
+                                        "0123456789012345678901234567890123456789012345678901"
+                                        "234567890123"};
+    sg_handle_part_t parts[2] = {{"SmsTask", "SmsTask-1", NULL, 4}, {NULL, NULL, FAULT_PLAIN, 1}};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 2}, got;
+    const char *s, *why;
+    size_t i;
+
+    assert_int_equal(strlen(names[4]), SG_HANDLE_UPSTREAM_MAX);
+    for (i = 0; i < SG_ARRAY_SIZE(names); i++) {
+        h.upstream = names[i];
+        s = encode_ok(fx, &h);
+        assert_int_equal(decode(fx, s, strlen(s), key, &got, &why), SG_OK);
+        assert_same(&h, &got);
+    }
+}
+
+static void refuses_to_encode_without_an_upstream_name(void **state)
+{
+    fx_t *fx = *state;
+    static const char *const bad[] = {NULL, "", "vc east", "vc\"1", "vc/1", "vc-\xc3\xa9",
+                                      "0123456789012345678901234567890123456789012345678901"
+                                      "2345678901234"};
+    sg_handle_part_t parts[1] = {{"SmsTask", "SmsTask-1", NULL, 4}};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 1};
+    size_t i;
+
+    for (i = 0; i < SG_ARRAY_SIZE(bad); i++) {
+        h.upstream = bad[i];
+        sg_buf_reset(&fx->out);
+        if (sg_handle_encode(&h, key, sizeof(key), &fx->out) != SG_ERR)
+            fail_msg("encoded upstream %zu", i);
+        assert_int_equal(fx->out.len, 0);
+        assert_int_equal(sg_handle_capacity(bad[i], "vasa-1", "8.0.3.0", "t1", 4), 0);
+    }
+}
+
 /* ---- forged and altered handles ---- */
+
+static const char *forge(fx_t *fx, const char *payload);
+
+/* A handle of vc-east made into one of vc-west by rewriting the name in its payload: the MAC
+ * covers the upstream, so only the key holder can say which vCenter a handle belongs to. */
+static void rejects_a_handle_moved_to_another_upstream(void **state)
+{
+    fx_t *fx = *state;
+    sg_handle_part_t parts[2] = {{"SmsTask", "SmsTask-1", NULL, 4}, {NULL, NULL, FAULT_PLAIN, 4}};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 2}, got;
+    unsigned char payload[SG_HANDLE_MAX];
+    char s[SG_HANDLE_MAX + 1], moved[SG_HANDLE_MAX + 1], *dot, *at;
+    const char *why;
+    long n;
+
+    strcpy(s, encode_ok(fx, &h));
+    dot = strchr(s + strlen(SG_HANDLE_PREFIX), '.');
+    assert_non_null(dot);
+    n = sg_b64url_decode(payload, s + strlen(SG_HANDLE_PREFIX),
+                         (size_t)(dot - s) - strlen(SG_HANDLE_PREFIX));
+    assert_true(n > 0);
+    payload[n] = '\0';
+    at = strstr((char *)payload, "\"u\":\"vc-east\"");
+    assert_non_null(at);
+    memcpy(at + 8, "west", 4); /* "u":"vc-east" -> "u":"vc-west", same length */
+    strcpy(moved, SG_HANDLE_PREFIX);
+    *sg_b64url_put(moved + strlen(SG_HANDLE_PREFIX), payload, (size_t)n) = '\0';
+    strcat(moved, dot); /* the original MAC */
+    assert_int_equal(decode(fx, moved, strlen(moved), key, &got, &why), SG_ERR);
+    assert_string_equal(why, "bad signature");
+    /* Signed again under the key (what only the key holder can do), it is vc-west's. */
+    strcpy(s, forge(fx, (const char *)payload));
+    assert_int_equal(decode(fx, s, strlen(s), key, &got, &why), SG_OK);
+    assert_string_equal(got.upstream, "vc-west");
+}
 
 static void encode_two(fx_t *fx, char *s, size_t cap)
 {
     sg_handle_part_t parts[2] = {{"SmsTask", "SmsTask-1", NULL, 4}, {NULL, NULL, FAULT_PLAIN, 4}};
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, 2};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 2};
     const char *e = encode_ok(fx, &h);
 
     assert_true(strlen(e) < cap);
@@ -356,7 +434,7 @@ static void refuses_short_keys(void **state)
     fx_t *fx = *state;
     char s[SG_HANDLE_MAX + 1];
     sg_handle_part_t parts[1] = {{"SmsTask", "SmsTask-1", NULL, 4}};
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, 1}, got;
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 1}, got;
     const char *why = NULL;
 
     sg_buf_reset(&fx->out);
@@ -413,11 +491,39 @@ static void accepts_a_payload_signed_by_hand(void **state)
 
     /* Members in another order than the encoder writes: still the format. */
     s = forge(fx, "{\"parts\":[{\"n\":2,\"id\":\"x\",\"type\":\"Task\"}],\"t\":\"\",\"r\":\"\","
-                  "\"p\":\"v\",\"v\":1}");
+                  "\"p\":\"v\",\"u\":\"vc-west\",\"v\":2}");
     assert_int_equal(decode(fx, s, strlen(s), key, &got, &why), SG_OK);
+    assert_string_equal(got.upstream, "vc-west");
     assert_int_equal(got.nparts, 1);
     assert_int_equal(got.parts[0].count, 2);
     assert_string_equal(got.parts[0].value, "x");
+}
+
+/* Version 1, made before handles carried their vCenter (every gateway had one, the
+ * one-vCenter form's "default"): still answered, as made on "default", so an upgrade does not
+ * orphan the tasks clients hold. Re-encoded it becomes version 2 with that name. */
+static void reads_a_version_1_handle_as_made_on_default(void **state)
+{
+    fx_t *fx = *state;
+    const char *s, *why;
+    sg_handle_t got;
+    char again[SG_HANDLE_MAX + 1];
+
+    s = forge(fx, "{\"v\":1,\"p\":\"vasa-1\",\"r\":\"8.0.3.0\",\"t\":\"t1\",\"parts\":["
+                  "{\"type\":\"SmsTask\",\"id\":\"SmsTask-7\",\"n\":4},"
+                  "{\"fault\":{\"_typeName\":\"ProviderBusy\"},\"n\":4}]}");
+    assert_int_equal(decode(fx, s, strlen(s), key, &got, &why), SG_OK);
+    assert_string_equal(got.upstream, SG_HANDLE_V1_UPSTREAM);
+    assert_string_equal(got.upstream, "default");
+    assert_string_equal(got.provider, "vasa-1");
+    assert_string_equal(got.tenant, "t1");
+    assert_int_equal(got.nparts, 2);
+    assert_string_equal(got.parts[0].value, "SmsTask-7");
+    strcpy(again, encode_ok(fx, &got));
+    assert_int_equal(decode(fx, again, strlen(again), key, &got, &why), SG_OK);
+    assert_string_equal(got.upstream, "default");
+    /* base64url of {"v":2,"u */
+    assert_int_equal(strncmp(again, SG_HANDLE_PREFIX "eyJ2IjoyLCJ1", 17), 0);
 }
 
 /* The payload up to the parts array, and a task part's members before "n". */
@@ -432,8 +538,19 @@ static void rejects_signed_payloads_outside_the_format(void **state)
         "[]",
         "{}",
         HEAD "[{\"type\":\"Task\",\"id\":\"x\"",
-        /* version */
+        /* version, and the upstream only in version 2, an upstream name */
         "{\"v\":2,\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
+        "{\"v\":1,\"u\":\"vc\",\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
+        "{\"v\":3,\"u\":\"vc\",\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
+        "{\"v\":2,\"u\":\"\",\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
+        "{\"v\":2,\"u\":null,\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
+        "{\"v\":2,\"u\":\"vc 1\",\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":["
+        TASK_X "\"n\":1}]}",
+        "{\"v\":2,\"u\":\"vc\\u0000\",\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":["
+        TASK_X "\"n\":1}]}",
+        "{\"v\":2,\"u\":\"0123456789012345678901234567890123456789012345678901234567890123"
+        "4\",\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
+        "{\"v\":2,\"u\":\"vc\",\"x\":1,\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
         "{\"v\":\"1\",\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
         "{\"v\":1.0,\"p\":\"v\",\"r\":\"r\",\"t\":\"t\",\"parts\":[" TASK_X "\"n\":1}]}",
         /* empty provider, wrong field types, missing and extra members */
@@ -545,7 +662,7 @@ static void refuses_to_encode_over_the_size_limit(void **state)
     fx_t *fx = *state;
     static char big[SG_HANDLE_MAX];
     sg_handle_part_t parts[2] = {{"SmsTask", big, NULL, 1}, {"SmsTask", "SmsTask-2", NULL, 1}};
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, 2};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 2};
 
     memset(big, 'x', sizeof(big) - 1);
     sg_buf_reset(&fx->out);
@@ -558,7 +675,7 @@ static void encodes_up_to_exactly_the_size_limit(void **state)
     fx_t *fx = *state;
     static char id[SG_HANDLE_MAX];
     sg_handle_part_t parts[1] = {{"SmsTask", id, NULL, 1}};
-    sg_handle_t h = {"v", "", "", parts, 1}, got;
+    sg_handle_t h = {"vc-east", "v", "", "", parts, 1}, got;
     const char *why;
     size_t n, len = 0;
     int rv;
@@ -584,7 +701,7 @@ static void refuses_1025_parts_at_encode(void **state)
 {
     fx_t *fx = *state;
     sg_handle_part_t *parts = calloc(SG_HANDLE_MAX_PARTS + 1, sizeof(*parts));
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, SG_HANDLE_MAX_PARTS + 1};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, SG_HANDLE_MAX_PARTS + 1};
     size_t i;
 
     assert_non_null(parts);
@@ -614,7 +731,7 @@ static void refuses_to_encode_what_it_could_not_decode(void **state)
         {"SmsTask", "id-\xc3", NULL, 1},       /* id not UTF-8 */
     };
     sg_handle_part_t parts[2];
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, 2};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 2};
     size_t i;
 
     for (i = 0; i < SG_ARRAY_SIZE(bad); i++) {
@@ -644,7 +761,7 @@ static void refuses_to_encode_what_it_could_not_decode(void **state)
 static void leaves_out_untouched_when_out_is_full(void **state)
 {
     sg_handle_part_t parts[1] = {{"SmsTask", "SmsTask-1", NULL, 1}};
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, 1};
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 1};
     sg_buf_t small;
 
     sg_buf_init(&small, 64);
@@ -696,13 +813,13 @@ static char *worst_fault(void)
 
 /* capacity parts of the largest kinds (every other one a fault far too big to carry whole)
  * encode, and decode; one more of the largest accepted kind does not fit. */
-static void assert_capacity_is_exact(fx_t *fx, const char *provider, const char *tenant,
-                                     size_t max_count)
+static void assert_capacity_is_exact(fx_t *fx, const char *upstream, const char *provider,
+                                     const char *tenant, size_t max_count)
 {
-    size_t cap = sg_handle_capacity(provider, "8.0.3.0", tenant, max_count), i;
+    size_t cap = sg_handle_capacity(upstream, provider, "8.0.3.0", tenant, max_count), i;
     sg_handle_part_t *parts = calloc(cap + 1, sizeof(*parts));
     char id[SG_HANDLE_ID_MAX + 1], *fault = worst_fault();
-    sg_handle_t h = {provider, "8.0.3.0", tenant, parts, cap}, got;
+    sg_handle_t h = {upstream, provider, "8.0.3.0", tenant, parts, cap}, got;
     const char *why;
 
     assert_true(cap > 0);
@@ -731,18 +848,22 @@ static void assert_capacity_is_exact(fx_t *fx, const char *provider, const char 
 static void capacity_holds_the_worst_parts_and_not_one_more(void **state)
 {
     fx_t *fx = *state;
-    char provider[3001];
+    char provider[3001], upstream[SG_HANDLE_UPSTREAM_MAX + 1];
 
-    assert_capacity_is_exact(fx, "vasa-1", "t1", 1);
-    assert_capacity_is_exact(fx, "vasa-1", "t1", 17);
-    assert_capacity_is_exact(fx, "vasa-1", "", 12345);
-    assert_capacity_is_exact(fx, "vasa-\xe2\x80\xa8-1", "tenant \"quoted\"", 99);
+    memset(upstream, 'u', sizeof(upstream) - 1);
+    upstream[sizeof(upstream) - 1] = '\0';
+    assert_capacity_is_exact(fx, "vc-east", "vasa-1", "t1", 1);
+    assert_capacity_is_exact(fx, "vc-east", "vasa-1", "t1", 17);
+    assert_capacity_is_exact(fx, "default", "vasa-1", "", 12345);
+    assert_capacity_is_exact(fx, upstream, "vasa-1", "t1", 17);
+    assert_capacity_is_exact(fx, "v", "vasa-\xe2\x80\xa8-1", "tenant \"quoted\"", 99);
     memset(provider, 'p', sizeof(provider) - 1);
     provider[sizeof(provider) - 1] = '\0';
-    assert_capacity_is_exact(fx, provider, "t1", 500);
+    assert_capacity_is_exact(fx, "vc-east", provider, "t1", 500);
+    assert_capacity_is_exact(fx, upstream, provider, "t1", 500);
     /* a longer provider leaves room for fewer parts */
-    assert_true(sg_handle_capacity(provider, "8.0.3.0", "t1", 500) <
-                sg_handle_capacity("vasa-1", "8.0.3.0", "t1", 500));
+    assert_true(sg_handle_capacity("vc-east", provider, "8.0.3.0", "t1", 500) <
+                sg_handle_capacity("vc-east", "vasa-1", "8.0.3.0", "t1", 500));
 }
 
 static void capacity_is_zero_when_no_handle_can_be_made(void **state)
@@ -752,11 +873,14 @@ static void capacity_is_zero_when_no_handle_can_be_made(void **state)
     (void)state;
     memset(provider, 'p', sizeof(provider) - 1);
     provider[sizeof(provider) - 1] = '\0';
-    assert_int_equal(sg_handle_capacity(provider, "8.0.3.0", "t1", 1), 0);
-    assert_int_equal(sg_handle_capacity("", "8.0.3.0", "t1", 1), 0);
-    assert_int_equal(sg_handle_capacity(NULL, "8.0.3.0", "t1", 1), 0);
-    assert_int_equal(sg_handle_capacity("vasa-1", "8.0.3.0", "t\xff", 1), 0);
-    assert_int_equal(sg_handle_capacity("vasa-1", "8.0.3.0", "t1", 1) <= SG_HANDLE_MAX_PARTS, 1);
+    assert_int_equal(sg_handle_capacity("vc-east", provider, "8.0.3.0", "t1", 1), 0);
+    assert_int_equal(sg_handle_capacity("vc-east", "", "8.0.3.0", "t1", 1), 0);
+    assert_int_equal(sg_handle_capacity("vc-east", NULL, "8.0.3.0", "t1", 1), 0);
+    assert_int_equal(sg_handle_capacity("vc-east", "vasa-1", "8.0.3.0", "t\xff", 1), 0);
+    assert_int_equal(sg_handle_capacity("", "vasa-1", "8.0.3.0", "t1", 1), 0);
+    assert_int_equal(sg_handle_capacity(NULL, "vasa-1", "8.0.3.0", "t1", 1), 0);
+    assert_int_equal(
+        sg_handle_capacity("vc-east", "vasa-1", "8.0.3.0", "t1", 1) <= SG_HANDLE_MAX_PARTS, 1);
 }
 
 static void cuts_faults_to_their_type_only_when_whole_ones_do_not_fit(void **state)
@@ -766,7 +890,7 @@ static void cuts_faults_to_their_type_only_when_whole_ones_do_not_fit(void **sta
     sg_handle_part_t parts[3] = {{"SmsTask", "SmsTask-1", NULL, 4},
                                  {NULL, NULL, FAULT_PLAIN, 4},
                                  {NULL, NULL, big, 4}};
-    sg_handle_t h = {"vasa-1", "8.0.3.0", "t1", parts, 2}, got;
+    sg_handle_t h = {"vc-east", "vasa-1", "8.0.3.0", "t1", parts, 2}, got;
     const char *why;
 
     /* fits whole: kept whole */
@@ -811,6 +935,9 @@ int main(void)
         T(round_trips_a_failed_part_with_quotes_and_unicode),
         T(writes_fault_back_compactly),
         T(returns_the_other_tenant_for_the_caller_to_refuse),
+        T(returns_the_upstream_it_was_made_on),
+        T(refuses_to_encode_without_an_upstream_name),
+        T(rejects_a_handle_moved_to_another_upstream),
         T(rejects_every_altered_payload_byte),
         T(rejects_every_altered_mac_byte),
         T(rejects_non_canonical_last_characters),
@@ -820,6 +947,7 @@ int main(void)
         T(rejects_a_handle_signed_with_another_key),
         T(refuses_short_keys),
         T(accepts_a_payload_signed_by_hand),
+        T(reads_a_version_1_handle_as_made_on_default),
         T(rejects_signed_payloads_outside_the_format),
         T(rejects_deeply_nested_faults),
         T(tells_composite_handles_from_task_ids),
