@@ -2,7 +2,8 @@
 # 46_multi_vcenter: one gateway in front of two vCenters (issue 18). Two sms-sim instances
 # play vc-east (--max-batch 3) and vc-west (--max-batch 5); the listener has two vhosts,
 # east.vc.test (and *.east.vc.test) and west.vc.test, each with its own certificate, and no
-# upstream of its own (any other name is not served); tenants are scoped per vCenter.
+# upstream of its own (any other name is not served); tenants are scoped per vCenter. One
+# worker thread, so that both vCenters' learned batch sizes share one table.
 #   - SNI picks the vhost's certificate (no SNI: the listener's)
 #   - each tenant reaches only its vCenter, over HTTP/1.1 and HTTP/2: a token sent to the
 #     other vCenter's vhost is NoPermission with nothing forwarded to either simulator, and
@@ -15,8 +16,10 @@
 #     nothing forwarded
 #   - batch sizes are per (upstream, provider): learned from TooMany (3 on east, 5 on west,
 #     the same provider) and configured (batch.providers naming one upstream)
-#   - the audit decision records and the access log name the upstream; /metrics carries an
-#     upstream label on the request, latency, pool and batch families; /healthz lists both
+#   - the audit decision records (member upstream), outcome records (upstream.name) and the
+#     access log name the upstream (a 421 has none); no audit record has a member twice;
+#     /metrics carries an upstream label on the request, latency, pool and batch families;
+#     /healthz lists both
 #   - west down (its simulator stopped): its requests get ProviderUnavailable at once, far
 #     under its connect timeout, without a connect per request; /healthz stays 200 and says
 #     which one is down; h2load against east meanwhile has no failed or errored request;
@@ -92,7 +95,9 @@ EXTRA="batch = { max_size = 8; max_parallel = 2; learn_from_toomany = true; max_
   providers = ( { upstream = \"vc-west\"; moid = \"vasa-cfg\"; max_size = 2; } ); };
 audit = { file = \"$AUDIT\"; sync = \"always\"; fail_closed = true; };"
 CONF=$WORK/mv.conf
-guard_conf "$CONF" upstreams="$UPSTREAMS" listen_extra="$VHOSTS" policy="$POLICY" \
+# One worker: sizes learned from TooMany are kept per worker thread (flt_batch.c), so both
+# vCenters' sizes for vasa-1 then live in the same table, where they could mix.
+guard_conf "$CONF" workers=1 upstreams="$UPSTREAMS" listen_extra="$VHOSTS" policy="$POLICY" \
     extra="$EXTRA" access="$ACCESS"
 start_guard "$CONF"
 
@@ -165,6 +170,28 @@ else:
 PY
 }
 
+# audit_outcome MARK: the upstream names of the outcome records that follow MARK's decision
+# record (same request_id), one a line; waits up to 5 s for the first.
+audit_outcome() {
+    local got deadline=$((SECONDS + 5))
+    while :; do
+        got=$(pyrun "$AUDIT" "$1" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1], "rb")]
+ids = {d["request_id"] for d in recs if d.get("stage") == "decision"
+       and any(sys.argv[2] in (g.get("device_group") or "") for g in d.get("groups") or [])}
+for d in recs:
+    if d.get("stage") == "outcome" and d.get("request_id") in ids:
+        u = d.get("upstream")
+        print(u.get("name") if isinstance(u, dict) else "not an object: %r" % (u,))
+PY
+        )
+        [[ -z $got && $SECONDS -lt $deadline ]] || break
+        sleep 0.05
+    done
+    printf '%s\n' "$got"
+}
+
 # wait_audit MARK: the decision record for MARK is in the file (written before the answer;
 # bounded wait for the file system only).
 wait_audit() {
@@ -189,6 +216,7 @@ allowed() {
     assert_eq 0 "$(seen "$other" "$mk")" "$mk: requests vc-$other's simulator received"
     wait_audit "$mk"
     assert_eq "allow|None|\"vc-$vh\"" "$(audit_decision "$mk" | cut -d'|' -f1-3)" "$mk: audit decision|fault|upstream"
+    assert_eq "vc-$vh" "$(audit_outcome "$mk")" "$mk: the audit outcome record's upstream.name"
     echo "   $(tag "$proto") $3 -> $vh.vc.test $4: 200 $(json_eval "$WORK/r/$mk.body" 'd["value"]') from vc-$vh"
 }
 
@@ -292,9 +320,9 @@ check "/healthz lists both upstreams, up"
 assert_eq 200 "$(health)" "/healthz status"
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-east: up" "/healthz"
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-west: up" "/healthz"
+echo "   $(tr -d '\r' <"$WORK/health.body" | tr '\n' ';')"
 assert_eq 200 "$(health '?upstream=vc-east')" "/healthz?upstream=vc-east"
 assert_eq 200 "$(health /vc-west)" "/healthz/vc-west"
-echo "   $(tr -d '\r' <"$WORK/health.body" | tr '\n' ';')"
 
 check "each vhost forwards to its own vCenter (unguarded route)"
 for proto in http1.1 http2; do
@@ -533,16 +561,20 @@ while time.monotonic() < deadline:
     time.sleep(0.1)
 errs = []
 for path, up in want.items():
-    got = sorted({d.get("upstream") for d in lines if d.get("path") == path}, key=str)
+    got = sorted({d.get("upstream") for d in lines if d.get("path") == path and d.get("status") != 421}, key=str)
     if up is None:
         if got != ["vc-east", "vc-west"]:
             errs.append("stop-tests for vasa-1 name upstreams %s, expected both" % got)
     elif got != [up]:
         errs.append("%s names upstream %s, expected %s" % (path, got, up))
+# a misdirected request was refused before it was routed: it has no upstream
+mis = [d.get("upstream") for d in lines if d.get("status") == 421]
+if len(mis) < 10 or any(u is not None for u in mis):
+    errs.append("421 lines name upstreams %s, expected at least 10, all null" % mis)
 if errs:
     print("\n".join(errs), file=sys.stderr)
     sys.exit(1)
-print("   /sim/echo via east: vc-east, via west: vc-west; stop-tests on both")
+print("   /sim/echo via east: vc-east, via west: vc-west; stop-tests on both; %d misdirected: null" % len(mis))
 PY
 
 check "/metrics: an upstream label on the request, latency, pool and batch families"
