@@ -11,6 +11,9 @@
 #     west.vc.test is then 421 (nothing more reaches vc-west), east and north serve on, the
 #     pooled connections to vc-east are reused (no new upstream connection), /healthz no
 #     longer lists vc-west
+#   - a reload that moves vc-north to another simulator (north2): a request in flight on the
+#     old one finishes there with 200, new requests reach only north2, vc-east's pooled
+#     connections are still reused
 # Every step ends with the same process serving.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need h2load nghttp2-client
@@ -23,8 +26,8 @@ sha() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 
 setup_certs
 declare -A REC=() SIMPORT=() TOK=()
-for vc in east west north; do
-    gen_cert ca "$vc" "$vc.vc.test" 30 "DNS:$vc.vc.test"
+for vc in east west north north2; do
+    [[ $vc == north2 ]] || gen_cert ca "$vc" "$vc.vc.test" 30 "DNS:$vc.vc.test"
     SIM_RECORD=$WORK/sim-$vc.jsonl
     start_sim
     : >"$SIM_RECORD"
@@ -111,6 +114,25 @@ wait_seen() {
     done
 }
 
+# conns VC: the connection ids vc-VC's simulator has seen, on one line.
+conns() {
+    pyrun "${REC[$1]}" <<'PY'
+import json, sys
+print(" ".join(sorted({str(json.loads(l)["conn"]) for l in open(sys.argv[1], "rb") if l.strip()}, key=int)))
+PY
+}
+
+# new_conns VC N OLD: the connection ids of the requests vc-VC's simulator recorded after its
+# first N lines that are not among OLD (conns' output), on one line.
+new_conns() {
+    pyrun "${REC[$1]}" "$2" "$3" <<'PY'
+import json, sys
+old = set(sys.argv[3].split())
+lines = [l for l in open(sys.argv[1], "rb").read().splitlines() if l.strip()][int(sys.argv[2]):]
+print(" ".join(sorted({str(json.loads(l)["conn"]) for l in lines} - old, key=int)))
+PY
+}
+
 # cert_fp SNI: SHA-256 fingerprint of the certificate served for SNI.
 cert_fp() {
     openssl s_client -connect "127.0.0.1:$SG_PORT" -servername "$1" </dev/null 2>/dev/null |
@@ -195,11 +217,7 @@ vget west /sim/echo/west-inflight -H 'x-sim-delay-ms: 2000' >"$WORK/inflight.cod
 INF=$!
 wait_seen west /sim/echo/west-inflight 1
 # the connections vc-east's simulator has seen so far (all idle in smsguard's pools now)
-EAST_CONNS=$(pyrun "${REC[east]}" <<'PY'
-import json, sys
-print(" ".join(sorted({str(json.loads(l)["conn"]) for l in open(sys.argv[1], "rb") if l.strip()}, key=int)))
-PY
-)
+EAST_CONNS=$(conns east)
 WEST_N=$(record_count "${REC[west]}")
 conf_for east north
 hup_and_wait "reloaded"
@@ -231,13 +249,7 @@ for i in 1 2 3 4; do
     assert_eq 200 "$(vget east "/sim/echo/east-after-$i")" "GET $i on east.vc.test after the removal"
 done
 assert_eq "200 ManagedObjectReference" "$(stop east east vasa-1)" "t-east's stop-test after the removal"
-got=$(pyrun "${REC[east]}" "$n" "$EAST_CONNS" <<'PY'
-import json, sys
-old = set(sys.argv[3].split())
-lines = [l for l in open(sys.argv[1], "rb").read().splitlines() if l.strip()][int(sys.argv[2]):]
-print(" ".join(sorted({str(json.loads(l)["conn"]) for l in lines} - old)))
-PY
-)
+got=$(new_conns east "$n" "$EAST_CONNS")
 echo "   vc-east connections before the removal: $(wc -w <<<"$EAST_CONNS"); new ones after it: ${got:-none}"
 assert_eq "" "$got" "new connections to vc-east after a reload that left it unchanged"
 is_alive "$HL" || fail "h2load ended before the checks after the removal: raise N2 or lower the rate"
@@ -246,5 +258,34 @@ forget_pid "$HL"
 h2load_ok "$WORK/h2load-2.out" "$N2" north /sim/echo/load-north
 assert_eq 0 "$(grep -c 'reload refused' "$SG_LOG" || true)" "refused reloads"
 serving "after the reload removing vc-west" east north
+
+# =======================================================================================
+check "reload moving vc-north to another simulator: in flight stays, new requests move"
+vget north /sim/echo/north-inflight -H 'x-sim-delay-ms: 2000' >"$WORK/inflight2.code" &
+INF=$!
+wait_seen north /sim/echo/north-inflight 1
+EAST_CONNS=$(conns east)
+NORTH_N=$(record_count "${REC[north]}")
+SIMPORT[north]=${SIMPORT[north2]}
+conf_for east north
+hup_and_wait "reloaded"
+is_alive "$INF" || fail "the request on north.vc.test ended before the reload took effect: raise its delay"
+for proto in http1.1 http2; do
+    assert_eq 200 "$(vget north "/sim/echo/moved-$proto" "--$proto")" "GET on north.vc.test over $proto after the move"
+    assert_eq 1 "$(seen north2 "/sim/echo/moved-$proto")" "requests north2 received for moved-$proto"
+done
+assert_eq "200 ManagedObjectReference" "$(stop north north vasa-moved)" "t-north's stop-test after the move"
+assert_eq 1 "$(seen north2 "$VP/vasa-moved/$M")" "t-north's stop-test at north2"
+wait "$INF" || true
+assert_eq 200 "$(cat "$WORK/inflight2.code")" "the request in flight on the old vc-north during the move"
+assert_eq "$NORTH_N" "$(record_count "${REC[north]}")" "requests the old vc-north simulator received after the move"
+n=$(record_count "${REC[east]}")
+assert_eq 200 "$(vget east /sim/echo/east-after-move)" "GET on east.vc.test after the move"
+got=$(new_conns east "$n" "$EAST_CONNS")
+assert_eq "" "$got" "new connections to vc-east after a reload that changed vc-north only"
+echo "   vc-north now at north2; the request in flight finished on the old one; vc-east's connections kept"
+assert_eq 0 "$(grep -c 'reload refused' "$SG_LOG" || true)" "refused reloads"
+REC[north]=${REC[north2]}
+serving "after the reload moving vc-north" east north
 
 echo "PASS: $TEST_NAME"
