@@ -6,8 +6,9 @@
  * docs/design.md "Configuration" and conf/smsguard.conf document the same keys in the
  * same order: change all three together.
  *
- * Reload (SIGHUP): listen and admin addresses, certificates, upstream, limits,
- * routes, log, policy and batch are reloadable (proxy/gen.c, loop.c and admin.c
+ * Reload (SIGHUP): listen and admin addresses, certificates, vhosts, upstreams (a
+ * kept upstream keeps its pooled connections: proxy/upstream.c), limits, routes, log,
+ * policy and batch are reloadable (proxy/gen.c, loop.c and admin.c
  * re-bind changed addresses before committing). What the process is built around is
  * not: a change to the worker count or to the audit writer's file, sync mode or
  * signing key refuses the whole reload ("file: 'key' changed, needs a restart",
