@@ -8,12 +8,13 @@
 #     simulator, its tenant; its tenant's token refused on east), /healthz lists it
 #   - while h2load runs against north.vc.test and a request is in flight on west.vc.test,
 #     a reload removes vc-west: h2load has no failure, the request in flight finishes 200,
-#     west.vc.test is then 421 (nothing more reaches vc-west), east and north serve on, the
+#     west.vc.test is then 421 (nothing more reaches vc-west), also on an HTTP/2 and an
+#     HTTP/1.1 connection to it opened before the reload, east and north serve on, the
 #     pooled connections to vc-east are reused (no new upstream connection), /healthz no
 #     longer lists vc-west
 #   - a reload that moves vc-north to another simulator (north2): a request in flight on the
-#     old one finishes there with 200, new requests reach only north2, vc-east's pooled
-#     connections are still reused
+#     old one finishes there with 200, new requests reach only north2 (also those on client
+#     connections opened before the reload), vc-east's pooled connections are still reused
 # Every step ends with the same process serving.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need h2load nghttp2-client
@@ -133,6 +134,79 @@ print(" ".join(sorted({str(json.loads(l)["conn"]) for l in lines} - old, key=int
 PY
 }
 
+# held_open VH TAG: an HTTP/2 and an HTTP/1.1 connection to VH.vc.test, each served GET
+# /sim/echo/held-h2-before-TAG (h1: held-h1-before-TAG) at once, kept open in a python3 in
+# the background; held_close makes each send one more request (held-h2-after-TAG, ...) and
+# leaves "h2 BEFORE -> AFTER" and "h1 BEFORE -> AFTER", the answers' fates, in held.out.
+held_open() {
+    rm -f "$WORK/held.ready" "$WORK/held.go"
+    PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" "$PYBIN" - "$SG_PORT" "$CA_CRT" "$WORK/held.ready" \
+        "$WORK/held.go" "$1.vc.test" "$2" >"$WORK/held.out" 2>&1 <<'PY' &
+import os, socket, ssl, sys, time
+from h2raw import Conn
+
+port, ca, ready, go, host, tag = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+
+def get(path):
+    return [(":method", "GET"), (":scheme", "https"), (":authority", host), (":path", path)]
+
+def h1(s, path):
+    """One GET on the HTTP/1.1 connection s: 'status N' or 'closed'."""
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                return "closed"
+            buf += d
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        n = 0
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            if k.strip().lower() == "content-length":
+                n = int(v)
+        while len(body) < n:
+            d = s.recv(65536)
+            if not d:
+                return "closed"
+            body += d
+        return "status " + lines[0].split(" ")[1]
+    except (OSError, ssl.SSLError):
+        return "closed"
+
+c = Conn(port, ca, sni=host)
+c.request(1, get("/sim/echo/held-h2-before-" + tag))
+h2_before = c.outcome(1)
+ctx = ssl.create_default_context(cafile=ca)
+ctx.set_alpn_protocols(["http/1.1"])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                    server_hostname=host)
+h1_before = h1(s, "/sim/echo/held-h1-before-" + tag)
+open(ready, "w").close()
+deadline = time.monotonic() + 30
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.05)
+c.request(3, get("/sim/echo/held-h2-after-" + tag))
+print("h2 %s -> %s" % (h2_before, c.outcome(3)))
+print("h1 %s -> %s" % (h1_before, h1(s, "/sim/echo/held-h1-after-" + tag)))
+PY
+    HELD=$!
+    track_pid "$HELD" "python3 (connections held across a reload)"
+    local deadline=$((SECONDS + 10))
+    until [[ -e $WORK/held.ready ]]; do
+        ((SECONDS < deadline)) || fail "the held connections were not served in 10 s: $(cat "$WORK/held.out")"
+        is_alive "$HELD" || fail "the held connections failed: $(cat "$WORK/held.out")"
+        sleep 0.05
+    done
+}
+held_close() { # not in $(...): it waits for its own child
+    : >"$WORK/held.go"
+    wait "$HELD" || fail "the held connections: $(cat "$WORK/held.out")"
+    forget_pid "$HELD"
+}
+
 # cert_fp SNI: SHA-256 fingerprint of the certificate served for SNI.
 cert_fp() {
     openssl s_client -connect "127.0.0.1:$SG_PORT" -servername "$1" </dev/null 2>/dev/null |
@@ -218,6 +292,7 @@ INF=$!
 wait_seen west /sim/echo/west-inflight 1
 # the connections vc-east's simulator has seen so far (all idle in smsguard's pools now)
 EAST_CONNS=$(conns east)
+held_open west gone
 WEST_N=$(record_count "${REC[west]}")
 conf_for east north
 hup_and_wait "reloaded"
@@ -233,11 +308,18 @@ for proto in http1.1 http2; do
     code=$(vget west "/sim/echo/west-gone-$proto" "--$proto" -k)
     assert_eq 421 "$code" "GET on west.vc.test over $proto after the removal"
 done
+held_close
+got=$(cat "$WORK/held.out")
+sed 's/^/   connection opened before the reload: /' <<<"$got"
+assert_eq $'h2 status 200 -> status 421\nh1 status 200 -> status 421' "$got" \
+    "answers on connections to west.vc.test opened before its removal (before -> after)"
 printf 'GET /sim/echo/west-gone-raw HTTP/1.1\r\nHost: west.vc.test\r\nConnection: close\r\n\r\n' >"$WORK/gone.in"
 tls_raw "$SG_PORT" "$WORK/gone.in" "$WORK/gone.out" 3 >/dev/null
 assert_eq 421 "$(head -c 12 "$WORK/gone.out" | cut -d' ' -f2)" "Host west.vc.test without SNI after the removal"
 assert_eq "500 NotAuthenticated" "$(stop east west vasa-w)" "t-west's token (removed with its tenant) on east.vc.test"
 assert_eq "$WEST_N" "$(record_count "${REC[west]}")" "requests vc-west's simulator received after its removal"
+assert_eq "1 1 0 0" "$(seen west held-h2-before-gone) $(seen west held-h1-before-gone) $(seen west held-h2-after-gone) $(seen west held-h1-after-gone)" \
+    "requests on the held connections vc-west's simulator received (h2, h1 before; h2, h1 after)"
 assert_eq 200 "$(health)" "/healthz"
 assert_not_contains "$(cat "$WORK/health.body")" "vc-west" "/healthz after the removal"
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-east: up" "/healthz after the removal"
@@ -264,11 +346,19 @@ check "reload moving vc-north to another simulator: in flight stays, new request
 vget north /sim/echo/north-inflight -H 'x-sim-delay-ms: 2000' >"$WORK/inflight2.code" &
 INF=$!
 wait_seen north /sim/echo/north-inflight 1
+held_open north moved
 EAST_CONNS=$(conns east)
 NORTH_N=$(record_count "${REC[north]}")
 SIMPORT[north]=${SIMPORT[north2]}
 conf_for east north
 hup_and_wait "reloaded"
+held_close
+got=$(cat "$WORK/held.out")
+sed 's/^/   connection opened before the reload: /' <<<"$got"
+assert_eq $'h2 status 200 -> status 200\nh1 status 200 -> status 200' "$got" \
+    "answers on connections to north.vc.test opened before the move (before -> after)"
+assert_eq "0 0 1 1" "$(seen north held-h2-after-moved) $(seen north held-h1-after-moved) $(seen north2 held-h2-after-moved) $(seen north2 held-h1-after-moved)" \
+    "requests sent after the move on connections opened before it, at the old vc-north (h2 h1) and at north2 (h2 h1)"
 is_alive "$INF" || fail "the request on north.vc.test ended before the reload took effect: raise its delay"
 for proto in http1.1 http2; do
     assert_eq 200 "$(vget north "/sim/echo/moved-$proto" "--$proto")" "GET on north.vc.test over $proto after the move"
