@@ -251,6 +251,7 @@ track_pid "$HL" "h2load (east)"
 wait_seen east /sim/echo/load-east 3000
 conf_for east west north
 hup_and_wait "reloaded"
+is_alive "$HL" || fail "h2load ended before the reload: raise N1 or lower the rate"
 echo "   reloaded with $(seen east /sim/echo/load-east) load requests received by vc-east"
 
 check "north.vc.test serves at once: its certificate, its simulator, its tenant"
@@ -270,7 +271,6 @@ done
 assert_eq 200 "$(health)" "/healthz"
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-north: up" "/healthz after the reload"
 assert_eq 200 "$(health /vc-north)" "/healthz/vc-north after the reload"
-is_alive "$HL" || fail "h2load ended before north.vc.test was checked: raise N1 or lower the rate"
 
 check "h2load across the reload: every request succeeded"
 wait "$HL" || fail "h2load exited non-zero: $(cat "$WORK/h2load-1.out")"
@@ -297,6 +297,7 @@ WEST_N=$(record_count "${REC[west]}")
 conf_for east north
 hup_and_wait "reloaded"
 is_alive "$INF" || fail "the request on west.vc.test ended before the reload took effect: raise its delay"
+is_alive "$HL" || fail "h2load ended before the reload: raise N2 or lower the rate"
 echo "   reloaded with $(seen north /sim/echo/load-north) load requests received by vc-north, a request on vc-west in flight"
 
 check "after the removal: the request in flight finished, west.vc.test is 421 with nothing forwarded"
@@ -334,7 +335,6 @@ assert_eq "200 ManagedObjectReference" "$(stop east east vasa-1)" "t-east's stop
 got=$(new_conns east "$n" "$EAST_CONNS")
 echo "   vc-east connections before the removal: $(wc -w <<<"$EAST_CONNS"); new ones after it: ${got:-none}"
 assert_eq "" "$got" "new connections to vc-east after a reload that left it unchanged"
-is_alive "$HL" || fail "h2load ended before the checks after the removal: raise N2 or lower the rate"
 wait "$HL" || fail "h2load exited non-zero: $(cat "$WORK/h2load-2.out")"
 forget_pid "$HL"
 h2load_ok "$WORK/h2load-2.out" "$N2" north /sim/echo/load-north
