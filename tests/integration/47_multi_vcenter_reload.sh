@@ -15,6 +15,9 @@
 #   - a reload that moves vc-north to another simulator (north2): a request in flight on the
 #     old one finishes there with 200, new requests reach only north2 (also those on client
 #     connections opened before the reload), vc-east's pooled connections are still reused
+#   - north2 stopped: vc-north is held down (502, /healthz/vc-north 503); a reload pointing
+#     vc-north back at the first simulator serves the next request at once (no hold-down
+#     carried over to the new address)
 # Every step ends with the same process serving.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need h2load nghttp2-client
@@ -26,13 +29,13 @@ BODY='{"groupId":[{"faultDomainId":{"id":"fd-1"},"deviceGroupId":{"id":"rg-1"}}]
 sha() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 
 setup_certs
-declare -A REC=() SIMPORT=() TOK=()
+declare -A REC=() SIMPORT=() SIMPID=() TOK=()
 for vc in east west north north2; do
     [[ $vc == north2 ]] || gen_cert ca "$vc" "$vc.vc.test" 30 "DNS:$vc.vc.test"
     SIM_RECORD=$WORK/sim-$vc.jsonl
     start_sim
     : >"$SIM_RECORD"
-    REC[$vc]=$SIM_RECORD SIMPORT[$vc]=$SIM_PORT
+    REC[$vc]=$SIM_RECORD SIMPORT[$vc]=$SIM_PORT SIMPID[$vc]=$SIM_PID
     TOK[$vc]=tok-$vc-$$-$RANDOM$RANDOM
 done
 
@@ -349,6 +352,7 @@ wait_seen north /sim/echo/north-inflight 1
 held_open north moved
 EAST_CONNS=$(conns east)
 NORTH_N=$(record_count "${REC[north]}")
+NORTH1_PORT=${SIMPORT[north]} NORTH1_REC=${REC[north]}
 SIMPORT[north]=${SIMPORT[north2]}
 conf_for east north
 hup_and_wait "reloaded"
@@ -377,5 +381,37 @@ echo "   vc-north now at north2; the request in flight finished on the old one; 
 assert_eq 0 "$(grep -c 'reload refused' "$SG_LOG" || true)" "refused reloads"
 REC[north]=${REC[north2]}
 serving "after the reload moving vc-north" east north
+
+# =======================================================================================
+check "vc-north down (north2 stopped), then a reload pointing it at a live simulator: served at once"
+kill -TERM "${SIMPID[north2]}"
+deadline=$((SECONDS + 5))
+while is_alive "${SIMPID[north2]}" && ((SECONDS < deadline)); do sleep 0.05; done
+is_alive "${SIMPID[north2]}" && fail "north2 still runs 5 s after SIGTERM"
+wait "${SIMPID[north2]}" 2>/dev/null || true
+forget_pid "${SIMPID[north2]}"
+deadline=$((SECONDS + 5))
+until [[ $(health /vc-north) == 503 ]]; do
+    ((SECONDS < deadline)) || fail "/healthz/vc-north 5 s after north2 stopped: $(health /vc-north)"
+    assert_eq 502 "$(vget north /sim/echo/north-down)" "GET on north.vc.test with north2 stopped"
+    sleep 0.1
+done
+# 3 to 4 s more of requests: the probes fail, the hold-down doubles to 4 s, beyond the reload
+t0=$SECONDS
+while ((SECONDS - t0 < 4)); do
+    assert_eq 502 "$(vget north /sim/echo/north-down)" "GET on north.vc.test while vc-north is held down"
+    sleep 0.2
+done
+SIMPORT[north]=$NORTH1_PORT REC[north]=$NORTH1_REC
+n=$(record_count "${REC[north]}")
+conf_for east north
+hup_and_wait "reloaded"
+# no hold-down carried over to the new address: the first request is forwarded
+assert_eq 200 "$(vget north /sim/echo/north-back-1)" "GET on north.vc.test right after the reload"
+assert_eq $((n + 1)) "$(record_count "${REC[north]}")" "requests the first vc-north simulator received after the reload"
+assert_eq 200 "$(health /vc-north)" "/healthz/vc-north after a request was served"
+echo "   vc-north back on its first simulator: served at once, /healthz/vc-north 200"
+assert_eq 0 "$(grep -c 'reload refused' "$SG_LOG" || true)" "refused reloads"
+serving "after the reload pointing vc-north at a live simulator" east north
 
 echo "PASS: $TEST_NAME"
