@@ -56,8 +56,6 @@ for vc in east west; do
     if [[ $vc == east ]]; then start_sim --max-batch 3; else start_sim --max-batch 5; fi
     REC[$vc]=$SIM_RECORD SIMPORT[$vc]=$SIM_PORT SIMPID[$vc]=$SIM_PID
 done
-: >"${REC[east]}"
-: >"${REC[west]}"
 
 declare -A TOK=()
 for who in east west both; do TOK[$who]=tok-$who-$$-$RANDOM$RANDOM; done

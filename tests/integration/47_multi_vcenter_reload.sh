@@ -34,7 +34,6 @@ for vc in east west north north2; do
     [[ $vc == north2 ]] || gen_cert ca "$vc" "$vc.vc.test" 30 "DNS:$vc.vc.test"
     SIM_RECORD=$WORK/sim-$vc.jsonl
     start_sim
-    : >"$SIM_RECORD"
     REC[$vc]=$SIM_RECORD SIMPORT[$vc]=$SIM_PORT SIMPID[$vc]=$SIM_PID
     TOK[$vc]=tok-$vc-$$-$RANDOM$RANDOM
 done
