@@ -600,10 +600,15 @@ for fam in smsguard_requests_total smsguard_request_duration_seconds_count \
     assert_match '(^| )vc-east:[1-9]' "$got" "$fam series with upstream=\"vc-east\""
     assert_match '(^| )vc-west:[1-9]' "$got" "$fam series with upstream=\"vc-west\""
 done
-# batch parts: learn-e1 .. cfg-e on east sent 4+3+... parts; west's count differs from east's
-pe=$(metric "$WORK/m2.txt" smsguard_batch_parts_total "{'upstream':'vc-east'}")
-pw=$(metric "$WORK/m2.txt" smsguard_batch_parts_total "{'upstream':'vc-west'}")
-echo "   batch parts: vc-east $pe, vc-west $pw"
+# every /sms/ call a simulator received so far was a batch part (a one-part stop-test, a part
+# of a split one, refused or not, a composite query's part query): each upstream counts
+# exactly its own simulator's (east's are about twice west's, so swapped labels show)
+for vc in east west; do
+    parts=$(metric "$WORK/m2.txt" smsguard_batch_parts_total "{'upstream':'vc-$vc'}")
+    calls=$(record_paths "${REC[$vc]}" | grep -c '^/sdk/vim25/8.0.3.0/sms/' || true)
+    echo "   smsguard_batch_parts_total{upstream=\"vc-$vc\"} $parts; /sms/ calls at vc-$vc: $calls"
+    assert_eq "$calls" "$parts" "smsguard_batch_parts_total{upstream=\"vc-$vc\"} (the /sms/ calls vc-$vc's simulator received)"
+done
 
 # =======================================================================================
 check "vc-west down (its simulator stopped): ProviderUnavailable at once, east untouched"
