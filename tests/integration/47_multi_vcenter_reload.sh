@@ -8,9 +8,16 @@
 #     simulator, its tenant; its tenant's token refused on east), /healthz lists it
 #   - while h2load runs against north.vc.test and a request is in flight on west.vc.test,
 #     a reload removes vc-west: h2load has no failure, the request in flight finishes 200,
-#     west.vc.test is then 421 (nothing more reaches vc-west), east and north serve on, the
+#     west.vc.test is then 421 (nothing more reaches vc-west), also on an HTTP/2 and an
+#     HTTP/1.1 connection to it opened before the reload, east and north serve on, the
 #     pooled connections to vc-east are reused (no new upstream connection), /healthz no
 #     longer lists vc-west
+#   - a reload that moves vc-north to another simulator (north2): a request in flight on the
+#     old one finishes there with 200, new requests reach only north2 (also those on client
+#     connections opened before the reload), vc-east's pooled connections are still reused
+#   - north2 stopped: vc-north is held down (502, /healthz/vc-north 503); a reload pointing
+#     vc-north back at the first simulator serves the next request at once (no hold-down
+#     carried over to the new address)
 # Every step ends with the same process serving.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need h2load nghttp2-client
@@ -22,13 +29,12 @@ BODY='{"groupId":[{"faultDomainId":{"id":"fd-1"},"deviceGroupId":{"id":"rg-1"}}]
 sha() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 
 setup_certs
-declare -A REC=() SIMPORT=() TOK=()
-for vc in east west north; do
-    gen_cert ca "$vc" "$vc.vc.test" 30 "DNS:$vc.vc.test"
+declare -A REC=() SIMPORT=() SIMPID=() TOK=()
+for vc in east west north north2; do
+    [[ $vc == north2 ]] || gen_cert ca "$vc" "$vc.vc.test" 30 "DNS:$vc.vc.test"
     SIM_RECORD=$WORK/sim-$vc.jsonl
     start_sim
-    : >"$SIM_RECORD"
-    REC[$vc]=$SIM_RECORD SIMPORT[$vc]=$SIM_PORT
+    REC[$vc]=$SIM_RECORD SIMPORT[$vc]=$SIM_PORT SIMPID[$vc]=$SIM_PID
     TOK[$vc]=tok-$vc-$$-$RANDOM$RANDOM
 done
 
@@ -111,6 +117,98 @@ wait_seen() {
     done
 }
 
+# conns VC: the connection ids vc-VC's simulator has seen, on one line.
+conns() {
+    pyrun "${REC[$1]}" <<'PY'
+import json, sys
+print(" ".join(sorted({str(json.loads(l)["conn"]) for l in open(sys.argv[1], "rb") if l.strip()}, key=int)))
+PY
+}
+
+# new_conns VC N OLD: the connection ids of the requests vc-VC's simulator recorded after its
+# first N lines that are not among OLD (conns' output), on one line.
+new_conns() {
+    pyrun "${REC[$1]}" "$2" "$3" <<'PY'
+import json, sys
+old = set(sys.argv[3].split())
+lines = [l for l in open(sys.argv[1], "rb").read().splitlines() if l.strip()][int(sys.argv[2]):]
+print(" ".join(sorted({str(json.loads(l)["conn"]) for l in lines} - old, key=int)))
+PY
+}
+
+# held_open VH TAG: an HTTP/2 and an HTTP/1.1 connection to VH.vc.test, each served GET
+# /sim/echo/held-h2-before-TAG (h1: held-h1-before-TAG) at once, kept open in a python3 in
+# the background; held_close makes each send one more request (held-h2-after-TAG, ...) and
+# leaves "h2 BEFORE -> AFTER" and "h1 BEFORE -> AFTER", the answers' fates, in held.out.
+held_open() {
+    rm -f "$WORK/held.ready" "$WORK/held.go"
+    PYTHONPATH="$SG_SOURCE_DIR/tests/integration/lib" "$PYBIN" - "$SG_PORT" "$CA_CRT" "$WORK/held.ready" \
+        "$WORK/held.go" "$1.vc.test" "$2" >"$WORK/held.out" 2>&1 <<'PY' &
+import os, socket, ssl, sys, time
+from h2raw import Conn
+
+port, ca, ready, go, host, tag = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+
+def get(path):
+    return [(":method", "GET"), (":scheme", "https"), (":authority", host), (":path", path)]
+
+def h1(s, path):
+    """One GET on the HTTP/1.1 connection s: 'status N' or 'closed'."""
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                return "closed"
+            buf += d
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        n = 0
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            if k.strip().lower() == "content-length":
+                n = int(v)
+        while len(body) < n:
+            d = s.recv(65536)
+            if not d:
+                return "closed"
+            body += d
+        return "status " + lines[0].split(" ")[1]
+    except (OSError, ssl.SSLError):
+        return "closed"
+
+c = Conn(port, ca, sni=host)
+c.request(1, get("/sim/echo/held-h2-before-" + tag))
+h2_before = c.outcome(1)
+ctx = ssl.create_default_context(cafile=ca)
+ctx.set_alpn_protocols(["http/1.1"])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                    server_hostname=host)
+h1_before = h1(s, "/sim/echo/held-h1-before-" + tag)
+open(ready, "w").close()
+deadline = time.monotonic() + 30
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.05)
+c.request(3, get("/sim/echo/held-h2-after-" + tag))
+print("h2 %s -> %s" % (h2_before, c.outcome(3)))
+print("h1 %s -> %s" % (h1_before, h1(s, "/sim/echo/held-h1-after-" + tag)))
+PY
+    HELD=$!
+    track_pid "$HELD" "python3 (connections held across a reload)"
+    local deadline=$((SECONDS + 10))
+    until [[ -e $WORK/held.ready ]]; do
+        ((SECONDS < deadline)) || fail "the held connections were not served in 10 s: $(cat "$WORK/held.out")"
+        is_alive "$HELD" || fail "the held connections failed: $(cat "$WORK/held.out")"
+        sleep 0.05
+    done
+}
+held_close() { # not in $(...): it waits for its own child
+    : >"$WORK/held.go"
+    wait "$HELD" || fail "the held connections: $(cat "$WORK/held.out")"
+    forget_pid "$HELD"
+}
+
 # cert_fp SNI: SHA-256 fingerprint of the certificate served for SNI.
 cert_fp() {
     openssl s_client -connect "127.0.0.1:$SG_PORT" -servername "$1" </dev/null 2>/dev/null |
@@ -155,6 +253,7 @@ track_pid "$HL" "h2load (east)"
 wait_seen east /sim/echo/load-east 3000
 conf_for east west north
 hup_and_wait "reloaded"
+is_alive "$HL" || fail "h2load ended before the reload: raise N1 or lower the rate"
 echo "   reloaded with $(seen east /sim/echo/load-east) load requests received by vc-east"
 
 check "north.vc.test serves at once: its certificate, its simulator, its tenant"
@@ -174,7 +273,6 @@ done
 assert_eq 200 "$(health)" "/healthz"
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-north: up" "/healthz after the reload"
 assert_eq 200 "$(health /vc-north)" "/healthz/vc-north after the reload"
-is_alive "$HL" || fail "h2load ended before north.vc.test was checked: raise N1 or lower the rate"
 
 check "h2load across the reload: every request succeeded"
 wait "$HL" || fail "h2load exited non-zero: $(cat "$WORK/h2load-1.out")"
@@ -195,15 +293,13 @@ vget west /sim/echo/west-inflight -H 'x-sim-delay-ms: 2000' >"$WORK/inflight.cod
 INF=$!
 wait_seen west /sim/echo/west-inflight 1
 # the connections vc-east's simulator has seen so far (all idle in smsguard's pools now)
-EAST_CONNS=$(pyrun "${REC[east]}" <<'PY'
-import json, sys
-print(" ".join(sorted({str(json.loads(l)["conn"]) for l in open(sys.argv[1], "rb") if l.strip()}, key=int)))
-PY
-)
+EAST_CONNS=$(conns east)
+held_open west gone
 WEST_N=$(record_count "${REC[west]}")
 conf_for east north
 hup_and_wait "reloaded"
 is_alive "$INF" || fail "the request on west.vc.test ended before the reload took effect: raise its delay"
+is_alive "$HL" || fail "h2load ended before the reload: raise N2 or lower the rate"
 echo "   reloaded with $(seen north /sim/echo/load-north) load requests received by vc-north, a request on vc-west in flight"
 
 check "after the removal: the request in flight finished, west.vc.test is 421 with nothing forwarded"
@@ -215,11 +311,18 @@ for proto in http1.1 http2; do
     code=$(vget west "/sim/echo/west-gone-$proto" "--$proto" -k)
     assert_eq 421 "$code" "GET on west.vc.test over $proto after the removal"
 done
+held_close
+got=$(cat "$WORK/held.out")
+sed 's/^/   connection opened before the reload: /' <<<"$got"
+assert_eq $'h2 status 200 -> status 421\nh1 status 200 -> status 421' "$got" \
+    "answers on connections to west.vc.test opened before its removal (before -> after)"
 printf 'GET /sim/echo/west-gone-raw HTTP/1.1\r\nHost: west.vc.test\r\nConnection: close\r\n\r\n' >"$WORK/gone.in"
 tls_raw "$SG_PORT" "$WORK/gone.in" "$WORK/gone.out" 3 >/dev/null
 assert_eq 421 "$(head -c 12 "$WORK/gone.out" | cut -d' ' -f2)" "Host west.vc.test without SNI after the removal"
 assert_eq "500 NotAuthenticated" "$(stop east west vasa-w)" "t-west's token (removed with its tenant) on east.vc.test"
 assert_eq "$WEST_N" "$(record_count "${REC[west]}")" "requests vc-west's simulator received after its removal"
+assert_eq "1 1 0 0" "$(seen west held-h2-before-gone) $(seen west held-h1-before-gone) $(seen west held-h2-after-gone) $(seen west held-h1-after-gone)" \
+    "requests on the held connections vc-west's simulator received (h2, h1 before; h2, h1 after)"
 assert_eq 200 "$(health)" "/healthz"
 assert_not_contains "$(cat "$WORK/health.body")" "vc-west" "/healthz after the removal"
 assert_contains "$(cat "$WORK/health.body")" "upstream vc-east: up" "/healthz after the removal"
@@ -231,20 +334,83 @@ for i in 1 2 3 4; do
     assert_eq 200 "$(vget east "/sim/echo/east-after-$i")" "GET $i on east.vc.test after the removal"
 done
 assert_eq "200 ManagedObjectReference" "$(stop east east vasa-1)" "t-east's stop-test after the removal"
-got=$(pyrun "${REC[east]}" "$n" "$EAST_CONNS" <<'PY'
-import json, sys
-old = set(sys.argv[3].split())
-lines = [l for l in open(sys.argv[1], "rb").read().splitlines() if l.strip()][int(sys.argv[2]):]
-print(" ".join(sorted({str(json.loads(l)["conn"]) for l in lines} - old)))
-PY
-)
+got=$(new_conns east "$n" "$EAST_CONNS")
 echo "   vc-east connections before the removal: $(wc -w <<<"$EAST_CONNS"); new ones after it: ${got:-none}"
 assert_eq "" "$got" "new connections to vc-east after a reload that left it unchanged"
-is_alive "$HL" || fail "h2load ended before the checks after the removal: raise N2 or lower the rate"
 wait "$HL" || fail "h2load exited non-zero: $(cat "$WORK/h2load-2.out")"
 forget_pid "$HL"
 h2load_ok "$WORK/h2load-2.out" "$N2" north /sim/echo/load-north
 assert_eq 0 "$(grep -c 'reload refused' "$SG_LOG" || true)" "refused reloads"
 serving "after the reload removing vc-west" east north
+
+# =======================================================================================
+check "reload moving vc-north to another simulator: in flight stays, new requests move"
+vget north /sim/echo/north-inflight -H 'x-sim-delay-ms: 2000' >"$WORK/inflight2.code" &
+INF=$!
+wait_seen north /sim/echo/north-inflight 1
+held_open north moved
+EAST_CONNS=$(conns east)
+NORTH_N=$(record_count "${REC[north]}")
+NORTH1_PORT=${SIMPORT[north]} NORTH1_REC=${REC[north]}
+SIMPORT[north]=${SIMPORT[north2]}
+conf_for east north
+hup_and_wait "reloaded"
+held_close
+got=$(cat "$WORK/held.out")
+sed 's/^/   connection opened before the reload: /' <<<"$got"
+assert_eq $'h2 status 200 -> status 200\nh1 status 200 -> status 200' "$got" \
+    "answers on connections to north.vc.test opened before the move (before -> after)"
+assert_eq "0 0 1 1" "$(seen north held-h2-after-moved) $(seen north held-h1-after-moved) $(seen north2 held-h2-after-moved) $(seen north2 held-h1-after-moved)" \
+    "requests sent after the move on connections opened before it, at the old vc-north (h2 h1) and at north2 (h2 h1)"
+is_alive "$INF" || fail "the request on north.vc.test ended before the reload took effect: raise its delay"
+for proto in http1.1 http2; do
+    assert_eq 200 "$(vget north "/sim/echo/moved-$proto" "--$proto")" "GET on north.vc.test over $proto after the move"
+    assert_eq 1 "$(seen north2 "/sim/echo/moved-$proto")" "requests north2 received for moved-$proto"
+done
+assert_eq "200 ManagedObjectReference" "$(stop north north vasa-moved)" "t-north's stop-test after the move"
+assert_eq 1 "$(seen north2 "$VP/vasa-moved/$M")" "t-north's stop-test at north2"
+wait "$INF" || true
+assert_eq 200 "$(cat "$WORK/inflight2.code")" "the request in flight on the old vc-north during the move"
+assert_eq "$NORTH_N" "$(record_count "${REC[north]}")" "requests the old vc-north simulator received after the move"
+n=$(record_count "${REC[east]}")
+assert_eq 200 "$(vget east /sim/echo/east-after-move)" "GET on east.vc.test after the move"
+got=$(new_conns east "$n" "$EAST_CONNS")
+assert_eq "" "$got" "new connections to vc-east after a reload that changed vc-north only"
+echo "   vc-north now at north2; the request in flight finished on the old one; vc-east's connections kept"
+assert_eq 0 "$(grep -c 'reload refused' "$SG_LOG" || true)" "refused reloads"
+REC[north]=${REC[north2]}
+serving "after the reload moving vc-north" east north
+
+# =======================================================================================
+check "vc-north down (north2 stopped), then a reload pointing it at a live simulator: served at once"
+kill -TERM "${SIMPID[north2]}"
+deadline=$((SECONDS + 5))
+while is_alive "${SIMPID[north2]}" && ((SECONDS < deadline)); do sleep 0.05; done
+is_alive "${SIMPID[north2]}" && fail "north2 still runs 5 s after SIGTERM"
+wait "${SIMPID[north2]}" 2>/dev/null || true
+forget_pid "${SIMPID[north2]}"
+deadline=$((SECONDS + 5))
+until [[ $(health /vc-north) == 503 ]]; do
+    ((SECONDS < deadline)) || fail "/healthz/vc-north 5 s after north2 stopped: $(health /vc-north)"
+    assert_eq 502 "$(vget north /sim/echo/north-down)" "GET on north.vc.test with north2 stopped"
+    sleep 0.1
+done
+# 3 to 4 s more of requests: the probes fail, the hold-down doubles to 4 s, beyond the reload
+t0=$SECONDS
+while ((SECONDS - t0 < 4)); do
+    assert_eq 502 "$(vget north /sim/echo/north-down)" "GET on north.vc.test while vc-north is held down"
+    sleep 0.2
+done
+SIMPORT[north]=$NORTH1_PORT REC[north]=$NORTH1_REC
+n=$(record_count "${REC[north]}")
+conf_for east north
+hup_and_wait "reloaded"
+# no hold-down carried over to the new address: the first request is forwarded
+assert_eq 200 "$(vget north /sim/echo/north-back-1)" "GET on north.vc.test right after the reload"
+assert_eq $((n + 1)) "$(record_count "${REC[north]}")" "requests the first vc-north simulator received after the reload"
+assert_eq 200 "$(health /vc-north)" "/healthz/vc-north after a request was served"
+echo "   vc-north back on its first simulator: served at once, /healthz/vc-north 200"
+assert_eq 0 "$(grep -c 'reload refused' "$SG_LOG" || true)" "refused reloads"
+serving "after the reload pointing vc-north at a live simulator" east north
 
 echo "PASS: $TEST_NAME"
