@@ -162,8 +162,9 @@ static int64_t rule_local(const tz_rule_t *r, int64_t y)
         break;
     default: /* Mm.w.d: the w-th weekday d of month m; w = 5 is the last one */
         first = days_from_civil(y, r->month, 1);
+        /* The month's first weekday d (1970-01-01 was a Thursday, 4), then w - 1 weeks. */
         day = first + floor_mod(r->day - floor_mod(first + 4, 7), 7) + 7 * (r->week - 1);
-        if (day >= first + days_in_month(y, r->month)) /* 1970-01-01: Thursday, 4 */
+        if (day >= first + days_in_month(y, r->month))
             day -= 7;
         break;
     }
