@@ -39,6 +39,7 @@ TEST_PACKAGES=(
     systemd                  # systemd-analyze verify: the unit file (90, 91)
     haproxy                  # two instances behind HAProxy (92)
     testssl.sh               # testssl: the TLS scan (85)
+    tzdata                   # /usr/share/zoneinfo: change windows (tests/unit/policy/test_window.c)
 )
 
 mode="test" list=0
