@@ -3,8 +3,8 @@
 # gets (docs/operations.md "Files and directories"): smsguard in sbin, smsguard-audit and
 # smsguard-approve in bin, the production configuration, the systemd unit with the install's
 # paths, the four man pages and the documents; and nothing else (no sms-sim, no test
-# binaries). The binaries run, the man pages render without a warning and name every command-line option
-# and configuration key (conf/keys.c), the unit passes `systemd-analyze verify` (when
+# binaries). The binaries run, the man pages render without a warning and name every
+# command-line option and configuration key (conf/keys.c), the unit passes `systemd-analyze verify` (when
 # systemd is installed), the installed configuration passes `smsguard -t` once its
 # certificate and audit directory exist, a second install keeps a changed configuration,
 # and a DESTDIR install with the prefix /usr gives the Debian layout.
