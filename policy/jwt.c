@@ -16,32 +16,22 @@
  * bytes); the two JSON trees in a scratch pool disposed before returning, so a hostile
  * header costs nothing after its refusal; the principal's strings go to the caller's pool;
  * OpenSSL contexts are freed before returning.
+ *
+ * Splitting, segment decoding, the header's generic checks and the signature itself are
+ * policy/jose.c, shared with the four-eyes approvals (policy/approval.c).
  */
-#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/json.h"
+#include "policy/jose.h"
 #include "policy/policy-int.h"
 
-#define JWT_JSON_DEPTH 32           /* claims are shallow; the top-level object is level 1 */
-#define JWT_SIG_MAX 1024            /* RSA 8192 bits; larger keys are not configured */
-#define JWT_DATE_MAX 253402300799.0 /* 9999-12-31T23:59:59Z: beyond is not a date */
-/*
- * Characters in a number. Dates are read as doubles; a longer text has more digits than a
- * double holds, and issuers' libraries round (or cut) those differently from strtod.
- */
-#define JWT_NUMBER_MAX 32
 /* The scratch pool's chunk: one holds the header and claims trees of an ordinary token
  * (about 2.7 KiB for ten claims), so a verification costs one malloc, not one a node. */
 #define JWT_SCRATCH_CHUNK 4096
-
-/* ---- JSON (base/json.h) ------------------------------------------------------------ */
 
 /* The member NAME of object O, or NULL. */
 static const sg_json_t *jwt_get(const sg_json_t *o, const char *name)
@@ -56,184 +46,44 @@ static int jwt_is_string(const sg_json_t *v)
 
 /*
  * Decode segment S[0..N) into BUF and parse it into SCRATCH as exactly one JSON object
- * (RFC 7515 4, RFC 7519 7.2 step 10). Returns SG_OK with *out set, SG_ERR with *reason
- * set, or SG_ENOMEM.
+ * (policy/jose.h). Returns SG_OK with *out set, SG_ERR with *reason set, or SG_ENOMEM.
  */
 static int jwt_json_segment(sg_pool_t *scratch, const char *s, size_t n, unsigned char *buf,
                             const sg_json_t **out, const char **reason)
 {
-    static const sg_json_limits_t lim = {.max_depth = JWT_JSON_DEPTH,
-                                         .max_number_len = JWT_NUMBER_MAX};
-    long len = sg_b64url_decode(buf, s, n);
-    sg_json_err_t err;
-    sg_json_t *root;
-    int rc;
+    int dup, rc = sg__jose_json(scratch, s, n, buf, out, &dup);
 
-    if (len <= 0) {
-        *reason = "jwt malformed";
-        return SG_ERR;
-    }
-    rc = sg_json_parse(scratch, (const char *)buf, (size_t)len, &lim, &root, &err);
-    if (rc == SG_ENOMEM) {
+    if (rc == SG_ENOMEM)
         *reason = "out of memory";
-        return SG_ENOMEM;
-    }
-    if (rc != SG_OK) {
-        /* RFC 7515 5.2 step 4: a reader that keeps one of two equal names answers with the
-         * first or the last; the issuer may have meant the other. */
-        *reason = err.why == sg_json_why_duplicate ? "jwt duplicate member" : "jwt malformed";
-        return SG_ERR;
-    }
-    if (root->type != SG_JSON_OBJECT) {
-        *reason = "jwt malformed";
-        return SG_ERR;
-    }
-    *out = root;
-    return SG_OK;
-}
-
-/* ---- signatures (RFC 7518 3) ------------------------------------------------------- */
-
-/* Append a DER INTEGER holding the unsigned big-endian P[0..32) to OUT; returns its size. */
-static size_t jwt_der_uint(const unsigned char *p, unsigned char *out)
-{
-    size_t i = 0, n, o = 0;
-
-    while (i < 31 && p[i] == 0)
-        i++;
-    n = 32 - i;
-    out[o++] = 0x02;
-    out[o++] = (unsigned char)(n + (p[i] >= 0x80));
-    if (p[i] >= 0x80)
-        out[o++] = 0x00; /* keep it positive */
-    memcpy(out + o, p + i, n);
-    return o + n;
-}
-
-/*
- * RFC 7518 3.4: an ES256 signature is R || S, 32 bytes each. OpenSSL wants DER
- * (SEQUENCE of two INTEGERs); at most 2 + 2 * 35 = 72 bytes, built here without BIGNUMs.
- */
-static size_t jwt_es256_der(const unsigned char sig[64], unsigned char der[80])
-{
-    unsigned char body[72];
-    size_t n = jwt_der_uint(sig, body);
-
-    n += jwt_der_uint(sig + 32, body + n);
-    der[0] = 0x30;
-    der[1] = (unsigned char)n; /* < 128: short form */
-    memcpy(der + 2, body, n);
-    return n + 2;
-}
-
-/*
- * Verify SIG over DATA with K, the only alg being K's. Returns 1 valid, 0 invalid,
- * SG_ENOMEM when OpenSSL could not allocate its context.
- */
-static int jwt_verify(const sg_pol_key_t *k, const unsigned char *data, size_t n,
-                      const unsigned char *sig, size_t sn)
-{
-    unsigned char mac[EVP_MAX_MD_SIZE], der[80];
-    unsigned int maclen = 0;
-    const EVP_MD *md = sg__pol_md_sha256();
-    EVP_MD_CTX *ctx;
-    int rc;
-
-    switch (k->alg) {
-    case SG_JWT_HS256:
-        if (sn != 32)
-            return 0;
-        if (HMAC(md, k->secret, (int)k->secret_len, data, n, mac, &maclen) == NULL)
-            return SG_ENOMEM;
-        /* Constant time: a byte-wise compare leaks how much of a forged MAC is right. */
-        rc = maclen == 32 && CRYPTO_memcmp(mac, sig, 32) == 0;
-        OPENSSL_cleanse(mac, sizeof(mac));
-        return rc;
-    case SG_JWT_RS256:
-        /* RFC 8017 8.2.2: the signature is exactly as long as the modulus. */
-        if (sn != (size_t)EVP_PKEY_get_size(k->pkey))
-            return 0;
-        break;
-    case SG_JWT_ES256:
-        /* DER or any other length is not a JWS ES256 signature (RFC 7518 3.4). */
-        if (sn != 64)
-            return 0;
-        sn = jwt_es256_der(sig, der);
-        sig = der;
-        break;
-    case SG_JWT_EDDSA:
-        if (sn != 64)
-            return 0;
-        md = NULL; /* Ed25519 hashes internally (RFC 8037 3.1) */
-        break;
-    default:
-        return 0;
-    }
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL)
-        return SG_ENOMEM;
-    /* RSA keys default to PKCS#1 v1.5 padding: RS256, never PSS. */
-    if (EVP_DigestVerifyInit(ctx, NULL, md, NULL, k->pkey) != 1)
-        rc = 0;
-    else
-        rc = EVP_DigestVerify(ctx, sig, sn, data, n) == 1;
-    EVP_MD_CTX_free(ctx);
+    else if (rc != SG_OK)
+        *reason = dup ? "jwt duplicate member" : "jwt malformed";
     return rc;
 }
 
 /* ---- header ------------------------------------------------------------------------ */
 
-static const char *const jwt_alg_names[] = {
-    [SG_JWT_RS256] = "RS256",
-    [SG_JWT_ES256] = "ES256",
-    [SG_JWT_EDDSA] = "EdDSA",
-    [SG_JWT_HS256] = "HS256",
+/* What sg__jose_header() refused, in this file's words. */
+static const char *const jwt_header_why[] = {
+    [SG_JOSE_HDR_CRIT] = "jwt crit header refused",
+    [SG_JOSE_HDR_KEY] = "jwt key in header refused",
+    [SG_JOSE_HDR_MALFORMED] = "jwt malformed",
+    [SG_JOSE_HDR_ALG_NONE] = "jwt alg none refused",
+    [SG_JOSE_HDR_ALG_UNKNOWN] = "jwt unsupported alg",
 };
 
 /*
  * Check the protected header and choose the key. Returns the key, or NULL with *reason.
- * Strings from the reader hold no NUL, so C string functions see all of them.
  */
 static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const sg_json_t *h,
                                       const char **reason)
 {
-    static const char *const key_params[] = {"jwk", "jku", "x5u", "x5c"};
-    const sg_json_t *alg = jwt_get(h, "alg");
     const sg_json_t *kid = jwt_get(h, "kid");
     const sg_pol_key_t *k;
-    size_t i;
+    sg_jwt_alg_t alg = 0;
+    sg_jose_hdr_t bad = sg__jose_header(h, &alg);
 
-    /*
-     * RFC 7515 4.1.11: we implement no extension, so any "crit" is refused: accepting it
-     * would ignore a rule the issuer declared mandatory (e.g. "b64": false).
-     */
-    if (jwt_get(h, "crit") != NULL) {
-        *reason = "jwt crit header refused";
-        return NULL;
-    }
-    /*
-     * RFC 8725 3.10: a key (or a URL or certificate to fetch one from) in the token lets
-     * the token vouch for itself. Keys come from the configuration only.
-     */
-    for (i = 0; i < SG_ARRAY_SIZE(key_params); i++)
-        if (jwt_get(h, key_params[i]) != NULL) {
-            *reason = "jwt key in header refused";
-            return NULL;
-        }
-    if (!jwt_is_string(alg)) {
-        *reason = "jwt malformed";
-        return NULL;
-    }
-    /* RFC 8725 3.1/3.2: "none" (in any case) never; an unsigned token proves nothing. */
-    if (strcasecmp(alg->str.p, "none") == 0) {
-        *reason = "jwt alg none refused";
-        return NULL;
-    }
-    for (i = 1; i < SG_ARRAY_SIZE(jwt_alg_names); i++)
-        if (strcmp(alg->str.p, jwt_alg_names[i]) == 0)
-            break;
-    if (i == SG_ARRAY_SIZE(jwt_alg_names)) {
-        *reason = "jwt unsupported alg";
+    if (bad != SG_JOSE_HDR_OK) {
+        *reason = jwt_header_why[bad];
         return NULL;
     }
     /*
@@ -257,7 +107,7 @@ static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const sg_json_t *h,
      * RFC 8725 3.1: the alg is the key's, not the token's. Without this, an RS256 public
      * key (public by definition) used as an HS256 secret forges any token.
      */
-    if ((size_t)k->alg != i) {
+    if (k->alg != alg) {
         *reason = "jwt alg does not match key";
         return NULL;
     }
@@ -269,23 +119,6 @@ static const sg_pol_key_t *jwt_header(const sg_policy_t *p, const sg_json_t *h,
 static char *jwt_pool_str(sg_pool_t *pool, const sg_json_t *s)
 {
     return sg_pool_strndup(pool, s->str.p, s->str.n);
-}
-
-/*
- * A NumericDate (RFC 7519 2): a finite number in [0, year 9999]. The reader kept the
- * number's text, checked against the RFC 8259 grammar and JWT_NUMBER_MAX long.
- */
-static int jwt_date(const sg_json_t *c, double *out)
-{
-    double d;
-
-    if (c->type != SG_JSON_NUMBER)
-        return -1;
-    d = strtod(c->str.p, NULL);
-    if (!isfinite(d) || d < 0 || d > JWT_DATE_MAX)
-        return -1;
-    *out = d;
-    return 0;
 }
 
 /* RFC 7519 4.1.3: "aud" is a string or an array of strings; one must be ours. */
@@ -386,7 +219,7 @@ static int jwt_claims(const sg_policy_t *p, sg_pool_t *pool, const sg_json_t *c,
         *reason = "jwt missing exp";
         return SG_ERR;
     }
-    if (jwt_date(exp, &t_exp) != 0) {
+    if (sg__jose_date(exp, &t_exp) != 0) {
         *reason = "jwt bad exp";
         return SG_ERR;
     }
@@ -396,7 +229,7 @@ static int jwt_claims(const sg_policy_t *p, sg_pool_t *pool, const sg_json_t *c,
         return SG_ERR;
     }
     if (nbf != NULL) {
-        if (jwt_date(nbf, &t_nbf) != 0) {
+        if (sg__jose_date(nbf, &t_nbf) != 0) {
             *reason = "jwt bad nbf";
             return SG_ERR;
         }
@@ -468,8 +301,7 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
 {
     /* Decoded header, signature and payload together are at most 3/4 of the token. */
     unsigned char buf[SG_POL_TOKEN_MAX];
-    const char *d1, *d2, *hs, *ps, *ss;
-    size_t hn, pn, sn;
+    sg_jose_parts_t t;
     const sg_json_t *hdr, *claims;
     const sg_pol_key_t *k;
     sg_pool_t scratch;
@@ -480,26 +312,13 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
         *reason = "token too large";
         return SG_ERR;
     }
-    d1 = memchr(tok, '.', n);
-    d2 = d1 != NULL ? memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - tok)) : NULL;
-    if (d2 == NULL || memchr(d2 + 1, '.', n - (size_t)(d2 + 1 - tok)) != NULL) {
-        *reason = "jwt malformed"; /* RFC 7515 7.1: exactly three segments */
-        return SG_ERR;
-    }
-    hs = tok, hn = (size_t)(d1 - tok);
-    ps = d1 + 1, pn = (size_t)(d2 - ps);
-    ss = d2 + 1, sn = n - (size_t)(ss - tok);
-    /*
-     * An empty signature is "alg":"none" in disguise; empty header/payload are not JSON.
-     * All three encodings are checked before any signature work is spent on the token.
-     */
-    if (hn == 0 || pn == 0 || sn == 0 || !sg_b64url_valid(ps, pn) || !sg_b64url_valid(ss, sn)) {
+    if (sg__jose_split(tok, n, &t) != 0) {
         *reason = "jwt malformed";
         return SG_ERR;
     }
 
     sg_pool_init(&scratch, JWT_SCRATCH_CHUNK);
-    if ((rc = jwt_json_segment(&scratch, hs, hn, buf, &hdr, reason)) != SG_OK)
+    if ((rc = jwt_json_segment(&scratch, t.h, t.hn, buf, &hdr, reason)) != SG_OK)
         goto out;
     rc = SG_ERR;
     k = jwt_header(p, hdr, reason);
@@ -507,12 +326,12 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
         goto out;
     who->token_id = k->kid;
 
-    if (sn > JWT_SIG_MAX * 4 / 3 + 3 || (siglen = sg_b64url_decode(buf, ss, sn)) <= 0) {
+    if (t.sn > SG_JOSE_SIG_MAX * 4 / 3 + 3 || (siglen = sg_b64url_decode(buf, t.s, t.sn)) <= 0) {
         *reason = "jwt malformed";
         goto out;
     }
     /* RFC 7515 5.2 step 8: the signing input is the two segments exactly as received. */
-    v = jwt_verify(k, (const unsigned char *)tok, (size_t)(d2 - tok), buf, (size_t)siglen);
+    v = sg__jose_verify(k, (const unsigned char *)tok, t.signed_len, buf, (size_t)siglen);
     if (v < 0) {
         rc = v;
         *reason = "out of memory";
@@ -524,7 +343,7 @@ static int jwt_authenticate(const sg_policy_t *p, sg_pool_t *pool, const char *t
     }
 
     /* Only a payload whose signature holds is parsed. */
-    if ((rc = jwt_json_segment(&scratch, ps, pn, buf, &claims, reason)) != SG_OK)
+    if ((rc = jwt_json_segment(&scratch, t.p, t.pn, buf, &claims, reason)) != SG_OK)
         goto out;
     rc = jwt_claims(p, pool, claims, now, who, reason);
 out:

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # 90_install: `cmake --install` of the build directory under test lays out what an operator
-# gets (docs/operations.md "Files and directories"): smsguard in sbin, smsguard-audit in
-# bin, the production configuration, the systemd unit with the install's paths, the three
-# man pages and the documents; and nothing else (no sms-sim, no test binaries). The
-# binaries run, the man pages render without a warning and name every command-line option
-# and configuration key (conf/keys.c), the unit passes `systemd-analyze verify` (when
+# gets (docs/operations.md "Files and directories"): smsguard in sbin, smsguard-audit and
+# smsguard-approve in bin, the production configuration, the systemd unit with the install's
+# paths, the four man pages and the documents; and nothing else (no sms-sim, no test
+# binaries). The binaries run, the man pages render without a warning and name every
+# command-line option and configuration key (conf/keys.c), the unit passes `systemd-analyze verify` (when
 # systemd is installed), the installed configuration passes `smsguard -t` once its
 # certificate and audit directory exist, a second install keeps a changed configuration,
 # and a DESTDIR install with the prefix /usr gives the Debian layout.
@@ -36,15 +36,17 @@ check "cmake --install --prefix \$WORK/root"
 install_to "$ROOT" "$WORK/install.log"
 (cd "$ROOT" && find . \( -type f -o -type l \) | sort) >"$WORK/files"
 sed 's/^/   /' "$WORK/files"
-for f in sbin/smsguard bin/smsguard-audit etc/smsguard/smsguard.conf \
+for f in sbin/smsguard bin/smsguard-audit bin/smsguard-approve etc/smsguard/smsguard.conf \
     lib/systemd/system/smsguard.service share/man/man8/smsguard.8 \
     share/man/man5/smsguard.conf.5 share/man/man1/smsguard-audit.1 \
+    share/man/man1/smsguard-approve.1 \
     share/doc/smsguard/README.md share/doc/smsguard/design.md share/doc/smsguard/operations.md \
     share/doc/smsguard/examples/smsguard.conf; do
     [[ -f $ROOT/$f ]] || fail "not installed: $f"
 done
-[[ -x $ROOT/sbin/smsguard && -x $ROOT/bin/smsguard-audit ]] || fail "binaries not executable"
-assert_eq 11 "$(wc -l <"$WORK/files")" "number of installed files"
+[[ -x $ROOT/sbin/smsguard && -x $ROOT/bin/smsguard-audit && -x $ROOT/bin/smsguard-approve ]] ||
+    fail "binaries not executable"
+assert_eq 13 "$(wc -l <"$WORK/files")" "number of installed files"
 assert_eq "" "$(grep -E '(sms-sim|/test_|/fuzz_|/replay_)' "$WORK/files" || true)" \
     "simulator or test binaries installed"
 
@@ -59,10 +61,12 @@ assert_eq "smsguard-audit $VERSION" "$("$ROOT/bin/smsguard-audit" --version </de
     "smsguard-audit --version"
 ahelp=$("$ROOT/bin/smsguard-audit" --help </dev/null)
 assert_contains "$ahelp" "verify FILE" "smsguard-audit --help"
+assert_eq "smsguard-approve $VERSION" "$("$ROOT/bin/smsguard-approve" --version </dev/null)" \
+    "smsguard-approve --version"
 
 check "the man pages render without a warning"
 MANS=("$ROOT/share/man/man8/smsguard.8" "$ROOT/share/man/man5/smsguard.conf.5"
-    "$ROOT/share/man/man1/smsguard-audit.1")
+    "$ROOT/share/man/man1/smsguard-audit.1" "$ROOT/share/man/man1/smsguard-approve.1")
 rendered=0
 for m in "${MANS[@]}"; do
     name=$(basename "$m")
@@ -89,6 +93,13 @@ check "smsguard(8) names every option of smsguard --help"
 opts=$(grep -oE -- '--[a-z]+' <<<"$help" | sort -u)
 for o in $opts; do
     grep -qF -- "${o//-/\\-}" "$SRC/man/smsguard.8" || fail "smsguard.8 does not document $o"
+done
+echo "   $(tr '\n' ' ' <<<"$opts")"
+
+check "smsguard-approve(1) names every option of smsguard-approve --help"
+opts=$(grep -oE -- '--[a-z-]+[a-z]' <<<"$("$ROOT/bin/smsguard-approve" --help </dev/null)" | sort -u)
+for o in $opts; do
+    grep -qF -- "${o//-/\\-}" "$SRC/man/smsguard-approve.1" || fail "smsguard-approve.1 does not document $o"
 done
 echo "   $(tr '\n' ' ' <<<"$opts")"
 

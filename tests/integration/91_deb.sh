@@ -69,9 +69,10 @@ done
 check "the package's files"
 dpkg-deb -c "$DEB" | awk '{ print $6 }' | grep -v '/$' | sort >"$WORK/deb.files"
 sed 's/^/   /' "$WORK/deb.files"
-for f in ./usr/sbin/smsguard ./usr/bin/smsguard-audit ./etc/smsguard/smsguard.conf \
-    ./lib/systemd/system/smsguard.service ./usr/share/man/man8/smsguard.8 \
-    ./usr/share/man/man5/smsguard.conf.5 ./usr/share/man/man1/smsguard-audit.1 \
+for f in ./usr/sbin/smsguard ./usr/bin/smsguard-audit ./usr/bin/smsguard-approve \
+    ./etc/smsguard/smsguard.conf ./lib/systemd/system/smsguard.service \
+    ./usr/share/man/man8/smsguard.8 ./usr/share/man/man5/smsguard.conf.5 \
+    ./usr/share/man/man1/smsguard-audit.1 ./usr/share/man/man1/smsguard-approve.1 \
     ./usr/share/doc/smsguard/operations.md; do
     grep -qxF "$f" "$WORK/deb.files" || fail "the package has no $f"
 done
@@ -176,7 +177,7 @@ echo "   $out"
 
 check "dpkg -r: the programs go, the configuration and the user stay"
 dpkg -r smsguard >"$WORK/remove.log" 2>&1 || { cat "$WORK/remove.log" >&2; fail "dpkg -r failed"; }
-for f in /usr/sbin/smsguard /usr/bin/smsguard-audit "$U"; do
+for f in /usr/sbin/smsguard /usr/bin/smsguard-audit /usr/bin/smsguard-approve "$U"; do
     [[ -e $f ]] && fail "$f is still there after dpkg -r"
 done
 [[ -f /etc/smsguard/smsguard.conf ]] || fail "dpkg -r removed the configuration"
