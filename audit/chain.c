@@ -418,7 +418,7 @@ typedef struct {
     char *line;                  /* the line being read: SG_AUDIT_MAX_LINE bytes */
     sg_audit_line_cb cb;         /* NULL: nobody reads the lines */
     void *cb_arg;
-    char *held;        /* with cb: the last good line, until the next one links to it */
+    char *held; /* with cb: the last good line, until the next one links to it */
     size_t held_n;
     ac_loc_t held_loc; /* file NULL: nothing held */
 } ac_verifier_t;

@@ -118,9 +118,13 @@ enum {
     RP_NCOLS
 };
 
+/* The CSV header, and the table's in capitals. */
 static const char *const rp_col_names[RP_NCOLS] = {
-    "time",  "request_id", "tenant",   "principal", "upstream", "provider", "operation",
-    "groups", "force",     "decision", "fault",     "outcome",  "reason"};
+    "time",   "request_id", "tenant",   "principal", "upstream", "provider", "operation",
+    "groups", "force",      "decision", "fault",     "outcome",  "reason"};
+static const char *const rp_col_heads[RP_NCOLS] = {
+    "TIME",   "REQUEST_ID", "TENANT",   "PRINCIPAL", "UPSTREAM", "PROVIDER", "OPERATION",
+    "GROUPS", "FORCE",      "DECISION", "FAULT",     "OUTCOME",  "REASON"};
 
 /* One outcome record joined to a row. */
 typedef struct rp_out_s {
@@ -132,9 +136,9 @@ typedef struct rp_out_s {
 
 /* One decision record that passed the filters. */
 typedef struct rp_row_s {
-    struct rp_row_s *next;   /* in chain order */
+    struct rp_row_s *next;     /* in chain order */
     const char *col[RP_NCOLS]; /* decoded values; NULL for null or absent (RP_OUTCOME: later) */
-    const char *line;        /* the record as written, for --json */
+    const char *line;          /* the record as written, for --json */
     size_t n;
     rp_out_t *outs, **outs_tail;
     size_t nouts;
@@ -473,7 +477,8 @@ static const char *rp_outcome_col(rp_report_t *rp, const rp_row_t *row)
         if (k != row->nouts)
             sg_buf_appendf(&b, " x%zu", k);
     }
-    sg_buf_appendf(&b, " (%llu parts)", row->parts > 0 ? row->parts : (unsigned long long)row->nouts);
+    sg_buf_appendf(&b, " (%llu parts)",
+                   row->parts > 0 ? row->parts : (unsigned long long)row->nouts);
     out = sg_buf_err(&b) == SG_OK ? sg_pool_strndup(&rp->pool, sg_buf_head(&b), sg_buf_avail(&b))
                                   : NULL;
     sg_buf_dispose(&b);
@@ -547,15 +552,6 @@ static void rp_table(const char **cells, size_t nrows, size_t ncols)
         }
 }
 
-static const char *rp_upper(rp_report_t *rp, const char *s)
-{
-    char *u = sg_pool_strndup(&rp->pool, s, strlen(s));
-
-    for (char *p = u; p != NULL && *p != '\0'; p++)
-        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
-    return u;
-}
-
 /* The rows in the chosen form. Returns 0 or -1 (out of memory). */
 static int rp_print_rows(rp_report_t *rp)
 {
@@ -583,8 +579,7 @@ static int rp_print_rows(rp_report_t *rp)
     if ((cells = sg_pool_alloc(&rp->pool, (rp->nrows + 1) * RP_NCOLS * sizeof(*cells))) == NULL)
         return -1;
     for (size_t c = 0; c < RP_NCOLS; c++)
-        if ((cells[c] = rp_upper(rp, rp_col_names[c])) == NULL)
-            return -1;
+        cells[c] = rp_col_heads[c];
     for (const rp_row_t *row = rp->rows; row != NULL; row = row->next, r++)
         for (size_t c = 0; c < RP_NCOLS; c++)
             if ((cells[r * RP_NCOLS + c] = rp_cell(rp, row->col[c])) == NULL)
@@ -628,6 +623,8 @@ static int rp_print_summary(rp_report_t *rp)
     qsort(counts, n, sizeof(*counts), rp_count_cmp);
     if (rp->json) {
         sg_buf_t b;
+        int bad;
+
         sg_buf_init_sticky(&b, SG_AUDIT_MAX_LINE);
         for (i = 0; i < n; i++) {
             sg_buf_reset(&b);
@@ -640,9 +637,9 @@ static int rp_print_summary(rp_report_t *rp)
                 break;
             fwrite(sg_buf_head(&b), 1, sg_buf_avail(&b), stdout);
         }
-        i = sg_buf_err(&b) != SG_OK;
+        bad = sg_buf_err(&b) != SG_OK;
         sg_buf_dispose(&b);
-        return i ? -1 : 0;
+        return bad ? -1 : 0;
     }
     if (rp->csv) {
         printf("operation,decision,count\r\n");
@@ -751,7 +748,11 @@ static int cmd_report(int argc, char **argv)
         if (k < 0)
             goto usage;
     }
-    if (nfiles == 0 || (rp.csv && rp.json))
+    if (rp.csv && rp.json) {
+        fprintf(stderr, "smsguard-audit: --csv or --json, not both\n");
+        goto usage;
+    }
+    if (nfiles == 0)
         goto usage;
     if (rp.decision != NULL && strcmp(rp.decision, "allow") != 0 &&
         strcmp(rp.decision, "deny") != 0) {

@@ -470,8 +470,7 @@ static void reader_gets_the_lines_before_the_first_bad_one_only(void **state)
     chain_edit(&c, 4, "req-5", "req-7");
     f = write_chain("each-edit.log", &c);
     seen.c = &orig;
-    assert_fails_at(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), &res, f, 5,
-                    "edited");
+    assert_fails_at(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), &res, f, 5, "edited");
     assert_seen_up_to(&seen, 4);
 
     /* The last line's prev changed: with no line after it the verifier names the line before
@@ -482,8 +481,7 @@ static void reader_gets_the_lines_before_the_first_bad_one_only(void **state)
     f = write_chain("each-edit-end.log", &c);
     memset(&seen, 0, sizeof(seen));
     seen.c = &orig;
-    assert_fails_at(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), &res, f, 8,
-                    "edited");
+    assert_fails_at(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), &res, f, 8, "edited");
     assert_seen_up_to(&seen, 7);
 
     /* A deletion after line 3: lines 1-3. */
