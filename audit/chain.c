@@ -415,6 +415,12 @@ typedef struct {
     ac_loc_t before;                  /* of the line before that (AC_PEND_EDIT) */
     int pending;
     unsigned long long since_cp; /* records after the last checkpoint */
+    char *line;                  /* the line being read: SG_AUDIT_MAX_LINE bytes */
+    sg_audit_line_cb cb;         /* NULL: nobody reads the lines */
+    void *cb_arg;
+    char *held; /* with cb: the last good line, until the next one links to it */
+    size_t held_n;
+    ac_loc_t held_loc; /* file NULL: nothing held */
 } ac_verifier_t;
 
 static void ac_note(ac_verifier_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -468,6 +474,39 @@ static int ac_settle(ac_verifier_t *v, const unsigned long long *next_seq, const
     return ac_fail(v, v->before, "edited");
 }
 
+/* Hands the held line to the reader. Returns 0, or -1 (why set, unless keep_why) when the
+ * reader stops. */
+static int ac_hand_over(ac_verifier_t *v, int keep_why)
+{
+    ac_loc_t at = v->held_loc;
+
+    v->held_loc.file = NULL;
+    if (v->cb(v->cb_arg, v->held, v->held_n, at.file, at.line) == 0)
+        return 0;
+    if (!keep_why) {
+        v->res->file = NULL;
+        snprintf(v->res->why, sizeof(v->res->why), "stopped by the reader");
+    }
+    return -1;
+}
+
+/* With a reader, after v->line at `at` was found to link to the line before it: that line is
+ * vouched for now, so it goes to the reader, and this one is held until the next line (or the
+ * end of a chain that holds) vouches for it. The buffers swap: nothing is copied. */
+static int ac_hold(ac_verifier_t *v, size_t n, ac_loc_t at)
+{
+    char *t;
+
+    if (v->held_loc.file != NULL && ac_hand_over(v, 0) != 0)
+        return -1;
+    t = v->held;
+    v->held = v->line;
+    v->line = t;
+    v->held_n = n;
+    v->held_loc = at;
+    return 0;
+}
+
 /* Checks a checkpoint's key id and signature against v->pub. Returns 1 when it verifies. */
 static int ac_checkpoint_ok(ac_verifier_t *v, const sg_json_t *doc, const char *prev)
 {
@@ -490,7 +529,8 @@ static int ac_checkpoint_ok(ac_verifier_t *v, const sg_json_t *doc, const char *
     return ok;
 }
 
-/* One complete line at `at`. Returns 0 to go on, 1 on a failure (res filled). */
+/* One complete line at `at`. Returns 0 to go on, 1 on a failure (res filled), -1 when the
+ * reader stopped. */
 static int ac_check_line(ac_verifier_t *v, const char *line, size_t n, ac_loc_t at)
 {
     static const sg_json_limits_t lim = {.max_depth = 32, .max_values = 0};
@@ -566,6 +606,9 @@ static int ac_check_line(ac_verifier_t *v, const char *line, size_t n, ac_loc_t 
         v->res->records++;
         v->since_cp++;
     }
+    /* A pending failure names this line or the one before: neither is handed over. */
+    if (v->cb != NULL && !v->pending)
+        rv = ac_hold(v, n, at);
 out:
     sg_pool_dispose(&v->pool);
     return rv;
@@ -593,7 +636,7 @@ static int ac_load_pub(ac_verifier_t *v, const char *path)
 }
 
 /* Runs one file through the verifier. Returns 0, 1 (failure) or -1 (I/O error). */
-static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const char *file, int last)
+static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, const char *file, int last)
 {
     unsigned long long lineno = 0;
     size_t n;
@@ -607,7 +650,7 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const c
         return -1;
     }
     for (;;) {
-        int r = ac_read_line(rd, line, &n);
+        int r = ac_read_line(rd, v->line, &n);
         ac_loc_t at = {file, ++lineno};
 
         if (r == AC_EOF)
@@ -632,7 +675,7 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const c
             ac_note(v, "%s:%llu: torn last line (crash while writing): not counted", file, lineno);
             break;
         }
-        if ((rv = ac_check_line(v, line, n, at)) != 0)
+        if ((rv = ac_check_line(v, v->line, n, at)) != 0)
             break;
     }
     fclose(rd->f);
@@ -643,31 +686,47 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const c
 int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
                     sg_audit_verify_result_t *res)
 {
+    return sg_audit_verify_each(files, nfiles, pubkey_pem_or_null, NULL, NULL, res);
+}
+
+int sg_audit_verify_each(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
+                         sg_audit_line_cb cb, void *arg, sg_audit_verify_result_t *res)
+{
     ac_verifier_t v;
     ac_reader_t rd;
-    char *line = NULL;
     int rv = 0;
 
     memset(res, 0, sizeof(*res));
     memset(&v, 0, sizeof(v));
     memset(&rd, 0, sizeof(rd));
     v.res = res;
+    v.cb = cb;
+    v.cb_arg = arg;
     sg_pool_init(&v.pool, 16384);
     if (pubkey_pem_or_null != NULL && ac_load_pub(&v, pubkey_pem_or_null) != 0) {
         rv = -1;
         goto out;
     }
-    line = malloc(SG_AUDIT_MAX_LINE);
+    v.line = malloc(SG_AUDIT_MAX_LINE);
+    v.held = cb != NULL ? malloc(SG_AUDIT_MAX_LINE) : NULL;
     rd.chunk = malloc(AC_READ_CHUNK);
-    if (line == NULL || rd.chunk == NULL || sg_audit_hasher_init(&v.hasher) != SG_OK) {
+    if (v.line == NULL || (cb != NULL && v.held == NULL) || rd.chunk == NULL ||
+        sg_audit_hasher_init(&v.hasher) != SG_OK) {
         snprintf(res->why, sizeof(res->why), "%s", strerror(ENOMEM));
         rv = -1;
         goto out;
     }
     for (size_t i = 0; i < nfiles && rv == 0; i++)
-        rv = ac_verify_file(&v, &rd, line, files[i], i + 1 == nfiles);
+        rv = ac_verify_file(&v, &rd, files[i], i + 1 == nfiles);
     if (rv == 0 && v.pending)
         rv = ac_settle(&v, NULL, NULL);
+    /* The last line held is vouched for by the end of a chain that holds, or by a failure
+     * named after it; not when the failure names it (which stays the result). */
+    if (v.held_loc.file != NULL && rv == 0)
+        rv = ac_hand_over(&v, 0);
+    else if (v.held_loc.file != NULL && rv == 1 &&
+             !(v.held_loc.file == res->file && v.held_loc.line == res->line))
+        (void)ac_hand_over(&v, 1);
     if (rv != 0)
         goto out;
     if (v.pub == NULL && res->checkpoints > 0)
@@ -678,7 +737,8 @@ int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_
         ac_note(&v, "%llu record(s) after the last checkpoint are not covered by a signature",
                 v.since_cp);
 out:
-    free(line);
+    free(v.line);
+    free(v.held);
     free(rd.chunk);
     EVP_PKEY_free(v.pub);
     sg_audit_hasher_dispose(&v.hasher);

@@ -111,4 +111,19 @@ typedef struct {
 int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
                     sg_audit_verify_result_t *res);
 
+/* A reader of the verified lines (smsguard-audit report): called with each complete line
+ * (checkpoints included; without its '\n'), its file and 1-based line number, in chain order,
+ * once the chain vouches for it: after the next line has been found to link to it, or at the
+ * end of a chain that holds. So a reader never sees the line a failure names, nor one a later
+ * line shows edited; it sees every line before the first bad one. Whatever follows the last
+ * checkpoint can still have been rewritten with recomputed hashes: only a key tells. line is
+ * valid during the call only. Returns 0 to go on; anything else stops the verification. */
+typedef int (*sg_audit_line_cb)(void *arg, const char *line, size_t n, const char *file,
+                                unsigned long long lineno);
+
+/* sg_audit_verify, handing the lines to cb (never NULL) as it goes. The same returns, and -1
+ * with why "stopped by the reader" when cb returned non-zero. One more line buffer (1 MiB). */
+int sg_audit_verify_each(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
+                         sg_audit_line_cb cb, void *arg, sg_audit_verify_result_t *res);
+
 #endif

@@ -1,13 +1,15 @@
 /*
- * tests/fuzz/fuzz_audit_verify.c - audit log files through sg_audit_verify() and
- * sg_audit_tail().
+ * tests/fuzz/fuzz_audit_verify.c - audit log files through sg_audit_verify(),
+ * sg_audit_verify_each() and sg_audit_tail().
  *
  * The input is split at NUL bytes into up to four files (a NUL is never valid inside a
  * record, so this costs the fuzzer nothing), written to memfds and verified in order, once
  * without a key and once with a fixed Ed25519 test key, so that seeds can carry checkpoints
  * that verify and mutations reach the paths after a good signature. sg_audit_tail() sees the
  * whole input as the end of a file. Nothing may crash, leak or read out of bounds; the
- * invariants checked are the documented return codes and that a failure names a line.
+ * invariants checked are the documented return codes, that a failure names a line, and that
+ * a reader gets the same result, each line once, in order, all of a chain that holds and
+ * none at or after the line a failure names.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +72,55 @@ static void fz_check(int rv, const sg_audit_verify_result_t *res)
         abort();
 }
 
+/* Where the reader is: the position (file index, line) of the last line handed over. */
+typedef struct {
+    const char *const *files;
+    size_t nfiles, file;
+    unsigned long long line, count;
+} fz_seen_t;
+
+static size_t fz_file_index(const fz_seen_t *s, const char *file)
+{
+    for (size_t i = 0; i < s->nfiles; i++)
+        if (s->files[i] == file)
+            return i;
+    abort();
+}
+
+static int fz_seen_cb(void *arg, const char *line, size_t n, const char *file,
+                      unsigned long long lineno)
+{
+    fz_seen_t *s = arg;
+    size_t f = fz_file_index(s, file);
+
+    if (n > SG_AUDIT_MAX_LINE || memchr(line, '\n', n) != NULL || lineno == 0 ||
+        (s->count > 0 && (f < s->file || (f == s->file && lineno <= s->line))))
+        abort();
+    s->file = f;
+    s->line = lineno;
+    s->count++;
+    return 0;
+}
+
+static void fz_check_each(const char *const *files, size_t nfiles, const char *key)
+{
+    sg_audit_verify_result_t res, res_each;
+    fz_seen_t seen = {files, nfiles, 0, 0, 0};
+    int rv = sg_audit_verify(files, nfiles, key, &res);
+    int rv_each = sg_audit_verify_each(files, nfiles, key, fz_seen_cb, &seen, &res_each);
+
+    fz_check(rv_each, &res_each);
+    if (rv != rv_each || res.line != res_each.line || strcmp(res.why, res_each.why) != 0)
+        abort();
+    if (rv == 0 && seen.count != res.records + res.checkpoints)
+        abort();
+    if (rv == 1 && seen.count > 0) {
+        size_t f = fz_file_index(&seen, res_each.file);
+        if (seen.file > f || (seen.file == f && seen.line >= res_each.line))
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *files[FZ_FILES];
@@ -96,5 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fz_check(sg_audit_verify(files, nfiles, NULL, &res), &res);
     fz_check(sg_audit_verify(files, nfiles, fz_key_path, &res), &res);
+    fz_check_each(files, nfiles, NULL);
+    fz_check_each(files, nfiles, fz_key_path);
     return 0;
 }

@@ -408,6 +408,121 @@ static void empty_file_verifies_with_no_records(void **state)
     assert_int_equal(verify1(f, pub_a, &res), 0);
 }
 
+/* ---- handing the lines to a reader ---- */
+
+/* What sg_audit_verify_each handed over: the line numbers, and that each line was the one in
+ * the file (c->lines[lineno - 1] before any tampering of that line). */
+typedef struct {
+    const chain_t *c;
+    unsigned long long lines[MAX_LINES];
+    size_t n;
+    size_t stop_after; /* 0: never stop */
+} seen_t;
+
+static int seen_cb(void *arg, const char *line, size_t n, const char *file,
+                   unsigned long long lineno)
+{
+    seen_t *s = arg;
+
+    (void)file;
+    assert_true(lineno >= 1 && lineno <= s->c->n && s->n < MAX_LINES);
+    assert_int_equal(n, strlen(s->c->lines[lineno - 1]));
+    assert_memory_equal(line, s->c->lines[lineno - 1], n);
+    s->lines[s->n++] = lineno;
+    return s->stop_after != 0 && s->n == s->stop_after;
+}
+
+static void assert_seen_up_to(const seen_t *s, unsigned long long last)
+{
+    assert_int_equal(s->n, last);
+    for (size_t i = 0; i < s->n; i++)
+        assert_int_equal(s->lines[i], i + 1);
+}
+
+static void reader_gets_every_line_of_a_chain_that_holds(void **state)
+{
+    sg_audit_verify_result_t res;
+    seen_t seen = {0};
+    chain_t c;
+    const char *f;
+
+    (void)state;
+    chain_build(&c, 9, 4, signer_a); /* 9 records, 2 checkpoints */
+    f = write_chain("each-ok.log", &c);
+    seen.c = &c;
+    assert_int_equal(sg_audit_verify_each(&f, 1, pub_a, seen_cb, &seen, &res), 0);
+    assert_seen_up_to(&seen, 11);
+    assert_int_equal(res.records, 9);
+    chain_free(&c);
+}
+
+static void reader_gets_the_lines_before_the_first_bad_one_only(void **state)
+{
+    sg_audit_verify_result_t res;
+    seen_t seen = {0};
+    chain_t c, orig;
+    const char *f;
+
+    (void)state;
+    /* An edit of line 5 is found on line 6: lines 1-4 only, never the edited one. */
+    chain_build(&c, 9, 0, NULL);
+    chain_build(&orig, 9, 0, NULL);
+    chain_edit(&c, 4, "req-5", "req-7");
+    f = write_chain("each-edit.log", &c);
+    seen.c = &orig;
+    assert_fails_at(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), &res, f, 5, "edited");
+    assert_seen_up_to(&seen, 4);
+
+    /* The last line's prev changed: with no line after it the verifier names the line before
+     * (it cannot tell which of the two changed); neither is handed over. */
+    chain_free(&c);
+    chain_build(&c, 9, 0, NULL);
+    c.lines[8][strlen("{\"seq\":9,\"prev\":\"") + 3] ^= 1;
+    f = write_chain("each-edit-end.log", &c);
+    memset(&seen, 0, sizeof(seen));
+    seen.c = &orig;
+    assert_fails_at(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), &res, f, 8, "edited");
+    assert_seen_up_to(&seen, 7);
+
+    /* A deletion after line 3: lines 1-3. */
+    chain_free(&c);
+    chain_build(&c, 8, 0, NULL);
+    chain_remove(&c, 3);
+    f = write_chain("each-delete.log", &c);
+    memset(&seen, 0, sizeof(seen));
+    seen.c = &c;
+    assert_fails_at(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), &res, f, 4,
+                    "deleted line(s) before this one");
+    assert_seen_up_to(&seen, 3);
+    chain_free(&c);
+    chain_free(&orig);
+}
+
+static void reader_that_stops_ends_the_verification(void **state)
+{
+    sg_audit_verify_result_t res;
+    seen_t seen = {0};
+    chain_t c;
+    const char *f;
+
+    (void)state;
+    chain_build(&c, 6, 0, NULL);
+    f = write_chain("each-stop.log", &c);
+    seen.c = &c;
+    seen.stop_after = 2;
+    assert_int_equal(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), -1);
+    assert_string_equal(res.why, "stopped by the reader");
+    assert_seen_up_to(&seen, 2);
+
+    /* Stopping at the very last line is reported too. */
+    memset(&seen, 0, sizeof(seen));
+    seen.c = &c;
+    seen.stop_after = 6;
+    assert_int_equal(sg_audit_verify_each(&f, 1, NULL, seen_cb, &seen, &res), -1);
+    assert_seen_up_to(&seen, 6);
+    chain_free(&c);
+}
+
 /* ---- tampering ---- */
 
 static void edit_of_the_first_line_is_reported_at_that_line(void **state)
@@ -816,6 +931,9 @@ int main(void)
         cmocka_unit_test(intact_chain_in_one_file_verifies),
         cmocka_unit_test(rotated_files_continue_the_chain),
         cmocka_unit_test(empty_file_verifies_with_no_records),
+        cmocka_unit_test(reader_gets_every_line_of_a_chain_that_holds),
+        cmocka_unit_test(reader_gets_the_lines_before_the_first_bad_one_only),
+        cmocka_unit_test(reader_that_stops_ends_the_verification),
         cmocka_unit_test(edit_of_the_first_line_is_reported_at_that_line),
         cmocka_unit_test(edit_of_a_middle_line_is_reported_at_that_line),
         cmocka_unit_test(edit_of_the_last_record_before_a_checkpoint_is_reported_at_that_record),
