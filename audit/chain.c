@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "audit/rfc5424.h"
 #include "base/json.h"
 
 #define AC_KEYID_HEX 16 /* "key": the first 16 hex of SHA-256(SubjectPublicKeyInfo DER) */
@@ -415,6 +416,8 @@ typedef struct {
     ac_loc_t before;                  /* of the line before that (AC_PEND_EDIT) */
     int pending;
     unsigned long long since_cp; /* records after the last checkpoint */
+    unsigned flags;              /* SG_AUDIT_VERIFY_* */
+    sg_buf_t sd;                 /* the structured data a syslog copy should carry */
 } ac_verifier_t;
 
 static void ac_note(ac_verifier_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -597,7 +600,7 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const c
 {
     unsigned long long lineno = 0;
     size_t n;
-    int rv = 0;
+    int rv = 0, is_syslog = -1; /* -1: the first line tells (an RFC 5424 message starts with '<') */
 
     rd->pos = rd->len = 0;
     rd->eof = 0;
@@ -632,6 +635,31 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const c
             ac_note(v, "%s:%llu: torn last line (crash while writing): not counted", file, lineno);
             break;
         }
+        if (is_syslog < 0)
+            is_syslog = (v->flags & SG_AUDIT_VERIFY_SYSLOG) || (n > 0 && line[0] == '<');
+        if (is_syslog) {
+            sg_rfc5424_msg_t m;
+            const char *why = NULL;
+
+            if (sg_rfc5424_parse(line, n, &m, &why) == 0 && !sg_rfc5424_is_audit(&m)) {
+                v->res->other++; /* another program's message in the same file */
+                continue;
+            }
+            /* The structured data is what a SIEM indexes: it must say what the line says.
+             * A line that is no record is left to ac_check_line to name. */
+            sg_buf_reset(&v->sd);
+            if (why == NULL && sg_rfc5424_audit_sd(&v->sd, m.msg, m.msg_len) == SG_OK &&
+                (m.sd_len < v->sd.len || memcmp(m.sd, v->sd.data, v->sd.len) != 0 ||
+                 (m.sd_len > v->sd.len && m.sd[v->sd.len] != '[')))
+                why = "structured data does not match the record";
+            if (why != NULL) {
+                rv = v->pending ? ac_settle(v, NULL, NULL) : ac_fail(v, at, why);
+                break;
+            }
+            if ((rv = ac_check_line(v, m.msg, m.msg_len, at)) != 0)
+                break;
+            continue;
+        }
         if ((rv = ac_check_line(v, line, n, at)) != 0)
             break;
     }
@@ -643,6 +671,12 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const c
 int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
                     sg_audit_verify_result_t *res)
 {
+    return sg_audit_verify_ex(files, nfiles, pubkey_pem_or_null, 0, res);
+}
+
+int sg_audit_verify_ex(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
+                       unsigned flags, sg_audit_verify_result_t *res)
+{
     ac_verifier_t v;
     ac_reader_t rd;
     char *line = NULL;
@@ -652,6 +686,8 @@ int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_
     memset(&v, 0, sizeof(v));
     memset(&rd, 0, sizeof(rd));
     v.res = res;
+    v.flags = flags;
+    sg_buf_init(&v.sd, SG_AUDIT_MAX_LINE);
     sg_pool_init(&v.pool, 16384);
     if (pubkey_pem_or_null != NULL && ac_load_pub(&v, pubkey_pem_or_null) != 0) {
         rv = -1;
@@ -670,6 +706,8 @@ int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_
         rv = ac_settle(&v, NULL, NULL);
     if (rv != 0)
         goto out;
+    if (res->other > 0)
+        ac_note(&v, "%llu message(s) of other programs skipped", res->other);
     if (v.pub == NULL && res->checkpoints > 0)
         ac_note(&v, "%llu checkpoint signature(s) not checked (no --key)", res->checkpoints);
     else if (v.pub != NULL && res->checkpoints == 0 && res->records > 0)
@@ -683,5 +721,6 @@ out:
     EVP_PKEY_free(v.pub);
     sg_audit_hasher_dispose(&v.hasher);
     sg_pool_dispose(&v.pool);
+    sg_buf_dispose(&v.sd);
     return rv;
 }

@@ -1,8 +1,12 @@
 /*
  * tools/smsguard-audit.c - checks an audit log's hash chain and checkpoint signatures.
  *
- *   smsguard-audit verify FILE... [--key PUB]   files in chain order (oldest rotated first);
- *                                               options may come anywhere after "verify"
+ *   smsguard-audit verify FILE... [--key PUB] [--syslog]
+ *                                               files in chain order (oldest rotated first);
+ *                                               options may come anywhere after "verify";
+ *                                               --syslog: the files hold the RFC 5424 copies
+ *                                               a syslog receiver wrote (audit/rfc5424.h),
+ *                                               which a file starting with '<' is taken for
  *   smsguard-audit --version
  *
  * Exit codes: 0 the chain holds ("ok: N records, M checkpoints (signatures checked|not
@@ -21,7 +25,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: smsguard-audit verify FILE... [--key PUB]\n"
+    fprintf(out, "usage: smsguard-audit verify FILE... [--key PUB] [--syslog]\n"
                  "       smsguard-audit --version\n");
 }
 
@@ -31,6 +35,7 @@ static int cmd_verify(int argc, char **argv)
     const char *key = NULL;
     size_t nfiles = 0;
     sg_audit_verify_result_t res;
+    unsigned flags = 0;
     int rv, dashdash = 0;
 
     if (files == NULL) {
@@ -45,6 +50,8 @@ static int cmd_verify(int argc, char **argv)
             if (i + 1 >= argc || key != NULL)
                 goto usage;
             key = argv[++i];
+        } else if (!dashdash && strcmp(a, "--syslog") == 0) {
+            flags |= SG_AUDIT_VERIFY_SYSLOG;
         } else if (!dashdash && strncmp(a, "--key=", 6) == 0) {
             if (key != NULL || a[6] == '\0')
                 goto usage;
@@ -58,7 +65,7 @@ static int cmd_verify(int argc, char **argv)
     if (nfiles == 0)
         goto usage;
 
-    rv = sg_audit_verify(files, nfiles, key, &res);
+    rv = sg_audit_verify_ex(files, nfiles, key, flags, &res);
     if (rv < 0) {
         fprintf(stderr, "%s: %s\n", res.file != NULL ? res.file : "smsguard-audit", res.why);
         free(files);
