@@ -641,14 +641,16 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, char *line, const c
             sg_rfc5424_msg_t m;
             const char *why = NULL;
 
-            if (sg_rfc5424_parse(line, n, &m, &why) == 0 && !sg_rfc5424_is_audit(&m)) {
+            int parsed = sg_rfc5424_parse(line, n, &m, &why) == 0;
+
+            if (parsed && !sg_rfc5424_is_audit(&m)) {
                 v->res->other++; /* another program's message in the same file */
                 continue;
             }
             /* The structured data is what a SIEM indexes: it must say what the line says.
              * A line that is no record is left to ac_check_line to name. */
             sg_buf_reset(&v->sd);
-            if (why == NULL && sg_rfc5424_audit_sd(&v->sd, m.msg, m.msg_len) == SG_OK &&
+            if (parsed && sg_rfc5424_audit_sd(&v->sd, m.msg, m.msg_len) == SG_OK &&
                 (m.sd_len < v->sd.len || memcmp(m.sd, v->sd.data, v->sd.len) != 0 ||
                  (m.sd_len > v->sd.len && m.sd[v->sd.len] != '[')))
                 why = "structured data does not match the record";

@@ -157,21 +157,20 @@ int sg_rfc5424_parse(const char *msg, size_t n, sg_rfc5424_msg_t *out, const cha
     size_t digits = 0;
 
     memset(out, 0, sizeof(*out));
-    *why = "not an RFC 5424 message";
     /* PRI = "<" 1*3DIGIT ">", VERSION "1" */
     if (p == e || *p++ != '<')
-        return -1;
+        goto bad;
     while (p < e && *p >= '0' && *p <= '9' && digits < 4)
         p++, digits++;
     if (digits == 0 || digits > 3 || e - p < 3 || p[0] != '>' || p[1] != '1' || p[2] != ' ')
-        return -1;
+        goto bad;
     p += 3;
     /* TIMESTAMP HOSTNAME APP-NAME PROCID MSGID */
     for (int i = 0; i < 5; i++) {
         size_t len = field(&p, e, &f);
 
         if (len == 0)
-            return -1;
+            goto bad;
         if (i == 2) {
             out->app_name = f;
             out->app_name_len = len;
@@ -183,7 +182,7 @@ int sg_rfc5424_parse(const char *msg, size_t n, sg_rfc5424_msg_t *out, const cha
         p++;
     } else {
         if (p == e || *p != '[')
-            return -1;
+            goto bad;
         while (p < e && *p == '[') {
             int quoted = 0;
 
@@ -196,18 +195,21 @@ int sg_rfc5424_parse(const char *msg, size_t n, sg_rfc5424_msg_t *out, const cha
                     break;
             }
             if (p == e)
-                return -1;
+                goto bad;
             p++;
         }
     }
     out->sd_len = (size_t)(p - out->sd);
     if (p < e && *p++ != ' ')
-        return -1;
+        goto bad;
     if (e - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;
     out->msg = p;
     out->msg_len = (size_t)(e - p);
     return 0;
+bad:
+    *why = "not an RFC 5424 message";
+    return -1;
 }
 
 int sg_rfc5424_is_audit(const sg_rfc5424_msg_t *m)
