@@ -130,8 +130,8 @@ int sg_rfc5424_audit_sd(sg_buf_t *b, const char *line, size_t n)
     return with_record(b, line, n, 0, 0, NULL, NULL, 0);
 }
 
-int sg_rfc5424_audit(sg_buf_t *b, int pri, const char *hostname, const char *app_name,
-                     long procid, const char *line, size_t n)
+int sg_rfc5424_audit(sg_buf_t *b, int pri, const char *hostname, const char *app_name, long procid,
+                     const char *line, size_t n)
 {
     return with_record(b, line, n, 1, pri, hostname, app_name, procid);
 }

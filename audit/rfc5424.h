@@ -35,8 +35,8 @@ int sg_rfc5424_audit_sd(sg_buf_t *b, const char *line, size_t n);
 /* Appends the whole message for the audit line[0..n) to b. pri is facility * 8 + severity;
  * hostname and app_name are printable ASCII without spaces (checked by the caller, or "-").
  * Returns as sg_rfc5424_audit_sd. */
-int sg_rfc5424_audit(sg_buf_t *b, int pri, const char *hostname, const char *app_name,
-                     long procid, const char *line, size_t n);
+int sg_rfc5424_audit(sg_buf_t *b, int pri, const char *hostname, const char *app_name, long procid,
+                     const char *line, size_t n);
 
 /* A received message, split: pointers into it. */
 typedef struct {

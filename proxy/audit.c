@@ -271,8 +271,8 @@ static void syslog_connect(void)
 {
     int tcp = sl.addr.transport == SG_SYSLOG_TCP;
 
-    sl.fd = socket(sl.sa.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+    sl.fd = socket(sl.sa.ss_family,
+                   (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (sl.fd < 0) {
         syslog_down(strerror(errno));
         return;
@@ -318,7 +318,8 @@ static void syslog_consume(size_t k)
 static void syslog_send(void)
 {
     while (sg_buf_avail(&sl.q) > 0) {
-        ssize_t k = send(sl.fd, sg_buf_head(&sl.q), sg_buf_avail(&sl.q), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t k =
+            send(sl.fd, sg_buf_head(&sl.q), sg_buf_avail(&sl.q), MSG_DONTWAIT | MSG_NOSIGNAL);
 
         if (k < 0 && errno == EINTR)
             continue;
@@ -349,16 +350,20 @@ static void syslog_copy(const char *line, size_t n)
             syslog_drop(1, "not connected");
             return;
         }
-        if (send(sl.fd, sl.msg.data, sl.msg.len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sl.msg.len) {
+        int err;
+
+        if (send(sl.fd, sl.msg.data, sl.msg.len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+            (ssize_t)sl.msg.len) {
             syslog_recovered();
             return;
         }
-        syslog_drop(1, strerror(errno));
+        err = errno;
+        syslog_drop(1, strerror(err));
         /* A restarted local daemon made a new socket: connect to it after the back-off. UDP
          * errors (an ICMP unreachable, a full buffer) pass with the next datagram. */
         if (sl.addr.transport == SG_SYSLOG_UNIX &&
-            (errno == ECONNREFUSED || errno == ENOTCONN || errno == ENOENT))
-            syslog_down(strerror(errno));
+            (err == ECONNREFUSED || err == ENOTCONN || err == ENOENT))
+            syslog_down(strerror(err));
         return;
     }
     if (sl.fd < 0) {
@@ -370,7 +375,9 @@ static void syslog_copy(const char *line, size_t n)
         char len[24];
         int k = snprintf(len, sizeof(len), "%zu ", sl.msg.len);
 
+        /* Room for both parts first: a length without its message would corrupt the stream. */
         if (sg_buf_avail(&sl.q) + (size_t)k + sl.msg.len > SYSLOG_QUEUE_MAX ||
+            sg_buf_reserve(&sl.q, (size_t)k + sl.msg.len) != SG_OK ||
             sg_buf_append(&sl.q, len, (size_t)k) != SG_OK ||
             sg_buf_append(&sl.q, sl.msg.data, sl.msg.len) != SG_OK) {
             syslog_drop(1, "the receiver does not keep up");
@@ -449,6 +456,8 @@ static int syslog_start(const sg_conf_t *conf, char *err, size_t errlen)
     struct addrinfo hints = {.ai_flags = AI_NUMERICSERV}, *ai = NULL;
     int rv;
 
+    memset(&sl, 0, sizeof(sl));
+    sl.fd = -1;
     if (!conf->audit.syslog.enabled)
         return SG_OK;
     sl.address = conf->audit.syslog.address;

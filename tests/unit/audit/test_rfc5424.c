@@ -69,8 +69,9 @@ static void decision_record(void **state)
  * before authentication has principal null; a checkpoint only seq and stage. */
 static void members_the_record_lacks_are_left_out(void **state)
 {
-    const char *outcome = "{\"seq\":8,\"prev\":\"ab\",\"time\":\"" TIME "\",\"stage\":\"outcome\","
-                          "\"request_id\":\"r-1\",\"upstream\":{\"name\":\"vc-east\",\"status\":200}}";
+    const char *outcome =
+        "{\"seq\":8,\"prev\":\"ab\",\"time\":\"" TIME "\",\"stage\":\"outcome\","
+        "\"request_id\":\"r-1\",\"upstream\":{\"name\":\"vc-east\",\"status\":200}}";
     const char *refused = "{\"seq\":9,\"prev\":\"ab\",\"time\":\"" TIME "\",\"stage\":\"decision\","
                           "\"request_id\":\"r-2\",\"principal\":null,\"upstream\":null,"
                           "\"decision\":\"deny\"}";
@@ -81,7 +82,8 @@ static void members_the_record_lacks_are_left_out(void **state)
                                              "request_id=\"r-1\" upstream=\"vc-east\"] {"));
     assert_non_null(strstr(message(refused), " audit [smsguard@32473 seq=\"9\" stage=\"decision\" "
                                              "request_id=\"r-2\" decision=\"deny\"] {"));
-    assert_non_null(strstr(message(cp), " audit [smsguard@32473 seq=\"10\" stage=\"checkpoint\"] {"));
+    assert_non_null(
+        strstr(message(cp), " audit [smsguard@32473 seq=\"10\" stage=\"checkpoint\"] {"));
     (void)state;
 }
 
@@ -166,8 +168,9 @@ static void make_chain(void)
     for (int i = 0; i < NLINES; i++) {
         sg_buf_init(&b, 4096);
         assert_int_equal(sg_audit_prefix(&b, (unsigned long long)i + 1, prev), SG_OK);
-        assert_true(sg_buf_appendf(&b, "\"time\":\"" TIME "\",\"stage\":\"decision\","
-                                       "\"request_id\":\"r-%d\",\"decision\":\"allow\"}",
+        assert_true(sg_buf_appendf(&b,
+                                   "\"time\":\"" TIME "\",\"stage\":\"decision\","
+                                   "\"request_id\":\"r-%d\",\"decision\":\"allow\"}",
                                    i) == SG_OK);
         memcpy(lines[i], b.data, b.len);
         lines[i][b.len] = '\0';
@@ -204,8 +207,8 @@ static int verify(const char *file, unsigned flags, sg_audit_verify_result_t *re
 static void verifies_the_chain_from_the_messages(void **state)
 {
     sg_audit_verify_result_t res;
-    const char *p = write_msgs("ok.log", -1, 2,
-                               "<13>1 " TIME " gw1 cron 7 - - (root) CMD (run-parts)");
+    const char *p =
+        write_msgs("ok.log", -1, 2, "<13>1 " TIME " gw1 cron 7 - - (root) CMD (run-parts)");
 
     assert_int_equal(verify(p, SG_AUDIT_VERIFY_SYSLOG, &res), 0);
     assert_int_equal(res.records, NLINES);

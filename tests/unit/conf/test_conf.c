@@ -587,7 +587,8 @@ static void splits_syslog_addresses(void **state)
 
 static void rejects_bad_syslog_keys_at_their_line(void **state)
 {
-    sg_conf_t *c = load_ok(BASE "audit = { syslog = { enabled = true; address = \"tcp:[::1]:601\";\n"
+    sg_conf_t *c = load_ok(BASE "audit = { syslog = { enabled = true;\n"
+                                "  address = \"tcp:[::1]:601\";\n"
                                 "  app_name = \"smsguard-east\"; }; };\n");
 
     assert_string_equal(c->audit.syslog.address, "tcp:[::1]:601");
