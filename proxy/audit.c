@@ -118,6 +118,7 @@ typedef struct {
     size_t head_left;         /* bytes of q's first frame not sent yet; 0: none begun */
     uint64_t retry_at;   /* sg_m_now_us() of the next connect while down */
     unsigned backoff_ms;
+    char down_why[128];  /* why the socket is down, for the outage's log line */
     int outage;          /* messages are being dropped: logged once when it starts and ends */
     unsigned long long outage_drops;
 } syslog_t;
@@ -258,6 +259,7 @@ static void syslog_down(const char *why)
         close(sl.fd);
     sl.fd = -1;
     sl.connecting = 0;
+    snprintf(sl.down_why, sizeof(sl.down_why), "%s", why);
     syslog_drop(sl.qmsgs, why);
     sl.qmsgs = 0;
     sl.head_left = 0;
@@ -347,7 +349,7 @@ static void syslog_copy(const char *line, size_t n)
     }
     if (sl.addr.transport != SG_SYSLOG_TCP) {
         if (sl.fd < 0) {
-            syslog_drop(1, "not connected");
+            syslog_drop(1, sl.down_why);
             return;
         }
         int err;
@@ -367,7 +369,7 @@ static void syslog_copy(const char *line, size_t n)
         return;
     }
     if (sl.fd < 0) {
-        syslog_drop(1, "not connected");
+        syslog_drop(1, sl.down_why);
         return;
     }
     /* RFC 6587 3.4.1: MSG-LEN SP SYSLOG-MSG. A frame goes into q whole or not at all. */
