@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "audit/rfc5424.h"
 #include "base/json.h"
 
 #define AC_KEYID_HEX 16 /* "key": the first 16 hex of SHA-256(SubjectPublicKeyInfo DER) */
@@ -421,6 +422,8 @@ typedef struct {
     char *held; /* with cb: the last good line, until the next one links to it */
     size_t held_n;
     ac_loc_t held_loc; /* file NULL: nothing held */
+    unsigned flags;              /* SG_AUDIT_VERIFY_* */
+    sg_buf_t sd;                 /* the structured data a syslog copy should carry */
 } ac_verifier_t;
 
 static void ac_note(ac_verifier_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -640,7 +643,7 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, const char *file, i
 {
     unsigned long long lineno = 0;
     size_t n;
-    int rv = 0;
+    int rv = 0, is_syslog = -1; /* -1: the first line tells (an RFC 5424 message starts with '<') */
 
     rd->pos = rd->len = 0;
     rd->eof = 0;
@@ -675,6 +678,35 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, const char *file, i
             ac_note(v, "%s:%llu: torn last line (crash while writing): not counted", file, lineno);
             break;
         }
+        if (is_syslog < 0)
+            is_syslog = (v->flags & SG_AUDIT_VERIFY_SYSLOG) || (n > 0 && v->line[0] == '<');
+        if (is_syslog) {
+            sg_rfc5424_msg_t m;
+            const char *why = NULL;
+
+            int parsed = sg_rfc5424_parse(v->line, n, &m, &why) == 0;
+
+            if (parsed && !sg_rfc5424_is_audit(&m)) {
+                v->res->other++; /* another program's message in the same file */
+                continue;
+            }
+            /* The structured data is what a SIEM indexes: it must say what the line says.
+             * A line that is no record is left to ac_check_line to name. */
+            sg_buf_reset(&v->sd);
+            if (parsed && sg_rfc5424_audit_sd(&v->sd, m.msg, m.msg_len) == SG_OK &&
+                (m.sd_len < v->sd.len || memcmp(m.sd, v->sd.data, v->sd.len) != 0 ||
+                 (m.sd_len > v->sd.len && m.sd[v->sd.len] != '[')))
+                why = "structured data does not match the record";
+            if (why != NULL) {
+                rv = v->pending ? ac_settle(v, NULL, NULL) : ac_fail(v, at, why);
+                break;
+            }
+            /* The record to the start of the buffer: a reader is handed v->line. */
+            memmove(v->line, m.msg, m.msg_len);
+            if ((rv = ac_check_line(v, v->line, m.msg_len, at)) != 0)
+                break;
+            continue;
+        }
         if ((rv = ac_check_line(v, v->line, n, at)) != 0)
             break;
     }
@@ -686,11 +718,18 @@ static int ac_verify_file(ac_verifier_t *v, ac_reader_t *rd, const char *file, i
 int sg_audit_verify(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
                     sg_audit_verify_result_t *res)
 {
-    return sg_audit_verify_each(files, nfiles, pubkey_pem_or_null, NULL, NULL, res);
+    return sg_audit_verify_ex(files, nfiles, pubkey_pem_or_null, 0, NULL, NULL, res);
 }
 
 int sg_audit_verify_each(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
                          sg_audit_line_cb cb, void *arg, sg_audit_verify_result_t *res)
+{
+    return sg_audit_verify_ex(files, nfiles, pubkey_pem_or_null, 0, cb, arg, res);
+}
+
+int sg_audit_verify_ex(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
+                       unsigned flags, sg_audit_line_cb cb, void *arg,
+                       sg_audit_verify_result_t *res)
 {
     ac_verifier_t v;
     ac_reader_t rd;
@@ -702,6 +741,8 @@ int sg_audit_verify_each(const char *const *files, size_t nfiles, const char *pu
     v.res = res;
     v.cb = cb;
     v.cb_arg = arg;
+    v.flags = flags;
+    sg_buf_init(&v.sd, SG_AUDIT_MAX_LINE);
     sg_pool_init(&v.pool, 16384);
     if (pubkey_pem_or_null != NULL && ac_load_pub(&v, pubkey_pem_or_null) != 0) {
         rv = -1;
@@ -729,6 +770,8 @@ int sg_audit_verify_each(const char *const *files, size_t nfiles, const char *pu
         (void)ac_hand_over(&v, 1);
     if (rv != 0)
         goto out;
+    if (res->other > 0)
+        ac_note(&v, "%llu message(s) of other programs skipped", res->other);
     if (v.pub == NULL && res->checkpoints > 0)
         ac_note(&v, "%llu checkpoint signature(s) not checked (no --key)", res->checkpoints);
     else if (v.pub != NULL && res->checkpoints == 0 && res->records > 0)
@@ -743,5 +786,6 @@ out:
     EVP_PKEY_free(v.pub);
     sg_audit_hasher_dispose(&v.hasher);
     sg_pool_dispose(&v.pool);
+    sg_buf_dispose(&v.sd);
     return rv;
 }

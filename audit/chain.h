@@ -90,6 +90,7 @@ typedef struct {
                                  * torn last line, unchecked signatures, chain start */
     unsigned long long records; /* complete lines checked that are not checkpoints */
     unsigned long long checkpoints; /* checkpoint lines checked (signatures only with a key) */
+    unsigned long long other;       /* syslog messages of other programs, skipped */
 } sg_audit_verify_result_t;
 
 /* Verifies files[0..nfiles) in order as one chain, streaming (memory O(longest line)).
@@ -125,5 +126,19 @@ typedef int (*sg_audit_line_cb)(void *arg, const char *line, size_t n, const cha
  * with why "stopped by the reader" when cb returned non-zero. One more line buffer (1 MiB). */
 int sg_audit_verify_each(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
                          sg_audit_line_cb cb, void *arg, sg_audit_verify_result_t *res);
+
+/* sg_audit_verify with flags. SG_AUDIT_VERIFY_SYSLOG: every file holds RFC 5424 messages, one
+ * a line, as a syslog receiver wrote them (audit/rfc5424.h; rsyslog's "%rawmsg%\n" or
+ * RSYSLOG_SyslogProtocol23Format): the chain is checked on their MSG parts. Without the flag
+ * a file whose first byte is '<' is read so too. Messages without the smsguard SD-ID are
+ * skipped (counted in res->other); one whose structured data is not the one its record
+ * gives fails with "structured data does not match the record", one that is not an RFC 5424
+ * message with "not an RFC 5424 message". */
+#define SG_AUDIT_VERIFY_SYSLOG 0x1u
+/* The one general form: flags as above, and cb/arg as for sg_audit_verify_each (cb may be
+ * NULL). */
+int sg_audit_verify_ex(const char *const *files, size_t nfiles, const char *pubkey_pem_or_null,
+                       unsigned flags, sg_audit_line_cb cb, void *arg,
+                       sg_audit_verify_result_t *res);
 
 #endif

@@ -570,6 +570,99 @@ static int ck_name(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, 
     return 0;
 }
 
+/*
+ * audit.syslog.address: "unix:PATH" (a datagram socket such as /dev/log), "udp:HOST:PORT" or
+ * "tcp:HOST:PORT" (HOST a name or address, an IPv6 one in brackets).
+ */
+int sg_conf_syslog_address(const char *v, sg_syslog_addr_t *out, const char **why)
+{
+    const char *p, *host, *port;
+    size_t hlen;
+    unsigned char a[16];
+    char *end;
+    long n;
+
+    memset(out, 0, sizeof(*out));
+    if (strncmp(v, "unix:", 5) == 0) {
+        /* sun_path is 108 bytes with its NUL (unix(7)). */
+        if (v[5] != '/' || strlen(v + 5) > 107) {
+            *why = "a unix socket needs an absolute path of at most 107 bytes";
+            return -1;
+        }
+        out->transport = SG_SYSLOG_UNIX;
+        snprintf(out->host, sizeof(out->host), "%s", v + 5);
+        return 0;
+    }
+    if (strncmp(v, "udp:", 4) == 0) {
+        out->transport = SG_SYSLOG_UDP;
+    } else if (strncmp(v, "tcp:", 4) == 0) {
+        out->transport = SG_SYSLOG_TCP;
+    } else {
+        *why = "must be \"unix:PATH\", \"udp:HOST:PORT\" or \"tcp:HOST:PORT\"";
+        return -1;
+    }
+    p = v + 4;
+    if (*p == '[') {
+        const char *rb = strchr(p, ']');
+
+        host = p + 1;
+        hlen = rb != NULL ? (size_t)(rb - host) : 0;
+        if (rb == NULL || hlen >= sizeof(out->host) || rb[1] != ':') {
+            *why = "bad IPv6 address";
+            return -1;
+        }
+        memcpy(out->host, host, hlen);
+        if (inet_pton(AF_INET6, out->host, a) != 1) {
+            *why = "bad IPv6 address";
+            return -1;
+        }
+        port = rb + 2;
+    } else {
+        host = p;
+        port = strrchr(p, ':');
+        hlen = port != NULL ? (size_t)(port - p) : 0;
+        if (port == NULL || !ck_hostname_ok(host, hlen)) {
+            *why = port == NULL ? "missing :PORT" : "bad host name";
+            return -1;
+        }
+        memcpy(out->host, host, hlen); /* ck_hostname_ok: at most 253 bytes */
+        port++;
+    }
+    n = strtol(port, &end, 10);
+    if (!isdigit((unsigned char)*port) || *end != '\0' || n < 1 || n > 65535) {
+        *why = "bad port (1-65535)";
+        return -1;
+    }
+    snprintf(out->port, sizeof(out->port), "%ld", n);
+    return 0;
+}
+
+static int ck_syslog_address(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k,
+                             void *obj)
+{
+    sg_syslog_addr_t a;
+    const char *why;
+
+    if (sg_conf_syslog_address(*CK_AT(obj, k->off, char *), &a, &why) != 0)
+        return ck_err(ck, s, "'%s': %s", k->path, why);
+    return 0;
+}
+
+/* RFC 5424 APP-NAME = 1*48PRINTUSASCII (%d33-126): it goes into every header unescaped. */
+static int ck_app_name(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
+{
+    const char *v = *CK_AT(obj, k->off, char *);
+    size_t n = strlen(v);
+
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < 33 || v[i] > 126)
+            n = 0;
+    if (n == 0 || n > 48)
+        return ck_err(ck, s, "'%s' must be 1 to 48 printable ASCII characters without spaces",
+                      k->path);
+    return 0;
+}
+
 static int ck_unhex(int ch)
 {
     if (ch >= '0' && ch <= '9')
@@ -762,6 +855,7 @@ static const ck_fn ck_checks[SG_CK__COUNT] = {
     [SG_CK_AUDIT_FILE] = ck_audit_file,   [SG_CK_LOG_ACCESS] = ck_log_access,
     [SG_CK_SERVER_NAME] = ck_server_name,     [SG_CK_DROP_HEADERS] = ck_drop_headers,
     [SG_CK_NAME] = ck_name,               [SG_CK_VHOST] = ck_vhost,
+    [SG_CK_SYSLOG_ADDRESS] = ck_syslog_address, [SG_CK_APP_NAME] = ck_app_name,
 };
 
 int ck_run(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)

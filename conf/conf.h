@@ -21,6 +21,8 @@
 typedef enum { SG_ROUTE_FORWARD = 0, SG_ROUTE_DENY = 1 } sg_route_unmatched_t;
 typedef enum { SG_JWT_RS256 = 1, SG_JWT_ES256, SG_JWT_EDDSA, SG_JWT_HS256 } sg_jwt_alg_t;
 typedef enum { SG_AUDIT_SYNC_ALWAYS = 0, SG_AUDIT_SYNC_BATCH, SG_AUDIT_SYNC_NONE } sg_audit_sync_t;
+/* audit.syslog.address's transport: a datagram socket (the local /dev/log), UDP, TCP. */
+typedef enum { SG_SYSLOG_UNIX = 0, SG_SYSLOG_UDP, SG_SYSLOG_TCP } sg_syslog_transport_t;
 
 typedef struct {
     char **v; /* NULL-terminated is not guaranteed: use n */
@@ -210,6 +212,8 @@ typedef struct sg_conf_s {
         struct {
             int enabled;
             int facility; /* LOG_AUTHPRIV etc. from <syslog.h> */
+            char *address;  /* "unix:PATH", "udp:HOST:PORT" or "tcp:HOST:PORT" */
+            char *app_name; /* RFC 5424 APP-NAME */
         } syslog;
     } audit;
 
@@ -222,6 +226,17 @@ typedef struct sg_conf_s {
  * in err. Never prints; never exits.
  */
 int sg_conf_load(const char *file, sg_conf_t **out, char *err, size_t errlen);
+
+/* audit.syslog.address split: the check that refuses a bad one and the audit writer that
+ * connects use this one parser. */
+typedef struct {
+    sg_syslog_transport_t transport;
+    char host[256]; /* unix: the socket's path; else a name or address (IPv6 without []) */
+    char port[6];   /* decimal 1-65535; "" for unix */
+} sg_syslog_addr_t;
+
+/* Returns 0, or -1 with *why (static text). */
+int sg_conf_syslog_address(const char *v, sg_syslog_addr_t *out, const char **why);
 
 sg_conf_t *sg_conf_ref(sg_conf_t *c);
 void sg_conf_unref(sg_conf_t *c);

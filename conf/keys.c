@@ -245,6 +245,9 @@ const sg_conf_key_t sg__conf_keys[] = {
     GROUP("audit.syslog", 0, SG_KOFF_NONE, SG_CK_NONE),
     BOOL("audit.syslog.enabled", 0, 0, C(audit.syslog.enabled)),
     ENUM("audit.syslog.facility", 0, ke_facilities, LOG_AUTHPRIV, C(audit.syslog.facility)),
+    STR("audit.syslog.address", 0, "unix:/dev/log", C(audit.syslog.address),
+        SG_CK_SYSLOG_ADDRESS),
+    STR("audit.syslog.app_name", NE, "smsguard", C(audit.syslog.app_name), SG_CK_APP_NAME),
 };
 
 // clang-format on

@@ -55,6 +55,8 @@ typedef enum {
     SG_CK_DROP_HEADERS, /* routes.drop_headers: header names or "prefix*" */
     SG_CK_NAME,        /* an upstream's name: [A-Za-z0-9_.-], at most SG_CONF_NAME_MAX */
     SG_CK_VHOST,       /* vhost element: server_names, certificate and key pair */
+    SG_CK_SYSLOG_ADDRESS, /* "unix:PATH", "udp:HOST:PORT" or "tcp:HOST:PORT" */
+    SG_CK_APP_NAME,    /* RFC 5424 APP-NAME: 1-48 printable ASCII characters, no space */
     SG_CK__COUNT
 } sg_conf_check_t;
 

@@ -18,13 +18,21 @@
  * never contains a line that was not acknowledged as durable, and the next batch tries
  * again. SIGUSR1 reopens the file (log rotation); the new file continues the chain from the
  * last hash. A torn tail left by a crash is cut at start-up and reported in the log.
+ *
+ * Every line on disk is also copied to syslog when audit.syslog is on (audit/rfc5424.h), by
+ * this thread, after the write, never in its way: the socket is non-blocking, a TCP stream
+ * goes out of a bounded queue as the receiver takes it (octet counting, RFC 6587 3.4.1), and
+ * what cannot be sent is dropped whole and counted (smsguard_audit_syslog_dropped_total).
  */
 #include "proxy/proxy.h"
 #include "audit/chain.h"
+#include "audit/rfc5424.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,14 +87,43 @@ typedef struct {
     off_t size;            /* bytes of good lines in the file */
     unsigned since_checkpoint;
     sg_audit_signer_t *signer;
-    int syslog_fd;
     unsigned long long syncs; /* fdatasync calls, for the performance notes */
     sg_audit_batch_t retry; /* records nobody waits for that a failed batch could not write */
     sg_audit_hasher_t hasher;
     sg_buf_t out;
 } audit_t;
 
-static audit_t audit = {.fd = -1, .efd = -1, .syslog_fd = -1};
+static audit_t audit = {.fd = -1, .efd = -1};
+
+/* The syslog copy: the writer thread's alone, like everything above. */
+#define SYSLOG_QUEUE_MAX (4u * 1024 * 1024) /* TCP: framed messages the receiver has not taken */
+#define SYSLOG_BACKOFF_MIN_MS 200
+#define SYSLOG_BACKOFF_MAX_MS 30000
+
+typedef struct {
+    int on;
+    int fd;         /* -1: down (TCP and unix: until retry_at) */
+    int connecting; /* TCP: connect(2) in progress */
+    sg_syslog_addr_t addr;
+    struct sockaddr_storage sa; /* resolved once at start: never a DNS wait in this thread */
+    socklen_t salen;
+    const char *address; /* the configured value, for the log */
+    const char *app_name;
+    char hostname[256];  /* RFC 5424 HOSTNAME, or "-" */
+    int pri;
+    long pid;
+    sg_buf_t msg;        /* the message being built */
+    sg_buf_t q;          /* TCP: whole frames not yet sent; the first may be partly sent */
+    unsigned long long qmsgs; /* frames in q */
+    size_t head_left;         /* bytes of q's first frame not sent yet; 0: none begun */
+    uint64_t retry_at;   /* sg_m_now_us() of the next connect while down */
+    unsigned backoff_ms;
+    char down_why[128];  /* why the socket is down, for the outage's log line */
+    int outage;          /* messages are being dropped: logged once when it starts and ends */
+    unsigned long long outage_drops;
+} syslog_t;
+
+static syslog_t sl = {.fd = -1};
 
 int sg_audit_enabled(void)
 {
@@ -186,25 +223,305 @@ static int audit_line(const char *data, size_t len, int is_checkpoint)
     return sg_buf_lit(&audit.out, "\n");
 }
 
-static void audit_syslog(const char *line, size_t n)
-{
-    static const int facility_default = 10; /* authpriv */
-    char msg[8192], t[SG_TIME_LEN];
-    int facility = audit.conf->audit.syslog.facility ? audit.conf->audit.syslog.facility >> 3
-                                                     : facility_default;
-    int k;
+/* ---- the syslog copy ---- */
 
-    if (audit.syslog_fd < 0)
+static void syslog_drop(unsigned long long n, const char *why)
+{
+    if (n == 0)
         return;
-    sg_time_rfc3339(t);
-    /* RFC 5424: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG; severity notice. */
-    k = snprintf(msg, sizeof(msg), "<%d>1 %s - smsguard %d audit - ", facility * 8 + 5, t,
-                 (int)getpid());
-    if (k < 0 || (size_t)k + n > sizeof(msg))
-        return; /* too long for a datagram to the local socket: the file has it */
-    memcpy(msg + k, line, n);
-    if (send(audit.syslog_fd, msg, (size_t)k + n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-        sg_log(SG_LOG_DEBUG, "audit: syslog copy: %s", strerror(errno));
+    sg_m_add(&sg_metrics_audit.syslog_dropped, n);
+    sl.outage_drops += n;
+    if (!sl.outage) {
+        sl.outage = 1;
+        sg_log(SG_LOG_WARN,
+               "audit: syslog copy to %s failing (%s): copies are dropped until it recovers; the "
+               "audit file has every record",
+               sl.address, why);
+    }
+}
+
+static void syslog_recovered(void)
+{
+    if (!sl.outage)
+        return;
+    sg_log(SG_LOG_INFO, "audit: syslog copy to %s working again; %llu cop%s dropped meanwhile",
+           sl.address, sl.outage_drops, sl.outage_drops == 1 ? "y was" : "ies were");
+    sl.outage = 0;
+    sl.outage_drops = 0;
+}
+
+/* Closes the socket; what TCP had queued is lost with the connection (a frame cut in the
+ * middle cannot be resumed on another one, and the ones after it would reach the receiver
+ * late and out of time order). The next attempt is after the back-off. */
+static void syslog_down(const char *why)
+{
+    if (sl.fd >= 0)
+        close(sl.fd);
+    sl.fd = -1;
+    sl.connecting = 0;
+    snprintf(sl.down_why, sizeof(sl.down_why), "%s", why);
+    syslog_drop(sl.qmsgs, why);
+    sl.qmsgs = 0;
+    sl.head_left = 0;
+    sg_buf_reset(&sl.q);
+    sl.retry_at = sg_m_now_us() + (uint64_t)sl.backoff_ms * 1000;
+    sl.backoff_ms = sl.backoff_ms * 2 > SYSLOG_BACKOFF_MAX_MS ? SYSLOG_BACKOFF_MAX_MS
+                                                               : sl.backoff_ms * 2;
+}
+
+static void syslog_connect(void)
+{
+    int tcp = sl.addr.transport == SG_SYSLOG_TCP;
+
+    sl.fd = socket(sl.sa.ss_family,
+                   (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (sl.fd < 0) {
+        syslog_down(strerror(errno));
+        return;
+    }
+    if (connect(sl.fd, (struct sockaddr *)&sl.sa, sl.salen) == 0) {
+        if (!tcp)
+            return; /* a datagram socket: recovered once a message goes through */
+        syslog_recovered();
+        return;
+    }
+    if (tcp && errno == EINPROGRESS) {
+        sl.connecting = 1;
+        return;
+    }
+    syslog_down(strerror(errno));
+}
+
+/* Takes k sent bytes off q, counting the frames that are now wholly sent: each starts with
+ * its decimal length and a space, which q always holds whole (frames go in whole). */
+static void syslog_consume(size_t k)
+{
+    while (k > 0) {
+        size_t take;
+
+        if (sl.head_left == 0) {
+            const char *p = sg_buf_head(&sl.q);
+            size_t len = 0, i = 0;
+
+            for (; p[i] != ' '; i++)
+                len = len * 10 + (size_t)(p[i] - '0');
+            sl.head_left = i + 1 + len;
+        }
+        take = k < sl.head_left ? k : sl.head_left;
+        sg_buf_consume(&sl.q, take);
+        sl.head_left -= take;
+        k -= take;
+        if (sl.head_left == 0)
+            sl.qmsgs--;
+    }
+}
+
+/* Hands q to the kernel as far as it takes it. */
+static void syslog_send(void)
+{
+    while (sg_buf_avail(&sl.q) > 0) {
+        ssize_t k =
+            send(sl.fd, sg_buf_head(&sl.q), sg_buf_avail(&sl.q), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return; /* POLLOUT tells when there is room */
+        if (k <= 0) {
+            syslog_down(k == 0 ? "connection closed" : strerror(errno));
+            return;
+        }
+        sl.backoff_ms = SYSLOG_BACKOFF_MIN_MS; /* the receiver takes data: a good link */
+        syslog_consume((size_t)k);
+    }
+}
+
+/* One line of the file (without its '\n') to syslog. */
+static void syslog_copy(const char *line, size_t n)
+{
+    int rv;
+
+    sg_buf_reset(&sl.msg);
+    rv = sg_rfc5424_audit(&sl.msg, sl.pri, sl.hostname, sl.app_name, sl.pid, line, n);
+    if (rv != SG_OK) {
+        syslog_drop(1, rv == SG_ETOOBIG ? "a record too long" : "out of memory");
+        return;
+    }
+    if (sl.addr.transport != SG_SYSLOG_TCP) {
+        if (sl.fd < 0) {
+            syslog_drop(1, sl.down_why);
+            return;
+        }
+        int err;
+
+        if (send(sl.fd, sl.msg.data, sl.msg.len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+            (ssize_t)sl.msg.len) {
+            syslog_recovered();
+            return;
+        }
+        err = errno;
+        syslog_drop(1, strerror(err));
+        /* A restarted local daemon made a new socket: connect to it after the back-off. UDP
+         * errors (an ICMP unreachable, a full buffer) pass with the next datagram. */
+        if (sl.addr.transport == SG_SYSLOG_UNIX &&
+            (err == ECONNREFUSED || err == ENOTCONN || err == ENOENT))
+            syslog_down(strerror(err));
+        return;
+    }
+    if (sl.fd < 0) {
+        syslog_drop(1, sl.down_why);
+        return;
+    }
+    /* RFC 6587 3.4.1: MSG-LEN SP SYSLOG-MSG. A frame goes into q whole or not at all. */
+    {
+        char len[24];
+        int k = snprintf(len, sizeof(len), "%zu ", sl.msg.len);
+
+        /* Room for both parts first: a length without its message would corrupt the stream. */
+        if (sg_buf_avail(&sl.q) + (size_t)k + sl.msg.len > SYSLOG_QUEUE_MAX ||
+            sg_buf_reserve(&sl.q, (size_t)k + sl.msg.len) != SG_OK ||
+            sg_buf_append(&sl.q, len, (size_t)k) != SG_OK ||
+            sg_buf_append(&sl.q, sl.msg.data, sl.msg.len) != SG_OK) {
+            syslog_drop(1, "the receiver does not keep up");
+            return;
+        }
+        sl.qmsgs++;
+    }
+}
+
+/* The writer's poll entry for the syslog socket, and how long until it wants a reconnect. */
+static int syslog_poll(struct pollfd *pfd)
+{
+    uint64_t now;
+
+    pfd->fd = -1;
+    pfd->events = 0;
+    pfd->revents = 0;
+    if (!sl.on)
+        return -1;
+    if (sl.fd < 0) {
+        now = sg_m_now_us();
+        return sl.retry_at > now ? (int)((sl.retry_at - now + 999) / 1000) : 0;
+    }
+    if (sl.addr.transport != SG_SYSLOG_TCP)
+        return -1;
+    pfd->fd = sl.fd;
+    /* POLLIN while connected: a receiver never sends, so readable means it closed. */
+    pfd->events = sl.connecting ? POLLOUT : POLLIN | (sg_buf_avail(&sl.q) > 0 ? POLLOUT : 0);
+    return -1;
+}
+
+static void syslog_service(short revents)
+{
+    char sink[512];
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (!sl.on)
+        return;
+    if (sl.fd < 0) {
+        if (sg_m_now_us() >= sl.retry_at)
+            syslog_connect();
+        return;
+    }
+    if (revents == 0)
+        return;
+    if (sl.connecting) {
+        if (getsockopt(sl.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err != 0) {
+            syslog_down(strerror(err));
+            return;
+        }
+        sl.connecting = 0;
+        syslog_recovered();
+        syslog_send();
+        return;
+    }
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        ssize_t k = recv(sl.fd, sink, sizeof(sink), MSG_DONTWAIT);
+
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            syslog_down(k == 0 ? "connection closed" : strerror(errno));
+            return;
+        }
+    }
+    if (revents & POLLOUT)
+        syslog_send();
+}
+
+/* Resolves the address and makes the first connection attempt. A failure to connect is not
+ * one to start: the copy comes up when the receiver does. */
+static int syslog_start(const sg_conf_t *conf, char *err, size_t errlen)
+{
+    const char *why;
+    struct addrinfo hints = {.ai_flags = AI_NUMERICSERV}, *ai = NULL;
+    int rv;
+
+    memset(&sl, 0, sizeof(sl));
+    sl.fd = -1;
+    if (!conf->audit.syslog.enabled)
+        return SG_OK;
+    sl.address = conf->audit.syslog.address;
+    sl.app_name = conf->audit.syslog.app_name;
+    if (sg_conf_syslog_address(sl.address, &sl.addr, &why) != 0) {
+        snprintf(err, errlen, "audit.syslog.address: %s", why);
+        return SG_ERR;
+    }
+    if (sl.addr.transport == SG_SYSLOG_UNIX) {
+        struct sockaddr_un *sun = (struct sockaddr_un *)&sl.sa;
+
+        sun->sun_family = AF_UNIX;
+        /* The check allowed at most 107 bytes: the path and its NUL fit. */
+        memcpy(sun->sun_path, sl.addr.host, strnlen(sl.addr.host, sizeof(sun->sun_path) - 1));
+        sl.salen = sizeof(*sun);
+    } else {
+        hints.ai_socktype = sl.addr.transport == SG_SYSLOG_TCP ? SOCK_STREAM : SOCK_DGRAM;
+        if ((rv = getaddrinfo(sl.addr.host, sl.addr.port, &hints, &ai)) != 0) {
+            snprintf(err, errlen, "audit.syslog.address '%s': %s", sl.address, gai_strerror(rv));
+            return SG_ERR;
+        }
+        memcpy(&sl.sa, ai->ai_addr, ai->ai_addrlen);
+        sl.salen = ai->ai_addrlen;
+        freeaddrinfo(ai);
+    }
+    /* RFC 5424 6.2.4: HOSTNAME is printable ASCII without spaces, at most 255 bytes. */
+    if (gethostname(sl.hostname, sizeof(sl.hostname) - 1) != 0 || sl.hostname[0] == '\0')
+        snprintf(sl.hostname, sizeof(sl.hostname), "-");
+    for (char *p = sl.hostname; *p; p++)
+        if (*p < 33 || *p > 126)
+            *p = '_';
+    /* LOG_AUTHPRIV etc. are the facility already shifted left by 3 (<syslog.h>); notice. */
+    sl.pri = conf->audit.syslog.facility + 5;
+    sl.pid = (long)getpid();
+    sg_buf_init(&sl.msg, SG_AUDIT_MAX_LINE + 4096);
+    sg_buf_init(&sl.q, SYSLOG_QUEUE_MAX);
+    sl.backoff_ms = SYSLOG_BACKOFF_MIN_MS;
+    sl.on = 1;
+    syslog_connect();
+    sg_log(SG_LOG_INFO, "audit: a copy of every record goes to syslog at %s", sl.address);
+    return SG_OK;
+}
+
+/* At stop: what TCP still holds gets up to half a second. */
+static void syslog_finish(void)
+{
+    uint64_t until = sg_m_now_us() + 500000;
+    struct pollfd pfd;
+
+    while (sl.on && sl.fd >= 0 && sg_buf_avail(&sl.q) > 0 && sg_m_now_us() < until) {
+        syslog_poll(&pfd);
+        if (pfd.fd >= 0 && poll(&pfd, 1, 100) > 0)
+            syslog_service(pfd.revents);
+    }
+    if (sl.fd >= 0)
+        close(sl.fd);
+    syslog_drop(sl.qmsgs, "stopping");
+    sl.fd = -1;
+    sl.qmsgs = 0;
+    sg_buf_dispose(&sl.msg);
+    sg_buf_dispose(&sl.q);
+    sl.on = 0;
 }
 
 /* fdatasync(2), counted and timed for smsguard_audit_sync_duration_seconds. */
@@ -242,6 +559,17 @@ static int audit_flush(void)
              q++)
             lines++;
         sg_m_add(&sg_metrics_audit.records, lines);
+    }
+    /* Only what is on disk is copied, so the copies are a chain too (the file's own). */
+    if (sl.on) {
+        const char *p = audit.out.data, *e = p + n, *nl;
+
+        for (; p < e; p = nl + 1) {
+            nl = memchr(p, '\n', (size_t)(e - p));
+            syslog_copy(p, (size_t)(nl - p));
+        }
+        if (sl.fd >= 0 && !sl.connecting && sg_buf_avail(&sl.q) > 0)
+            syslog_send();
     }
     return SG_OK;
 fail:
@@ -374,14 +702,6 @@ static void audit_batch(sg_audit_batch_t *list)
     } else {
         if (__atomic_exchange_n(&audit.failing, 0, __ATOMIC_RELAXED))
             sg_log(SG_LOG_INFO, "audit log writable again");
-        if (audit.syslog_fd >= 0) {
-            const char *p = audit.out.data, *e = p + audit.out.len, *nl;
-
-            for (; p < e; p = nl + 1) {
-                nl = memchr(p, '\n', (size_t)(e - p));
-                audit_syslog(p, (size_t)(nl - p));
-            }
-        }
         audit.retry.nrecs = 0;
         sg_buf_reset(&audit.retry.data);
     }
@@ -436,19 +756,38 @@ static void audit_priority(void)
 
 static void *audit_thread(void *arg)
 {
-    struct pollfd pfd = {.fd = audit.efd, .events = POLLIN};
+    struct pollfd pfd[2] = {{.fd = audit.efd, .events = POLLIN}};
     sg_audit_batch_t *list, *rev, *next;
-    uint64_t v;
+    uint64_t v, tick_at = 0;
     char err[256];
 
     audit_priority();
     for (;;) {
-        /* sync = "batch": the file is synced once a second, not per record; kept
-         * records are retried once a second too. */
-        int timeout =
-            audit.conf->audit.sync == SG_AUDIT_SYNC_BATCH || audit.retry.nrecs ? 1000 : -1;
+        /* sync = "batch": the file is synced once a second without records, not per record;
+         * kept records are retried once a second too. tick_at keeps that second when the
+         * syslog socket wakes the loop meanwhile. */
+        int tick = audit.conf->audit.sync == SG_AUDIT_SYNC_BATCH || audit.retry.nrecs;
+        int timeout = -1, sl_timeout = syslog_poll(&pfd[1]);
+        uint64_t now = sg_m_now_us();
 
-        if (poll(&pfd, 1, timeout) == 0) {
+        if (!tick) {
+            tick_at = 0;
+        } else {
+            if (tick_at == 0)
+                tick_at = now + 1000000;
+            timeout = tick_at > now ? (int)((tick_at - now + 999) / 1000) : 0;
+        }
+        if (sl_timeout >= 0 && (timeout < 0 || sl_timeout < timeout))
+            timeout = sl_timeout;
+        pfd[0].revents = 0;
+        poll(pfd, 2, timeout);
+        syslog_service(pfd[1].revents);
+        if (pfd[0].revents & POLLIN) {
+            tick_at = 0; /* records came: the second starts again, as a poll timeout did */
+        } else {
+            if (tick_at == 0 || sg_m_now_us() < tick_at)
+                continue; /* the syslog socket's business, or EINTR */
+            tick_at = 0;
             if (audit.retry.nrecs > 0)
                 audit_batch(NULL);
             else if (audit.size > 0)
@@ -481,6 +820,7 @@ static void *audit_thread(void *arg)
     audit_checkpoint_now();
     if (audit.conf->audit.sync != SG_AUDIT_SYNC_NONE)
         audit_sync();
+    syslog_finish();
     audit.lost += audit.retry.nrecs; /* the disk never came back: the log says so at stop */
     audit.retry.nrecs = 0;
     return NULL;
@@ -519,18 +859,8 @@ int sg_audit_start(sg_conf_t *conf, char *err, size_t errlen)
         snprintf(err, errlen, "audit: eventfd: %s", strerror(errno));
         return SG_ERR;
     }
-    if (conf->audit.syslog.enabled) {
-        struct sockaddr_un sun = {.sun_family = AF_UNIX};
-
-        snprintf(sun.sun_path, sizeof(sun.sun_path), "/dev/log");
-        audit.syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (audit.syslog_fd >= 0 &&
-            connect(audit.syslog_fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-            sg_log(SG_LOG_WARN, "audit: syslog copy off: /dev/log: %s", strerror(errno));
-            close(audit.syslog_fd);
-            audit.syslog_fd = -1;
-        }
-    }
+    if (syslog_start(conf, err, errlen) != SG_OK)
+        return SG_ERR;
     if (pthread_create(&audit.thread, NULL, audit_thread, NULL) != 0) {
         snprintf(err, errlen, "audit: cannot start the writer thread");
         return SG_ERR;
@@ -558,9 +888,7 @@ void sg_audit_stop(void)
         close(audit.fd);
     if (audit.efd >= 0)
         close(audit.efd);
-    if (audit.syslog_fd >= 0)
-        close(audit.syslog_fd);
-    audit.fd = audit.efd = audit.syslog_fd = -1;
+    audit.fd = audit.efd = -1;
     sg_audit_signer_free(audit.signer);
     audit.signer = NULL;
     sg_buf_dispose(&audit.out);

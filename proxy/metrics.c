@@ -526,6 +526,8 @@ static const m_plain_t m_plain[] = {
              "Audit log lines written (records and checkpoints)."),
     M_GLOBAL("audit_write_failures_total", "counter", sg_metrics_audit.write_failures,
              "Audit log batches that could not be written or synced."),
+    M_GLOBAL("audit_syslog_dropped_total", "counter", sg_metrics_audit.syslog_dropped,
+             "Audit records whose audit.syslog copy was not sent (receiver down or slow)."),
     M_WORKER("tls_handshakes_total", "counter", tls_handshakes,
              "Client TLS handshakes completed."),
     M_WORKER("tls_handshake_failures_total", "counter", tls_handshake_failures,

@@ -105,6 +105,7 @@ typedef struct {
 typedef struct {
     uint64_t records;        /* records (and checkpoints) written */
     uint64_t write_failures; /* batches that could not be written or synced */
+    uint64_t syslog_dropped; /* audit.syslog copies not sent (receiver down, slow, too long) */
     sg_hist_t sync;          /* fdatasync(2) durations */
 } sg_metrics_audit_t;
 

@@ -38,6 +38,7 @@ TEST_PACKAGES=(
     man-db                   # man, groff: the man pages render (90, 91)
     systemd                  # systemd-analyze verify: the unit file (90, 91)
     haproxy                  # two instances behind HAProxy (92)
+    rsyslog                  # rsyslogd: the audit log's syslog copy received over TCP (56)
     testssl.sh               # testssl: the TLS scan (85)
     tzdata                   # /usr/share/zoneinfo: change windows (tests/unit/policy/test_window.c)
 )
@@ -96,7 +97,7 @@ fi
 
 echo "deps: installing for the $mode: ${missing[*]}"
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-# Server packages (haproxy, systemd) must not start system services on install: the tests
+# Server packages (haproxy, rsyslog, systemd) must not start system services on install: the tests
 # run their own instances on loopback.
 rcd=/usr/sbin/policy-rc.d
 own_rcd=0

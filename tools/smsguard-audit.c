@@ -2,8 +2,12 @@
  * tools/smsguard-audit.c - checks an audit log's hash chain and checkpoint signatures, and
  * reports what it records.
  *
- *   smsguard-audit verify FILE... [--key PUB]   files in chain order (oldest rotated first);
- *                                               options may come anywhere after "verify"
+ *   smsguard-audit verify FILE... [--key PUB] [--syslog]
+ *                                               files in chain order (oldest rotated first);
+ *                                               options may come anywhere after "verify";
+ *                                               --syslog: the files hold the RFC 5424 copies
+ *                                               a syslog receiver wrote (audit/rfc5424.h),
+ *                                               which a file starting with '<' is taken for
  *   smsguard-audit report FILE... [--key PUB] [filters] [--csv|--json] [--summary]
  *   smsguard-audit --version
  *
@@ -32,7 +36,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: smsguard-audit verify FILE... [--key PUB]\n"
+            "usage: smsguard-audit verify FILE... [--key PUB] [--syslog]\n"
             "       smsguard-audit report FILE... [--key PUB] [--from T] [--to T] [--tenant NAME]\n"
             "                [--principal SUBJECT] [--upstream NAME] [--provider MOID]\n"
             "                [--operation METHOD] [--decision allow|deny] [--csv|--json]\n"
@@ -46,6 +50,7 @@ static int cmd_verify(int argc, char **argv)
     const char *key = NULL;
     size_t nfiles = 0;
     sg_audit_verify_result_t res;
+    unsigned flags = 0;
     int rv, dashdash = 0;
 
     if (files == NULL) {
@@ -60,6 +65,8 @@ static int cmd_verify(int argc, char **argv)
             if (i + 1 >= argc || key != NULL)
                 goto usage;
             key = argv[++i];
+        } else if (!dashdash && strcmp(a, "--syslog") == 0) {
+            flags |= SG_AUDIT_VERIFY_SYSLOG;
         } else if (!dashdash && strncmp(a, "--key=", 6) == 0) {
             if (key != NULL || a[6] == '\0')
                 goto usage;
@@ -73,7 +80,7 @@ static int cmd_verify(int argc, char **argv)
     if (nfiles == 0)
         goto usage;
 
-    rv = sg_audit_verify(files, nfiles, key, &res);
+    rv = sg_audit_verify_ex(files, nfiles, key, flags, NULL, NULL, &res);
     if (rv < 0) {
         fprintf(stderr, "%s: %s\n", res.file != NULL ? res.file : "smsguard-audit", res.why);
         free(files);

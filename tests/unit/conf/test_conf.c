@@ -284,6 +284,8 @@ static void loads_minimal_config_with_documented_defaults(void **state)
     assert_int_equal(c->audit.checkpoint_every, 1000);
     assert_int_equal(c->audit.syslog.enabled, 0);
     assert_int_equal(c->audit.syslog.facility, LOG_AUTHPRIV);
+    assert_string_equal(c->audit.syslog.address, "unix:/dev/log");
+    assert_string_equal(c->audit.syslog.app_name, "smsguard");
     sg_conf_unref(c);
 }
 
@@ -524,6 +526,87 @@ static void rejects_bad_enum_values(void **state)
     expect_error(BASE "audit = { syslog = { facility = \"local8\"; }; };\n", 3,
                  "'audit.syslog.facility' must be one of auth, authpriv, daemon, local0, local1, "
                  "local2, local3, local4, local5, local6, local7");
+}
+
+/* audit.syslog.address: the one parser the check and the audit writer share. */
+static void splits_syslog_addresses(void **state)
+{
+    static const struct {
+        const char *in;
+        int transport;
+        const char *host, *port, *why;
+    } cases[] = {
+        {"unix:/dev/log", SG_SYSLOG_UNIX, "/dev/log", "", NULL},
+        {"udp:127.0.0.1:514", SG_SYSLOG_UDP, "127.0.0.1", "514", NULL},
+        {"tcp:siem-relay.example.com:6514", SG_SYSLOG_TCP, "siem-relay.example.com", "6514", NULL},
+        {"tcp:[::1]:601", SG_SYSLOG_TCP, "::1", "601", NULL},
+        {"tcp:[fe80::1%eth0]:601", 0, NULL, NULL, "bad IPv6 address"},
+        {"tcp:[::1]601", 0, NULL, NULL, "bad IPv6 address"},
+        {"tcp:::1:601", 0, NULL, NULL, "bad host name"},
+        {"tcp:host", 0, NULL, NULL, "missing :PORT"},
+        {"tcp::514", 0, NULL, NULL, "bad host name"},
+        {"tcp:host:0", 0, NULL, NULL, "bad port (1-65535)"},
+        {"tcp:host:65536", 0, NULL, NULL, "bad port (1-65535)"},
+        {"tcp:host:+514", 0, NULL, NULL, "bad port (1-65535)"},
+        {"tcp:host:514x", 0, NULL, NULL, "bad port (1-65535)"},
+        {"udp:host:", 0, NULL, NULL, "bad port (1-65535)"},
+        {"unix:dev/log", 0, NULL, NULL,
+         "a unix socket needs an absolute path of at most 107 bytes"},
+        {"tls:host:6514", 0, NULL, NULL,
+         "must be \"unix:PATH\", \"udp:HOST:PORT\" or \"tcp:HOST:PORT\""},
+        {"/dev/log", 0, NULL, NULL,
+         "must be \"unix:PATH\", \"udp:HOST:PORT\" or \"tcp:HOST:PORT\""},
+    };
+    sg_syslog_addr_t a;
+    const char *why;
+    char longpath[160];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        why = NULL;
+        if (cases[i].why == NULL) {
+            assert_int_equal(sg_conf_syslog_address(cases[i].in, &a, &why), 0);
+            assert_int_equal(a.transport, cases[i].transport);
+            assert_string_equal(a.host, cases[i].host);
+            assert_string_equal(a.port, cases[i].port);
+        } else {
+            assert_int_equal(sg_conf_syslog_address(cases[i].in, &a, &why), -1);
+            assert_string_equal(why, cases[i].why);
+        }
+    }
+    /* sun_path holds 107 bytes and the NUL. */
+    memcpy(longpath, "unix:/", 6);
+    memset(longpath + 6, 'a', 106);
+    longpath[112] = '\0';
+    assert_int_equal(sg_conf_syslog_address(longpath, &a, &why), 0);
+    assert_int_equal(strlen(a.host), 107);
+    longpath[112] = 'a';
+    longpath[113] = '\0';
+    assert_int_equal(sg_conf_syslog_address(longpath, &a, &why), -1);
+    (void)state;
+}
+
+static void rejects_bad_syslog_keys_at_their_line(void **state)
+{
+    sg_conf_t *c = load_ok(BASE "audit = { syslog = { enabled = true;\n"
+                                "  address = \"tcp:[::1]:601\";\n"
+                                "  app_name = \"smsguard-east\"; }; };\n");
+
+    assert_string_equal(c->audit.syslog.address, "tcp:[::1]:601");
+    assert_string_equal(c->audit.syslog.app_name, "smsguard-east");
+    sg_conf_unref(c);
+    expect_error(BASE "audit = { syslog = {\n  address = \"tcp:host\"; }; };\n", 4,
+                 "'audit.syslog.address': missing :PORT");
+    expect_error(BASE "audit = { syslog = { app_name = \"sms guard\"; }; };\n", 3,
+                 "'audit.syslog.app_name' must be 1 to 48 printable ASCII characters without "
+                 "spaces");
+    expect_error(BASE "audit = { syslog = { app_name = \"a123456789012345678901234567890123456789"
+                      "012345678\"; }; };\n",
+                 3,
+                 "'audit.syslog.app_name' must be 1 to 48 printable ASCII characters without "
+                 "spaces");
+    expect_error(BASE "audit = { syslog = { app_name = \"\"; }; };\n", 3,
+                 "'audit.syslog.app_name' must not be empty");
+    (void)state;
 }
 
 static void rejects_missing_required_keys_at_the_enclosing_group(void **state)
@@ -1292,6 +1375,8 @@ int main(void)
         cmocka_unit_test(rejects_out_of_range_values),
         cmocka_unit_test(rejects_integers_that_libconfig_would_wrap),
         cmocka_unit_test(rejects_bad_enum_values),
+        cmocka_unit_test(splits_syslog_addresses),
+        cmocka_unit_test(rejects_bad_syslog_keys_at_their_line),
         cmocka_unit_test(rejects_missing_required_keys_at_the_enclosing_group),
         cmocka_unit_test(reports_syntax_errors_with_libconfigs_text),
         cmocka_unit_test(reports_an_unreadable_config_file_without_a_line),
