@@ -240,9 +240,11 @@ static int walk_fault(walk_t *w, const path_t *at, const char *message, const ch
     const char *kind = message == NULL ? kind_text(w->pool, t) : NULL;
 
     if (message == NULL && kind != NULL)
-        message = how == WALK_ELEMENT   ? pool_printf(w->pool, "Each %s element must be %s.", name, kind)
-                  : how == WALK_MISSING ? pool_printf(w->pool, "%s is required and must be %s.", name, kind)
-                                        : pool_printf(w->pool, "%s must be %s.", name, kind);
+        message = how == WALK_ELEMENT
+                      ? pool_printf(w->pool, "Each %s element must be %s.", name, kind)
+                  : how == WALK_MISSING
+                      ? pool_printf(w->pool, "%s is required and must be %s.", name, kind)
+                      : pool_printf(w->pool, "%s must be %s.", name, kind);
     if (message == NULL)
         return SG_ENOMEM;
     return fault_path(w->pool, w->fault, at, NULL, message);
@@ -264,7 +266,8 @@ static sg_json_t *member_of(const sg_json_t *o, const char *name)
 static int walk_note(walk_t *w, sg_json_t *v, int role)
 {
     const sg_json_t *fd = role == SG_OPT_ROLE_GROUP ? sg_json_get(v, STR_LIT("faultDomainId")) : v;
-    const sg_json_t *dg = role == SG_OPT_ROLE_GROUP ? sg_json_get(v, STR_LIT("deviceGroupId")) : NULL;
+    const sg_json_t *dg =
+        role == SG_OPT_ROLE_GROUP ? sg_json_get(v, STR_LIT("deviceGroupId")) : NULL;
     sg_stopreq_t *out = w->out;
     sg_group_t *g;
 
@@ -501,7 +504,8 @@ static int names_request(const sg_json_t *v, const char *method)
     if (n > 5 && strcmp(method + n - 5, "_Task") == 0)
         n -= 5;
     return v->type == SG_JSON_STRING && v->str.n == n + sizeof(suffix) - 1 &&
-           memcmp(v->str.p, method, n) == 0 && memcmp(v->str.p + n, suffix, sizeof(suffix) - 1) == 0;
+           memcmp(v->str.p, method, n) == 0 &&
+           memcmp(v->str.p + n, suffix, sizeof(suffix) - 1) == 0;
 }
 
 int sg_stopreq_parse_op(sg_pool_t *pool, const sg_op_t *op, const char *body, size_t n,

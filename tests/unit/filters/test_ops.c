@@ -22,7 +22,9 @@
 #define FD(id) "\"faultDomainId\":{\"_typeName\":\"FaultDomainId\",\"id\":\"" id "\"}"
 #define DG(id) "\"deviceGroupId\":{\"_typeName\":\"DeviceGroupId\",\"id\":\"" id "\"}"
 #define G(fd, dg) "{\"_typeName\":\"ReplicationGroupId\"," FD(fd) "," DG(dg) "}"
-#define THIS "\"_this\":{\"_typeName\":\"ManagedObjectReference\",\"type\":\"VasaProvider\",\"value\":\"vasa-1\"}"
+#define THIS                                                                                       \
+    "\"_this\":{\"_typeName\":\"ManagedObjectReference\",\"type\":\"VasaProvider\",\"value\":"     \
+    "\"vasa-1\"}"
 
 static const sg_str_t moid = {"vasa-1", 6};
 
@@ -48,11 +50,11 @@ typedef struct {
 static const op_case_t cases[] = {
     /* TestFailoverReplicationGroupStart_Task */
     OK(SG_ROUTE_TEST_FAILOVER_START,
-       "{\"_typeName\":\"TestFailoverReplicationGroupStart_Task\"," THIS ",\"testFailoverParam\":"
-       FP("TestFailoverParam", RGD("fd-1", "a") "," RGD("fd-2", "b")) "}",
+       "{\"_typeName\":\"TestFailoverReplicationGroupStart_Task\"," THIS
+       ",\"testFailoverParam\":" FP("TestFailoverParam", RGD("fd-1", "a") "," RGD("fd-2", "b")) "}",
        "fd-1,fd-2",
-       "{\"_typeName\":\"TestFailoverReplicationGroupStart_Task\",\"testFailoverParam\":"
-       FP("TestFailoverParam", RGD("fd-1", "a") "," RGD("fd-2", "b")) "}"),
+       "{\"_typeName\":\"TestFailoverReplicationGroupStart_Task\",\"testFailoverParam\":" FP(
+           "TestFailoverParam", RGD("fd-1", "a") "," RGD("fd-2", "b")) "}"),
     OK(SG_ROUTE_TEST_FAILOVER_START,
        "{\"_typeName\":\"TestFailoverReplicationGroupStartRequestType\",\"testFailoverParam\":"
        "{\"isPlanned\":false,\"checkOnly\":true,\"replicationGroupsToFailover\":[{\"groupId\":"
@@ -63,7 +65,8 @@ static const op_case_t cases[] = {
        "fd-3", NULL),
     ARG(SG_ROUTE_TEST_FAILOVER_START, "{}", "testFailoverParam"),
     ARG(SG_ROUTE_TEST_FAILOVER_START, "{\"testFailoverParam\":null}", "testFailoverParam"),
-    ARG(SG_ROUTE_TEST_FAILOVER_START, "{\"testFailoverParam\":" FP("FailoverParam", RGD("f", "d")) "}",
+    ARG(SG_ROUTE_TEST_FAILOVER_START,
+        "{\"testFailoverParam\":" FP("FailoverParam", RGD("f", "d")) "}",
         "testFailoverParam._typeName"),
     ARG(SG_ROUTE_TEST_FAILOVER_START,
         "{\"testFailoverParam\":{\"isPlanned\":true,\"checkOnly\":false}}",
@@ -78,26 +81,29 @@ static const op_case_t cases[] = {
         "testFailoverParam.replicationGroupsToFailover[0].groupId.deviceGroupId"),
     ARG(SG_ROUTE_TEST_FAILOVER_START,
         "{\"testFailoverParam\":{\"isPlanned\":true,\"checkOnly\":false,"
-        "\"replicationGroupsToFailover\":[" RGD("f", "d") "],\"policyAssociations\":[{\"id\":"
-        "{\"diskId\":\"x\"},\"policyId\":\"p\",\"datastore\":{\"type\":\"Datastore\","
-        "\"value\":\"ds\"}}]}}",
+        "\"replicationGroupsToFailover\":[" RGD(
+            "f", "d") "],\"policyAssociations\":[{\"id\":"
+                      "{\"diskId\":\"x\"},\"policyId\":\"p\",\"datastore\":{\"type\":\"Datastore\","
+                      "\"value\":\"ds\"}}]}}",
         "testFailoverParam.policyAssociations[0].id._typeName"),
     ARG(SG_ROUTE_TEST_FAILOVER_START,
         "{\"testFailoverParam\":{\"isPlanned\":true,\"checkOnly\":false,"
-        "\"replicationGroupsToFailover\":[" RGD("f", "d") "],\"policyAssociations\":[{\"id\":"
-        "{\"_typeName\":\"VirtualDiskKey\",\"vmInstanceUUID\":\"u\",\"deviceKey\":1.5},"
-        "\"policyId\":\"p\",\"datastore\":{\"type\":\"Datastore\",\"value\":\"ds\"}}]}}",
+        "\"replicationGroupsToFailover\":[" RGD(
+            "f",
+            "d") "],\"policyAssociations\":[{\"id\":"
+                 "{\"_typeName\":\"VirtualDiskKey\",\"vmInstanceUUID\":\"u\",\"deviceKey\":1.5},"
+                 "\"policyId\":\"p\",\"datastore\":{\"type\":\"Datastore\",\"value\":\"ds\"}}]}}",
         "testFailoverParam.policyAssociations[0].id.deviceKey"),
-    ARG(SG_ROUTE_TEST_FAILOVER_START, "{\"_this\":{\"type\":\"VasaProvider\",\"value\":\"vasa-2\"}}",
-        "_this"),
+    ARG(SG_ROUTE_TEST_FAILOVER_START,
+        "{\"_this\":{\"type\":\"VasaProvider\",\"value\":\"vasa-2\"}}", "_this"),
     /* FailoverReplicationGroup_Task: a TestFailoverParam is a FailoverParam too */
     OK(SG_ROUTE_FAILOVER, "{\"failoverParam\":" FP("TestFailoverParam", RGD("fd-1", "a")) "}",
        "fd-1", "{\"failoverParam\":" FP("TestFailoverParam", RGD("fd-1", "a")) "}"),
     ARG(SG_ROUTE_FAILOVER, "{\"failoverParam\":[]}", "failoverParam"),
     ARG(SG_ROUTE_FAILOVER, "{\"_typeName\":\"TestFailoverReplicationGroupStop_Task\"}",
         "_typeName"),
-    ARG(SG_ROUTE_FAILOVER, "{\"failoverParam\":" FP("FailoverParam", RGD("f", "d")) ",\"force\":true}",
-        "force"),
+    ARG(SG_ROUTE_FAILOVER,
+        "{\"failoverParam\":" FP("FailoverParam", RGD("f", "d")) ",\"force\":true}", "force"),
     /* PrepareFailover / Reverse: groupId like the stop-test, no force */
     OK(SG_ROUTE_PREPARE_FAILOVER, "{\"groupId\":[" G("fd-1", "a") "," G("fd-2", "b") "]}",
        "fd-1,fd-2", NULL),
@@ -122,20 +128,25 @@ static const op_case_t cases[] = {
     /* Queries: no group is every group */
     ALL(SG_ROUTE_QUERY_GROUP, "{}"),
     ALL(SG_ROUTE_QUERY_GROUP, "{\"groupId\":[]}"),
-    ALL(SG_ROUTE_QUERY_GROUP, "{\"_typeName\":\"QueryReplicationGroupRequestType\",\"groupId\":null}"),
+    ALL(SG_ROUTE_QUERY_GROUP,
+        "{\"_typeName\":\"QueryReplicationGroupRequestType\",\"groupId\":null}"),
     OK(SG_ROUTE_QUERY_GROUP, "{\"groupId\":[" G("fd-1", "a") "]}", "fd-1", NULL),
     ARG(SG_ROUTE_QUERY_GROUP, "{\"groupId\":{}}", "groupId"),
     OK(SG_ROUTE_QUERY_PIT,
-       "{\"groupId\":[" G("fd-1", "a") "],\"queryParam\":{\"_typeName\":"
-       "\"QueryPointInTimeReplicaParam\",\"replicaTimeQueryParam\":{\"fromDate\":"
-       "\"2026-01-01T00:00:00Z\",\"number\":-3},\"pitName\":\"\",\"tags\":[\"a\",\"b\"],"
-       "\"preferDetails\":false}}",
+       "{\"groupId\":[" G(
+           "fd-1",
+           "a") "],\"queryParam\":{\"_typeName\":"
+                "\"QueryPointInTimeReplicaParam\",\"replicaTimeQueryParam\":{\"fromDate\":"
+                "\"2026-01-01T00:00:00Z\",\"number\":-3},\"pitName\":\"\",\"tags\":[\"a\",\"b\"],"
+                "\"preferDetails\":false}}",
        "fd-1", NULL),
     ARG(SG_ROUTE_QUERY_PIT, "{\"queryParam\":{\"replicaTimeQueryParam\":{\"number\":2147483648}}}",
         "queryParam.replicaTimeQueryParam.number"),
     ARG(SG_ROUTE_QUERY_PIT, "{\"queryParam\":{\"tags\":[null]}}", "queryParam.tags[0]"),
-    OK(SG_ROUTE_QUERY_PEER, "{\"faultDomainId\":[{\"_typeName\":\"FaultDomainId\",\"id\":\"fd-4\"},"
-       "{\"id\":\"fd-5\"}]}", "fd-4,fd-5", NULL),
+    OK(SG_ROUTE_QUERY_PEER,
+       "{\"faultDomainId\":[{\"_typeName\":\"FaultDomainId\",\"id\":\"fd-4\"},"
+       "{\"id\":\"fd-5\"}]}",
+       "fd-4,fd-5", NULL),
     ALL(SG_ROUTE_QUERY_PEER, "{\"faultDomainId\":[]}"),
     ARG(SG_ROUTE_QUERY_PEER, "{\"faultDomainId\":[{\"id\":\"fd-4\",\"x\":1}]}",
         "faultDomainId[0].x"),
@@ -155,8 +166,9 @@ static void test_table(void **state)
         assert_true(op->action == SG_POL_STOP_TEST || op->action == SG_POL_GROUP_CHANGE ||
                     op->action == SG_POL_GROUP_QUERY);
         /* a query is a View call, a change a ConfigureService one */
-        assert_string_equal(op->privilege, op->action == SG_POL_GROUP_QUERY ? SG_POL_PRIV_VIEW
-                                                                            : SG_POL_PRIV_CONFIGURE);
+        assert_string_equal(op->privilege, op->action == SG_POL_GROUP_QUERY
+                                               ? SG_POL_PRIV_VIEW
+                                               : SG_POL_PRIV_CONFIGURE);
         /* only the _Task methods with a groupId array split; the queries mean "all" */
         if (op->split != NULL)
             assert_string_equal(op->split, "groupId");
@@ -240,8 +252,9 @@ static void test_no_body(void **state)
 /* A split row's slice carries the other root members (pitName) in each part. */
 static void test_sync_slice(void **state)
 {
-    static const char body[] = "{\"groupId\":[" G("fd-1", "a") "," G("fd-1", "b") "],"
-                               "\"pitName\":\"n\"}";
+    static const char body[] =
+        "{\"groupId\":[" G("fd-1", "a") "," G("fd-1", "b") "],"
+                                                           "\"pitName\":\"n\"}";
     sg_stopreq_fault_t fault;
     sg_stopreq_t req;
     sg_pool_t pool;
@@ -249,12 +262,12 @@ static void test_sync_slice(void **state)
 
     (void)state;
     sg_pool_init(&pool, 4096);
-    assert_int_equal(sg_stopreq_parse_op(&pool, sg_op_of_route(SG_ROUTE_SYNC), L(body), &moid,
-                                         &req, &fault),
-                     0);
+    assert_int_equal(
+        sg_stopreq_parse_op(&pool, sg_op_of_route(SG_ROUTE_SYNC), L(body), &moid, &req, &fault), 0);
     sg_buf_init(&out, 4096);
     assert_int_equal(sg_stopreq_serialize(&req, 1, 1, &out), SG_OK);
-    assert_int_equal(sg_buf_avail(&out), strlen("{\"groupId\":[" G("fd-1", "b") "],\"pitName\":\"n\"}"));
+    assert_int_equal(sg_buf_avail(&out),
+                     strlen("{\"groupId\":[" G("fd-1", "b") "],\"pitName\":\"n\"}"));
     assert_memory_equal(sg_buf_head(&out), "{\"groupId\":[" G("fd-1", "b") "],\"pitName\":\"n\"}",
                         sg_buf_avail(&out));
     sg_buf_dispose(&out);
