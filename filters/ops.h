@@ -79,8 +79,9 @@ typedef struct {
     /* No group at all named (the groups are optional): the call means every group of the
      * provider (the queries), and is judged as the fault domain "*" (filters/flt_authz.c). */
     int empty_means_all;
-    /* The fault vCenter gives for the missing or empty argument, and its invalidProperty
-     * (documentation and tests; the member's flags and message produce it). */
+    /* The fault vCenter gives for the missing or empty argument, and its invalidProperty;
+     * NULL for the queries, where none means every group. The schema produces it (the
+     * member's flags); tests/unit/filters/test_ops.c holds the two to each other. */
     const char *empty_fault, *empty_property;
 } sg_op_t;
 

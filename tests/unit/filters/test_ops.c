@@ -175,6 +175,26 @@ static void test_table(void **state)
         assert_true(!op->empty_means_all || op->action == SG_POL_GROUP_QUERY);
         assert_true((op->empty_fault == NULL) == (op->empty_means_all != 0));
     }
+    /* The row's fault for a missing argument is the one its schema gives "{}". */
+    for (size_t i = 0; i < sg_nops; i++) {
+        const sg_op_t *op = &sg_ops[i];
+        sg_stopreq_fault_t fault;
+        sg_stopreq_t req;
+        sg_pool_t pool;
+        int rv;
+
+        sg_pool_init(&pool, 4096);
+        rv = sg_stopreq_parse_op(&pool, op, L("{}"), &moid, &req, &fault);
+        if (op->empty_fault == NULL) {
+            assert_int_equal(rv, 0);
+            assert_int_equal(req.all, 1);
+        } else {
+            assert_int_equal(rv, -1);
+            assert_string_equal(fault.type, op->empty_fault);
+            assert_string_equal(fault.invalid_property, op->empty_property);
+        }
+        sg_pool_dispose(&pool);
+    }
     assert_null(sg_op_of_route(SG_ROUTE_TASK_INFO));
     assert_string_equal(sg_route_label(SG_ROUTE_OTHER), "other");
 }
