@@ -18,6 +18,7 @@
  * (a reserved byte stays "%XX"), so the output can never outgrow the input.
  */
 #include "filters/canon.h"
+#include "filters/ops.h"
 
 #define CANON_ROUTE_SEGS 7 /* sdk / vim25 / {release} / sms / {type} / {id} / {method} */
 #define CANON_LIT(s) {(s), sizeof(s) - 1}
@@ -33,17 +34,18 @@ typedef struct {
     size_t len;
 } canon_seg_t;
 
-/* The guarded routes. The stop-test route comes first: canon_names_stop_method() uses it. */
+/* The guarded SmsTask routes. The VasaProvider ones are the rows of sg_ops[] (filters/ops.c). */
 static const struct {
     sg_str_t type;
     sg_str_t method;
     sg_route_id_t route;
+    const char *label;
 } canon_routes[] = {
-    {CANON_LIT("VasaProvider"), CANON_LIT("TestFailoverReplicationGroupStop_Task"),
-     SG_ROUTE_STOP_TEST},
-    {CANON_LIT("SmsTask"), CANON_LIT("QuerySmsTaskInfo"), SG_ROUTE_TASK_INFO},
-    {CANON_LIT("SmsTask"), CANON_LIT("QuerySmsTaskResult"), SG_ROUTE_TASK_RESULT},
+    {CANON_LIT("SmsTask"), CANON_LIT("QuerySmsTaskInfo"), SG_ROUTE_TASK_INFO, "task_info"},
+    {CANON_LIT("SmsTask"), CANON_LIT("QuerySmsTaskResult"), SG_ROUTE_TASK_RESULT, "task_result"},
 };
+
+static const sg_str_t canon_vasa_provider = CANON_LIT("VasaProvider");
 
 static const sg_str_t canon_sdk = CANON_LIT("sdk");
 static const sg_str_t canon_vim25 = CANON_LIT("vim25");
@@ -147,7 +149,8 @@ static inline int canon_is_ident(unsigned c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* Whether a canonical segment holds the stop-test method name as a word: in any case, with
+/* Whether a canonical segment holds a guarded VasaProvider method name (any row of
+ * sg_ops[]) as a word: in any case, with
  * no identifier byte ([A-Za-z0-9_]) on either side ("x.TestFailover..._Task.json",
  * "%20TestFailover..._Task", "+testfailover..._task-"). Case-insensitive routers, suffix
  * pattern matching ("/m" also serves "/m.*", Spring MVC before 5.3), whitespace trimming of
@@ -157,16 +160,25 @@ static inline int canon_is_ident(unsigned c)
  * byte that is not unreserved, hence not an identifier byte: "%XX" is a word boundary.
  * Linear: a candidate is only tried after a boundary, and a partial match consumes
  * identifier bytes, which cannot start the next candidate. */
-static int canon_names_stop_method(const char *p, size_t n)
+static int canon_names_method(const char *p, size_t n, const sg_str_t *m)
 {
-    const sg_str_t *m = &canon_routes[0].method;
-
     for (size_t i = 0; n - i >= m->n; i++) {
         if (i > 0 && canon_is_ident((unsigned char)p[i - 1]) && !(i >= 3 && p[i - 3] == '%'))
             continue;
         if (!canon_caseeq(p + i, m->n, m))
             continue;
         if (i + m->n == n || !canon_is_ident((unsigned char)p[i + m->n]))
+            return 1;
+    }
+    return 0;
+}
+
+static int canon_names_guarded_method(const char *p, size_t n)
+{
+    for (size_t k = 0; k < sg_nops; k++) {
+        const sg_str_t m = {sg_ops[k].method, strlen(sg_ops[k].method)};
+
+        if (n >= m.n && canon_names_method(p, n, &m))
             return 1;
     }
     return 0;
@@ -194,7 +206,7 @@ typedef struct {
     char *buf; /* output, n + 1 bytes */
     size_t o;  /* bytes written to buf */
     canon_seg_t seg[CANON_ROUTE_SEGS]; /* the first segments, for the route match */
-    canon_seg_t last;                  /* the last segment, for canon_names_stop_method() */
+    canon_seg_t last;                  /* the last segment, for canon_names_guarded_method() */
     size_t nseg;                       /* all segments, also those past seg[] */
 } canon_state_t;
 
@@ -219,7 +231,7 @@ static inline const char *canon_escape(const unsigned char *p, size_t left, char
         return "percent-encoded '/', '\\' or '%' in path";
     /* Same reasons as for raw bytes (canon_raw_check). An encoded space stays encoded: it is
      * common in datastore paths ("/folder/My%20VM/..."), and the one attack it carries,
-     * trimming, is handled by canon_names_stop_method(). */
+     * trimming, is handled by canon_names_guarded_method(). */
     if (c < 0x20 || c >= 0x7F)
         return "percent-encoded control or non-ASCII byte in path";
     /* A decode-then-parse upstream would treat these as a path parameter, the start of
@@ -296,10 +308,41 @@ static const char *canon_path(canon_state_t *st)
     return reason;
 }
 
+/* A canonical route found: fills *out. Returns NULL, or the reason it is refused. */
+static const char *canon_found(const canon_state_t *st, sg_canon_t *out, sg_route_id_t route,
+                               int exact)
+{
+    const canon_seg_t *seg = st->seg;
+    char *buf = st->buf;
+
+    /* A case-insensitive upstream would run the method for "/SDK/.../vasaprovider/..";
+     * forwarding such a spelling as "other" would skip every check, and rewriting
+     * it would forward what the client did not send. */
+    if (!exact)
+        return "spelling differs from the canonical case";
+    /* Every release is guarded, even one the upstream may not know. */
+    if (!canon_release_ok(buf + seg[2].off, seg[2].len))
+        return "release is not four dot-separated numbers";
+    /* The methods take no query; a query could carry parameters the upstream
+     * reads and the chain never saw. */
+    if (st->i < st->n)
+        return "query string on a guarded route";
+    buf[st->o] = '\0';
+    out->route = route;
+    out->path = buf;
+    out->path_len = st->o;
+    out->release.p = buf + seg[2].off;
+    out->release.n = seg[2].len;
+    out->moid.p = buf + seg[5].off;
+    out->moid.n = seg[5].len;
+    return NULL;
+}
+
 /*
  * The guarded routes: a canonical path of sdk/vim25/{release}/sms/{type}/{id}/{method}
- * naming one of canon_routes[] fills *out (out->path set); any other path leaves *out as it
- * is. Returns NULL, or the reason a guarded route is refused.
+ * naming one of canon_routes[] or a row of sg_ops[] (type VasaProvider) fills *out
+ * (out->path set); any other path leaves *out as it is. Returns NULL, or the reason a
+ * guarded route is refused.
  */
 static const char *canon_guarded(const canon_state_t *st, sg_canon_t *out)
 {
@@ -311,35 +354,36 @@ static const char *canon_guarded(const canon_state_t *st, sg_canon_t *out)
         !canon_match(buf, &seg[1], &canon_vim25, &exact) ||
         !canon_match(buf, &seg[3], &canon_sms, &exact))
         return NULL;
+    if (canon_match(buf, &seg[4], &canon_vasa_provider, &exact)) {
+        for (size_t k = 0; k < sg_nops; k++) {
+            const sg_str_t m = {sg_ops[k].method, strlen(sg_ops[k].method)};
+            int ex = exact;
+
+            if (canon_match(buf, &seg[6], &m, &ex))
+                return canon_found(st, out, sg_ops[k].route, ex);
+        }
+        return NULL;
+    }
     for (size_t k = 0; k < SG_ARRAY_SIZE(canon_routes); k++) {
         int ex = exact;
 
-        if (!canon_match(buf, &seg[4], &canon_routes[k].type, &ex) ||
-            !canon_match(buf, &seg[6], &canon_routes[k].method, &ex))
-            continue;
-        /* A case-insensitive upstream would run the method for "/SDK/.../vasaprovider/..";
-         * forwarding such a spelling as "other" would skip every check, and rewriting
-         * it would forward what the client did not send. */
-        if (!ex)
-            return "spelling differs from the canonical case";
-        /* Every release is guarded, even one the upstream may not know. */
-        if (!canon_release_ok(buf + seg[2].off, seg[2].len))
-            return "release is not four dot-separated numbers";
-        /* The methods take no query; a query could carry parameters the upstream
-         * reads and the chain never saw. */
-        if (st->i < st->n)
-            return "query string on a guarded route";
-        buf[st->o] = '\0';
-        out->route = canon_routes[k].route;
-        out->path = buf;
-        out->path_len = st->o;
-        out->release.p = buf + seg[2].off;
-        out->release.n = seg[2].len;
-        out->moid.p = buf + seg[5].off;
-        out->moid.n = seg[5].len;
-        return NULL;
+        if (canon_match(buf, &seg[4], &canon_routes[k].type, &ex) &&
+            canon_match(buf, &seg[6], &canon_routes[k].method, &ex))
+            return canon_found(st, out, canon_routes[k].route, ex);
     }
     return NULL;
+}
+
+const char *sg_route_label(int route)
+{
+    const sg_op_t *op = sg_op_of_route(route);
+
+    if (op != NULL)
+        return op->label;
+    for (size_t k = 0; k < SG_ARRAY_SIZE(canon_routes); k++)
+        if ((int)canon_routes[k].route == route)
+            return canon_routes[k].label;
+    return "other";
 }
 
 /* Other paths keep their query verbatim after the byte checks: only the path is matched,
@@ -381,7 +425,21 @@ int sg_canon_mentions_stop(sg_pool_t *pool, const char *target, size_t n)
         }
     }
     buf[o] = '\0';
-    return strcasestr(buf, "TestFailoverReplicationGroupStop") != NULL;
+    for (size_t k = 0; k < sg_nops; k++) {
+        const char *m = sg_ops[k].method;
+        size_t mn = strlen(m);
+        char name[128];
+
+        if (mn > 5 && strcmp(m + mn - 5, "_Task") == 0)
+            mn -= 5; /* "...Stop" also finds "...Stop_Task" and "...StopRequestType" */
+        if (mn >= sizeof(name))
+            continue; /* no row has such a name */
+        memcpy(name, m, mn);
+        name[mn] = '\0';
+        if (strcasestr(buf, name) != NULL)
+            return 1;
+    }
+    return 0;
 }
 
 int sg_canon_target(sg_pool_t *pool, const char *target, size_t n, sg_canon_t *out,
@@ -406,10 +464,10 @@ int sg_canon_target(sg_pool_t *pool, const char *target, size_t n, sg_canon_t *o
     if (out->path != NULL)
         goto out; /* a guarded route */
 
-    /* The stop-test method under another shape (another type or namespace, a suffix, another
+    /* A guarded method under another shape (another type or namespace, a suffix, another
      * case) has no legitimate use and would reach the method on a lenient upstream. */
-    if (st.nseg > 0 && canon_names_stop_method(st.buf + st.last.off, st.last.len))
-        canon_refuse("stop-test method name outside its canonical route");
+    if (st.nseg > 0 && canon_names_guarded_method(st.buf + st.last.off, st.last.len))
+        canon_refuse("guarded method name outside its canonical route");
     if ((reason = canon_query(&st)) != NULL)
         canon_refuse(reason);
     st.buf[st.o] = '\0';

@@ -1,6 +1,6 @@
 /*
- * filters/flt_audit.c - the audit records of stop-test requests (docs/design.md
- * "Audit log").
+ * filters/flt_audit.c - the audit records of the replication operations (the
+ * stop-test and every other row of filters/ops.c; docs/design.md "Audit log").
  *
  * An allowed request waits here until its `decision` record is durable
  * (SG_FLT_WAIT; proxy/audit.c group-commits the sync and resumes it): nothing
@@ -63,6 +63,11 @@ static void audit_head_(sg_buf_t *b, sg_req_t *r, const char *stage, size_t stag
     sg_buf_json_str(b, r->release.p, r->release.n); /* NULL: null */
     sg_buf_lit(b, ",\"provider\":");
     sg_buf_json_str(b, r->moid.p, r->moid.n);
+    /* The method (filters/ops.c's row); null for a target refused before it was routed. */
+    sg_buf_lit(b, ",\"operation\":");
+    sg_buf_json_cstr(b, r->routed && sg_op_of_route(r->route) != NULL
+                            ? sg_op_of_route(r->route)->method
+                            : NULL);
 }
 
 /* The client certificate's subject in RFC 2253 form ("CN=dr-robot,O=Example"), escaped
@@ -140,8 +145,11 @@ static void audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
     /* After who asked, which vCenter it was for (docs/design.md "Audit log"). */
     sg_buf_lit(b, ",\"upstream\":");
     audit_upstream(b, r);
+    /* force: null when no body was validated or the operation has none. groups: every
+     * ReplicationGroupId of the body; a bare FaultDomainId (QueryReplicationPeer) has a
+     * null device_group. */
     sg_buf_lit(b, ",\"force\":");
-    if (sr == NULL)
+    if (sr == NULL || !sr->has_force)
         sg_buf_lit(b, "null,\"groups\":");
     else if (sr->force)
         sg_buf_lit(b, "true,\"groups\":");
@@ -303,7 +311,7 @@ static int audit_on_request_body(sg_req_t *r, void *vctx)
 {
     audit_ctx_t *ctx = vctx;
 
-    if (r->route != SG_ROUTE_STOP_TEST || !sg_audit_enabled())
+    if (sg_op_of_route(r->route) == NULL || !sg_audit_enabled())
         return SG_FLT_NEXT;
     switch (ctx->state) {
     case AUDIT_NONE:
@@ -341,10 +349,10 @@ static void audit_on_done(sg_req_t *r, void *vctx)
 
     /* Once the route filter has canonicalised the target, its answer stands: a forwarded
      * path that merely mentions the method (in a query, in another folder) is not a
-     * stop-test and gets no record. Refused before that (front end 400/413/431,
-     * sg_req_check's 405/421, a target canon refused), the raw target decides, every
-     * %XX spelling of the method's name included. */
-    if (r->routed ? r->route != SG_ROUTE_STOP_TEST && !r->stop_attempt
+     * replication operation and gets no record. Refused before that (front end
+     * 400/413/431, sg_req_check's 405/421, a target canon refused), the raw target
+     * decides, every %XX spelling of a method's name included. */
+    if (r->routed ? sg_op_of_route(r->route) == NULL && !r->stop_attempt
                   : !r->stop_attempt &&
                         (r->path.p == NULL ||
                          !sg_canon_mentions_stop(&r->pool, r->path.p, r->path.n)))

@@ -2,7 +2,7 @@
  * filters/flt_authz.c - authorise an authenticated caller (docs/design.md "The chain on guarded routes").
  *
  * Runs after validation, because the decision needs the body's fault domains
- * and force. The decision itself is policy/'s (pure); this file only gathers
+ * and force. The action judged is the operation's row's (filters/ops.c). The decision itself is policy/'s (pure); this file only gathers
  * the inputs and turns a deny into vCenter's NoPermission fault.
  */
 #include "filters/canon.h"
@@ -12,6 +12,7 @@
 static int authz_on_request_body(sg_req_t *r, void *ctx)
 {
     const sg_stopreq_t *sr = sg_flt_validate_stop(r);
+    const sg_op_t *op;
     sg_pol_request_t q = {0};
     sg_pol_decision_t d = {0};
     sg_str_t *fds = NULL;
@@ -19,18 +20,24 @@ static int authz_on_request_body(sg_req_t *r, void *ctx)
 
     if (!r->guarded)
         return SG_FLT_NEXT;
-    if (r->route == SG_ROUTE_STOP_TEST) {
-        if (sr == NULL)
+    if ((op = sg_op_of_route(r->route)) != NULL) {
+        if (sr == NULL || sr->op != op)
             return SG_ERR; /* validate must have run: fail closed */
         fds = sg_pool_alloc(&r->pool, sizeof(*fds) * (sr->ngroups ? sr->ngroups : 1));
         if (fds == NULL)
             return SG_ENOMEM;
         for (size_t i = 0; i < sr->ngroups; i++)
             fds[i] = sr->groups[i].fault_domain;
-        q.action = SG_POL_STOP_TEST;
+        if (sr->all) {
+            /* A query of every group reaches every fault domain of the provider: only a
+             * scope that covers every one ("*") allows it. */
+            fds[0].p = "*";
+            fds[0].n = 1;
+        }
+        q.action = op->action;
         q.provider = r->moid;
         q.fault_domains = fds;
-        q.nfault_domains = sr->ngroups;
+        q.nfault_domains = sr->all ? 1 : sr->ngroups;
         q.force = sr->force;
     } else {
         q.action = SG_POL_TASK_QUERY;
@@ -49,12 +56,14 @@ static int authz_on_request_body(sg_req_t *r, void *ctx)
     }
 
     {
-        const char *priv = d.privilege_id ? d.privilege_id : "StorageViews.ConfigureService";
+        const char *priv = d.privilege_id ? d.privilege_id
+                           : op != NULL   ? op->privilege
+                                          : "StorageViews.ConfigureService";
         sg_fault_t f = {.type = "NoPermission",
                         .message = "Permission to perform this operation was denied.",
                         .privilege_id = priv,
                         .missing_privileges = 1,
-                        .object_type = r->route == SG_ROUTE_STOP_TEST ? "VasaProvider" : "SmsTask",
+                        .object_type = op != NULL ? "VasaProvider" : "SmsTask",
                         .object_value = r->moid.p};
 
         r->decision = SG_DECISION_DENY;

@@ -2,7 +2,9 @@
  * filters/flt_batch.c - batch splitting and composite tasks (docs/design.md "Batch
  * splitting and composite tasks").
  *
- * The last filter. A stop-test request goes upstream as ordered parts of at
+ * The last filter. A stop-test request, and any replication operation whose row
+ * (filters/ops.c) has a split member (the groupId-array tasks: the stop-test,
+ * PrepareFailover, Sync, ReverseReplicate), goes upstream as ordered parts of at
  * most the provider's batch size on the request's vCenter (learned from
  * TooMany, else the batch.providers entry for (upstream, moid), else the one
  * for moid on any upstream, else batch.max_size), at most
@@ -878,12 +880,16 @@ static int batch_on_request_body(sg_req_t *r, void *vctx)
 {
     batch_ctx_t *ctx = vctx;
 
+    const sg_op_t *op = sg_op_of_route(r->route);
+
     if (ctx->active)
         return SG_FLT_WAIT; /* already under way */
-    if (r->route == SG_ROUTE_STOP_TEST) {
+    if (op != NULL && op->split != NULL) {
         ctx->active = 1;
         return batch_stop(r, ctx);
     }
+    if (op != NULL)
+        return SG_FLT_NEXT; /* never split: forwarded whole, as validated */
     if ((r->route == SG_ROUTE_TASK_INFO || r->route == SG_ROUTE_TASK_RESULT) &&
         sg_handle_is_composite(r->moid.p, r->moid.n)) {
         ctx->active = 1;

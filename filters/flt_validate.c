@@ -5,7 +5,8 @@
  * Headers first (media type, no content coding), so a body we would refuse is
  * never parsed; then the body, parsed once (filters/stopreq.c) and replaced by
  * its re-serialised form: the upstream receives what was validated, never the
- * client's raw bytes. The stop-test body is checked against its schema; an
+ * client's raw bytes. The body of a replication operation (the stop-test and
+ * every other row of filters/ops.c) is checked against its row's schema; an
  * SmsTask query body (none, or the _typeName and _this govmomi sends) for the
  * target it names. A _this is accepted only when it names the path's object and
  * is not forwarded (filters/stopreq.h says why).
@@ -14,7 +15,7 @@
 #include "filters/canon.h"
 
 typedef struct {
-    sg_stopreq_t *stop; /* the accepted stop-test body, in r->pool */
+    sg_stopreq_t *stop; /* the accepted body of a replication operation, in r->pool */
 } validate_ctx_t;
 
 const sg_stopreq_t *sg_flt_validate_stop(const sg_req_t *r)
@@ -26,7 +27,7 @@ const sg_stopreq_t *sg_flt_validate_stop(const sg_req_t *r)
 
 static int validate_guarded(const sg_req_t *r)
 {
-    return r->route == SG_ROUTE_STOP_TEST || r->route == SG_ROUTE_TASK_INFO ||
+    return sg_op_of_route(r->route) != NULL || r->route == SG_ROUTE_TASK_INFO ||
            r->route == SG_ROUTE_TASK_RESULT;
 }
 
@@ -105,7 +106,7 @@ static int validate_replace_body(sg_req_t *r, sg_buf_t *out)
     return validate_label_json(r) == SG_OK ? SG_FLT_NEXT : SG_ENOMEM;
 }
 
-static int validate_stop(sg_req_t *r, validate_ctx_t *ctx)
+static int validate_op(sg_req_t *r, validate_ctx_t *ctx, const sg_op_t *op)
 {
     sg_stopreq_fault_t fault;
     sg_stopreq_t *sr;
@@ -115,8 +116,8 @@ static int validate_stop(sg_req_t *r, validate_ctx_t *ctx)
     sr = sg_pool_calloc(&r->pool, sizeof(*sr));
     if (sr == NULL)
         return SG_ENOMEM;
-    rv = sg_stopreq_parse(&r->pool, sg_buf_head(&r->body), sg_buf_avail(&r->body), &r->moid, sr,
-                          &fault);
+    rv = sg_stopreq_parse_op(&r->pool, op, sg_buf_head(&r->body), sg_buf_avail(&r->body),
+                             &r->moid, sr, &fault);
     if (rv == -2)
         return SG_ENOMEM;
     if (rv < 0)
@@ -158,8 +159,10 @@ static int validate_query(sg_req_t *r)
 
 static int validate_on_request_body(sg_req_t *r, void *ctx)
 {
-    if (r->route == SG_ROUTE_STOP_TEST)
-        return validate_stop(r, ctx);
+    const sg_op_t *op = sg_op_of_route(r->route);
+
+    if (op != NULL)
+        return validate_op(r, ctx, op);
     if (r->route == SG_ROUTE_TASK_INFO || r->route == SG_ROUTE_TASK_RESULT)
         return validate_query(r);
     return SG_FLT_NEXT;

@@ -1,8 +1,9 @@
 /*
  * filters/flt_validate.h - what the validate filter lets later filters read.
  *
- * The filter owns the guarded operation's parsed record: the stop-test body it
- * validated and re-serialised (filters/stopreq.h). Authorisation reads its fault
+ * The filter owns the guarded operation's parsed record: the body of a
+ * replication operation (filters/ops.h) it validated and re-serialised
+ * (filters/stopreq.h). Authorisation reads its fault
  * domains and force, the audit its groups, batch splitting slices it.
  */
 #ifndef SG_FLT_VALIDATE_H
@@ -13,8 +14,8 @@
 
 extern const sg_filter_ops_t sg_flt_validate;
 
-/* The validated stop-test body of r (in r->pool), or NULL: another route, or the body was
- * not (yet) accepted. */
+/* The validated body of r's replication operation (in r->pool; ->op is its row), or NULL:
+ * another route, or the body was not (yet) accepted. */
 const sg_stopreq_t *sg_flt_validate_stop(const sg_req_t *r);
 
 #endif

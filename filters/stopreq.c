@@ -11,31 +11,15 @@
  */
 #include "filters/stopreq.h"
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #define STR_LIT(s) (s), (sizeof(s) - 1)
 
-/* Type names the API allows (the VI/JSON OpenAPI specification). The root's is tolerated
- * because real clients send one: vim_rs the schema's name, govmomi the method's
- * (the Go type of its request is named after the method). */
-#define TN_ROOT "TestFailoverReplicationGroupStopRequestType"
-#define TN_ROOT_METHOD "TestFailoverReplicationGroupStop_Task"
 #define TN_MOREF "ManagedObjectReference"
-#define TN_GROUP "ReplicationGroupId"
-#define TN_FAULT_DOMAIN "FaultDomainId"
-#define TN_DEVICE_GROUP "DeviceGroupId"
-
-/* Which part of an element a path names ("groupId[i]" + this). */
-typedef struct {
-    const char *member;   /* "faultDomainId" or "deviceGroupId" */
-    const char *typename; /* the _typeName it may carry */
-    size_t typename_len;
-} stopreq_holder_t;
-
-static const stopreq_holder_t stopreq_fault_domain = {"faultDomainId", STR_LIT(TN_FAULT_DOMAIN)};
-static const stopreq_holder_t stopreq_device_group = {"deviceGroupId", STR_LIT(TN_DEVICE_GROUP)};
 
 static int name_is(const sg_json_t *v, const char *s, size_t n)
 {
@@ -88,21 +72,45 @@ static size_t path_put_name(char *o, const sg_str_t *name)
     return n;
 }
 
-/*
- * The path "groupId[idx]" + ".holder" + ".leaf" (holder and leaf optional) from
- * the pool, or just the leaf when idx is SIZE_MAX (a root member). NULL on ENOMEM.
- */
-static const char *path_new(sg_pool_t *pool, size_t idx, const char *holder, const sg_str_t *leaf)
-{
-    size_t max = 32 + (holder ? strlen(holder) + 1 : 0) + SG_STOPREQ_NAME_MAX + 2;
-    char *buf = sg_pool_alloc(pool, max), *o = buf;
+/* Where the walk is: a chain of frames from the value up to the root, each a member
+ * ("failoverParam", written ".name" below the root) or an index ("[3]"). Built on the
+ * stack as the walk descends; a string only when a fault names it. */
+typedef struct path_s {
+    const struct path_s *up;
+    const char *name; /* a member; NULL for an index */
+    size_t idx;
+} path_t;
 
-    if (buf == NULL)
+#define PATH_MAX_FRAMES 16 /* deeper than SG_STOPREQ_MAX_DEPTH allows */
+
+/*
+ * The path at + ".leaf" (leaf optional: a client's member name) from the pool, e.g.
+ * "groupId[3].faultDomainId.id"; just the leaf when at is NULL (a root member).
+ * NULL on ENOMEM.
+ */
+static const char *path_new(sg_pool_t *pool, const path_t *at, const sg_str_t *leaf)
+{
+    const path_t *f[PATH_MAX_FRAMES];
+    size_t nf = 0, max = SG_STOPREQ_NAME_MAX + 3;
+    char *buf, *o;
+
+    for (const path_t *p = at; p != NULL && nf < PATH_MAX_FRAMES; p = p->up) {
+        f[nf++] = p;
+        max += p->name != NULL ? strlen(p->name) + 1 : 24;
+    }
+    if ((buf = o = sg_pool_alloc(pool, max)) == NULL)
         return NULL;
-    if (idx != SIZE_MAX)
-        o += snprintf(o, 32, "groupId[%zu]", idx);
-    if (holder != NULL)
-        o += snprintf(o, max - (size_t)(o - buf), ".%s", holder);
+    while (nf > 0) {
+        const path_t *p = f[--nf];
+
+        if (p->name == NULL) {
+            o += snprintf(o, 24, "[%zu]", p->idx);
+            continue;
+        }
+        if (o != buf)
+            *o++ = '.';
+        o = (char *)memcpy(o, p->name, strlen(p->name)) + strlen(p->name);
+    }
     if (leaf != NULL) {
         if (o != buf)
             *o++ = '.';
@@ -113,10 +121,10 @@ static const char *path_new(sg_pool_t *pool, size_t idx, const char *holder, con
 }
 
 /* An InvalidArgument for a path built with path_new(); -2 if that fails. */
-static int fault_path(sg_pool_t *pool, sg_stopreq_fault_t *fault, size_t idx, const char *holder,
+static int fault_path(sg_pool_t *pool, sg_stopreq_fault_t *fault, const path_t *at,
                       const sg_str_t *leaf, const char *message)
 {
-    const char *prop = path_new(pool, idx, holder, leaf);
+    const char *prop = path_new(pool, at, leaf);
 
     if (prop == NULL)
         return SG_ENOMEM;
@@ -124,7 +132,6 @@ static int fault_path(sg_pool_t *pool, sg_stopreq_fault_t *fault, size_t idx, co
 }
 
 static const sg_str_t leaf_typename = {STR_LIT("_typeName")};
-static const sg_str_t leaf_id = {STR_LIT("id")};
 
 /* InvalidRequest for JSON the parser refused; the message has the parser's static
  * reason and an offset, never the client's bytes. */
@@ -140,13 +147,13 @@ static int fault_malformed(sg_pool_t *pool, sg_stopreq_fault_t *fault, const sg_
     return fault_set(fault, "InvalidRequest", NULL, msg);
 }
 
-/* ---- the schema ---- */
+/* ---- the schema walk (the schemas are filters/ops.c's) ---- */
 
-/* 1 when s is a usable id: 1..SG_STOPREQ_MAX_ID bytes, no C0 control or DEL (the
- * parser already guarantees UTF-8 without NUL). */
-static int id_ok(const sg_str_t *s)
+/* 1 when s holds no C0 control or DEL and at most SG_STOPREQ_MAX_ID bytes (the parser
+ * already guarantees UTF-8 without NUL); an id must not be empty either. */
+static int string_ok(const sg_str_t *s, int nonempty)
 {
-    if (s->n == 0 || s->n > SG_STOPREQ_MAX_ID)
+    if ((nonempty && s->n == 0) || s->n > SG_STOPREQ_MAX_ID)
         return 0;
     for (size_t i = 0; i < s->n; i++)
         if ((unsigned char)s->p[i] < 0x20 || s->p[i] == 0x7F)
@@ -154,85 +161,253 @@ static int id_ok(const sg_str_t *s)
     return 1;
 }
 
-/* faultDomainId or deviceGroupId of element idx: {"id": "...", "_typeName"?: "..."}. */
-static int check_holder(sg_pool_t *pool, const sg_json_t *v, size_t idx,
-                        const stopreq_holder_t *h, sg_str_t *id, unsigned char *plain,
-                        sg_stopreq_fault_t *fault)
+/* 1 when v is a JSON number written as an integer within int32 (xsd:int). */
+static int int_ok(const sg_json_t *v)
 {
-    const sg_json_t *idv = NULL, *tn = NULL;
+    const char *p = v->str.p;
+    size_t n = v->str.n, i = n > 0 && p[0] == '-';
+    long long x = 0;
 
-    if (v == NULL || v->type != SG_JSON_OBJECT)
-        return fault_path(pool, fault, idx, h->member, NULL,
-                          "A replication group needs faultDomainId and deviceGroupId objects.");
-    for (size_t i = 0; i < v->nkids; i++) {
-        const sg_json_t *k = v->kids[i];
-
-        if (name_is(k, STR_LIT("id")))
-            idv = k;
-        else if (name_is(k, STR_LIT("_typeName")))
-            tn = k;
-        else
-            return fault_path(pool, fault, idx, h->member, &k->name, "Unknown member.");
+    if (v->type != SG_JSON_NUMBER || i == n || n - i > 10)
+        return 0;
+    for (; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0; /* a fraction or an exponent */
+        x = x * 10 + (p[i] - '0');
     }
-    if (tn != NULL && !sg_json_is_string(tn, h->typename, h->typename_len))
-        return fault_path(pool, fault, idx, h->member, &leaf_typename, "Wrong _typeName.");
-    if (idv == NULL || idv->type != SG_JSON_STRING || !id_ok(&idv->str))
-        return fault_path(pool, fault, idx, h->member, &leaf_id,
-                          "An id must be a non-empty string of at most 1024 bytes "
-                          "without control characters.");
-    *id = idv->str;
-    *plain = idv->str_plain;
-    return SG_OK;
+    return p[0] == '-' ? -x >= INT32_MIN : x <= INT32_MAX;
 }
 
-/* groupId[idx]: {"faultDomainId": {..}, "deviceGroupId": {..}, "_typeName"?: ..}. */
-static int check_group(sg_pool_t *pool, sg_json_t *v, size_t idx, sg_group_t *g,
-                       sg_stopreq_fault_t *fault)
+/* A message made in the pool; NULL on ENOMEM. */
+static const char *pool_printf(sg_pool_t *pool, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static const char *pool_printf(sg_pool_t *pool, const char *fmt, ...)
 {
-    const sg_json_t *fd = NULL, *dg = NULL, *tn = NULL;
-    int rv;
+    va_list ap;
+    char *s;
+    int n;
 
-    if (v->type != SG_JSON_OBJECT)
-        return fault_path(pool, fault, idx, NULL, NULL,
-                          "Each groupId element must be a ReplicationGroupId object.");
-    for (size_t i = 0; i < v->nkids; i++) {
-        const sg_json_t *k = v->kids[i];
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (s = sg_pool_alloc(pool, (size_t)n + 1)) == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
 
-        if (name_is(k, STR_LIT("faultDomainId")))
-            fd = k;
-        else if (name_is(k, STR_LIT("deviceGroupId")))
-            dg = k;
-        else if (name_is(k, STR_LIT("_typeName")))
-            tn = k;
-        else
-            return fault_path(pool, fault, idx, NULL, &k->name, "Unknown member.");
+/* What a value of type t must be, for messages: "a boolean", "a FailoverParam object". */
+static const char *kind_text(sg_pool_t *pool, const sg_opt_t *t)
+{
+    switch (t->kind) {
+    case SG_OPT_BOOL:
+        return "a boolean";
+    case SG_OPT_ID:
+        return "a non-empty string of at most 1024 bytes without control characters";
+    case SG_OPT_STRING:
+        return "a string of at most 1024 bytes without control characters";
+    case SG_OPT_INT:
+        return "a 32-bit integer";
+    case SG_OPT_ARRAY:
+        return "an array";
+    case SG_OPT_OBJECT:
+        break;
     }
-    if (tn != NULL && !sg_json_is_string(tn, STR_LIT(TN_GROUP)))
-        return fault_path(pool, fault, idx, NULL, &leaf_typename, "Wrong _typeName.");
-    if ((rv = check_holder(pool, fd, idx, &stopreq_fault_domain, &g->fault_domain,
-                           &g->fault_domain_plain, fault)) != 0 ||
-        (rv = check_holder(pool, dg, idx, &stopreq_device_group, &g->device_group,
-                           &g->device_group_plain, fault)) != 0)
-        return rv;
+    if (t->names == NULL)
+        return "an object";
+    return pool_printf(pool, "a %s object", t->names[0]);
+}
+
+typedef struct {
+    sg_pool_t *pool;
+    sg_stopreq_fault_t *fault;
+    sg_stopreq_t *out;
+    size_t cap; /* out->groups' room */
+} walk_t;
+
+/* The fault for the value at `at`: message, or one made from the schema only now (a
+ * valid body costs no message): "Each groupId element must be a ReplicationGroupId
+ * object." for an element, "pitName is required and must be ..." for a missing member,
+ * "isPlanned must be a boolean." for one of another kind. */
+enum { WALK_MEMBER = 0, WALK_ELEMENT = 1, WALK_MISSING = 2 };
+
+static int walk_fault(walk_t *w, const path_t *at, const char *message, const char *name,
+                      const sg_opt_t *t, int how)
+{
+    const char *kind = message == NULL ? kind_text(w->pool, t) : NULL;
+
+    if (message == NULL && kind != NULL)
+        message = how == WALK_ELEMENT
+                      ? pool_printf(w->pool, "Each %s element must be %s.", name, kind)
+                  : how == WALK_MISSING
+                      ? pool_printf(w->pool, "%s is required and must be %s.", name, kind)
+                      : pool_printf(w->pool, "%s must be %s.", name, kind);
+    if (message == NULL)
+        return SG_ENOMEM;
+    return fault_path(w->pool, w->fault, at, NULL, message);
+}
+
+/* Member name of object o, or NULL: sg_json_get without the const, the tree being ours
+ * (a group's node is kept for re-serialisation). */
+static sg_json_t *member_of(const sg_json_t *o, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < o->nkids; i++)
+        if (name_is(o->kids[i], name, n))
+            return o->kids[i];
+    return NULL;
+}
+
+/* Notes a ReplicationGroupId (its ids were checked) or a bare FaultDomainId. */
+static int walk_note(walk_t *w, sg_json_t *v, int role)
+{
+    const sg_json_t *fd = role == SG_OPT_ROLE_GROUP ? sg_json_get(v, STR_LIT("faultDomainId")) : v;
+    const sg_json_t *dg =
+        role == SG_OPT_ROLE_GROUP ? sg_json_get(v, STR_LIT("deviceGroupId")) : NULL;
+    sg_stopreq_t *out = w->out;
+    sg_group_t *g;
+
+    if (out->ngroups == SG_STOPREQ_MAX_GROUPS)
+        return SG_ERR;
+    if (out->ngroups == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 8;
+        sg_group_t *ng = sg_pool_alloc(w->pool, ncap * sizeof(*ng));
+
+        if (ng == NULL)
+            return SG_ENOMEM;
+        if (out->ngroups)
+            memcpy(ng, out->groups, out->ngroups * sizeof(*ng));
+        out->groups = ng;
+        w->cap = ncap;
+    }
+    g = &out->groups[out->ngroups++];
+    memset(g, 0, sizeof(*g));
+    fd = sg_json_get(fd, STR_LIT("id"));
+    g->fault_domain = fd->str;
+    g->fault_domain_plain = fd->str_plain;
+    if (dg != NULL) {
+        dg = sg_json_get(dg, STR_LIT("id"));
+        g->device_group = dg->str;
+        g->device_group_plain = dg->str_plain;
+    }
     g->node = v;
     return SG_OK;
 }
 
-static int check_groups(sg_pool_t *pool, const sg_json_t *gid, sg_stopreq_t *out,
-                        sg_stopreq_fault_t *fault)
+static int walk_value(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *at,
+                      const char *name, const char *message, unsigned flags, int elem);
+
+/* 1 when v names the object type t, or one of its subtypes, in _typeName. */
+static int names_type(const sg_json_t *v, const sg_opt_t *t)
 {
+    for (const char *const *n = t->names; n != NULL && *n != NULL; n++)
+        if (sg_json_is_string(v, *n, strlen(*n)))
+            return 1;
+    return 0;
+}
+
+/* An object of type t at `at`: its unknown members first, then its _typeName, then its
+ * members in the schema's order. */
+static int walk_object(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *at)
+{
+    const sg_json_t *tn = sg_json_get(v, STR_LIT("_typeName"));
     int rv;
 
-    if (gid == NULL || gid->type != SG_JSON_ARRAY || gid->nkids == 0)
-        return fault_arg(fault, "groupId", "groupId must be a non-empty array.");
-    if (gid->nkids > SG_STOPREQ_MAX_GROUPS)
-        return fault_arg(fault, "groupId", "groupId has too many elements.");
-    if ((out->groups = sg_pool_alloc(pool, gid->nkids * sizeof(*out->groups))) == NULL)
-        return SG_ENOMEM;
-    for (size_t i = 0; i < gid->nkids; i++)
-        if ((rv = check_group(pool, gid->kids[i], i, &out->groups[i], fault)) != SG_OK)
+    if (t->variants != NULL) {
+        /* Abstract: the concrete type is the one the _typeName names, and it must. */
+        const sg_opt_t *const *c = t->variants;
+
+        while (*c != NULL && (tn == NULL || !names_type(tn, *c)))
+            c++;
+        if (*c == NULL)
+            return fault_path(w->pool, w->fault, at, &leaf_typename,
+                              tn == NULL ? "The _typeName of the concrete type is required."
+                                         : "Wrong _typeName.");
+        t = *c;
+    }
+    for (size_t i = 0; i < v->nkids; i++) {
+        const sg_json_t *k = v->kids[i];
+        size_t m = 0;
+
+        while (m < t->nmembers &&
+               !(k->name.n == strlen(t->members[m].name) &&
+                 memcmp(k->name.p, t->members[m].name, k->name.n) == 0))
+            m++;
+        if (m == t->nmembers && !name_is(k, STR_LIT("_typeName")))
+            return fault_path(w->pool, w->fault, at, &k->name, "Unknown member.");
+    }
+    if (tn != NULL && !names_type(tn, t))
+        return fault_path(w->pool, w->fault, at, &leaf_typename, "Wrong _typeName.");
+    for (size_t m = 0; m < t->nmembers; m++) {
+        const sg_opt_member_t *mb = &t->members[m];
+        const path_t here = {at, mb->name, 0};
+
+        rv = walk_value(w, member_of(v, mb->name), mb->type, &here,
+                        mb->name, mb->message, mb->flags, 0);
+        if (rv != SG_OK)
             return rv;
-    out->ngroups = gid->nkids;
+    }
+    if (t->role != SG_OPT_ROLE_NONE && (rv = walk_note(w, v, t->role)) != SG_OK)
+        return rv == SG_ERR ? fault_path(w->pool, w->fault, at, NULL, "Too many groups.") : rv;
+    return SG_OK;
+}
+
+/*
+ * The value v (NULL: absent) of type t at `at`, named name in messages (elem: an element
+ * of the array name). A member that is absent or null is refused when required and
+ * passed over otherwise; message, when set, is the fault for it missing, of another kind
+ * or (SG_OPT_NONEMPTY) empty.
+ */
+static int walk_value(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *at,
+                      const char *name, const char *message, unsigned flags, int elem)
+{
+    int how = elem ? WALK_ELEMENT : WALK_MEMBER, rv;
+
+    if (v == NULL || v->type == SG_JSON_NULL) {
+        if (!(flags & SG_OPT_REQUIRED))
+            return SG_OK;
+        return walk_fault(w, at, message, name, t, elem ? WALK_ELEMENT : WALK_MISSING);
+    }
+    switch (t->kind) {
+    case SG_OPT_BOOL:
+        if (v->type != SG_JSON_TRUE && v->type != SG_JSON_FALSE)
+            return walk_fault(w, at, message, name, t, how);
+        return SG_OK;
+    case SG_OPT_ID:
+    case SG_OPT_STRING:
+        if (v->type != SG_JSON_STRING || !string_ok(&v->str, t->kind == SG_OPT_ID))
+            return walk_fault(w, at, message, name, t, how);
+        return SG_OK;
+    case SG_OPT_INT:
+        if (!int_ok(v))
+            return walk_fault(w, at, message, name, t, how);
+        return SG_OK;
+    case SG_OPT_OBJECT:
+        if (v->type != SG_JSON_OBJECT)
+            return walk_fault(w, at, message, name, t, how);
+        return walk_object(w, v, t, at);
+    case SG_OPT_ARRAY:
+        break;
+    }
+    if (v->type != SG_JSON_ARRAY || (v->nkids == 0 && (flags & SG_OPT_NONEMPTY)))
+        return walk_fault(w, at, message, name, t, how);
+    if (v->nkids > SG_STOPREQ_MAX_GROUPS) {
+        const char *msg = pool_printf(w->pool, "%s has too many elements.", name);
+
+        return msg == NULL ? SG_ENOMEM : fault_path(w->pool, w->fault, at, NULL, msg);
+    }
+    for (size_t i = 0; i < v->nkids; i++) {
+        const path_t here = {at, NULL, i};
+
+        /* An element is never optional: a null in an array is of the wrong kind. */
+        if ((rv = walk_value(w, v->kids[i], t->elem, &here, name, NULL, SG_OPT_REQUIRED, 1)) !=
+            SG_OK)
+            return rv;
+    }
     return SG_OK;
 }
 
@@ -303,51 +478,6 @@ static int parse_object(sg_pool_t *pool, const char *body, size_t n, sg_json_t *
     return SG_OK;
 }
 
-int sg_stopreq_parse(sg_pool_t *pool, const char *body, size_t n, const sg_str_t *moid,
-                     sg_stopreq_t *out, sg_stopreq_fault_t *fault)
-{
-    const sg_json_t *gid = NULL, *force = NULL, *tn = NULL, *th = NULL;
-    sg_json_t *root;
-    int rv;
-
-    memset(out, 0, sizeof(*out));
-    memset(fault, 0, sizeof(*fault));
-    if ((rv = parse_object(pool, body, n, &root, fault)) != SG_OK)
-        return rv;
-
-    /* 1. Root members: names first, then the root _typeName. */
-    for (size_t i = 0; i < root->nkids; i++) {
-        const sg_json_t *k = root->kids[i];
-
-        if (name_is(k, STR_LIT("groupId")))
-            gid = k;
-        else if (name_is(k, STR_LIT("force")))
-            force = k;
-        else if (name_is(k, STR_LIT("_typeName")))
-            tn = k;
-        else if (name_is(k, STR_LIT("_this")))
-            th = k;
-        else
-            return fault_path(pool, fault, SIZE_MAX, NULL, &k->name, "Unknown member.");
-    }
-    if (tn != NULL && !sg_json_is_string(tn, STR_LIT(TN_ROOT)) &&
-        !sg_json_is_string(tn, STR_LIT(TN_ROOT_METHOD)))
-        return fault_arg(fault, "_typeName", "Wrong _typeName.");
-    /* 2. The target, before anything is read for it. */
-    if (th != NULL && (rv = check_this(th, "VasaProvider", moid, fault)) != SG_OK)
-        return rv;
-    /* 3 and 4. groupId and its elements. */
-    if ((rv = check_groups(pool, gid, out, fault)) != SG_OK)
-        return rv;
-    /* 5. force. */
-    if (force == NULL || (force->type != SG_JSON_TRUE && force->type != SG_JSON_FALSE))
-        return fault_arg(fault, "force", "force is required and must be a boolean.");
-    out->force = force->type == SG_JSON_TRUE;
-    out->has_this = th != NULL;
-    out->root = root;
-    return SG_OK;
-}
-
 /* 1 when v is the string method or method + "RequestType": the two names clients
  * give a request (govmomi the method's, the OpenAPI schema the request type's). */
 static int names_method(const sg_json_t *v, const char *method)
@@ -359,6 +489,87 @@ static int names_method(const sg_json_t *v, const char *method)
         return 0;
     return v->str.n == n ||
            (v->str.n == n + sizeof(suffix) - 1 && memcmp(v->str.p + n, suffix, v->str.n - n) == 0);
+}
+
+/* 1 when v names the root of op's request: the method's name (govmomi: the Go type of
+ * its request is named after the method) or the schema's, the name without "_Task" and
+ * "RequestType" after it (vim_rs, the OpenAPI specification). */
+static int names_request(const sg_json_t *v, const char *method)
+{
+    static const char suffix[] = "RequestType";
+    size_t n = strlen(method);
+
+    if (sg_json_is_string(v, method, n))
+        return 1;
+    if (n > 5 && strcmp(method + n - 5, "_Task") == 0)
+        n -= 5;
+    return v->type == SG_JSON_STRING && v->str.n == n + sizeof(suffix) - 1 &&
+           memcmp(v->str.p, method, n) == 0 &&
+           memcmp(v->str.p + n, suffix, sizeof(suffix) - 1) == 0;
+}
+
+int sg_stopreq_parse_op(sg_pool_t *pool, const sg_op_t *op, const char *body, size_t n,
+                        const sg_str_t *moid, sg_stopreq_t *out, sg_stopreq_fault_t *fault)
+{
+    walk_t w = {.pool = pool, .fault = fault, .out = out};
+    const sg_json_t *tn = NULL, *th = NULL, *force = NULL;
+    sg_json_t *root;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    memset(fault, 0, sizeof(*fault));
+    if ((rv = parse_object(pool, body, n, &root, fault)) != SG_OK)
+        return rv;
+
+    /* 1. Root members: names first, then the root _typeName. */
+    for (size_t i = 0; i < root->nkids; i++) {
+        const sg_json_t *k = root->kids[i];
+        size_t m = 0;
+
+        while (m < op->nmembers && !(k->name.n == strlen(op->members[m].name) &&
+                                     memcmp(k->name.p, op->members[m].name, k->name.n) == 0))
+            m++;
+        if (m < op->nmembers)
+            continue;
+        if (name_is(k, STR_LIT("_typeName")))
+            tn = k;
+        else if (name_is(k, STR_LIT("_this")))
+            th = k;
+        else
+            return fault_path(pool, fault, NULL, &k->name, "Unknown member.");
+    }
+    if (tn != NULL && !names_request(tn, op->method))
+        return fault_arg(fault, "_typeName", "Wrong _typeName.");
+    /* 2. The target, before anything is read for it. */
+    if (th != NULL && (rv = check_this(th, "VasaProvider", moid, fault)) != SG_OK)
+        return rv;
+    /* 3-5. The row's members, in its order, in depth. */
+    for (size_t m = 0; m < op->nmembers; m++) {
+        const sg_opt_member_t *mb = &op->members[m];
+        const path_t here = {NULL, mb->name, 0};
+        sg_json_t *v = member_of(root, mb->name);
+
+        if ((rv = walk_value(&w, v, mb->type, &here, mb->name, mb->message, mb->flags, 0)) !=
+            SG_OK)
+            return rv;
+        if (strcmp(mb->name, "force") == 0 && mb->type->kind == SG_OPT_BOOL) {
+            out->has_force = 1;
+            force = v;
+        }
+    }
+    out->force = force != NULL && force->type == SG_JSON_TRUE;
+    out->all = op->empty_means_all && out->ngroups == 0;
+    out->has_this = th != NULL;
+    out->root = root;
+    out->op = op;
+    return SG_OK;
+}
+
+int sg_stopreq_parse(sg_pool_t *pool, const char *body, size_t n, const sg_str_t *moid,
+                     sg_stopreq_t *out, sg_stopreq_fault_t *fault)
+{
+    return sg_stopreq_parse_op(pool, sg_op_of_route(SG_ROUTE_STOP_TEST), body, n, moid, out,
+                               fault);
 }
 
 int sg_stopreq_query_parse(sg_pool_t *pool, const char *body, size_t n, const char *method,
@@ -462,9 +673,10 @@ int sg_stopreq_media_type_ok(const char *value, size_t n)
  * of a stop-test body; a query body may hold anything but was parsed as strictly.
  */
 
-static int is_groupid(const sg_json_t *k)
+/* The root member a split slices: the row's split member (groupId). */
+static int is_split(const sg_json_t *k, const char *split)
 {
-    return name_is(k, STR_LIT("groupId"));
+    return split != NULL && k->name.n == strlen(split) && memcmp(k->name.p, split, k->name.n) == 0;
 }
 
 /* The root members forwarded: all but _this. The path names the target, and only
@@ -476,8 +688,8 @@ static int is_forwarded(const sg_json_t *k)
 
 /* The size of root written with groupId holding groups [first, first + count) when
  * groups is set (a stop-test body), as it came otherwise (a query body). */
-static size_t body_size(const sg_json_t *root, const sg_group_t *groups, size_t first,
-                        size_t count)
+static size_t body_size(const sg_json_t *root, const char *split, const sg_group_t *groups,
+                        size_t first, size_t count)
 {
     size_t size = 2, members = 0; /* braces */
 
@@ -487,7 +699,7 @@ static size_t body_size(const sg_json_t *root, const sg_group_t *groups, size_t 
         if (!is_forwarded(k))
             continue;
         size += (members++ > 0) + sg_json_name_size(k) + 1;
-        if (groups == NULL || !is_groupid(k)) {
+        if (groups == NULL || !is_split(k, split)) {
             size += sg_json_size(k);
             continue;
         }
@@ -498,8 +710,8 @@ static size_t body_size(const sg_json_t *root, const sg_group_t *groups, size_t 
     return size;
 }
 
-static char *body_put(char *o, const sg_json_t *root, const sg_group_t *groups, size_t first,
-                      size_t count)
+static char *body_put(char *o, const sg_json_t *root, const char *split,
+                      const sg_group_t *groups, size_t first, size_t count)
 {
     size_t members = 0;
 
@@ -513,7 +725,7 @@ static char *body_put(char *o, const sg_json_t *root, const sg_group_t *groups, 
             *o++ = ',';
         o = sg_json_put_name(o, k);
         *o++ = ':';
-        if (groups == NULL || !is_groupid(k)) {
+        if (groups == NULL || !is_split(k, split)) {
             o = sg_json_put(o, k);
             continue;
         }
@@ -529,28 +741,34 @@ static char *body_put(char *o, const sg_json_t *root, const sg_group_t *groups, 
     return o;
 }
 
-static int body_write(sg_buf_t *out, const sg_json_t *root, const sg_group_t *groups,
-                      size_t first, size_t count)
+static int body_write(sg_buf_t *out, const sg_json_t *root, const char *split,
+                      const sg_group_t *groups, size_t first, size_t count)
 {
-    size_t size = body_size(root, groups, first, count);
+    size_t size = body_size(root, split, groups, first, count);
     int rv;
 
     if ((rv = sg_buf_reserve(out, size)) != SG_OK)
         return rv;
-    body_put(out->data + out->len, root, groups, first, count);
+    body_put(out->data + out->len, root, split, groups, first, count);
     out->len += size;
     return SG_OK;
 }
 
 int sg_stopreq_serialize(const sg_stopreq_t *req, size_t first, size_t count, sg_buf_t *out)
 {
-    /* An empty groupId would reach vCenter as the very request this proxy refuses. */
-    if (req->root == NULL || count == 0 || first >= req->ngroups || count > req->ngroups - first)
+    if (req->root == NULL || req->op == NULL)
         return SG_ERR;
-    return body_write(out, req->root, req->groups, first, count);
+    if (req->op->split == NULL)
+        /* Never split: only ever written whole, as it was checked. */
+        return first == 0 && count == req->ngroups ? body_write(out, req->root, NULL, NULL, 0, 0)
+                                                   : SG_ERR;
+    /* An empty groupId would reach vCenter as the very request this proxy refuses. */
+    if (count == 0 || first >= req->ngroups || count > req->ngroups - first)
+        return SG_ERR;
+    return body_write(out, req->root, req->op->split, req->groups, first, count);
 }
 
 int sg_stopreq_query_serialize(const sg_stopreq_query_t *q, sg_buf_t *out)
 {
-    return q->root == NULL ? SG_OK : body_write(out, q->root, NULL, 0, 0);
+    return q->root == NULL ? SG_OK : body_write(out, q->root, NULL, NULL, 0, 0);
 }

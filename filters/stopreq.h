@@ -1,8 +1,10 @@
 /*
  * filters/stopreq.h - the bodies of the guarded SMS methods.
  *
- * Parses and validates the TestFailoverReplicationGroupStop_Task body exactly
- * (docs/design.md "Bodies of the guarded routes") and re-serialises it,
+ * Parses and validates the body of every operation of the replication family
+ * (filters/ops.h: the TestFailoverReplicationGroupStop_Task body and its
+ * siblings) exactly against its row's schema (docs/design.md "Bodies of the
+ * guarded routes") and re-serialises it,
  * whole or a slice of its groups, for forwarding (never the raw bytes, so vCenter reads
  * exactly what was checked)
  * and for batch splitting; checks the body of the SmsTask queries
@@ -24,6 +26,7 @@
 #define SG_STOPREQ_H
 
 #include "base/json.h"
+#include "filters/ops.h"
 
 #define SG_STOPREQ_MAX_GROUPS 100000 /* more is refused as InvalidArgument "groupId" */
 #define SG_STOPREQ_MAX_ID 1024       /* bytes of a faultDomainId.id / deviceGroupId.id */
@@ -32,16 +35,22 @@
 
 typedef struct {
     sg_str_t fault_domain; /* faultDomainId.id: 1..1024 bytes of UTF-8, no control bytes */
-    sg_str_t device_group; /* deviceGroupId.id: the same */
+    sg_str_t device_group; /* deviceGroupId.id: the same; {NULL, 0} for a bare
+                              FaultDomainId (QueryReplicationPeer) */
     sg_json_t *node;       /* the element, for re-serialisation */
     /* 1 when the id is its own JSON string form (sg_json_t.str_plain): written as it is */
     unsigned char fault_domain_plain, device_group_plain;
 } sg_group_t;
 
 typedef struct {
+    const sg_op_t *op;  /* the operation's row */
     sg_json_t *root;    /* the parsed body */
-    sg_group_t *groups; /* in the client's order */
-    size_t ngroups;     /* 1..SG_STOPREQ_MAX_GROUPS */
+    /* Every ReplicationGroupId and bare FaultDomainId of the body, in the client's
+     * order. For a row with a split member, exactly that member's elements. */
+    sg_group_t *groups;
+    size_t ngroups;     /* 1..SG_STOPREQ_MAX_GROUPS for the stop-test; may be 0 for a query */
+    int all;            /* 1: a query naming no group, i.e. every group (op->empty_means_all) */
+    int has_force;      /* 1: the row has a force member (the stop-test) */
     int force;          /* 0 or 1 */
     int has_this;       /* 1: the body named its target in _this (the path's, checked) */
 } sg_stopreq_t;
@@ -88,11 +97,24 @@ int sg_stopreq_parse(sg_pool_t *pool, const char *body, size_t n, const sg_str_t
                      sg_stopreq_t *out, sg_stopreq_fault_t *fault);
 
 /*
+ * The same for any row of sg_ops[], whose schema replaces the stop-test's in steps 1 and
+ * 3-5 (sg_stopreq_parse is this with the stop-test's row): the root may hold the row's
+ * members, _typeName (the method's name, or its name without "_Task" followed by
+ * "RequestType") and _this. Then the members in the row's order, each checked in depth
+ * (an object: its unknown members, then its _typeName, then its members in order; an
+ * array: its size, then each element), the first problem giving InvalidArgument with its
+ * path ("failoverParam.replicationGroupsToFailover[0].groupId.faultDomainId.id").
+ */
+int sg_stopreq_parse_op(sg_pool_t *pool, const sg_op_t *op, const char *body, size_t n,
+                        const sg_str_t *moid, sg_stopreq_t *out, sg_stopreq_fault_t *fault);
+
+/*
  * Appends to out the body for groups [first, first + count): the client's root
  * members in the client's order (groupId, force and a root _typeName; never
  * _this), groupId holding only those elements, each re-serialised with its
  * _typeName members; compact, strings re-escaped. (0, req->ngroups) is the
- * whole body.
+ * whole body. A row without a split member is only ever written whole: (0,
+ * req->ngroups), any ngroups including 0, gives every root member but _this.
  *
  * Returns SG_OK, SG_ERR (count is 0 or the range is outside the groups),
  * SG_ENOMEM or SG_ETOOBIG (out's maximum). On failure out is as it was.

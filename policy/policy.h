@@ -104,14 +104,24 @@ int sg_pol_authenticate_hashed(const sg_policy_t *p, sg_pool_t *pool, const char
                                size_t n, const unsigned char h[32], long long now,
                                sg_principal_t *who, const char **reason);
 
-enum { SG_POL_STOP_TEST = 1, SG_POL_TASK_QUERY = 2 };
+/* What a request does, as the policy judges it (filters/ops.c names the action of each
+ * replication operation): stop a test failover (ConfigureService, force may need more);
+ * query a task (View or ConfigureService); change replication groups (ConfigureService);
+ * query them (View or ConfigureService). */
+enum {
+    SG_POL_STOP_TEST = 1,
+    SG_POL_TASK_QUERY = 2,
+    SG_POL_GROUP_CHANGE = 3,
+    SG_POL_GROUP_QUERY = 4
+};
 
 typedef struct {
-    int action;                    /* SG_POL_STOP_TEST or SG_POL_TASK_QUERY */
+    int action;                    /* SG_POL_* above */
     const char *upstream;          /* the vCenter the request goes to (its upstream's name);
                                       NULL matches no scope, so a forgotten one denies */
     sg_str_t provider;             /* VasaProvider moId; empty for a plain task query */
-    const sg_str_t *fault_domains; /* every faultDomainId.id of the body */
+    const sg_str_t *fault_domains; /* every faultDomainId.id of the body ("*": a query of
+                                      every group, covered only by a scope of every one) */
     size_t nfault_domains;
     int force; /* the body's force */
 } sg_pol_request_t;
@@ -128,13 +138,14 @@ typedef struct {
  * Decide whether WHO may do REQ:
  *   - its roles (names looked up in policy.roles; unknown names grant nothing) grant
  *     StorageViews.ConfigureService for SG_POL_STOP_TEST, plus policy.force_privilege when
- *     the request has force set and that key is not ""; StorageViews.View or
- *     StorageViews.ConfigureService for SG_POL_TASK_QUERY;
+ *     the request has force set and that key is not ""; StorageViews.ConfigureService
+ *     for SG_POL_GROUP_CHANGE; StorageViews.View or StorageViews.ConfigureService for
+ *     SG_POL_TASK_QUERY and SG_POL_GROUP_QUERY;
  *   - its tenant exists and has a scope (policy.tenants.scopes; the tenant-level
  *     providers/fault_domains are its scope on "default") on the request's upstream, for
  *     both actions: a tenant reaches no vCenter it has no scope on;
- *   - that scope covers the provider (always needed for SG_POL_STOP_TEST; for a task query
- *     only when one is given) and every fault domain. A pattern "x" matches x exactly,
+ *   - that scope covers the provider (always needed but for a task query, where only one
+ *     given is checked) and every fault domain. A pattern "x" matches x exactly,
  *     "x*" any id starting with x (x included), "*" every id.
  * Privileges are checked before the tenant, so a caller without the privilege learns
  * nothing about tenants from the answer. Deny reasons name what is outside, e.g.

@@ -121,7 +121,8 @@ rules_deny(sg_pool_t *pool, sg_pol_decision_t *out, const char *privilege, const
 int sg_pol_authorize(const sg_policy_t *p, sg_pool_t *pool, const sg_principal_t *who,
                      const sg_pol_request_t *req, sg_pol_decision_t *out)
 {
-    const char *need = req->action == SG_POL_TASK_QUERY ? SG_POL_PRIV_VIEW : SG_POL_PRIV_CONFIGURE;
+    int viewing = req->action == SG_POL_TASK_QUERY || req->action == SG_POL_GROUP_QUERY;
+    const char *need = viewing ? SG_POL_PRIV_VIEW : SG_POL_PRIV_CONFIGURE;
     const char *granted_by = NULL, *tenant_name = who->tenant != NULL ? who->tenant : "";
     const sg_conf_tenant_t *t;
     const sg_conf_scope_t *sc;
@@ -132,11 +133,11 @@ int sg_pol_authorize(const sg_policy_t *p, sg_pool_t *pool, const sg_principal_t
     out->allow = 0;
     out->privilege_id = need;
     out->reason = "unknown action";
-    if (req->action != SG_POL_STOP_TEST && req->action != SG_POL_TASK_QUERY)
+    if (req->action != SG_POL_STOP_TEST && req->action != SG_POL_TASK_QUERY &&
+        req->action != SG_POL_GROUP_CHANGE && req->action != SG_POL_GROUP_QUERY)
         return SG_ERR;
 
-    want =
-        req->action == SG_POL_STOP_TEST ? SG_POL_G_CONFIGURE : SG_POL_G_CONFIGURE | SG_POL_G_VIEW;
+    want = viewing ? SG_POL_G_CONFIGURE | SG_POL_G_VIEW : SG_POL_G_CONFIGURE;
     for (i = 0; i < who->nroles; i++) {
         /* A role the configuration does not define grants nothing (a JWT may name any). */
         const sg_pol_role_t *r = who->roles[i] != NULL ? rules_role(p, who->roles[i]) : NULL;
@@ -148,7 +149,7 @@ int sg_pol_authorize(const sg_policy_t *p, sg_pool_t *pool, const sg_principal_t
         grants |= r->grants;
     }
     if ((grants & want) == 0) {
-        if (req->action == SG_POL_STOP_TEST)
+        if (!viewing)
             return rules_deny(pool, out, SG_POL_PRIV_CONFIGURE,
                               "no role of '%s' grants '" SG_POL_PRIV_CONFIGURE "'",
                               who->subject != NULL ? who->subject : "");
@@ -185,7 +186,7 @@ int sg_pol_authorize(const sg_policy_t *p, sg_pool_t *pool, const sg_principal_t
             return rules_deny(pool, out, need,
                               "provider '%.*s%s' outside tenant '%s' on upstream '%s'",
                               RULES_ID(req->provider), t->name, sc->upstream);
-    } else if (req->action == SG_POL_STOP_TEST) {
+    } else if (req->action != SG_POL_TASK_QUERY) {
         /* The route always names a provider; an empty one must not mean "any". */
         return rules_deny(pool, out, need, "no provider");
     }

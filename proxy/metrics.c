@@ -41,8 +41,6 @@ static const uint64_t m_le_us[SG_M_NBUCKETS] = {1000,   2500,    5000,    10000,
                                                 50000,  100000,  250000,  500000,  1000000,
                                                 2500000, 5000000, 10000000, 30000000};
 
-static const char *const m_routes[SG_M_NROUTES] = {"other", "stop_test", "task_info",
-                                                   "task_result"};
 static const char *const m_protos[SG_M_NPROTO] = {"h1", "h2"};
 static const char *const m_decisions[SG_M_NDECISION] = {"none", "allow", "deny"};
 /* Codes smsguard answers itself plus the common upstream ones; the rest is "other". */
@@ -312,7 +310,7 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
         rv = sg_buf_json_str(b, r->path.p ? r->path.p : "", r->path.n);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"route\":\"%s\",\"subject\":",
-                            m_routes[r->route >= 0 && r->route < SG_M_NROUTES ? r->route : 0]);
+                            sg_route_label(r->route >= 0 && r->route < SG_M_NROUTES ? r->route : 0));
     if (rv == SG_OK)
         rv = sg_buf_json_cstr(b, r->subject);
     if (rv == SG_OK)
@@ -635,7 +633,7 @@ int sg_metrics_render(sg_proxy_t *px, sg_buf_t *b)
                             b,
                             "smsguard_requests_total{upstream=\"%s\",route=\"%s\","
                             "protocol=\"%s\",decision=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-                            m_up_label(s), m_routes[ro], m_protos[p], m_decisions[d],
+                            m_up_label(s), sg_route_label(ro), m_protos[p], m_decisions[d],
                             m_status_label(st, sb), v);
                     }
     }

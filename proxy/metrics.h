@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "filters/canon.h" /* sg_route_id_t: one counter per route */
 
 /* Histogram upper bounds in seconds (the +Inf bucket is the count). */
 #define SG_M_NBUCKETS 14
@@ -28,7 +29,7 @@ typedef struct {
     uint64_t sum_us; /* microseconds */
 } sg_hist_t;
 
-enum { SG_M_NROUTES = 4 };    /* SG_ROUTE_OTHER .. SG_ROUTE_TASK_RESULT (filters/canon.h) */
+enum { SG_M_NROUTES = SG_ROUTE_COUNT }; /* every sg_route_id_t (filters/canon.h) */
 enum { SG_M_NPROTO = 2 };     /* h1, h2 */
 enum { SG_M_NDECISION = 3 };  /* none, allow, deny */
 enum { SG_M_NSTATUS = 18 };   /* metrics.c m_status_codes, "other" and "none" */

@@ -350,7 +350,7 @@ struct sg_req_s {
     const char *subject, *tenant; /* who the caller authenticated as; NULL: nobody */
     const char *reason;    /* why it was refused or allowed, for the audit log */
     const char *fault_type; /* _typeName of the fault answered locally, if any */
-    unsigned stop_attempt : 1; /* refused target that names the stop-test method */
+    unsigned stop_attempt : 1; /* refused target that names a guarded replication method */
     unsigned routed : 1;       /* the target was canonicalised: route says what it is */
     unsigned capture : 1;      /* keep a copy of the response body (bounded) */
     sg_buf_t res_body;         /* that copy, for the audit outcome */

@@ -526,6 +526,191 @@ out:
     return rc;
 }
 
+/* ---- the rest of the replication family (sms-api.md 2.7) ------------------- */
+
+static int sim_seg_is(sim_str_t s, const char *lit);
+
+/* Where a family method's groups are: the root member `param` (NULL: the groups are at
+ * the root), its array `list`, each element holding the ReplicationGroupId in `inner`
+ * (NULL: the element is one). `required`: a missing or empty list is InvalidArgument
+ * naming `fault_property`, as vCenter's reference pages say; otherwise it means every
+ * group. `task`: answers an SmsTask (the _Task methods), else an array at once. */
+static const struct {
+    const char *method;
+    const char *param, *list, *inner;
+    int required, task;
+    const char *fault_property;
+} sim_family[] = {
+    {"TestFailoverReplicationGroupStart_Task", "testFailoverParam", "replicationGroupsToFailover",
+     "groupId", 1, 1, "testFailoverParam"},
+    {"FailoverReplicationGroup_Task", "failoverParam", "replicationGroupsToFailover", "groupId", 1,
+     1, "failoverParam"},
+    {"PrepareFailoverReplicationGroup_Task", NULL, "groupId", NULL, 1, 1, "groupId"},
+    {"PromoteReplicationGroup_Task", "promoteParam", "replicationGroupsToPromote", NULL, 1, 1,
+     "promoteParam"},
+    {"SyncReplicationGroup_Task", NULL, "groupId", NULL, 1, 1, "groupId"},
+    {"ReverseReplicateGroup_Task", NULL, "groupId", NULL, 1, 1, "groupId"},
+    {"QueryReplicationGroup", NULL, "groupId", NULL, 0, 0, "groupId"},
+    {"QueryPointInTimeReplica", NULL, "groupId", NULL, 0, 0, "groupId"},
+};
+
+/* Appends a ReplicationGroupId. */
+static void sim_add_group(sim_buf_t *b, const sim_group_t *g)
+{
+    sim_buf_adds(b, "{\"_typeName\":\"ReplicationGroupId\",\"faultDomainId\":{\"_typeName\":"
+                    "\"FaultDomainId\",\"id\":");
+    sim_buf_add_jstr(b, g->fault_domain, strlen(g->fault_domain));
+    sim_buf_adds(b, "},\"deviceGroupId\":{\"_typeName\":\"DeviceGroupId\",\"id\":");
+    sim_buf_add_jstr(b, g->device_group, strlen(g->device_group));
+    sim_buf_adds(b, "}}");
+}
+
+/* POST .../sms/VasaProvider/{moId}/{one of sim_family}: the groups checked as the
+ * stop-test's are, then a task (its result one GroupOperationResult per group, as for
+ * the stop-test) or, for a query, an array of one result per group. */
+static int sim_family_call(sim_app_t *app, const sim_req_t *req, const sim_str_t *seg,
+                           sim_res_t *res)
+{
+    cJSON *root = sim_json_parse(req);
+    const cJSON *holder, *list, *item;
+    sim_task_t *t = NULL;
+    size_t f = 0;
+    sim_buf_t b;
+    char value[32];
+    int ngroups, ok, rc = -1;
+
+    while (f < sizeof(sim_family) / sizeof(sim_family[0]) &&
+           !sim_seg_is(seg[6], sim_family[f].method))
+        f++;
+    if (f == sizeof(sim_family) / sizeof(sim_family[0])) {
+        cJSON_Delete(root);
+        return sim_res_error(res, 404, "no such path"); /* sim_routes names only these */
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = sim_fault(res, "InvalidRequest", "The request body is not a JSON object.");
+        goto out;
+    }
+    holder = sim_family[f].param != NULL
+                 ? cJSON_GetObjectItemCaseSensitive(root, sim_family[f].param)
+                 : root;
+    if (!cJSON_IsObject(holder)) {
+        rc = sim_fault_invalid_argument(res, sim_family[f].fault_property);
+        goto out;
+    }
+    list = cJSON_GetObjectItemCaseSensitive(holder, sim_family[f].list);
+    ngroups = cJSON_GetArraySize(list);
+    if ((list != NULL && !cJSON_IsArray(list)) || (sim_family[f].required && ngroups == 0)) {
+        rc = sim_fault_invalid_argument(res, sim_family[f].fault_property);
+        goto out;
+    }
+    if (strcmp(sim_family[f].method, "SyncReplicationGroup_Task") == 0 &&
+        sim_json_str(root, "pitName") == NULL) {
+        rc = sim_fault_invalid_argument(res, "pitName");
+        goto out;
+    }
+    t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->groups = calloc((size_t)ngroups + 1, sizeof(*t->groups))) == NULL)
+        goto out;
+    cJSON_ArrayForEach(item, list)
+    {
+        const cJSON *g = sim_family[f].inner != NULL
+                             ? cJSON_GetObjectItemCaseSensitive(item, sim_family[f].inner)
+                             : item;
+
+        ok = sim_group_parse(g, &t->groups[t->ngroups++]);
+        if (ok < 0)
+            goto out;
+        if (ok == 0) {
+            rc = sim_fault_invalid_argument(res, sim_family[f].fault_property);
+            goto out;
+        }
+    }
+    if (!sim_family[f].task) {
+        sim_buf_init(&b, 1024 + 512 * t->ngroups);
+        sim_buf_adds(&b, "[");
+        for (size_t i = 0; i < t->ngroups; i++) {
+            sim_buf_adds(&b, i ? ",{\"_typeName\":\"GroupOperationResult\",\"groupId\":"
+                               : "{\"_typeName\":\"GroupOperationResult\",\"groupId\":");
+            sim_add_group(&b, &t->groups[i]);
+            sim_buf_adds(&b, "}");
+        }
+        sim_buf_adds(&b, "]");
+        rc = sim_res_json(res, 200, &b);
+        goto out;
+    }
+    t->provider = strndup(seg[5].p, seg[5].n);
+    if (t->provider == NULL)
+        goto out;
+    clock_gettime(CLOCK_REALTIME, &t->started);
+    t->started_ms = sim_mono_ms();
+    sim_task_add(app, t);
+    snprintf(value, sizeof(value), "SmsTask-%llu", (unsigned long long)t->n);
+    t = NULL; /* the ring owns it now */
+    sim_buf_init(&b, 1024);
+    sim_add_moref(&b, "SmsTask", value, strlen(value));
+    rc = sim_res_json(res, 200, &b);
+out:
+    sim_task_free(t);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* POST .../sms/VasaProvider/{moId}/QueryReplicationPeer: for each fault domain asked
+ * about (none: an empty array), a QueryReplicationPeerResult naming
+ * "peer-of-<id>" as its target domain. */
+static int sim_query_peer(sim_app_t *app, const sim_req_t *req, const sim_str_t *seg,
+                          sim_res_t *res)
+{
+    cJSON *root = sim_json_parse(req);
+    const cJSON *list, *item;
+    sim_buf_t b;
+    int n = 0, rc;
+
+    (void)app;
+    (void)seg;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return sim_fault(res, "InvalidRequest", "The request body is not a JSON object.");
+    }
+    list = cJSON_GetObjectItemCaseSensitive(root, "faultDomainId");
+    if (list != NULL && !cJSON_IsArray(list)) {
+        cJSON_Delete(root);
+        return sim_fault_invalid_argument(res, "faultDomainId");
+    }
+    sim_buf_init(&b, 1024 + 256 * (size_t)cJSON_GetArraySize(list));
+    sim_buf_adds(&b, "[");
+    cJSON_ArrayForEach(item, list)
+    {
+        const char *id = sim_json_str(item, "id");
+        char *peer;
+
+        if (id == NULL) {
+            sim_buf_dispose(&b);
+            cJSON_Delete(root);
+            return sim_fault_invalid_argument(res, "faultDomainId");
+        }
+        sim_buf_adds(&b, n++ ? "," : "");
+        sim_buf_adds(&b, "{\"_typeName\":\"QueryReplicationPeerResult\",\"sourceDomain\":"
+                         "{\"_typeName\":\"FaultDomainId\",\"id\":");
+        sim_buf_add_jstr(&b, id, strlen(id));
+        sim_buf_adds(&b, "},\"targetDomain\":[{\"_typeName\":\"FaultDomainId\",\"id\":");
+        peer = malloc(strlen(id) + 9);
+        if (peer == NULL) {
+            sim_buf_dispose(&b);
+            cJSON_Delete(root);
+            return -1;
+        }
+        snprintf(peer, strlen(id) + 9, "peer-of-%s", id);
+        sim_buf_add_jstr(&b, peer, strlen(peer));
+        free(peer);
+        sim_buf_adds(&b, "}]}");
+    }
+    sim_buf_adds(&b, "]");
+    rc = sim_res_json(res, 200, &b);
+    cJSON_Delete(root);
+    return rc;
+}
+
 /* Appends the task's result: one GroupOperationResult per group, in request
  * order; a deviceGroupId.id starting with "fail-" gets a GroupErrorResult. */
 static void sim_task_result_json(sim_buf_t *b, const sim_task_t *t)
@@ -732,6 +917,32 @@ static const struct {
     {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "TestFailoverReplicationGroupStop_Task"},
      0,
      sim_stop},
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "QueryReplicationPeer"}, 0, sim_query_peer},
+    /* The other replication methods (sim_family). */
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "TestFailoverReplicationGroupStart_Task"},
+     0,
+     sim_family_call},
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "FailoverReplicationGroup_Task"},
+     0,
+     sim_family_call},
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "PrepareFailoverReplicationGroup_Task"},
+     0,
+     sim_family_call},
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "PromoteReplicationGroup_Task"},
+     0,
+     sim_family_call},
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "SyncReplicationGroup_Task"},
+     0,
+     sim_family_call},
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "ReverseReplicateGroup_Task"},
+     0,
+     sim_family_call},
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "QueryReplicationGroup"},
+     0,
+     sim_family_call},
+    {{"sdk", "vim25", "*", "sms", "VasaProvider", "*", "QueryPointInTimeReplica"},
+     0,
+     sim_family_call},
     {{"sdk", "vim25", "*", "sms", "SmsTask", "*", "QuerySmsTaskInfo"}, 0, sim_task_info},
     {{"sdk", "vim25", "*", "sms", "SmsTask", "*", "QuerySmsTaskResult"}, 0, sim_task_result},
 };
