@@ -847,6 +847,57 @@ static int ck_log_access(ck_t *ck, const config_setting_t *s, const sg_conf_key_
     return ck_writable(ck, s, k->path, *v);
 }
 
+/* ---- change control: where each entry is, and its ticket pattern compiled now ---- */
+
+static int ck_window(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
+{
+    sg_conf_window_t *w = obj;
+
+    (void)k;
+    return (w->at = ck_where(ck, s)) == NULL ? -1 : 0;
+}
+
+static int ck_approver(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
+{
+    sg_conf_approver_t *a = obj;
+
+    (void)k;
+    return (a->at = ck_where(ck, s)) == NULL ? -1 : 0;
+}
+
+static int ck_ticket(ck_t *ck, const config_setting_t *s, const char *what, const char *ticket,
+                     void **re)
+{
+    if (ticket[0] == '\0')
+        return 0;
+    return (*re = ck_regcomp(ck, ck_member(s, "ticket"), what, ticket)) == NULL ? -1 : 0;
+}
+
+static int ck_operation(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
+{
+    sg_conf_operation_t *o = obj;
+    const char *h = o->ticket_header;
+
+    (void)k;
+    for (size_t i = 0; h[i] != '\0'; i++)
+        if (!isalnum((unsigned char)h[i]) && strchr("!#$%&'+-.^`|~", h[i]) == NULL)
+            return ck_err(ck, ck_member(s, "ticket_header"),
+                          "'operations.ticket_header': '%.64s' is not a header name", h);
+    if (ck_ticket(ck, s, "operations.ticket", o->ticket, &o->ticket_re) != 0)
+        return -1;
+    return (o->at = ck_where(ck, s)) == NULL ? -1 : 0;
+}
+
+static int ck_tenant(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
+{
+    sg_conf_tenant_t *t = obj;
+
+    (void)k;
+    if (ck_ticket(ck, s, "policy.tenants.ticket", t->ticket, &t->ticket_re) != 0)
+        return -1;
+    return (t->at = ck_where(ck, s)) == NULL ? -1 : 0;
+}
+
 static const ck_fn ck_checks[SG_CK__COUNT] = {
     [SG_CK_ADDRESS] = ck_address,         [SG_CK_CA_FILE] = ck_ca_file,
     [SG_CK_LISTEN] = ck_listen,           [SG_CK_UPSTREAM] = ck_upstream,
@@ -856,6 +907,8 @@ static const ck_fn ck_checks[SG_CK__COUNT] = {
     [SG_CK_SERVER_NAME] = ck_server_name,     [SG_CK_DROP_HEADERS] = ck_drop_headers,
     [SG_CK_NAME] = ck_name,               [SG_CK_VHOST] = ck_vhost,
     [SG_CK_SYSLOG_ADDRESS] = ck_syslog_address, [SG_CK_APP_NAME] = ck_app_name,
+    [SG_CK_WINDOW] = ck_window,           [SG_CK_OPERATION] = ck_operation,
+    [SG_CK_TENANT] = ck_tenant,           [SG_CK_APPROVER] = ck_approver,
 };
 
 int ck_run(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)

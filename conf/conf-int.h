@@ -57,6 +57,13 @@ __attribute__((format(printf, 2, 3))) char *ck_printf(ck_t *ck, const char *fmt,
 /* Member NAME of group G for an error's position, else G itself. */
 const config_setting_t *ck_member(const config_setting_t *g, const char *name);
 
+/* PATTERN compiled (POSIX ERE, REG_NOSUB) into a regex_t that lives and dies with the
+ * object, or NULL after reporting at S what is wrong with it. */
+void *ck_regcomp(ck_t *ck, const config_setting_t *s, const char *what, const char *pattern);
+
+/* "file:line" of S, in the arena (for errors found when a generation is built). */
+char *ck_where(ck_t *ck, const config_setting_t *s);
+
 /* A relative PATH resolved against the configuration's directory, in the arena. */
 char *ck_path(ck_t *ck, const char *path);
 

@@ -22,10 +22,12 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <openssl/err.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "conf/conf-int.h"
@@ -42,8 +44,15 @@ typedef struct arena_chunk_s {
     max_align_t data[]; /* aligned for anything */
 } arena_chunk_t;
 
+/* A compiled regular expression: its internals are the C library's, freed by regfree. */
+typedef struct arena_re_s {
+    struct arena_re_s *next;
+    regex_t re;
+} arena_re_t;
+
 typedef struct {
     arena_chunk_t *head;
+    arena_re_t *res; /* every regex compiled for the object, freed with it */
 } arena_t;
 
 /* Zeroed, aligned memory that lives until arena_free(), or NULL. */
@@ -80,9 +89,12 @@ static void *arena_alloc(arena_t *a, size_t n)
 static void arena_free(arena_t *a)
 {
     arena_chunk_t *ch, *next;
+    arena_re_t *re;
 
     if (a == NULL)
         return;
+    for (re = a->res; re != NULL; re = re->next)
+        regfree(&re->re);
     for (ch = a->head; ch != NULL; ch = next) {
         next = ch->next;
         free(ch);
@@ -169,6 +181,27 @@ void *ck_alloc(ck_t *ck, size_t n)
     return p;
 }
 
+void *ck_regcomp(ck_t *ck, const config_setting_t *s, const char *what, const char *pattern)
+{
+    arena_t *a = ck->c->arena;
+    arena_re_t *r = ck_alloc(ck, sizeof(*r));
+    char why[128];
+    int rc;
+
+    if (r == NULL)
+        return NULL;
+    /* REG_NOSUB: only "does it match" is asked, which lets the library skip the captures. */
+    if ((rc = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB)) != 0) {
+        regerror(rc, &r->re, why, sizeof(why));
+        ck_err(ck, s, "'%s': '%.64s' is not a POSIX extended regular expression: %s", what,
+               pattern, why);
+        return NULL;
+    }
+    r->next = a->res;
+    a->res = r;
+    return &r->re;
+}
+
 char *ck_strndup(ck_t *ck, const char *s, size_t n)
 {
     char *p = ck_alloc(ck, n + 1);
@@ -215,6 +248,15 @@ static const config_setting_t *ck_elem(ck_t *ck, const char *path, size_t i, con
     const config_setting_t *e = l != NULL ? config_setting_get_elem(l, (unsigned)i) : NULL;
 
     return ck_member(e, name);
+}
+
+char *ck_where(ck_t *ck, const config_setting_t *s)
+{
+    char buf[PATH_MAX];
+
+    return ck_printf(ck, "%s:%d",
+                     ck_file_name(ck, config_setting_source_file(s), buf, sizeof(buf)),
+                     config_setting_source_line(s));
 }
 
 /* A relative PATH resolved against the configuration's directory, in the arena. */
@@ -470,6 +512,61 @@ static int ck_tokens(ck_t *ck)
     return 0;
 }
 
+/* Every window a list names is one of change_windows. */
+static int ck_window_refs(ck_t *ck, const config_setting_t *s, const char *what,
+                          const sg_conf_strv_t *names)
+{
+    const sg_conf_t *c = ck->c;
+    size_t j;
+
+    for (size_t i = 0; i < names->n; i++) {
+        for (j = 0; j < c->nchange_windows; j++)
+            if (strcmp(names->v[i], c->change_windows[j].name) == 0)
+                break;
+        if (j == c->nchange_windows)
+            return ck_err(ck, s, "'%s': unknown change window '%s'", what, names->v[i]);
+    }
+    return 0;
+}
+
+/*
+ * Change control: windows named exist; each operation overridden once. A ticket header
+ * other than the built-in X-Change-Ticket joins routes.drop_headers, so that it never
+ * crosses upstream on any route, as the built-in one does not (proxy/headers.c).
+ */
+static int ck_change(ck_t *ck)
+{
+    sg_conf_t *c = ck->c;
+    sg_conf_strv_t *d = &c->routes.drop_headers;
+
+    for (size_t i = 0; i < c->noperations; i++) {
+        const sg_conf_operation_t *o = &c->operations[i];
+        size_t j;
+        char **v;
+
+        if (ck_window_refs(ck, ck_elem(ck, "operations", i, "windows"), "operations.windows",
+                           &o->windows) != 0)
+            return -1;
+        for (j = 0; j < d->n; j++)
+            if (strcasecmp(d->v[j], o->ticket_header) == 0)
+                break;
+        if (j < d->n || strcasecmp(o->ticket_header, "X-Change-Ticket") == 0)
+            continue;
+        if ((v = ck_alloc(ck, (d->n + 1) * sizeof(*v))) == NULL)
+            return -1;
+        if (d->n > 0)
+            memcpy(v, d->v, d->n * sizeof(*v));
+        v[d->n] = o->ticket_header;
+        d->v = v;
+        d->n++;
+    }
+    for (size_t i = 0; i < c->policy.ntenants; i++)
+        if (ck_window_refs(ck, ck_elem(ck, "policy.tenants", i, "windows"),
+                           "policy.tenants.windows", &c->policy.tenants[i].windows) != 0)
+            return -1;
+    return 0;
+}
+
 static int ck_final(ck_t *ck)
 {
     sg_conf_t *c = ck->c;
@@ -490,7 +587,16 @@ static int ck_final(ck_t *ck)
                   c->policy.ntenants, sizeof(sg_conf_tenant_t),
                   offsetof(sg_conf_tenant_t, name)) != 0 ||
         ck_upstreams(ck) != 0 || ck_vhosts(ck) != 0 || ck_scopes(ck) != 0 ||
-        ck_batch_providers(ck) != 0)
+        ck_batch_providers(ck) != 0 ||
+        ck_unique(ck, "change_windows", "name", "change window name", c->change_windows,
+                  c->nchange_windows, sizeof(sg_conf_window_t),
+                  offsetof(sg_conf_window_t, name)) != 0 ||
+        ck_unique(ck, "operations", "method", "operation", c->operations, c->noperations,
+                  sizeof(sg_conf_operation_t), offsetof(sg_conf_operation_t, method)) != 0 ||
+        ck_unique(ck, "policy.approvers", "name", "approver name", c->policy.approvers,
+                  c->policy.napprovers, sizeof(sg_conf_approver_t),
+                  offsetof(sg_conf_approver_t, name)) != 0 ||
+        ck_change(ck) != 0)
         return -1;
     return ck_tokens(ck);
 }

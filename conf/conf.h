@@ -109,6 +109,13 @@ typedef struct {
 
 typedef struct {
     char *name;
+    /* Change control for the tenant's guarded operations (filters/flt_change.c), on top of
+     * the operation's own: inside one of these windows (none: any time), and a ticket
+     * matching this POSIX ERE ("" = none needed; compiled at load into ticket_re). */
+    sg_conf_strv_t windows;
+    char *ticket;
+    void *ticket_re; /* regex_t *, NULL when ticket is ""; freed with the configuration */
+    char *at;        /* "file:line" of the entry, for errors found when a generation is built */
     /* The file's tenant-level providers/fault_domains: a scope on the upstream "default".
      * After loading they are scopes[nscopes - 1]; read scopes only. */
     sg_conf_strv_t providers;
@@ -116,6 +123,37 @@ typedef struct {
     sg_conf_scope_t *scopes;
     size_t nscopes;
 } sg_conf_tenant_t;
+
+/* A change window (policy/window.h): built by filters/flt_change.c for each generation,
+ * where policy/ may be reached; at names the entry for its errors. */
+typedef struct {
+    char *name; /* unique */
+    char *timezone;
+    sg_conf_strv_t days;
+    char *from, *to;
+    char *at; /* "file:line" */
+} sg_conf_window_t;
+
+/* A deployment's override of one row of the operation table (filters/ops.c). */
+typedef struct {
+    char *method;          /* a row's method (checked by filters/flt_change.c); unique */
+    int enabled;           /* 0: refused with NoPermission */
+    sg_conf_strv_t windows; /* names of change_windows; none: any time */
+    char *ticket;          /* POSIX ERE the ticket must match; "" = no ticket needed */
+    void *ticket_re;       /* regex_t *, NULL when ticket is "" */
+    char *ticket_header;   /* where the ticket is */
+    int approval;          /* a four-eyes approval is needed */
+    int force_approval;    /* force = true needs one (the stop call) */
+    char *at;              /* "file:line" */
+} sg_conf_operation_t;
+
+/* policy.approvers: who may sign an X-Change-Approval statement, for which tenants. */
+typedef struct {
+    char *name;
+    char *public_key; /* PEM path (Ed25519 or P-256) */
+    sg_conf_strv_t tenants; /* "t", "t*", "*" */
+    char *at;         /* "file:line" */
+} sg_conf_approver_t;
 
 typedef struct {
     char *upstream; /* "" = this moid on every upstream */
@@ -190,7 +228,15 @@ typedef struct sg_conf_s {
         sg_conf_tenant_t *tenants;
         size_t ntenants;
         char *force_privilege; /* "" = off */
+        sg_conf_approver_t *approvers;
+        size_t napprovers;
+        int max_approval_s; /* an approval's exp may be at most this far ahead */
     } policy;
+
+    sg_conf_window_t *change_windows;
+    size_t nchange_windows;
+    sg_conf_operation_t *operations;
+    size_t noperations;
 
     struct {
         int max_size;

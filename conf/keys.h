@@ -57,6 +57,10 @@ typedef enum {
     SG_CK_VHOST,       /* vhost element: server_names, certificate and key pair */
     SG_CK_SYSLOG_ADDRESS, /* "unix:PATH", "udp:HOST:PORT" or "tcp:HOST:PORT" */
     SG_CK_APP_NAME,    /* RFC 5424 APP-NAME: 1-48 printable ASCII characters, no space */
+    SG_CK_WINDOW,      /* change_windows element: remembers where it is */
+    SG_CK_OPERATION,   /* operations element: ticket regex, ticket_header */
+    SG_CK_TENANT,      /* policy.tenants element: ticket regex */
+    SG_CK_APPROVER,    /* policy.approvers element: remembers where it is */
     SG_CK__COUNT
 } sg_conf_check_t;
 

@@ -17,15 +17,17 @@
 #include <stdlib.h>
 
 extern const sg_filter_ops_t sg_flt_route, sg_flt_authn, sg_flt_validate, sg_flt_authz,
-    sg_flt_audit, sg_flt_batch;
+    sg_flt_change, sg_flt_audit, sg_flt_batch;
 
-/* docs/design.md order: route, authenticate, validate, authorise, audit, batch. The
+/* docs/design.md order: route, authenticate, validate, authorise, change control, audit,
+ * batch. The
  * filters still to come take their places between these. */
 const sg_filter_ops_t *const sg_chain_order[] = {
     &sg_flt_route,
     &sg_flt_authn,
     &sg_flt_validate,
     &sg_flt_authz,
+    &sg_flt_change,
     &sg_flt_audit,
     &sg_flt_batch,
     NULL,

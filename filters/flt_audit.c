@@ -187,6 +187,14 @@ static void audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
                         : allow      ? "allowed"
                         : r->aborted ? "client went away"
                                      : "refused");
+    /* Change control (filters/flt_change.c): the ticket as the client sent it, who
+     * approved (or who signed a refused approval), the window judged against. */
+    sg_buf_lit(b, ",\"ticket\":");
+    sg_buf_json_cstr(b, r->ticket);
+    sg_buf_lit(b, ",\"approver\":");
+    sg_buf_json_cstr(b, r->approver);
+    sg_buf_lit(b, ",\"window\":");
+    sg_buf_json_cstr(b, r->window);
 }
 
 /* The upstream entry's "reason" (docs/design.md's upstream {name, status, task, duration_ms,

@@ -89,6 +89,8 @@ size_t sg_headers_count(const sg_headers_t *h, const char *name)
  *    X-Original-Method, X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override, and
  *    every other X-Forwarded-* (Prefix, Port, Scheme, Uri, Server, ...: claims about the
  *    original request that only the gateway, the proxy, may make).
+ *    The change-control headers X-Change-Ticket, X-Change-Approval and X-Dry-Run (and a
+ *    configured operations.ticket_header) are the gateway's too, dropped as identity.
  * 4. SG_HDR_DROP_UNLISTED, on guarded routes only: whatever is not on the allowlist.
  *    A guarded request reaches vCenter with the gateway's own Host, Content-Length and
  *    X-Forwarded-For/-Proto/-Host, plus these client headers:
@@ -124,6 +126,14 @@ static const sg_str_t hdr_identity[] = {
     HDR_LIT("x-forwarded-preferred-username"),
     HDR_LIT("x-real-ip"),          HDR_LIT("x-client-ip"),
     HDR_LIT("true-client-ip"),
+};
+/* The change-control headers (filters/flt_change.c): statements to the gateway, which it
+ * checks and records; vCenter has no use for them, and an approval is a credential. A
+ * configured operations.ticket_header joins routes.drop_headers (conf/conf.c). */
+static const sg_str_t hdr_change[] = {
+    HDR_LIT("x-change-ticket"),
+    HDR_LIT("x-change-approval"),
+    HDR_LIT("x-dry-run"),
 };
 static const sg_str_t hdr_identity_prefix[] = {
     HDR_LIT("x-remote-"), HDR_LIT("x-authenticated-"), HDR_LIT("x-smsguard-"),
@@ -204,6 +214,7 @@ int sg_hdr_upstream_class(const char *name, size_t n, int guarded, const sg_conf
     if (memchr(name, '_', n) != NULL)
         return SG_HDR_DROP_OVERRIDE;
     if (hdr_is(name, n, hdr_identity, SG_ARRAY_SIZE(hdr_identity)) ||
+        hdr_is(name, n, hdr_change, SG_ARRAY_SIZE(hdr_change)) ||
         hdr_has_prefix(name, n, hdr_identity_prefix, SG_ARRAY_SIZE(hdr_identity_prefix)) ||
         hdr_in_conf(name, n, drop))
         return SG_HDR_DROP_IDENTITY;

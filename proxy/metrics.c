@@ -322,6 +322,11 @@ static void access_line(sg_worker_t *w, sg_req_t *r, int decision, uint64_t end_
         rv = sg_buf_lit(b, ",\"upstream\":");
     if (rv == SG_OK)
         rv = sg_buf_json_cstr(b, r->upstream != NULL ? r->upstream->name : NULL);
+    /* the change ticket the request carried (filters/flt_change.c), null when none */
+    if (rv == SG_OK)
+        rv = sg_buf_lit(b, ",\"ticket\":");
+    if (rv == SG_OK)
+        rv = sg_buf_json_cstr(b, r->ticket);
     if (rv == SG_OK)
         rv = sg_buf_appendf(b, ",\"decision\":\"%s\",\"status\":%d,\"fault\":",
                             m_decisions[decision], r->res.status);

@@ -350,6 +350,10 @@ struct sg_req_s {
     const char *subject, *tenant; /* who the caller authenticated as; NULL: nobody */
     const char *reason;    /* why it was refused or allowed, for the audit log */
     const char *fault_type; /* _typeName of the fault answered locally, if any */
+    /* Change control (filters/flt_change.c): the change ticket the request carried, the
+     * approver who signed its approval (also when refused, once identified), the change
+     * window it was judged against (its name; refused: the names it was outside of). */
+    const char *ticket, *approver, *window;
     unsigned stop_attempt : 1; /* refused target that names a guarded replication method */
     unsigned routed : 1;       /* the target was canonicalised: route says what it is */
     unsigned capture : 1;      /* keep a copy of the response body (bounded) */

@@ -31,6 +31,7 @@
 
 #include "base/base.h"
 #include "filters/canon.h"
+#include "filters/flt_change.h"
 #include "filters/stopreq.h"
 #include "policy/approval.h"
 
@@ -183,7 +184,6 @@ static int parse_request(sg_pool_t *pool, const approve_args_t *a, const sg_buf_
     sg_canon_t canon;
     sg_stopreq_t req;
     sg_stopreq_fault_t fault;
-    sg_approval_group_t *g;
     const char *why = NULL;
     int rc;
 
@@ -207,21 +207,10 @@ static int parse_request(sg_pool_t *pool, const approve_args_t *a, const sg_buf_
                    strcmp(a->body, "-") == 0 ? "standard input" : a->body, fault.type,
                    fault.invalid_property != NULL ? " " : "",
                    fault.invalid_property != NULL ? fault.invalid_property : "", fault.message);
-    g = sg_pool_alloc(pool, req.ngroups * sizeof(*g));
-    op->release = sg_pool_strndup(pool, canon.release.p, canon.release.n);
-    op->provider = sg_pool_strndup(pool, canon.moid.p, canon.moid.n);
-    if (g == NULL || op->release == NULL || op->provider == NULL)
+    /* The gateway's own function (filters/flt_change.c): the same inputs, the same digest. */
+    if (sg_change_approval_op(pool, a->upstream, canon.release, canon.moid, &req, a->ticket,
+                              op) != SG_OK)
         return die(2, "out of memory");
-    for (size_t i = 0; i < req.ngroups; i++) {
-        g[i].fault_domain = req.groups[i].fault_domain;
-        g[i].device_group = req.groups[i].device_group;
-    }
-    op->upstream = a->upstream;
-    op->method = APPROVE_STOP_METHOD;
-    op->groups = g;
-    op->ngroups = req.ngroups;
-    op->force = req.force;
-    op->ticket = a->ticket;
     return 0;
 }
 

@@ -3,7 +3,8 @@
 # stop-test over HTTP/2, one refused for a wrong token over HTTP/1.1, a forwarded request, a
 # refused target, a path full of JSON-special and non-UTF-8 bytes, a host no vCenter is served
 # for) each leave exactly one line that is one JSON object with every field, in order (the
-# vCenter's name right after the tenant, null for the 421); no token appears anywhere in the file;
+# vCenter's name right after the tenant, null for the 421; then the change ticket, null
+# when the request carried none); no token appears anywhere in the file;
 # after the file is moved away, SIGUSR1 makes smsguard open a new file for the next lines.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -49,7 +50,7 @@ check "every line is one JSON object with every field, and says what happened"
 python3 - "$ACCESS" <<'PY' || fail "access log lines are wrong (see above)"
 import json, re, sys
 FIELDS = ["time", "request_id", "peer", "protocol", "method", "path", "route", "subject",
-          "tenant", "upstream", "decision", "status", "fault", "duration_ms", "upstream_ms",
+          "tenant", "upstream", "ticket", "decision", "status", "fault", "duration_ms", "upstream_ms",
           "bytes_in", "bytes_out", "term"]
 data = open(sys.argv[1], "rb").read()
 assert data.endswith(b"\n"), "the file does not end with a newline"
@@ -76,6 +77,7 @@ def one(pred, what):
 a = one(lambda d: "vp-allow" in d["path"], "the allowed stop-test")
 if a and not (a["protocol"] == "HTTP/2" and a["method"] == "POST" and a["route"] == "stop_test"
               and a["subject"] == "tester" and a["tenant"] == "all" and a["upstream"] == "default"
+              and a["ticket"] is None
               and a["decision"] == "allow"
               and a["status"] == 200 and a["fault"] is None and isinstance(a["upstream_ms"], int)
               and a["bytes_in"] > 50 and a["bytes_out"] > 0 and a["term"] == "--"):
