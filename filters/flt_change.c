@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "filters/filter.h"
 #include "filters/flt_authn.h"
@@ -342,7 +343,7 @@ static int change_on_request_body(sg_req_t *r, void *ctx)
     const sg_conf_operation_t *oc;
     const char *header;
     const regex_t *tre = NULL;
-    long long now = (long long)(sg_now_ms() / 1000);
+    long long now = (long long)time(NULL); /* the wall clock: windows and exp are dates */
     int rv;
 
     (void)ctx;
