@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1290,6 +1291,86 @@ static void rejects_scopes_on_unknown_or_repeated_upstreams(void **state)
                  4, "'policy.tenants.scopes.upstream' must not be empty");
 }
 
+/* Change control: defaults, where each entry is (for the errors found when a generation
+ * builds it), ticket patterns compiled at load, window names resolved, a ticket header of
+ * one's own never forwarded. */
+static void reads_change_control(void **state)
+{
+    sg_conf_t *c = load_ok(BASE "change_windows = ( { name = \"w\"; timezone = \"UTC\";\n"
+                                "  days = \"Sat\"; from = \"22:00\"; to = \"06:00\"; } );\n"
+                                "operations = ( { method = \"M\"; windows = \"w\";\n"
+                                "  ticket = \"^CHG[0-9]{7}$\"; ticket_header = \"X-Chg\"; } );\n"
+                                "policy = { tenants = ( { name = \"t\"; windows = [\"w\"]; } );\n"
+                                "  approvers = ( { name = \"a\"; public_key = \"ed25519.pub\";\n"
+                                "                  tenants = \"t*\"; } ); };\n");
+    char want[PATH_MAX + 16];
+
+    assert_int_equal(c->nchange_windows, 1);
+    assert_int_equal(c->change_windows[0].days.n, 1);
+    snprintf(want, sizeof(want), "%s:3", at("t.conf"));
+    assert_string_equal(c->change_windows[0].at, want);
+    assert_int_equal(c->noperations, 1);
+    assert_int_equal(c->operations[0].enabled, 1);
+    assert_int_equal(c->operations[0].approval, 0);
+    assert_int_equal(c->operations[0].force_approval, 0);
+    assert_non_null(c->operations[0].ticket_re);
+    assert_null(c->policy.tenants[0].ticket_re);
+    assert_int_equal(c->policy.max_approval_s, 3600);
+    assert_string_equal(c->policy.approvers[0].public_key, at("ed25519.pub"));
+    assert_int_equal(c->routes.drop_headers.n, 1);
+    assert_string_equal(c->routes.drop_headers.v[0], "X-Chg");
+    sg_conf_unref(c);
+    /* The built-in header is dropped anyway: not added a second time. */
+    c = load_ok(BASE "operations = ( { method = \"M\"; ticket = \"x\"; } );\n");
+    assert_string_equal(c->operations[0].ticket_header, "X-Change-Ticket");
+    assert_int_equal(c->routes.drop_headers.n, 0);
+    sg_conf_unref(c);
+}
+
+/* The C library's words for what is wrong with PATTERN (they differ between libcs). */
+static const char *re_why(const char *pattern)
+{
+    static char why[128];
+    regex_t re;
+    int rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
+
+    assert_int_not_equal(rc, 0);
+    regerror(rc, &re, why, sizeof(why));
+    return why;
+}
+
+static void rejects_bad_change_control(void **state)
+{
+    expect_error(BASE "operations = ( { method = \"M\";\n"
+                      "  ticket = \"CHG[0-9\"; } );\n",
+                 4, "'operations.ticket': 'CHG[0-9' is not a POSIX extended regular expression: %s",
+                 re_why("CHG[0-9"));
+    expect_error(BASE "policy = { tenants = ( { name = \"t\";\n"
+                      "  ticket = \"(\"; } ); };\n",
+                 4, "'policy.tenants.ticket': '(' is not a POSIX extended regular expression: %s",
+                 re_why("("));
+    expect_error(BASE "operations = ( { method = \"M\"; windows = [\"w\"]; } );\n", 3,
+                 "'operations.windows': unknown change window 'w'");
+    expect_error(BASE "policy = { tenants = ( { name = \"t\";\n"
+                      "  windows = [\"w\"]; } ); };\n",
+                 4, "'policy.tenants.windows': unknown change window 'w'");
+    expect_error(BASE "operations = ( { method = \"M\"; },\n"
+                      "  { method = \"M\"; } );\n",
+                 4, "duplicate operation 'M' (first at line 3)");
+    expect_error(BASE "change_windows = ( { name = \"w\"; timezone = \"UTC\"; days = \"Sat\";\n"
+                      "  from = \"22:00\"; to = \"06:00\"; },\n"
+                      "  { name = \"w\"; timezone = \"UTC\"; days = \"Sun\";\n"
+                      "  from = \"22:00\"; to = \"06:00\"; } );\n",
+                 5, "duplicate change window name 'w' (first at line 3)");
+    expect_error(BASE "operations = ( { method = \"M\";\n"
+                      "  ticket_header = \"X Chg\"; } );\n",
+                 4, "'operations.ticket_header': 'X Chg' is not a header name");
+    expect_error(BASE "policy = { max_approval_s = 86401; };\n", 3,
+                 "'policy.max_approval_s' must be between 1 and 86400");
+    expect_error(BASE "policy = { approvers = ( { name = \"a\"; tenants = [\"t\"]; } ); };\n", 3,
+                 "missing required key 'policy.approvers.public_key'");
+}
+
 static void rejects_tenant_lists_without_an_upstream_named_default(void **state)
 {
     expect_error(BASE_LISTEN TWO_UPSTREAMS "policy = { tenants = ( { name = \"t\";\n"
@@ -1407,6 +1488,8 @@ int main(void)
         cmocka_unit_test(resolves_scopes_and_folds_tenant_lists_into_the_scope_on_default),
         cmocka_unit_test(rejects_scopes_on_unknown_or_repeated_upstreams),
         cmocka_unit_test(rejects_tenant_lists_without_an_upstream_named_default),
+        cmocka_unit_test(reads_change_control),
+        cmocka_unit_test(rejects_bad_change_control),
         cmocka_unit_test(rejects_upstream_and_upstreams_together_and_bad_upstream_names),
         cmocka_unit_test(resolves_vhost_upstreams_and_rejects_unknown_ones),
         cmocka_unit_test(rejects_a_vhost_certificate_without_its_key),
