@@ -5,7 +5,7 @@
  * A filter is one file with a static sg_filter_ops_t (HAProxy flt_ops, nginx
  * module ctx). The chain (filters/chain.c) calls the hooks in the order of the
  * table main.c composes it from (sg_chain_order: route -> authenticate ->
- * validate -> authorise -> audit -> batch). A NULL hook passes through. Filters
+ * validate -> authorise -> change control -> audit -> batch). A NULL hook passes through. Filters
  * see only sg_req_t (method, path, authority, headers, body, response) and the
  * neutral annotation on it (route, decision, principal summary, fault, reason);
  * they know nothing of TLS or HTTP framing, and upstream is contacted only after
