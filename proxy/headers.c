@@ -72,7 +72,10 @@ size_t sg_headers_count(const sg_headers_t *h, const char *name)
  *    the body already), credentials meant for the gateway (Authorization, Proxy-
  *    Authorization), and what the gateway writes itself (Host is the upstream's,
  *    Content-Length is recomputed from the body sent, X-Forwarded-For/-Proto/-Host and
- *    Forwarded are replaced, never appended to). Routine, not counted. Headers named in
+ *    Forwarded are replaced, never appended to), and what only the gateway acts on
+ *    (X-Dry-Run: a rehearsal ends at the gateway, filters/flt_route.c; on any other path
+ *    than a replication operation it is refused or, "false", dropped here). Routine, not
+ *    counted. Headers named in
  *    a Connection header are hop-by-hop too; that needs the whole list and is checked
  *    by the caller (sg_hdr_connection_lists).
  * 2. SG_HDR_DROP_IDENTITY, on every route: a claim about who the caller is, which only
@@ -115,6 +118,7 @@ static const sg_str_t hdr_hop[] = {
     HDR_LIT("host"),             HDR_LIT("content-length"),    HDR_LIT("expect"),
     HDR_LIT("authorization"),    HDR_LIT("x-forwarded-for"),   HDR_LIT("x-forwarded-proto"),
     HDR_LIT("x-forwarded-host"), HDR_LIT("http2-settings"),    HDR_LIT("forwarded"),
+    HDR_LIT("x-dry-run"),
 };
 static const sg_str_t hdr_hop_prefix[] = {HDR_LIT("proxy-")};
 
