@@ -14,7 +14,9 @@
  * back here whole and goes to the client as it came, or is re-split after a
  * TooMany like any part. Several: the client gets one SmsTask whose
  * value is a signed composite handle (filters/handle.c). Queries on such a
- * handle query every part and merge the answers (filters/merge.c).
+ * handle query every part and merge the answers (filters/merge.c). A dry run
+ * (X-Dry-Run) is answered here with the plan instead of being sent
+ * (batch_dry_run).
  */
 #include "filters/flt_batch.h"
 #include "filters/canon.h"
