@@ -84,6 +84,9 @@ static int route_on_request_headers(sg_req_t *r, void *ctx)
     r->moid.n = cn.moid.n;
     if (r->release.p == NULL || r->moid.p == NULL)
         return SG_ENOMEM;
+    /* Before the method: a dry run refused for its method is recorded as a dry run. */
+    if ((rv = route_dry_run(r)) != SG_FLT_NEXT)
+        return rv;
     if (!(r->method.n == 4 && memcmp(r->method.p, "POST", 4) == 0)) {
         /* Methods are case-sensitive (RFC 9110 9.1): "post" is not POST. */
         r->term = "PR";
@@ -92,7 +95,7 @@ static int route_on_request_headers(sg_req_t *r, void *ctx)
         sg_req_fault(r, 405, "InvalidRequest", "Only POST invokes this method.");
         return SG_FLT_REPLIED;
     }
-    return route_dry_run(r);
+    return SG_FLT_NEXT;
 }
 
 const sg_filter_ops_t sg_flt_route = {

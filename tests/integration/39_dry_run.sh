@@ -12,7 +12,7 @@
 #   - denied dry runs answer the fault the real request gets, nothing forwarded, and the
 #     decision record (deny) still says dry_run true: a group outside the tenant
 #     (NoPermission), a bad body (InvalidArgument), no token (NotAuthenticated), more parts
-#     than batch.max_parts allows (TooMany)
+#     than batch.max_parts allows (TooMany), GET (405)
 #   - X-Dry-Run on a path that is not a replication operation (a forwarded path, a task
 #     query), a value other than true/false, or the header twice: 400 InvalidRequest,
 #     nothing forwarded; "false" is an ordinary request
@@ -176,6 +176,15 @@ refused "$WORK/r/scope" NoPermission "{\"groupId\":$(groups 1 fd-9),\"force\":fa
 refused "$WORK/r/body" InvalidArgument '{"groupId":[],"force":false}'
 refused "$WORK/r/token" NotAuthenticated "{\"groupId\":$(groups 1),\"force\":false}" -H 'Authorization: Bearer wrong'
 
+check "a dry run with GET: 405 as for the real request, nothing forwarded, recorded as a dry run"
+n0=$(record_count)
+sg_req http1.1 GET "$VP/vasa-1/$M" "$WORK/r/get" -H 'X-Dry-Run: true'
+assert_eq 405 "$REQ_CODE" "GET with X-Dry-Run: true"
+assert_eq POST "$(hdr_value "$WORK/r/get.hdr" allow)" "GET with X-Dry-Run: true: Allow"
+nothing_forwarded "$n0" "GET dry run"
+assert_eq "deny true" "$(last_record decision 'd["decision"] + " " + json.dumps(d["dry_run"])')" \
+    "GET dry run: the decision record"
+
 check "more parts than batch.max_parts allows (16 groups, 4 parts of 4 > 3): TooMany as dry run, nothing forwarded"
 n0=$(record_count)
 post http1.1 "$VP/vasa-1/$M" "$WORK/r/many" "{\"groupId\":$(groups 16),\"force\":false}" -H 'X-Dry-Run: true'
@@ -236,9 +245,9 @@ assert_eq "decision:allow:false outcome:answered:200:None" \
 # ---------------------------------------------------------------------------------------
 check "smsguard_dry_runs_total, the audit chain and the report"
 curl -sS --max-time 5 -o "$WORK/metrics" "$SG_ADMIN_URL/metrics" || fail "GET /metrics"
-# allowed: h1, h2, ten, query; denied: scope, body, token, many
+# allowed: h1, h2, ten, query; denied: scope, body, token, GET, many
 assert_contains "$(cat "$WORK/metrics")" 'smsguard_dry_runs_total{decision="allow"} 4' "metrics"
-assert_contains "$(cat "$WORK/metrics")" 'smsguard_dry_runs_total{decision="deny"} 4' "metrics"
+assert_contains "$(cat "$WORK/metrics")" 'smsguard_dry_runs_total{decision="deny"} 5' "metrics"
 audit_verify "$AUDIT"
 assert_eq 0 "$AV_RC" "smsguard-audit verify: $AV_OUT"
 rep=$("$SMSGUARD_AUDIT" report --csv "$AUDIT") || fail "smsguard-audit report"
