@@ -8,10 +8,11 @@
  * cannot be written, fail_closed refuses the request. A request refused
  * earlier in the chain gets its `decision` record from on_done; a forwarded
  * one also gets an `outcome` record with the upstream status, the task
- * reference and the duration, and an allowed dry run one saying "dry run". Every string that came from a client or a token
- * goes through the one escaper (sg_buf_json_str, base/str.h), the same as in
- * the access and error logs: no line breaks, terminal escapes or bidi controls
- * raw, invalid UTF-8 as U+FFFD. The token never appears, only who it named.
+ * reference and the duration (an allowed dry run: one saying "dry run"). Every
+ * string that came from a client or a token goes through the one escaper
+ * (sg_buf_json_str, base/str.h), the same as in the access and error logs: no
+ * line breaks, terminal escapes or bidi controls raw, invalid UTF-8 as U+FFFD.
+ * The token never appears, only who it named.
  */
 #include "base/json.h"
 #include "filters/canon.h"

@@ -16,7 +16,7 @@
 #include "filters/filter.h"
 #include "filters/ops.h"
 
-/* X-Dry-Run: absent or "false", a normal request; "true" (either in any case), a dry run
+/* X-Dry-Run: absent or "false", a normal request; "true" (each in any case), a dry run
  * of a replication operation. Anything else is refused before any check, with nothing
  * forwarded: a client that asked for a rehearsal in a way the gateway cannot read, or on a
  * path that is not a replication operation (a task query, a forwarded path: no check there

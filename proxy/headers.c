@@ -73,11 +73,10 @@ size_t sg_headers_count(const sg_headers_t *h, const char *name)
  *    Authorization), and what the gateway writes itself (Host is the upstream's,
  *    Content-Length is recomputed from the body sent, X-Forwarded-For/-Proto/-Host and
  *    Forwarded are replaced, never appended to), and what only the gateway acts on
- *    (X-Dry-Run: a rehearsal ends at the gateway, filters/flt_route.c; on any other path
- *    than a replication operation it is refused or, "false", dropped here). Routine, not
- *    counted. Headers named in
- *    a Connection header are hop-by-hop too; that needs the whole list and is checked
- *    by the caller (sg_hdr_connection_lists).
+ *    (X-Dry-Run: a rehearsal ends at the gateway, filters/flt_route.c; off the
+ *    replication operations it is refused, or dropped here when "false"). Routine, not
+ *    counted. Headers named in a Connection header are hop-by-hop too; that needs the
+ *    whole list and is checked by the caller (sg_hdr_connection_lists).
  * 2. SG_HDR_DROP_IDENTITY, on every route: a claim about who the caller is, which only
  *    the gateway could vouch for and which an upstream or a proxy in front of it may
  *    trust (the header-injection class of auth bypass): Remote-User, X-Remote-* (X-Remote-
