@@ -8,10 +8,11 @@
  * cannot be written, fail_closed refuses the request. A request refused
  * earlier in the chain gets its `decision` record from on_done; a forwarded
  * one also gets an `outcome` record with the upstream status, the task
- * reference and the duration. Every string that came from a client or a token
- * goes through the one escaper (sg_buf_json_str, base/str.h), the same as in
- * the access and error logs: no line breaks, terminal escapes or bidi controls
- * raw, invalid UTF-8 as U+FFFD. The token never appears, only who it named.
+ * reference and the duration (an allowed dry run: one saying "dry run"). Every
+ * string that came from a client or a token goes through the one escaper
+ * (sg_buf_json_str, base/str.h), the same as in the access and error logs: no
+ * line breaks, terminal escapes or bidi controls raw, invalid UTF-8 as U+FFFD.
+ * The token never appears, only who it named.
  */
 #include "base/json.h"
 #include "filters/canon.h"
@@ -145,6 +146,12 @@ static void audit_decision(sg_buf_t *b, sg_req_t *r, int allow)
     /* After who asked, which vCenter it was for (docs/design.md "Audit log"). */
     sg_buf_lit(b, ",\"upstream\":");
     audit_upstream(b, r);
+    /* A rehearsal (X-Dry-Run, filters/flt_route.c) is judged and recorded like the real
+     * request; this member is what tells the two apart. */
+    if (r->dry_run)
+        sg_buf_lit(b, ",\"dry_run\":true");
+    else
+        sg_buf_lit(b, ",\"dry_run\":false");
     /* force: null when no body was validated or the operation has none. groups: every
      * ReplicationGroupId of the body; a bare FaultDomainId (QueryReplicationPeer) has a
      * null device_group. */
@@ -242,7 +249,9 @@ static void audit_part_outcome(sg_buf_t *b, sg_req_t *r, size_t i)
 }
 
 /* The upstream's answer to a request sent in one piece: the task reference of a 200,
- * the fault type of a 500. */
+ * the fault type of a 500. A dry run went nowhere: status 0, no task, the fault the gateway
+ * answered itself if any (a TooMany the plan ran into), reason "dry run", so that a report
+ * shows the rehearsal as one rather than as a request that never got its answer. */
 static void audit_outcome(sg_buf_t *b, sg_req_t *r)
 {
     const sg_json_t *root = NULL, *v;
@@ -259,7 +268,7 @@ static void audit_outcome(sg_buf_t *b, sg_req_t *r)
     } else {
         task = NULL;
         fault = NULL;
-        if (r->capture && r->res_body.len > 0 &&
+        if (r->capture && !r->dry_run && r->res_body.len > 0 &&
             sg_json_parse(&r->pool, sg_buf_head(&r->res_body), sg_buf_avail(&r->res_body), &lim,
                           (sg_json_t **)&root, &jerr) == SG_OK) {
             if (r->res.status == 200 && (v = sg_json_get(root, "value", 5)) != NULL &&
@@ -283,7 +292,8 @@ static void audit_outcome(sg_buf_t *b, sg_req_t *r)
     sg_buf_lit(b, "},\"fault\":");
     sg_buf_json_cstr(b, fault ? fault : r->local_reply ? r->fault_type : NULL);
     sg_buf_lit(b, ",\"reason\":");
-    sg_buf_json_cstr(b, r->aborted                       ? "client went away"
+    sg_buf_json_cstr(b, r->dry_run                       ? "dry run"
+                        : r->aborted                     ? "client went away"
                         : error != NULL || !r->res_ended ? "upstream failed"
                                                          : "answered");
 }

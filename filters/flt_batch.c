@@ -14,7 +14,9 @@
  * back here whole and goes to the client as it came, or is re-split after a
  * TooMany like any part. Several: the client gets one SmsTask whose
  * value is a signed composite handle (filters/handle.c). Queries on such a
- * handle query every part and merge the answers (filters/merge.c).
+ * handle query every part and merge the answers (filters/merge.c). A dry run
+ * (X-Dry-Run) is answered here with the plan instead of being sent
+ * (batch_dry_run).
  */
 #include "filters/flt_batch.h"
 #include "filters/canon.h"
@@ -768,6 +770,65 @@ static int batch_toomany(sg_req_t *r, long long size, const char *why)
     return SG_FLT_REPLIED;
 }
 
+/* X-Dry-Run (docs/design.md "Dry run"): every check passed, the decision record is durable,
+ * and this is the point where the request would go upstream. It does not: the client gets
+ * the plan, a JSON document of what would have been sent, in parts of size groups each
+ * (size 0: an operation that is never split, sent whole). The plan is the one a real request
+ * would get now (the sizes learned so far on this worker included); a provider could still
+ * answer a real one with TooMany and have it re-split. */
+static int batch_dry_run(sg_req_t *r, const sg_stopreq_t *sr, size_t size, size_t nparts)
+{
+    const sg_principal_t *who = sg_flt_authn_principal(r);
+    size_t ngroups = sr != NULL ? sr->ngroups : 0;
+    sg_buf_t b;
+    int rv;
+
+    sg_buf_init_sticky(&b, 1u << 20);
+    sg_buf_lit(&b, "{\"dryRun\":true,\"decision\":\"allow\",\"requestId\":");
+    sg_buf_json_cstr(&b, r->request_id);
+    sg_buf_lit(&b, ",\"operation\":");
+    sg_buf_json_cstr(&b, sg_op_of_route(r->route)->method);
+    sg_buf_lit(&b, ",\"upstream\":");
+    sg_buf_json_cstr(&b, batch_upstream(r));
+    sg_buf_lit(&b, ",\"release\":");
+    sg_buf_json_str(&b, r->release.p, r->release.n);
+    sg_buf_lit(&b, ",\"provider\":");
+    sg_buf_json_str(&b, r->moid.p, r->moid.n);
+    sg_buf_lit(&b, ",\"subject\":");
+    sg_buf_json_cstr(&b, who != NULL ? who->subject : NULL);
+    sg_buf_lit(&b, ",\"tenant\":");
+    sg_buf_json_cstr(&b, who != NULL ? who->tenant : NULL);
+    sg_buf_lit(&b, ",\"reason\":");
+    sg_buf_json_cstr(&b, r->reason != NULL ? r->reason : "allowed");
+    sg_buf_lit(&b, ",\"groups\":");
+    sg_buf_append_u64(&b, ngroups);
+    sg_buf_lit(&b, ",\"batchSize\":");
+    if (size == 0)
+        sg_buf_lit(&b, "null");
+    else
+        sg_buf_append_u64(&b, size);
+    sg_buf_lit(&b, ",\"parts\":[");
+    for (size_t i = 0; i < nparts; i++) {
+        size_t first = size == 0 ? 0 : i * size;
+
+        if (i > 0)
+            sg_buf_lit(&b, ",");
+        sg_buf_lit(&b, "{\"first\":");
+        sg_buf_append_u64(&b, first);
+        sg_buf_lit(&b, ",\"groups\":");
+        sg_buf_append_u64(&b, size == 0 ? ngroups : SG_MIN(size, ngroups - first));
+        sg_buf_lit(&b, "}");
+    }
+    sg_buf_lit(&b, "]}");
+    if ((rv = sg_buf_err(&b)) == SG_OK) {
+        /* A failure to send is the front end's to handle (it resets the stream). */
+        sg_req_reply(r, 200, "application/json", sg_buf_head(&b), sg_buf_avail(&b));
+        rv = SG_FLT_REPLIED;
+    }
+    sg_buf_dispose(&b);
+    return rv;
+}
+
 static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
 {
     const sg_stopreq_t *sr = sg_flt_validate_stop(r);
@@ -788,6 +849,8 @@ static int batch_stop(sg_req_t *r, batch_ctx_t *ctx)
                                    "allows."
                                  : "The request would need more parts than one composite task "
                                    "can carry.");
+    if (r->dry_run)
+        return batch_dry_run(r, sr, size, nparts);
     for (size_t i = 0; i < nparts; i++)
         if (batch_add_part(r, ctx, i, i * size, SG_MIN(size, sr->ngroups - i * size)) != SG_OK)
             return SG_ENOMEM;
@@ -888,6 +951,8 @@ static int batch_on_request_body(sg_req_t *r, void *vctx)
         ctx->active = 1;
         return batch_stop(r, ctx);
     }
+    if (op != NULL && r->dry_run)
+        return batch_dry_run(r, sg_flt_validate_stop(r), 0, 1);
     if (op != NULL)
         return SG_FLT_NEXT; /* never split: forwarded whole, as validated */
     if ((r->route == SG_ROUTE_TASK_INFO || r->route == SG_ROUTE_TASK_RESULT) &&

@@ -7,9 +7,45 @@
  * the client's, so the upstream sees exactly what the checks saw. On a guarded
  * route only POST reaches the method (405 otherwise). With routes.unmatched =
  * "deny" every other path is refused with NoPermission.
+ *
+ * It also reads X-Dry-Run (docs/design.md "Dry run"): the one place that decides whether
+ * a request is a rehearsal, before any other check, so that every later filter and the
+ * core see r->dry_run from the start.
  */
 #include "filters/canon.h"
 #include "filters/filter.h"
+#include "filters/ops.h"
+
+/* X-Dry-Run: absent or "false", a normal request; "true" (each in any case), a dry run
+ * of a replication operation. Anything else is refused before any check, with nothing
+ * forwarded: a client that asked for a rehearsal in a way the gateway cannot read, or on a
+ * path that is not a replication operation (a task query, a forwarded path: no check there
+ * could be rehearsed), must never cause the real thing. Several X-Dry-Run fields (or one
+ * "true, false") are ambiguous and refused the same way. */
+static int route_dry_run(sg_req_t *r)
+{
+    const sg_header_t *h = sg_headers_get(&r->headers, "x-dry-run");
+    const char *why = NULL;
+
+    if (h == NULL)
+        return SG_FLT_NEXT;
+    if (sg_headers_count(&r->headers, "x-dry-run") > 1)
+        why = "X-Dry-Run is given more than once.";
+    else if (sg_strcaseeq(h->value.p, h->value.n, "false", 5))
+        return SG_FLT_NEXT;
+    else if (!sg_strcaseeq(h->value.p, h->value.n, "true", 4))
+        why = "X-Dry-Run must be true or false.";
+    else if (sg_op_of_route(r->route) == NULL)
+        why = "X-Dry-Run applies only to the replication operations; nothing was forwarded.";
+    else {
+        r->dry_run = 1;
+        return SG_FLT_NEXT;
+    }
+    r->reason = why;
+    r->term = "PR";
+    sg_req_fault(r, 400, "InvalidRequest", why);
+    return SG_FLT_REPLIED;
+}
 
 static int route_on_request_headers(sg_req_t *r, void *ctx)
 {
@@ -37,7 +73,7 @@ static int route_on_request_headers(sg_req_t *r, void *ctx)
             sg_req_fault(r, 500, "NoPermission", "This path is not allowed through the gateway.");
             return SG_FLT_REPLIED;
         }
-        return SG_FLT_NEXT;
+        return route_dry_run(r);
     }
     r->route = (int)cn.route;
     r->guarded = 1;
@@ -48,6 +84,9 @@ static int route_on_request_headers(sg_req_t *r, void *ctx)
     r->moid.n = cn.moid.n;
     if (r->release.p == NULL || r->moid.p == NULL)
         return SG_ENOMEM;
+    /* Before the method: a dry run refused for its method is recorded as a dry run. */
+    if ((rv = route_dry_run(r)) != SG_FLT_NEXT)
+        return rv;
     if (!(r->method.n == 4 && memcmp(r->method.p, "POST", 4) == 0)) {
         /* Methods are case-sensitive (RFC 9110 9.1): "post" is not POST. */
         r->term = "PR";

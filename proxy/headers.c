@@ -72,9 +72,11 @@ size_t sg_headers_count(const sg_headers_t *h, const char *name)
  *    the body already), credentials meant for the gateway (Authorization, Proxy-
  *    Authorization), and what the gateway writes itself (Host is the upstream's,
  *    Content-Length is recomputed from the body sent, X-Forwarded-For/-Proto/-Host and
- *    Forwarded are replaced, never appended to). Routine, not counted. Headers named in
- *    a Connection header are hop-by-hop too; that needs the whole list and is checked
- *    by the caller (sg_hdr_connection_lists).
+ *    Forwarded are replaced, never appended to), and what only the gateway acts on
+ *    (X-Dry-Run: a rehearsal ends at the gateway, filters/flt_route.c; off the
+ *    replication operations it is refused, or dropped here when "false"). Routine, not
+ *    counted. Headers named in a Connection header are hop-by-hop too; that needs the
+ *    whole list and is checked by the caller (sg_hdr_connection_lists).
  * 2. SG_HDR_DROP_IDENTITY, on every route: a claim about who the caller is, which only
  *    the gateway could vouch for and which an upstream or a proxy in front of it may
  *    trust (the header-injection class of auth bypass): Remote-User, X-Remote-* (X-Remote-
@@ -82,15 +84,15 @@ size_t sg_headers_count(const sg_headers_t *h, const char *name)
  *    -Preferred-Username, X-Authenticated-*, X-Smsguard-* (the gateway's own namespace),
  *    the client-address claims X-Real-IP, X-Client-IP and True-Client-IP, and every
  *    routes.drop_headers entry (a name, or "prefix*"). Identity reaches vCenter only
- *    through vmware-api-session-id (docs/design.md).
+ *    through vmware-api-session-id (docs/design.md). The change-control statements
+ *    X-Change-Ticket and X-Change-Approval (and a configured operations.ticket_header,
+ *    which conf/conf.c adds to routes.drop_headers) are the gateway's too.
  * 3. SG_HDR_DROP_OVERRIDE, on every route: a target or method override that frameworks
  *    honour over the request line, so that the upstream would run another method or path
  *    than the one the filter chain checked: X-Original-URL, X-Rewrite-URL, X-Original-URI,
  *    X-Original-Method, X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override, and
  *    every other X-Forwarded-* (Prefix, Port, Scheme, Uri, Server, ...: claims about the
  *    original request that only the gateway, the proxy, may make).
- *    The change-control headers X-Change-Ticket, X-Change-Approval and X-Dry-Run (and a
- *    configured operations.ticket_header) are the gateway's too, dropped as identity.
  * 4. SG_HDR_DROP_UNLISTED, on guarded routes only: whatever is not on the allowlist.
  *    A guarded request reaches vCenter with the gateway's own Host, Content-Length and
  *    X-Forwarded-For/-Proto/-Host, plus these client headers:
@@ -117,6 +119,7 @@ static const sg_str_t hdr_hop[] = {
     HDR_LIT("host"),             HDR_LIT("content-length"),    HDR_LIT("expect"),
     HDR_LIT("authorization"),    HDR_LIT("x-forwarded-for"),   HDR_LIT("x-forwarded-proto"),
     HDR_LIT("x-forwarded-host"), HDR_LIT("http2-settings"),    HDR_LIT("forwarded"),
+    HDR_LIT("x-dry-run"),
 };
 static const sg_str_t hdr_hop_prefix[] = {HDR_LIT("proxy-")};
 
@@ -133,7 +136,6 @@ static const sg_str_t hdr_identity[] = {
 static const sg_str_t hdr_change[] = {
     HDR_LIT("x-change-ticket"),
     HDR_LIT("x-change-approval"),
-    HDR_LIT("x-dry-run"),
 };
 static const sg_str_t hdr_identity_prefix[] = {
     HDR_LIT("x-remote-"), HDR_LIT("x-authenticated-"), HDR_LIT("x-smsguard-"),

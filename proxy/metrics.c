@@ -43,6 +43,7 @@ static const uint64_t m_le_us[SG_M_NBUCKETS] = {1000,   2500,    5000,    10000,
 
 static const char *const m_protos[SG_M_NPROTO] = {"h1", "h2"};
 static const char *const m_decisions[SG_M_NDECISION] = {"none", "allow", "deny"};
+static const char *const m_dry_decisions[2] = {"allow", "deny"}; /* sg_metrics_t.dry_runs */
 /* Codes smsguard answers itself plus the common upstream ones; the rest is "other". */
 static const int m_status_codes[SG_M_NSTATUS - 2] = {200, 201, 202, 204, 304, 400, 401, 403,
                                                      404, 405, 408, 413, 500, 502, 503, 504};
@@ -393,6 +394,10 @@ void sg_metrics_req_end(sg_req_t *r)
     }
     if (r->fault_type != NULL && r->local_reply)
         sg_m_inc(&w->m.refusals[m_fault_index(r->fault_type)]);
+    /* A dry run is answered 200 only with its plan (filters/flt_batch.c): every other
+     * status is the refusal the real request would have met. */
+    if (r->dry_run)
+        sg_m_inc(&w->m.dry_runs[r->res.status != 200]);
     if (w->alog.fd >= 0 && w->alog.path != NULL)
         access_line(w, r, decision, now);
 }
@@ -556,6 +561,10 @@ typedef struct {
 static const m_labelled_t m_labelled[] = {
     M_LABELLED("refusals_total", "fault", refusals, m_faults,
                "Requests answered locally with a vSphere fault, by the fault's _typeName."),
+    M_LABELLED("dry_runs_total", "decision", dry_runs, m_dry_decisions,
+               "Requests with X-Dry-Run: true on a replication operation: answered with the "
+               "plan (allow) or with the refusal the real request would have met (deny). "
+               "They are counted in requests_total as well."),
     M_LABELLED("requests_refused_total", "reason", refused, m_refuse,
                "Requests refused before the filter chain: a method the gateway does not proxy "
                "(method), an unusable target (target) or authority (authority), an authority "

@@ -101,6 +101,7 @@ typedef struct {
     uint64_t refused[SG_M_NREFUSE];
     uint64_t send_timeouts; /* client connections cut by limits.send_timeout_ms (h1 and h2) */
     uint64_t conns_refused; /* accepted and closed at once: limits.max_connections reached */
+    uint64_t dry_runs[2];   /* X-Dry-Run requests: [0] answered with the plan, [1] refused */
 } sg_metrics_t;
 
 typedef struct {

@@ -356,6 +356,9 @@ struct sg_req_s {
     const char *ticket, *approver, *window;
     unsigned stop_attempt : 1; /* refused target that names a guarded replication method */
     unsigned routed : 1;       /* the target was canonicalised: route says what it is */
+    /* X-Dry-Run: true on a replication operation (filters/flt_route.c): every check runs,
+     * the decision is audited, nothing is forwarded (docs/design.md "Dry run") */
+    unsigned dry_run : 1;
     unsigned capture : 1;      /* keep a copy of the response body (bounded) */
     sg_buf_t res_body;         /* that copy, for the audit outcome */
     void *audit_wait;          /* proxy/audit.c: the batch holding the record r waits for */

@@ -231,6 +231,13 @@ int sg_req_fault(sg_req_t *r, int status, const char *type, const char *message)
 
 static void req_forward(sg_req_t *r)
 {
+    if (r->dry_run) {
+        /* The batch filter answers every dry run with its plan; a chain that let one through
+         * is a build mistake, and a rehearsal must never become the real thing. */
+        r->term = "PR";
+        sg_req_fault(r, 500, "SystemError", "A dry run reached the forward; nothing was sent.");
+        return;
+    }
     r->flt_phase = REQ_PHASE_UPSTREAM;
     sg_up_forward(r);
 }

@@ -12,8 +12,8 @@
 #     InvalidArgument whose invalidProperty is X-Change-Ticket;
 #   - four-eyes approvals (stop call, approval = true), statements made with
 #     build/smsguard-approve and generated Ed25519 keys (and, for the expiry cases, with
-#     openssl signing a statement of the documented form): a valid one is forwarded once,
-#     replayed refused; expired, exp too far, another group set, self-approval (the
+#     openssl signing a statement of the documented form): a valid one rehearsed with
+#     X-Dry-Run is not used up, then forwarded once, replayed refused; expired, exp too far, another group set, self-approval (the
 #     approver is the requester), an approver not for the requester's tenant, a forged one
 #     (kid carol, signed by another key), none at all: refused with NoPermission;
 #   - every refusal leaves nothing at the simulator and a deny decision record whose reason
@@ -139,8 +139,12 @@ op "$T_ALICE" vp-tk1 TestFailoverReplicationGroupStop_Task "$(stop_body vp-tk1)"
     -H 'X-Change-Ticket: CHG12' -H "X-Change-Approval: $(approve carol carol vp-tk1 CHG12)"
 refused tk1 vp-tk1 InvalidArgument X-Change-Ticket
 
-check "an approval made with smsguard-approve is accepted once"
+check "an approval made with smsguard-approve is accepted once; a dry run does not use it up"
 JWS=$(approve carol carol vp-ok)
+op "$T_ALICE" vp-ok TestFailoverReplicationGroupStop_Task "$(stop_body vp-ok)" dry \
+    -H 'X-Change-Ticket: CHG0000001' -H "X-Change-Approval: $JWS" -H 'X-Dry-Run: true'
+assert_eq 200 "$REQ_CODE" "dry run: status ($(head -c 300 "$WORK/dry.body"))"
+assert_eq "" "$(record_grep /vp-ok/)" "dry run: requests at the simulator"
 op "$T_ALICE" vp-ok TestFailoverReplicationGroupStop_Task "$(stop_body vp-ok)" ok \
     -H 'X-Change-Ticket: CHG0000001' -H "X-Change-Approval: $JWS"
 forwarded ok vp-ok
@@ -251,12 +255,15 @@ one("vp-away", "deny", "outside change window away", window="away")
 one("vp-tenant", "deny", "outside change window away", window="away")
 one("vp-tk0", "deny", "change ticket is missing")
 one("vp-tk1", "deny", "change ticket does not match", ticket="CHG12")
-d = dec.get("vp-ok", [])
-if len(d) != 2:
-    errs.append("vp-ok: %d decision records, expected 2 (allowed, replayed)" % len(d))
+d = [r for r in dec.get("vp-ok", []) if not r.get("dry_run")]
+if len(dec.get("vp-ok", [])) != 3 or len(d) != 2:
+    errs.append("vp-ok: %d decision records, expected 3 (dry run, allowed, replayed)" % len(dec.get("vp-ok", [])))
 if len(d) == 2 and not (d[1].get("decision") == "deny" and "approval replayed" in d[1].get("reason", "")
                         and d[1].get("approver") == "carol"):
     errs.append("vp-ok replay: %r" % d[1])
+dr = [r for r in dec.get("vp-ok", []) if r.get("dry_run")]
+if len(dr) != 1 or (dr[0].get("decision"), dr[0].get("approver"), dr[0].get("ticket")) != ("allow", "carol", "CHG0000001"):
+    errs.append("vp-ok dry run: %r" % dr)
 if len(d) == 2:
     dec["vp-ok"] = d[:1]
     one("vp-ok", "allow", ticket="CHG0000001", approver="carol")
