@@ -252,7 +252,8 @@ static int change_deny(sg_req_t *r, const char *reason, const char *message)
 {
     const sg_op_t *op = sg_op_of_route(r->route);
     sg_fault_t f = {.type = "NoPermission",
-                    .message = message,
+                    .message = message != NULL ? message
+                                               : "Permission to perform this operation was denied.",
                     .privilege_id = op->privilege,
                     .missing_privileges = 1,
                     .object_type = "VasaProvider",
@@ -265,64 +266,63 @@ static int change_deny(sg_req_t *r, const char *reason, const char *message)
     return SG_FLT_REPLIED;
 }
 
-/* Inside one of ws (none: any time)? *name: the window it is inside, else every name. */
-static int change_in_windows(sg_req_t *r, const change_windows_t *ws, long long now,
-                             const char **name, char *next, size_t nextlen)
+/* Appends to buf[0, len) at *off as snprintf would, never past its end. */
+__attribute__((format(printf, 4, 5))) static void change_cat(char *buf, size_t len, size_t *off,
+                                                             const char *fmt, ...)
 {
-    sg_buf_t b;
+    va_list ap;
+    int n;
 
-    if (ws->n == 0)
-        return 1;
-    for (size_t i = 0; i < ws->n; i++)
-        if (sg_window_contains(ws->v[i], now)) {
-            *name = sg_window_name(ws->v[i]);
-            return 1;
-        }
-    sg_buf_init(&b, 4096);
-    for (size_t i = 0; i < ws->n; i++)
-        sg_buf_appendf(&b, "%s%s", i ? ", " : "", sg_window_name(ws->v[i]));
-    *name = sg_buf_err(&b) == SG_OK
-                ? sg_pool_strndup(&r->pool, sg_buf_head(&b), sg_buf_avail(&b))
-                : NULL;
-    sg_buf_dispose(&b);
-    /* The soonest opening is the first one's when only one is listed; with several, each is
-     * named with its own (they may be in different zones). */
-    next[0] = '\0';
-    for (size_t i = 0, off = 0; i < ws->n && off < nextlen; i++) {
-        char one[SG_WINDOW_NEXT_MAX];
-
-        sg_window_next_open(ws->v[i], now, one, sizeof(one));
-        off += (size_t)snprintf(next + off, nextlen - off, "%s'%s' opens %s", i ? "; " : "",
-                                sg_window_name(ws->v[i]), one);
-    }
-    return 0;
+    if (*off >= len)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(buf + *off, len - *off, fmt, ap);
+    va_end(ap);
+    *off = n < 0 ? len : *off + (size_t)n;
 }
 
+/*
+ * Inside one of the windows WS (none given: any time)? The first window containing now
+ * names the request's window (the operation's before the tenant's). Outside all of them:
+ * refused, the record naming them all and the message when each opens next (they may be in
+ * different zones, so each is given in its own).
+ */
 static int change_window(sg_req_t *r, const change_windows_t *ws, long long now)
 {
-    char next[1024];
-    const char *name = NULL;
+    char names[512], next[1024];
+    size_t noff = 0, off = 0;
 
-    if (change_in_windows(r, ws, now, &name, next, sizeof(next))) {
-        if (name != NULL)
-            r->window = name;
+    if (ws->n == 0)
         return SG_FLT_NEXT;
+    for (size_t i = 0; i < ws->n; i++)
+        if (sg_window_contains(ws->v[i], now)) {
+            if (r->window == NULL)
+                r->window = sg_window_name(ws->v[i]); /* lives with the generation */
+            return SG_FLT_NEXT;
+        }
+    names[0] = next[0] = '\0';
+    for (size_t i = 0; i < ws->n; i++) {
+        char when[SG_WINDOW_NEXT_MAX];
+
+        sg_window_next_open(ws->v[i], now, when, sizeof(when));
+        change_cat(names, sizeof(names), &noff, "%s%s", i ? ", " : "", sg_window_name(ws->v[i]));
+        change_cat(next, sizeof(next), &off, "%s'%s' opens %s", i ? "; " : "",
+                   sg_window_name(ws->v[i]), when);
     }
-    r->window = name;
-    return change_deny(
-        r, change_printf(&r->pool, "outside change window %s", name ? name : "?"),
-        change_printf(&r->pool,
-                       "Permission to perform this operation was denied: outside the change "
-                       "window (%s).",
-                       next));
+    r->window = sg_pool_strndup(&r->pool, names, strlen(names));
+    return change_deny(r, change_printf(&r->pool, "outside change window %s", names),
+                       change_printf(&r->pool,
+                                     "Permission to perform this operation was denied: outside "
+                                     "the change window (%s).",
+                                     next));
 }
 
 static int change_ticket_bad(sg_req_t *r, const char *header, const char *what)
 {
+    const char *msg =
+        change_printf(&r->pool, "A specified parameter was not correct: %s %s.", header, what);
     sg_fault_t f = {.type = "InvalidArgument",
-                    .message = change_printf(&r->pool, "A specified parameter was not correct: "
-                                                        "%s %s.",
-                                              header, what),
+                    .message = msg != NULL ? msg : "A specified parameter was not correct.",
                     .invalid_property = header};
 
     r->reason = change_printf(&r->pool, "change ticket %s", what);
@@ -330,6 +330,74 @@ static int change_ticket_bad(sg_req_t *r, const char *header, const char *what)
     r->term = "PZ";
     sg_req_fault_ex(r, 500, &f);
     return SG_FLT_REPLIED;
+}
+
+/*
+ * The change ticket in HEADER: recorded whenever the request carries one (it is part of
+ * what an approval binds), required when a pattern (the operation's ORE, the tenant's TRE)
+ * is given, and then matching each. One value: with two, the record could name one while
+ * the approval bound the other.
+ */
+static int change_ticket(sg_req_t *r, const char *header, const regex_t *ore,
+                         const regex_t *tre)
+{
+    const sg_header_t *h = sg_headers_get(&r->headers, header);
+
+    if (sg_headers_count(&r->headers, header) > 1)
+        return change_ticket_bad(r, header, "given more than once");
+    if (h != NULL) {
+        if (h->value.n == 0 || h->value.n > CHANGE_TICKET_MAX ||
+            memchr(h->value.p, '\0', h->value.n) != NULL)
+            return change_ticket_bad(r, header, "is not a change ticket");
+        if ((r->ticket = sg_pool_strndup(&r->pool, h->value.p, h->value.n)) == NULL)
+            return SG_ENOMEM;
+    }
+    if ((ore != NULL || tre != NULL) && r->ticket == NULL)
+        return change_ticket_bad(r, header, "is missing");
+    if ((ore != NULL && regexec(ore, r->ticket, 0, NULL, 0) != 0) ||
+        (tre != NULL && regexec(tre, r->ticket, 0, NULL, 0) != 0))
+        return change_ticket_bad(r, header, "does not match the required pattern");
+    return SG_FLT_NEXT;
+}
+
+/* One X-Change-Approval statement for exactly this operation (policy/approval.h). */
+static int change_approval(sg_req_t *r, const change_gen_t *cg, const sg_stopreq_t *sr,
+                           const sg_principal_t *who, long long now)
+{
+    const sg_header_t *h = sg_headers_get(&r->headers, "X-Change-Approval");
+    sg_approval_op_t aop = {0};
+    sg_approval_t out = {0};
+    unsigned char dig[32];
+    const char *why = NULL;
+    sg_approval_check_t chk;
+    int rv;
+
+    if (h == NULL || sg_headers_count(&r->headers, "X-Change-Approval") != 1)
+        return change_deny(r, h == NULL ? "approval missing" : "approval given more than once",
+                           "Permission to perform this operation was denied: it needs one "
+                           "four-eyes approval (X-Change-Approval).");
+    if (sg_change_approval_op(&r->pool, r->upstream->name, r->release, r->moid, sr, r->ticket,
+                              &aop) != SG_OK ||
+        sg_approval_digest(&aop, dig) != SG_OK)
+        return SG_ENOMEM;
+    chk = (sg_approval_check_t){.digest = dig,
+                                .requester = who->subject,
+                                .tenant = who->tenant,
+                                .now = now,
+                                .max_s = cg->max_approval_s,
+                                .leeway_s = CHANGE_LEEWAY_S,
+                                /* A rehearsal (X-Dry-Run) checks everything but does not
+                                 * use the statement up: the real request follows. */
+                                .jtis = r->dry_run ? NULL : &change_jtis};
+    rv = sg_approval_verify(cg->approvers, h->value.p, h->value.n, &chk, &out, &why);
+    if (rv == SG_ENOMEM)
+        return SG_ENOMEM;
+    r->approver = out.approver; /* the approvers' list lives with r's generation */
+    if (rv == SG_OK)
+        return SG_FLT_NEXT;
+    return change_deny(
+        r, change_printf(&r->pool, "%s (approver %s)", why, out.approver ? out.approver : "unknown"),
+        change_printf(&r->pool, "Permission to perform this operation was denied: %s.", why));
 }
 
 static int change_on_request_body(sg_req_t *r, void *ctx)
@@ -341,8 +409,6 @@ static int change_on_request_body(sg_req_t *r, void *ctx)
     const change_op_t *co;
     const change_tenant_t *ct = NULL;
     const sg_conf_operation_t *oc;
-    const char *header;
-    const regex_t *tre = NULL;
     long long now = (long long)time(NULL); /* the wall clock: windows and exp are dates */
     int rv;
 
@@ -370,72 +436,15 @@ static int change_on_request_body(sg_req_t *r, void *ctx)
         (ct != NULL && (rv = change_window(r, &ct->windows, now)) != SG_FLT_NEXT))
         return rv;
 
-    /* 3. The ticket, in the operation's header. One value: two would leave the record
-     * naming one while the approval bound the other. */
-    header = oc != NULL ? oc->ticket_header : "X-Change-Ticket";
-    if (ct != NULL)
-        tre = ct->conf->ticket_re;
-    {
-        size_t count = sg_headers_count(&r->headers, header);
-        const sg_header_t *h = sg_headers_get(&r->headers, header);
-        const regex_t *ore = oc != NULL ? oc->ticket_re : NULL;
-
-        if (count > 1)
-            return change_ticket_bad(r, header, "given more than once");
-        if (h != NULL) {
-            if (h->value.n == 0 || h->value.n > CHANGE_TICKET_MAX ||
-                memchr(h->value.p, '\0', h->value.n) != NULL)
-                return change_ticket_bad(r, header, "is not a change ticket");
-            if ((r->ticket = sg_pool_strndup(&r->pool, h->value.p, h->value.n)) == NULL)
-                return SG_ENOMEM;
-        }
-        if ((ore != NULL || tre != NULL) && r->ticket == NULL)
-            return change_ticket_bad(r, header, "is missing");
-        if ((ore != NULL && regexec(ore, r->ticket, 0, NULL, 0) != 0) ||
-            (tre != NULL && regexec(tre, r->ticket, 0, NULL, 0) != 0))
-            return change_ticket_bad(r, header, "does not match the required pattern");
-    }
+    /* 3. The ticket, in the operation's header, against both patterns given. */
+    if ((rv = change_ticket(r, oc != NULL ? oc->ticket_header : "X-Change-Ticket",
+                            oc != NULL ? oc->ticket_re : NULL,
+                            ct != NULL ? ct->conf->ticket_re : NULL)) != SG_FLT_NEXT)
+        return rv;
 
     /* 4. Four-eyes approval. */
-    if (oc != NULL && (oc->approval || (oc->force_approval && sr->force))) {
-        const sg_header_t *h = sg_headers_get(&r->headers, "X-Change-Approval");
-        sg_approval_op_t aop = {0};
-        sg_approval_t out = {0};
-        unsigned char dig[32];
-        const char *why = NULL;
-        sg_approval_check_t chk;
-
-        if (h == NULL || sg_headers_count(&r->headers, "X-Change-Approval") != 1)
-            return change_deny(r, h == NULL ? "approval missing" : "approval given more than once",
-                               "Permission to perform this operation was denied: it needs one "
-                               "four-eyes approval (X-Change-Approval).");
-        if (sg_change_approval_op(&r->pool, r->upstream->name, r->release, r->moid, sr,
-                                  r->ticket, &aop) != SG_OK ||
-            sg_approval_digest(&aop, dig) != SG_OK)
-            return SG_ENOMEM;
-        chk = (sg_approval_check_t){.digest = dig,
-                                    .requester = who->subject,
-                                    .tenant = who->tenant,
-                                    .now = now,
-                                    .max_s = cg->max_approval_s,
-                                    .leeway_s = CHANGE_LEEWAY_S,
-                                    /* A rehearsal (X-Dry-Run) checks everything but does
-                                     * not use the statement up: the real request follows. */
-                                    .jtis = r->dry_run ? NULL : &change_jtis};
-        rv = sg_approval_verify(cg->approvers, h->value.p, h->value.n, &chk, &out, &why);
-        if (rv == SG_ENOMEM)
-            return SG_ENOMEM;
-        if (out.approver != NULL &&
-            (r->approver = sg_pool_strndup(&r->pool, out.approver, strlen(out.approver))) == NULL)
-            return SG_ENOMEM;
-        if (rv != SG_OK)
-            return change_deny(
-                r,
-                change_printf(&r->pool, "%s (approver %s)", why,
-                               out.approver ? out.approver : "unknown"),
-                change_printf(&r->pool,
-                               "Permission to perform this operation was denied: %s.", why));
-    }
+    if (oc != NULL && (oc->approval || (oc->force_approval && sr->force)))
+        return change_approval(r, cg, sr, who, now);
     return SG_FLT_NEXT;
 }
 
