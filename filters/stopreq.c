@@ -261,18 +261,16 @@ static inline int member_is(const sg_json_t *k, const char *name, size_t len)
 }
 
 /*
- * One pass over the members of the object v: found[m] is the client's member for
- * members[m] (NULL when absent; the tree is ours, so not const: a group's node is kept
+ * One pass over the members of the object v: found[m] (all NULL on entry) becomes the
+ * client's member for members[m] (the tree is ours, so not const: a group's node is kept
  * for re-serialisation), *tn its _typeName and, when th is given (the root), *th its
  * _this. Returns NULL, or the first member (in the client's order) that is none of them.
  * The parser refused duplicate names, so a slot is filled at most once.
  */
-static const sg_json_t *members_sort(const sg_json_t *v, const sg_opt_member_t *members,
-                                     size_t n, sg_json_t **found, const sg_json_t **tn,
-                                     const sg_json_t **th)
+static inline const sg_json_t *members_sort(const sg_json_t *v, const sg_opt_member_t *members,
+                                            size_t n, sg_json_t **found, const sg_json_t **tn,
+                                            const sg_json_t **th)
 {
-    for (size_t m = 0; m < n; m++)
-        found[m] = NULL;
     *tn = NULL;
     if (th != NULL)
         *th = NULL;
@@ -343,6 +341,30 @@ static int walk_note(walk_t *w, sg_json_t *v, int role, sg_json_t *const *found)
 static int walk_value(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *at,
                       const char *name, const char *message, unsigned flags, int elem);
 
+/* 1 when v (not NULL, not null) is a valid value of the scalar type t (not an object or
+ * an array). */
+static inline int scalar_ok(const sg_json_t *v, const sg_opt_t *t)
+{
+    switch (t->kind) {
+    case SG_OPT_BOOL:
+        return v->type == SG_JSON_TRUE || v->type == SG_JSON_FALSE;
+    case SG_OPT_ID:
+    case SG_OPT_STRING:
+        return v->type == SG_JSON_STRING && string_ok(v, t->kind == SG_OPT_ID);
+    case SG_OPT_INT:
+        return int_ok(v);
+    case SG_OPT_OBJECT:
+    case SG_OPT_ARRAY:
+        break;
+    }
+    return 0;
+}
+
+static inline int is_scalar(const sg_opt_t *t)
+{
+    return t->kind != SG_OPT_OBJECT && t->kind != SG_OPT_ARRAY;
+}
+
 /* 1 when v names the object type t, or one of its subtypes, in _typeName. */
 static int names_type(const sg_json_t *v, const sg_opt_t *t)
 {
@@ -358,7 +380,7 @@ static int names_type(const sg_json_t *v, const sg_opt_t *t)
  * members in the schema's order. */
 static int walk_object(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *at)
 {
-    sg_json_t *found[SG_OPT_MAX_MEMBERS];
+    sg_json_t *found[SG_OPT_MAX_MEMBERS] = {NULL};
     const sg_json_t *tn, *unknown;
     int rv;
 
@@ -383,6 +405,9 @@ static int walk_object(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t 
         const sg_opt_member_t *mb = &t->members[m];
         const path_t here = {at, mb->name, 0};
 
+        /* A valid scalar (an id, most often) is judged here, without a frame. */
+        if (found[m] != NULL && is_scalar(mb->type) && scalar_ok(found[m], mb->type))
+            continue;
         rv = walk_value(w, found[m], mb->type, &here, mb->name, mb->message, mb->flags, 0);
         if (rv != SG_OK)
             return rv;
@@ -410,18 +435,10 @@ static int walk_value(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *
     }
     switch (t->kind) {
     case SG_OPT_BOOL:
-        if (v->type != SG_JSON_TRUE && v->type != SG_JSON_FALSE)
-            return walk_fault(w, at, message, name, t, how);
-        return SG_OK;
     case SG_OPT_ID:
     case SG_OPT_STRING:
-        if (v->type != SG_JSON_STRING || !string_ok(v, t->kind == SG_OPT_ID))
-            return walk_fault(w, at, message, name, t, how);
-        return SG_OK;
     case SG_OPT_INT:
-        if (!int_ok(v))
-            return walk_fault(w, at, message, name, t, how);
-        return SG_OK;
+        return scalar_ok(v, t) ? SG_OK : walk_fault(w, at, message, name, t, how);
     case SG_OPT_OBJECT:
         if (v->type != SG_JSON_OBJECT)
             return walk_fault(w, at, message, name, t, how);
@@ -556,7 +573,7 @@ int sg_stopreq_parse_op(sg_pool_t *pool, const sg_op_t *op, const char *body, si
                         const sg_str_t *moid, sg_stopreq_t *out, sg_stopreq_fault_t *fault)
 {
     walk_t w = {.pool = pool, .fault = fault, .out = out};
-    sg_json_t *found[SG_OPT_MAX_MEMBERS];
+    sg_json_t *found[SG_OPT_MAX_MEMBERS] = {NULL};
     const sg_json_t *tn, *th, *unknown, *force = NULL;
     sg_json_t *root;
     int rv;
