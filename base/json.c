@@ -46,6 +46,9 @@ typedef struct {
     size_t nodes_left, nodes_next;
     char *bytes; /* current string block */
     size_t bytes_left, bytes_next;
+    /* The input, copied into the pool at the first string without escapes: such a string
+     * is a slice of it, its closing quote overwritten by the NUL (json_copy_str). */
+    char *copy;
 
     sg_str_t name; /* member name waiting for its value */
     int name_plain; /* its sg_json_t.name_plain */
@@ -265,15 +268,22 @@ static int json_decode(json_parser_t *p, const unsigned char *s, const unsigned 
     return SG_OK;
 }
 
-/* A string's decoded bytes into the string block: src[0, n) copied as they are. */
+/* A string without escapes, src[0, n) (src[n] its closing quote): its decoded bytes are
+ * its source bytes, which the copy of the input already holds. One copy of the input
+ * instead of one allocation and copy per string, the common case (member names, ids). */
 static int json_copy_str(json_parser_t *p, const unsigned char *src, size_t n, sg_str_t *out)
 {
-    char *buf = json_bytes(p, n);
+    char *buf;
 
-    if (buf == NULL)
-        return SG_ENOMEM;
-    memcpy(buf, src, n);
-    buf[n] = '\0';
+    if (p->copy == NULL) {
+        size_t len = (size_t)(p->end - p->start);
+
+        if ((p->copy = sg_pool_alloc(p->pool, len)) == NULL)
+            return SG_ENOMEM;
+        memcpy(p->copy, p->start, len);
+    }
+    buf = p->copy + (src - p->start);
+    buf[n] = '\0'; /* the closing quote's byte in the copy */
     out->p = buf;
     out->n = n;
     return SG_OK;

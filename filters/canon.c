@@ -176,7 +176,7 @@ static int canon_names_method(const char *p, size_t n, const sg_str_t *m)
 static int canon_names_guarded_method(const char *p, size_t n)
 {
     for (size_t k = 0; k < sg_nops; k++) {
-        const sg_str_t m = {sg_ops[k].method, strlen(sg_ops[k].method)};
+        const sg_str_t m = {sg_ops[k].method, sg_ops[k].method_len};
 
         if (n >= m.n && canon_names_method(p, n, &m))
             return 1;
@@ -356,7 +356,7 @@ static const char *canon_guarded(const canon_state_t *st, sg_canon_t *out)
         return NULL;
     if (canon_match(buf, &seg[4], &canon_vasa_provider, &exact)) {
         for (size_t k = 0; k < sg_nops; k++) {
-            const sg_str_t m = {sg_ops[k].method, strlen(sg_ops[k].method)};
+            const sg_str_t m = {sg_ops[k].method, sg_ops[k].method_len};
             int ex = exact;
 
             if (canon_match(buf, &seg[6], &m, &ex))
@@ -427,7 +427,7 @@ int sg_canon_mentions_stop(sg_pool_t *pool, const char *target, size_t n)
     buf[o] = '\0';
     for (size_t k = 0; k < sg_nops; k++) {
         const char *m = sg_ops[k].method;
-        size_t mn = strlen(m);
+        size_t mn = sg_ops[k].method_len;
         char name[128];
 
         if (mn > 5 && strcmp(m + mn - 5, "_Task") == 0)

@@ -34,6 +34,11 @@ typedef enum {
  * faultDomainId.id and deviceGroupId.id), or a bare FaultDomainId (its id). */
 enum { SG_OPT_ROLE_NONE = 0, SG_OPT_ROLE_GROUP, SG_OPT_ROLE_FAULT_DOMAIN };
 
+/* Members of one object type: the walker keeps one slot per member on its stack, so that
+ * one pass over the client's members finds them all (tests/unit/filters/test_ops.c holds
+ * every schema to it). */
+#define SG_OPT_MAX_MEMBERS 8
+
 enum {
     SG_OPT_REQUIRED = 1, /* missing (or null) is refused */
     SG_OPT_NONEMPTY = 2  /* an empty array is refused */
@@ -43,6 +48,7 @@ typedef struct sg_opt_s sg_opt_t;
 
 typedef struct {
     const char *name;
+    size_t len; /* strlen(name): the walker compares lengths first, then bytes */
     const sg_opt_t *type;
     unsigned flags;
     /* The message of the fault for this member missing, of the wrong kind or empty; NULL:
@@ -52,11 +58,11 @@ typedef struct {
 
 struct sg_opt_s {
     sg_opt_kind_t kind;
-    /* OBJECT: the _typeName values it may carry (it may also carry none), NULL-terminated;
+    /* OBJECT: the _typeName values it may carry (it may also carry none), ended by {NULL, 0};
      * the first is the type's own name, the others its subtypes with the same members. */
-    const char *const *names;
+    const sg_str_t *names;
     const sg_opt_member_t *members;
-    size_t nmembers;
+    size_t nmembers; /* at most SG_OPT_MAX_MEMBERS */
     /* OBJECT, polymorphic (DeviceId): the concrete types, one of which its _typeName,
      * then required, must name; members and names are then unused. NULL-terminated. */
     const sg_opt_t *const *variants;
@@ -66,6 +72,7 @@ struct sg_opt_s {
 
 typedef struct {
     const char *method;    /* the WSDL method name, the last path segment */
+    size_t method_len;     /* strlen(method) */
     sg_route_id_t route;
     const char *label;     /* metrics route label */
     const char *privilege; /* the vSphere privilege the method needs */
@@ -88,7 +95,8 @@ typedef struct {
 extern const sg_op_t sg_ops[];
 extern const size_t sg_nops;
 
-/* The row of a route, or NULL (another route, or not a family operation). */
+/* The row of a route, or NULL (another route, or not a family operation). Constant time:
+ * the rows are in the order of their route ids. */
 const sg_op_t *sg_op_of_route(int route);
 
 #endif

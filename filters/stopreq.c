@@ -149,12 +149,16 @@ static int fault_malformed(sg_pool_t *pool, sg_stopreq_fault_t *fault, const sg_
 
 /* ---- the schema walk (the schemas are filters/ops.c's) ---- */
 
-/* 1 when s holds no C0 control or DEL and at most SG_STOPREQ_MAX_ID bytes (the parser
- * already guarantees UTF-8 without NUL); an id must not be empty either. */
-static int string_ok(const sg_str_t *s, int nonempty)
+/* 1 when the string v holds no C0 control or DEL and at most SG_STOPREQ_MAX_ID bytes (the
+ * parser already guarantees UTF-8 without NUL); an id must not be empty either. */
+static int string_ok(const sg_json_t *v, int nonempty)
 {
+    const sg_str_t *s = &v->str;
+
     if ((nonempty && s->n == 0) || s->n > SG_STOPREQ_MAX_ID)
         return 0;
+    if (v->str_plain)
+        return 1; /* the parser found only printable ASCII (base/str.h sg_json_plain) */
     for (size_t i = 0; i < s->n; i++)
         if ((unsigned char)s->p[i] < 0x20 || s->p[i] == 0x7F)
             return 0;
@@ -218,7 +222,7 @@ static const char *kind_text(sg_pool_t *pool, const sg_opt_t *t)
     }
     if (t->names == NULL)
         return "an object";
-    return pool_printf(pool, "a %s object", t->names[0]);
+    return pool_printf(pool, "a %s object", t->names[0].p);
 }
 
 typedef struct {
@@ -250,24 +254,60 @@ static int walk_fault(walk_t *w, const path_t *at, const char *message, const ch
     return fault_path(w->pool, w->fault, at, NULL, message);
 }
 
-/* Member name of object o, or NULL: sg_json_get without the const, the tree being ours
- * (a group's node is kept for re-serialisation). */
-static sg_json_t *member_of(const sg_json_t *o, const char *name)
+/* 1 when k is named name[0, len) (len > 0): the first byte before the call. */
+static inline int member_is(const sg_json_t *k, const char *name, size_t len)
 {
-    size_t n = strlen(name);
+    return k->name.n == len && k->name.p[0] == name[0] && memcmp(k->name.p, name, len) == 0;
+}
 
-    for (size_t i = 0; i < o->nkids; i++)
-        if (name_is(o->kids[i], name, n))
-            return o->kids[i];
+/*
+ * One pass over the members of the object v: found[m] (all NULL on entry) becomes the
+ * client's member for members[m] (the tree is ours, so not const: a group's node is kept
+ * for re-serialisation), *tn its _typeName and, when th is given (the root), *th its
+ * _this. Returns NULL, or the first member (in the client's order) that is none of them.
+ * The parser refused duplicate names, so a slot is filled at most once.
+ */
+static inline const sg_json_t *members_sort(const sg_json_t *v, const sg_opt_member_t *members,
+                                            size_t n, sg_json_t **found, const sg_json_t **tn,
+                                            const sg_json_t **th)
+{
+    *tn = NULL;
+    if (th != NULL)
+        *th = NULL;
+    for (size_t i = 0; i < v->nkids; i++) {
+        sg_json_t *k = v->kids[i];
+        size_t m = 0;
+
+        while (m < n && !member_is(k, members[m].name, members[m].len))
+            m++;
+        if (m < n)
+            found[m] = k;
+        else if (name_is(k, STR_LIT("_typeName")))
+            *tn = k;
+        else if (th != NULL && name_is(k, STR_LIT("_this")))
+            *th = k;
+        else
+            return k;
+    }
     return NULL;
 }
 
-/* Notes a ReplicationGroupId (its ids were checked) or a bare FaultDomainId. */
-static int walk_note(walk_t *w, sg_json_t *v, int role)
+/* The id member of a checked FaultDomainId or DeviceGroupId (it has one, a string). */
+static const sg_json_t *id_of(const sg_json_t *o)
 {
-    const sg_json_t *fd = role == SG_OPT_ROLE_GROUP ? sg_json_get(v, STR_LIT("faultDomainId")) : v;
-    const sg_json_t *dg =
-        role == SG_OPT_ROLE_GROUP ? sg_json_get(v, STR_LIT("deviceGroupId")) : NULL;
+    size_t i = 0;
+
+    while (!member_is(o->kids[i], STR_LIT("id")))
+        i++;
+    return o->kids[i];
+}
+
+/* Notes a ReplicationGroupId (its ids were checked; found: its faultDomainId and
+ * deviceGroupId, the type's members in that order, ops.h) or a bare FaultDomainId. */
+static int walk_note(walk_t *w, sg_json_t *v, int role, sg_json_t *const *found)
+{
+    const sg_json_t *fd = role == SG_OPT_ROLE_GROUP ? found[0] : v;
+    const sg_json_t *dg = role == SG_OPT_ROLE_GROUP ? found[1] : NULL;
     sg_stopreq_t *out = w->out;
     sg_group_t *g;
 
@@ -286,11 +326,11 @@ static int walk_note(walk_t *w, sg_json_t *v, int role)
     }
     g = &out->groups[out->ngroups++];
     memset(g, 0, sizeof(*g));
-    fd = sg_json_get(fd, STR_LIT("id"));
+    fd = id_of(fd);
     g->fault_domain = fd->str;
     g->fault_domain_plain = fd->str_plain;
     if (dg != NULL) {
-        dg = sg_json_get(dg, STR_LIT("id"));
+        dg = id_of(dg);
         g->device_group = dg->str;
         g->device_group_plain = dg->str_plain;
     }
@@ -301,11 +341,37 @@ static int walk_note(walk_t *w, sg_json_t *v, int role)
 static int walk_value(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *at,
                       const char *name, const char *message, unsigned flags, int elem);
 
+/* 1 when v (not NULL, not null) is a valid value of the scalar type t (not an object or
+ * an array). */
+static inline int scalar_ok(const sg_json_t *v, const sg_opt_t *t)
+{
+    switch (t->kind) {
+    case SG_OPT_BOOL:
+        return v->type == SG_JSON_TRUE || v->type == SG_JSON_FALSE;
+    case SG_OPT_ID:
+    case SG_OPT_STRING:
+        return v->type == SG_JSON_STRING && string_ok(v, t->kind == SG_OPT_ID);
+    case SG_OPT_INT:
+        return int_ok(v);
+    case SG_OPT_OBJECT:
+    case SG_OPT_ARRAY:
+        break;
+    }
+    return 0;
+}
+
+static inline int is_scalar(const sg_opt_t *t)
+{
+    return t->kind != SG_OPT_OBJECT && t->kind != SG_OPT_ARRAY;
+}
+
 /* 1 when v names the object type t, or one of its subtypes, in _typeName. */
 static int names_type(const sg_json_t *v, const sg_opt_t *t)
 {
-    for (const char *const *n = t->names; n != NULL && *n != NULL; n++)
-        if (sg_json_is_string(v, *n, strlen(*n)))
+    if (v->type != SG_JSON_STRING)
+        return 0;
+    for (const sg_str_t *n = t->names; n != NULL && n->p != NULL; n++)
+        if (v->str.n == n->n && memcmp(v->str.p, n->p, n->n) == 0)
             return 1;
     return 0;
 }
@@ -314,13 +380,15 @@ static int names_type(const sg_json_t *v, const sg_opt_t *t)
  * members in the schema's order. */
 static int walk_object(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *at)
 {
-    const sg_json_t *tn = sg_json_get(v, STR_LIT("_typeName"));
+    sg_json_t *found[SG_OPT_MAX_MEMBERS] = {NULL};
+    const sg_json_t *tn, *unknown;
     int rv;
 
     if (t->variants != NULL) {
         /* Abstract: the concrete type is the one the _typeName names, and it must. */
         const sg_opt_t *const *c = t->variants;
 
+        tn = sg_json_get(v, STR_LIT("_typeName"));
         while (*c != NULL && (tn == NULL || !names_type(tn, *c)))
             c++;
         if (*c == NULL)
@@ -329,29 +397,22 @@ static int walk_object(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t 
                                          : "Wrong _typeName.");
         t = *c;
     }
-    for (size_t i = 0; i < v->nkids; i++) {
-        const sg_json_t *k = v->kids[i];
-        size_t m = 0;
-
-        while (m < t->nmembers &&
-               !(k->name.n == strlen(t->members[m].name) &&
-                 memcmp(k->name.p, t->members[m].name, k->name.n) == 0))
-            m++;
-        if (m == t->nmembers && !name_is(k, STR_LIT("_typeName")))
-            return fault_path(w->pool, w->fault, at, &k->name, "Unknown member.");
-    }
+    if ((unknown = members_sort(v, t->members, t->nmembers, found, &tn, NULL)) != NULL)
+        return fault_path(w->pool, w->fault, at, &unknown->name, "Unknown member.");
     if (tn != NULL && !names_type(tn, t))
         return fault_path(w->pool, w->fault, at, &leaf_typename, "Wrong _typeName.");
     for (size_t m = 0; m < t->nmembers; m++) {
         const sg_opt_member_t *mb = &t->members[m];
         const path_t here = {at, mb->name, 0};
 
-        rv = walk_value(w, member_of(v, mb->name), mb->type, &here,
-                        mb->name, mb->message, mb->flags, 0);
+        /* A valid scalar (an id, most often) is judged here, without a frame. */
+        if (found[m] != NULL && is_scalar(mb->type) && scalar_ok(found[m], mb->type))
+            continue;
+        rv = walk_value(w, found[m], mb->type, &here, mb->name, mb->message, mb->flags, 0);
         if (rv != SG_OK)
             return rv;
     }
-    if (t->role != SG_OPT_ROLE_NONE && (rv = walk_note(w, v, t->role)) != SG_OK)
+    if (t->role != SG_OPT_ROLE_NONE && (rv = walk_note(w, v, t->role, found)) != SG_OK)
         return rv == SG_ERR ? fault_path(w->pool, w->fault, at, NULL, "Too many groups.") : rv;
     return SG_OK;
 }
@@ -374,18 +435,10 @@ static int walk_value(walk_t *w, sg_json_t *v, const sg_opt_t *t, const path_t *
     }
     switch (t->kind) {
     case SG_OPT_BOOL:
-        if (v->type != SG_JSON_TRUE && v->type != SG_JSON_FALSE)
-            return walk_fault(w, at, message, name, t, how);
-        return SG_OK;
     case SG_OPT_ID:
     case SG_OPT_STRING:
-        if (v->type != SG_JSON_STRING || !string_ok(&v->str, t->kind == SG_OPT_ID))
-            return walk_fault(w, at, message, name, t, how);
-        return SG_OK;
     case SG_OPT_INT:
-        if (!int_ok(v))
-            return walk_fault(w, at, message, name, t, how);
-        return SG_OK;
+        return scalar_ok(v, t) ? SG_OK : walk_fault(w, at, message, name, t, how);
     case SG_OPT_OBJECT:
         if (v->type != SG_JSON_OBJECT)
             return walk_fault(w, at, message, name, t, how);
@@ -494,25 +547,34 @@ static int names_method(const sg_json_t *v, const char *method)
 /* 1 when v names the root of op's request: the method's name (govmomi: the Go type of
  * its request is named after the method) or the schema's, the name without "_Task" and
  * "RequestType" after it (vim_rs, the OpenAPI specification). */
-static int names_request(const sg_json_t *v, const char *method)
+static int names_request(const sg_json_t *v, const sg_op_t *op)
 {
     static const char suffix[] = "RequestType";
-    size_t n = strlen(method);
+    const char *method = op->method;
+    size_t n = op->method_len;
 
-    if (sg_json_is_string(v, method, n))
+    if (v->type != SG_JSON_STRING)
+        return 0;
+    if (v->str.n == n && memcmp(v->str.p, method, n) == 0)
         return 1;
-    if (n > 5 && strcmp(method + n - 5, "_Task") == 0)
+    if (n > 5 && memcmp(method + n - 5, "_Task", 5) == 0)
         n -= 5;
-    return v->type == SG_JSON_STRING && v->str.n == n + sizeof(suffix) - 1 &&
-           memcmp(v->str.p, method, n) == 0 &&
+    return v->str.n == n + sizeof(suffix) - 1 && memcmp(v->str.p, method, n) == 0 &&
            memcmp(v->str.p + n, suffix, sizeof(suffix) - 1) == 0;
+}
+
+/* The stop-test's force flag (out->force). */
+static int member_is_force(const sg_opt_member_t *mb)
+{
+    return mb->len == 5 && memcmp(mb->name, "force", 5) == 0 && mb->type->kind == SG_OPT_BOOL;
 }
 
 int sg_stopreq_parse_op(sg_pool_t *pool, const sg_op_t *op, const char *body, size_t n,
                         const sg_str_t *moid, sg_stopreq_t *out, sg_stopreq_fault_t *fault)
 {
     walk_t w = {.pool = pool, .fault = fault, .out = out};
-    const sg_json_t *tn = NULL, *th = NULL, *force = NULL;
+    sg_json_t *found[SG_OPT_MAX_MEMBERS] = {NULL};
+    const sg_json_t *tn, *th, *unknown, *force = NULL;
     sg_json_t *root;
     int rv;
 
@@ -522,23 +584,9 @@ int sg_stopreq_parse_op(sg_pool_t *pool, const sg_op_t *op, const char *body, si
         return rv;
 
     /* 1. Root members: names first, then the root _typeName. */
-    for (size_t i = 0; i < root->nkids; i++) {
-        const sg_json_t *k = root->kids[i];
-        size_t m = 0;
-
-        while (m < op->nmembers && !(k->name.n == strlen(op->members[m].name) &&
-                                     memcmp(k->name.p, op->members[m].name, k->name.n) == 0))
-            m++;
-        if (m < op->nmembers)
-            continue;
-        if (name_is(k, STR_LIT("_typeName")))
-            tn = k;
-        else if (name_is(k, STR_LIT("_this")))
-            th = k;
-        else
-            return fault_path(pool, fault, NULL, &k->name, "Unknown member.");
-    }
-    if (tn != NULL && !names_request(tn, op->method))
+    if ((unknown = members_sort(root, op->members, op->nmembers, found, &tn, &th)) != NULL)
+        return fault_path(pool, fault, NULL, &unknown->name, "Unknown member.");
+    if (tn != NULL && !names_request(tn, op))
         return fault_arg(fault, "_typeName", "Wrong _typeName.");
     /* 2. The target, before anything is read for it. */
     if (th != NULL && (rv = check_this(th, "VasaProvider", moid, fault)) != SG_OK)
@@ -547,12 +595,12 @@ int sg_stopreq_parse_op(sg_pool_t *pool, const sg_op_t *op, const char *body, si
     for (size_t m = 0; m < op->nmembers; m++) {
         const sg_opt_member_t *mb = &op->members[m];
         const path_t here = {NULL, mb->name, 0};
-        sg_json_t *v = member_of(root, mb->name);
+        sg_json_t *v = found[m];
 
         if ((rv = walk_value(&w, v, mb->type, &here, mb->name, mb->message, mb->flags, 0)) !=
             SG_OK)
             return rv;
-        if (strcmp(mb->name, "force") == 0 && mb->type->kind == SG_OPT_BOOL) {
+        if (member_is_force(mb)) {
             out->has_force = 1;
             force = v;
         }
@@ -673,12 +721,6 @@ int sg_stopreq_media_type_ok(const char *value, size_t n)
  * of a stop-test body; a query body may hold anything but was parsed as strictly.
  */
 
-/* The root member a split slices: the row's split member (groupId). */
-static int is_split(const sg_json_t *k, const char *split)
-{
-    return split != NULL && k->name.n == strlen(split) && memcmp(k->name.p, split, k->name.n) == 0;
-}
-
 /* The root members forwarded: all but _this. The path names the target, and only
  * the path: one place that was checked, so none that could disagree with it. */
 static int is_forwarded(const sg_json_t *k)
@@ -688,7 +730,7 @@ static int is_forwarded(const sg_json_t *k)
 
 /* The size of root written with groupId holding groups [first, first + count) when
  * groups is set (a stop-test body), as it came otherwise (a query body). */
-static size_t body_size(const sg_json_t *root, const char *split, const sg_group_t *groups,
+static size_t body_size(const sg_json_t *root, const sg_json_t *split, const sg_group_t *groups,
                         size_t first, size_t count)
 {
     size_t size = 2, members = 0; /* braces */
@@ -699,7 +741,7 @@ static size_t body_size(const sg_json_t *root, const char *split, const sg_group
         if (!is_forwarded(k))
             continue;
         size += (members++ > 0) + sg_json_name_size(k) + 1;
-        if (groups == NULL || !is_split(k, split)) {
+        if (groups == NULL || k != split) {
             size += sg_json_size(k);
             continue;
         }
@@ -710,7 +752,7 @@ static size_t body_size(const sg_json_t *root, const char *split, const sg_group
     return size;
 }
 
-static char *body_put(char *o, const sg_json_t *root, const char *split,
+static char *body_put(char *o, const sg_json_t *root, const sg_json_t *split,
                       const sg_group_t *groups, size_t first, size_t count)
 {
     size_t members = 0;
@@ -725,7 +767,7 @@ static char *body_put(char *o, const sg_json_t *root, const char *split,
             *o++ = ',';
         o = sg_json_put_name(o, k);
         *o++ = ':';
-        if (groups == NULL || !is_split(k, split)) {
+        if (groups == NULL || k != split) {
             o = sg_json_put(o, k);
             continue;
         }
@@ -741,7 +783,7 @@ static char *body_put(char *o, const sg_json_t *root, const char *split,
     return o;
 }
 
-static int body_write(sg_buf_t *out, const sg_json_t *root, const char *split,
+static int body_write(sg_buf_t *out, const sg_json_t *root, const sg_json_t *split,
                       const sg_group_t *groups, size_t first, size_t count)
 {
     size_t size = body_size(root, split, groups, first, count);
@@ -765,7 +807,10 @@ int sg_stopreq_serialize(const sg_stopreq_t *req, size_t first, size_t count, sg
     /* An empty groupId would reach vCenter as the very request this proxy refuses. */
     if (count == 0 || first >= req->ngroups || count > req->ngroups - first)
         return SG_ERR;
-    return body_write(out, req->root, req->op->split, req->groups, first, count);
+    /* The root member to slice, found once rather than compared by name per member. */
+    return body_write(out, req->root,
+                      sg_json_get(req->root, req->op->split, strlen(req->op->split)),
+                      req->groups, first, count);
 }
 
 int sg_stopreq_query_serialize(const sg_stopreq_query_t *q, sg_buf_t *out)

@@ -152,6 +152,34 @@ static const op_case_t cases[] = {
         "faultDomainId[0].x"),
 };
 
+/* The schema's precomputed lengths are its names' and each object fits the walker's slots;
+ * a group's ids are where the walker reads them (ops.h SG_OPT_ROLE_GROUP). */
+static void check_type(const sg_opt_t *t, unsigned depth)
+{
+    assert_true(depth < 16); /* a schema is a tree, not a cycle */
+    if (t->kind == SG_OPT_ARRAY) {
+        check_type(t->elem, depth + 1);
+        return;
+    }
+    if (t->kind != SG_OPT_OBJECT)
+        return;
+    for (const sg_opt_t *const *c = t->variants; c != NULL && *c != NULL; c++)
+        check_type(*c, depth + 1);
+    for (const sg_str_t *n = t->names; n != NULL && n->p != NULL; n++)
+        assert_int_equal(n->n, strlen(n->p));
+    assert_true(t->nmembers <= SG_OPT_MAX_MEMBERS);
+    for (size_t m = 0; m < t->nmembers; m++) {
+        assert_true(t->members[m].len > 0);
+        assert_int_equal(t->members[m].len, strlen(t->members[m].name));
+        check_type(t->members[m].type, depth + 1);
+    }
+    if (t->role == SG_OPT_ROLE_GROUP) {
+        assert_true(t->nmembers == 2);
+        assert_string_equal(t->members[0].name, "faultDomainId");
+        assert_string_equal(t->members[1].name, "deviceGroupId");
+    }
+}
+
 static void test_table(void **state)
 {
     (void)state;
@@ -160,6 +188,12 @@ static void test_table(void **state)
         const sg_op_t *op = &sg_ops[i];
 
         assert_ptr_equal(sg_op_of_route(op->route), op);
+        assert_int_equal(op->method_len, strlen(op->method));
+        assert_true(op->nmembers <= SG_OPT_MAX_MEMBERS);
+        for (size_t m = 0; m < op->nmembers; m++) {
+            assert_int_equal(op->members[m].len, strlen(op->members[m].name));
+            check_type(op->members[m].type, 0);
+        }
         assert_non_null(op->label);
         assert_string_equal(sg_route_label(op->route), op->label);
         assert_true(op->nmembers > 0);
@@ -196,6 +230,10 @@ static void test_table(void **state)
         sg_pool_dispose(&pool);
     }
     assert_null(sg_op_of_route(SG_ROUTE_TASK_INFO));
+    assert_null(sg_op_of_route(SG_ROUTE_TASK_RESULT));
+    assert_null(sg_op_of_route(SG_ROUTE_OTHER));
+    assert_null(sg_op_of_route(SG_ROUTE_COUNT));
+    assert_null(sg_op_of_route(-1));
     assert_string_equal(sg_route_label(SG_ROUTE_OTHER), "other");
 }
 
