@@ -138,6 +138,7 @@ typedef struct {
 typedef struct {
     char *method;          /* a row's method (checked by filters/flt_change.c); unique */
     int enabled;           /* 0: refused with NoPermission */
+    char *privilege;       /* the privilege a role must list instead of the row's; NULL: the row's */
     sg_conf_strv_t windows; /* names of change_windows; none: any time */
     char *ticket;          /* POSIX ERE the ticket must match; "" = no ticket needed */
     void *ticket_re;       /* regex_t *, NULL when ticket is "" */

@@ -243,6 +243,7 @@ const sg_conf_key_t sg__conf_keys[] = {
          SG_CK_OPERATION),
     STR("operations.method", Q | R | NE, NULL, E(sg_conf_operation_t, method), SG_CK_NONE),
     BOOL("operations.enabled", R, 1, E(sg_conf_operation_t, enabled)),
+    STR("operations.privilege", R | NE, NULL, E(sg_conf_operation_t, privilege), SG_CK_NONE),
     STRV("operations.windows", R | SG_K_SCALAR_OK, E(sg_conf_operation_t, windows)),
     STR("operations.ticket", R, "", E(sg_conf_operation_t, ticket), SG_CK_NONE),
     STR("operations.ticket_header", R | NE, "X-Change-Ticket",

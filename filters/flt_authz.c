@@ -2,17 +2,20 @@
  * filters/flt_authz.c - authorise an authenticated caller (docs/design.md "The chain on guarded routes").
  *
  * Runs after validation, because the decision needs the body's fault domains
- * and force. The action judged is the operation's row's (filters/ops.c). The decision itself is policy/'s (pure); this file only gathers
+ * and force. The action judged is the operation's row's (filters/ops.c), its privilege the
+ * deployment's override when `operations` gives one. The decision itself is policy/'s (pure); this file only gathers
  * the inputs and turns a deny into vCenter's NoPermission fault.
  */
 #include "filters/canon.h"
 #include "filters/flt_authn.h"
+#include "filters/flt_change.h"
 #include "filters/flt_validate.h"
 
 static int authz_on_request_body(sg_req_t *r, void *ctx)
 {
     const sg_stopreq_t *sr = sg_flt_validate_stop(r);
     const sg_op_t *op;
+    const sg_conf_operation_t *oc;
     sg_pol_request_t q = {0};
     sg_pol_decision_t d = {0};
     sg_str_t *fds = NULL;
@@ -39,6 +42,9 @@ static int authz_on_request_body(sg_req_t *r, void *ctx)
         q.fault_domains = fds;
         q.nfault_domains = sr->all ? 1 : sr->ngroups;
         q.force = sr->force;
+        /* A deployment may ask another privilege for the operation (operations.privilege). */
+        oc = sg_change_operation(r, op);
+        q.privilege = oc != NULL ? oc->privilege : NULL;
     } else {
         q.action = SG_POL_TASK_QUERY;
     }
@@ -56,9 +62,10 @@ static int authz_on_request_body(sg_req_t *r, void *ctx)
     }
 
     {
-        const char *priv = d.privilege_id ? d.privilege_id
-                           : op != NULL   ? op->privilege
-                                          : "StorageViews.ConfigureService";
+        const char *priv = d.privilege_id  ? d.privilege_id
+                           : q.privilege   ? q.privilege
+                           : op != NULL    ? op->privilege
+                                           : "StorageViews.ConfigureService";
         sg_fault_t f = {.type = "NoPermission",
                         .message = "Permission to perform this operation was denied.",
                         .privilege_id = priv,

@@ -248,13 +248,23 @@ nomem:
 
 /* ---- the checks ---------------------------------------------------------------------- */
 
+const sg_conf_operation_t *sg_change_operation(const sg_req_t *r, const sg_op_t *op)
+{
+    const change_gen_t *cg = sg_flt_gen(r, &sg_flt_change);
+
+    return cg != NULL && op != NULL ? cg->ops[op - sg_ops].conf : NULL;
+}
+
 static int change_deny(sg_req_t *r, const char *reason, const char *message)
 {
     const sg_op_t *op = sg_op_of_route(r->route);
+    const sg_conf_operation_t *oc = sg_change_operation(r, op);
     sg_fault_t f = {.type = "NoPermission",
                     .message = message != NULL ? message
                                                : "Permission to perform this operation was denied.",
-                    .privilege_id = op->privilege,
+                    /* The privilege this deployment asks for the operation. */
+                    .privilege_id = oc != NULL && oc->privilege != NULL ? oc->privilege
+                                                                         : op->privilege,
                     .missing_privileges = 1,
                     .object_type = "VasaProvider",
                     .object_value = r->moid.p};
@@ -418,7 +428,7 @@ static int change_on_request_body(sg_req_t *r, void *ctx)
     if (cg == NULL || sr == NULL || who == NULL || sr->op != op)
         return SG_ERR; /* authn, validate and authz ran before: fail closed */
     co = &cg->ops[op - sg_ops];
-    oc = co->conf;
+    oc = sg_change_operation(r, op);
     if (who->tenant != NULL && cg->ntenants > 0) {
         change_tenant_t key = {.conf = &(sg_conf_tenant_t){.name = (char *)who->tenant}};
 

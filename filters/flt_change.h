@@ -13,6 +13,13 @@
 extern const struct sg_filter_ops_s sg_flt_change;
 
 /*
+ * The deployment's override (`operations`) of OP, the row of R's route, in R's generation;
+ * NULL when there is none. The one place a request finds its operation's override: the
+ * authorisation (its privilege) and the change checks read it.
+ */
+const sg_conf_operation_t *sg_change_operation(const sg_req_t *r, const sg_op_t *op);
+
+/*
  * The operation of a validated request for sg_approval_digest(): UPSTREAM the upstream's
  * name, RELEASE and PROVIDER from the canonical path, the method, groups and force of SR,
  * TICKET the change ticket (NULL: none). Strings and the group array are in POOL; the group

@@ -200,6 +200,7 @@ int sg_policy_new(const sg_conf_t *conf, sg_policy_t **out, char *err, size_t er
         for (i = 0; i < conf->policy.nroles; i++) {
             p->roles[i].name = conf->policy.roles[i].name;
             p->roles[i].grants = keys_role_grants(&conf->policy.roles[i], p->force_privilege);
+            p->roles[i].privileges = &conf->policy.roles[i].privileges;
         }
         p->nroles = conf->policy.nroles;
         qsort(p->roles, p->nroles, sizeof(*p->roles), keys_cmp_role);

@@ -27,6 +27,9 @@ typedef struct {
 typedef struct {
     const char *name;
     unsigned grants; /* SG_POL_G_* */
+    /* Every privilege name the role lists, for an operation whose privilege a deployment
+     * overrides (operations.privilege): any name, so it cannot be a bit. */
+    const sg_conf_strv_t *privileges;
 } sg_pol_role_t;
 
 struct sg_policy_s {

@@ -124,6 +124,9 @@ typedef struct {
                                       every group, covered only by a scope of every one) */
     size_t nfault_domains;
     int force; /* the body's force */
+    /* The privilege the deployment requires for this operation instead of the action's
+     * (operations.privilege); NULL: the action's. */
+    const char *privilege;
 } sg_pol_request_t;
 
 typedef struct {
@@ -140,7 +143,9 @@ typedef struct {
  *     StorageViews.ConfigureService for SG_POL_STOP_TEST, plus policy.force_privilege when
  *     the request has force set and that key is not ""; StorageViews.ConfigureService
  *     for SG_POL_GROUP_CHANGE; StorageViews.View or StorageViews.ConfigureService for
- *     SG_POL_TASK_QUERY and SG_POL_GROUP_QUERY;
+ *     SG_POL_TASK_QUERY and SG_POL_GROUP_QUERY; when REQ->privilege is set, a role that
+ *     lists exactly that name instead, whatever the action (the deny then names it:
+ *     "no role of 'alice' grants 'Custom.Failover'");
  *   - its tenant exists and has a scope (policy.tenants.scopes; the tenant-level
  *     providers/fault_domains are its scope on "default") on the request's upstream, for
  *     both actions: a tenant reaches no vCenter it has no scope on;

@@ -70,6 +70,15 @@ static const sg_pol_role_t *rules_role(const sg_policy_t *p, const char *name)
     return NULL;
 }
 
+/* R lists exactly NAME (an overridden operation's privilege): a role has a handful. */
+static int rules_lists(const sg_pol_role_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->privileges->n; i++)
+        if (strcmp(r->privileges->v[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 static const sg_conf_tenant_t *rules_tenant(const sg_policy_t *p, const char *name)
 {
     size_t lo = 0, hi = p->ntenants;
@@ -122,7 +131,9 @@ int sg_pol_authorize(const sg_policy_t *p, sg_pool_t *pool, const sg_principal_t
                      const sg_pol_request_t *req, sg_pol_decision_t *out)
 {
     int viewing = req->action == SG_POL_TASK_QUERY || req->action == SG_POL_GROUP_QUERY;
-    const char *need = viewing ? SG_POL_PRIV_VIEW : SG_POL_PRIV_CONFIGURE;
+    const char *need = req->privilege != NULL ? req->privilege
+                       : viewing              ? SG_POL_PRIV_VIEW
+                                              : SG_POL_PRIV_CONFIGURE;
     const char *granted_by = NULL, *tenant_name = who->tenant != NULL ? who->tenant : "";
     const sg_conf_tenant_t *t;
     const sg_conf_scope_t *sc;
@@ -144,11 +155,15 @@ int sg_pol_authorize(const sg_policy_t *p, sg_pool_t *pool, const sg_principal_t
 
         if (r == NULL)
             continue;
-        if (granted_by == NULL && (r->grants & want) != 0)
+        if (granted_by == NULL &&
+            (req->privilege != NULL ? rules_lists(r, req->privilege) : (r->grants & want) != 0))
             granted_by = r->name;
         grants |= r->grants;
     }
-    if ((grants & want) == 0) {
+    if (granted_by == NULL) {
+        if (req->privilege != NULL)
+            return rules_deny(pool, out, need, "no role of '%s' grants '%s'",
+                              who->subject != NULL ? who->subject : "", need);
         if (!viewing)
             return rules_deny(pool, out, SG_POL_PRIV_CONFIGURE,
                               "no role of '%s' grants '" SG_POL_PRIV_CONFIGURE "'",

@@ -3,6 +3,9 @@
 # 19 items 1-4), one gateway in front of sms-sim, with the machine's clock:
 #   - operations.enabled = false: ReverseReplicateGroup_Task refused with NoPermission,
 #     reason "operation disabled";
+#   - operations.privilege: PromoteReplicationGroup_Task needs "Example.DR.Promote"; a
+#     role with ConfigureService only is refused with NoPermission whose privilegeId is
+#     that name, a role listing it is forwarded;
 #   - change windows in UTC computed from now: PrepareFailoverReplicationGroup_Task inside
 #     "now" (now-1h .. now+1h) is forwarded; SyncReplicationGroup_Task outside "away"
 #     (now+3h .. now+4h) is refused with NoPermission naming the window and when it opens;
@@ -32,7 +35,7 @@ AUDIT=$WORK/audit.log
 ACCESS=$WORK/access.log
 REL=8.0.3.0
 sha() { printf '%s' "$1" | sha256sum | cut -c1-64; }
-T_ALICE=alice-$$-$RANDOM T_CAROL=carol-$$-$RANDOM T_BOB=bob-$$-$RANDOM T_ERIN=erin-$$-$RANDOM
+T_ALICE=alice-$$-$RANDOM T_CAROL=carol-$$-$RANDOM T_BOB=bob-$$-$RANDOM T_ERIN=erin-$$-$RANDOM T_PAT=pat-$$-$RANDOM
 
 {
     for k in carol dave mallory; do
@@ -57,9 +60,11 @@ POLICY="policy = {
     { id = \"alice\"; sha256 = \"$(sha "$T_ALICE")\"; subject = \"alice\"; tenant = \"t1\"; roles = [\"op\"]; },
     { id = \"carol\"; sha256 = \"$(sha "$T_CAROL")\"; subject = \"carol\"; tenant = \"t1\"; roles = [\"op\"]; },
     { id = \"bob\"; sha256 = \"$(sha "$T_BOB")\"; subject = \"bob\"; tenant = \"t9\"; roles = [\"op\"]; },
-    { id = \"erin\"; sha256 = \"$(sha "$T_ERIN")\"; subject = \"erin\"; tenant = \"t3\"; roles = [\"op\"]; }
+    { id = \"erin\"; sha256 = \"$(sha "$T_ERIN")\"; subject = \"erin\"; tenant = \"t3\"; roles = [\"op\"]; },
+    { id = \"pat\"; sha256 = \"$(sha "$T_PAT")\"; subject = \"pat\"; tenant = \"t1\"; roles = [\"promoter\"]; }
   );
-  roles = ( { name = \"op\"; privileges = [\"StorageViews.ConfigureService\", \"StorageViews.View\"]; } );
+  roles = ( { name = \"op\"; privileges = [\"StorageViews.ConfigureService\", \"StorageViews.View\"]; },
+            { name = \"promoter\"; privileges = [\"Example.DR.Promote\"]; } );
   tenants = (
     { name = \"t1\"; providers = [\"*\"]; fault_domains = [\"*\"]; },
     { name = \"t9\"; providers = [\"*\"]; fault_domains = [\"*\"]; },
@@ -78,6 +83,7 @@ change_windows = (
 );
 operations = (
   { method = \"ReverseReplicateGroup_Task\"; enabled = false; },
+  { method = \"PromoteReplicationGroup_Task\"; privilege = \"Example.DR.Promote\"; },
   { method = \"PrepareFailoverReplicationGroup_Task\"; windows = [\"now\"]; },
   { method = \"SyncReplicationGroup_Task\"; windows = [\"away\"]; },
   { method = \"TestFailoverReplicationGroupStop_Task\"; ticket = \"^CHG[0-9]{7}\$\"; approval = true; }
@@ -120,6 +126,17 @@ forwarded() {
 check "operations.enabled = false refuses the operation"
 op "$T_ALICE" vp-off ReverseReplicateGroup_Task "{\"groupId\":[$(group dg-off)]}" off
 refused off vp-off NoPermission
+
+check "operations.privilege: only a role listing the deployment's privilege may promote"
+promote_body() {
+    echo "{\"promoteParam\":{\"_typeName\":\"PromoteParam\",\"isPlanned\":false,\"replicationGroupsToPromote\":[$(group "$1")]}}"
+}
+op "$T_ALICE" vp-prv0 PromoteReplicationGroup_Task "$(promote_body dg-prv0)" prv0
+refused prv0 vp-prv0 NoPermission
+assert_fault_ref "$WORK/prv0.body" "$WORK/prv0.hdr" NoPermission - Example.DR.Promote \
+    VasaProvider vp-prv0 "prv0: the fault names the deployment's privilege"
+op "$T_PAT" vp-prv1 PromoteReplicationGroup_Task "$(promote_body dg-prv1)" prv1
+forwarded prv1 vp-prv1
 
 check "a change window around now allows, one away from now refuses naming the window"
 op "$T_ALICE" vp-win PrepareFailoverReplicationGroup_Task "{\"groupId\":[$(group dg-win)]}" win
@@ -250,6 +267,8 @@ def one(moid, decision, reason=None, ticket=None, approver=None, window=None, n=
     if approver and approver not in (d.get("reason") or "") and decision == "deny":
         errs.append("%s: reason %r does not name approver %r" % (moid, d.get("reason"), approver))
 one("vp-off", "deny", "operation disabled")
+one("vp-prv0", "deny", "no role of 'alice' grants 'Example.DR.Promote'")
+one("vp-prv1", "allow", "granted by role 'promoter' in tenant 't1'")
 one("vp-win", "allow", window="now")
 one("vp-away", "deny", "outside change window away", window="away")
 one("vp-tenant", "deny", "outside change window away", window="away")

@@ -1299,7 +1299,8 @@ static void reads_change_control(void **state)
     sg_conf_t *c = load_ok(BASE "change_windows = ( { name = \"w\"; timezone = \"UTC\";\n"
                                 "  days = \"Sat\"; from = \"22:00\"; to = \"06:00\"; } );\n"
                                 "operations = ( { method = \"M\"; windows = \"w\";\n"
-                                "  ticket = \"^CHG[0-9]{7}$\"; ticket_header = \"X-Chg\"; } );\n"
+                                "  ticket = \"^CHG[0-9]{7}$\"; ticket_header = \"X-Chg\";\n"
+                                "  privilege = \"Custom.Failover\"; } );\n"
                                 "policy = { tenants = ( { name = \"t\"; windows = [\"w\"]; } );\n"
                                 "  approvers = ( { name = \"a\"; public_key = \"ed25519.pub\";\n"
                                 "                  tenants = \"t*\"; } ); };\n");
@@ -1313,6 +1314,7 @@ static void reads_change_control(void **state)
     assert_int_equal(c->operations[0].enabled, 1);
     assert_int_equal(c->operations[0].approval, 0);
     assert_int_equal(c->operations[0].force_approval, 0);
+    assert_string_equal(c->operations[0].privilege, "Custom.Failover");
     assert_non_null(c->operations[0].ticket_re);
     assert_null(c->policy.tenants[0].ticket_re);
     assert_int_equal(c->policy.max_approval_s, 3600);
@@ -1323,6 +1325,7 @@ static void reads_change_control(void **state)
     /* The built-in header is dropped anyway: not added a second time. */
     c = load_ok(BASE "operations = ( { method = \"M\"; ticket = \"x\"; } );\n");
     assert_string_equal(c->operations[0].ticket_header, "X-Change-Ticket");
+    assert_null(c->operations[0].privilege); /* the row's */
     assert_int_equal(c->routes.drop_headers.n, 0);
     sg_conf_unref(c);
 }
@@ -1365,6 +1368,9 @@ static void rejects_bad_change_control(void **state)
     expect_error(BASE "operations = ( { method = \"M\";\n"
                       "  ticket_header = \"X Chg\"; } );\n",
                  4, "'operations.ticket_header': 'X Chg' is not a header name");
+    expect_error(BASE "operations = ( { method = \"M\";\n"
+                      "  privilege = \"\"; } );\n",
+                 4, "'operations.privilege' must not be empty");
     expect_error(BASE "policy = { max_approval_s = 86401; };\n", 3,
                  "'policy.max_approval_s' must be between 1 and 86400");
     expect_error(BASE "policy = { approvers = ( { name = \"a\"; tenants = [\"t\"]; } ); };\n", 3,

@@ -16,7 +16,8 @@ static sg_policy_t *pol_m; /* three vCenters, tenants scoped on some of them */
     "            { name = \"dr-forcer\"; privileges = [\"StorageViews.ConfigureService\",\n"       \
     "                                                  \"SMS.ForceStop\"]; },\n"                   \
     "            { name = \"force-only\"; privileges = [\"SMS.ForceStop\"]; },\n"                  \
-    "            { name = \"nothing\"; privileges = []; } );\n"                                    \
+    "            { name = \"nothing\"; privileges = []; },\n"                                      \
+    "            { name = \"custom\"; privileges = [\"Custom.Failover\"]; } );\n"                 \
     "  tenants = ( { name = \"t1\"; providers = [\"vasa-1\"]; fault_domains = [\"fd-1\", "         \
     "\"fd-2*\"]; },\n"                                                                             \
     "              { name = \"t2\"; providers = [\"vasa-*\"]; fault_domains = [\"*\"]; },\n"       \
@@ -90,11 +91,12 @@ static const char *op_roles[] = {"dr-operator"};
 static const char *viewer_roles[] = {"dr-viewer"};
 static const char *forcer_roles[] = {"dr-forcer"};
 
-/* Decide for a request to UPSTREAM; returns the decision (reason copied out of the pool
- * into a static buffer). */
-static sg_pol_decision_t decide_on(const sg_policy_t *p, const char *upstream,
-                                   const sg_principal_t *who, int action, const char *provider,
-                                   const char *const *fds, size_t nfds, int force)
+/* Decide for a request to UPSTREAM whose operation needs PRIVILEGE (NULL: the action's);
+ * returns the decision (reason copied out of the pool into a static buffer). */
+static sg_pol_decision_t decide_priv(const sg_policy_t *p, const char *upstream,
+                                     const sg_principal_t *who, int action, const char *privilege,
+                                     const char *provider, const char *const *fds, size_t nfds,
+                                     int force)
 {
     static char reason[512];
     sg_str_t fd[16];
@@ -103,7 +105,8 @@ static sg_pol_decision_t decide_on(const sg_policy_t *p, const char *upstream,
                             .provider = S(provider),
                             .fault_domains = fd,
                             .nfault_domains = nfds,
-                            .force = force};
+                            .force = force,
+                            .privilege = privilege};
     sg_pol_decision_t d;
     sg_pool_t pool;
 
@@ -121,6 +124,13 @@ static sg_pol_decision_t decide_on(const sg_policy_t *p, const char *upstream,
         assert_non_null(d.privilege_id);
     sg_pool_dispose(&pool);
     return d;
+}
+
+static sg_pol_decision_t decide_on(const sg_policy_t *p, const char *upstream,
+                                   const sg_principal_t *who, int action, const char *provider,
+                                   const char *const *fds, size_t nfds, int force)
+{
+    return decide_priv(p, upstream, who, action, NULL, provider, fds, nfds, force);
 }
 
 /* The same on the one-vCenter gateway's upstream, "default". */
@@ -368,6 +378,58 @@ static void checks_privileges_before_tenants(void **state)
                 "no role of 'alice' grants 'StorageViews.ConfigureService'");
 }
 
+/* operations.privilege: a role must list exactly the deployment's name, for a change or a
+ * query alike; the row's own privilege no longer suffices. */
+static void allows_an_overridden_privilege_only_to_a_role_listing_it(void **state)
+{
+    const char *custom[] = {"nothing", "custom"}, *both[] = {"dr-operator", "custom"};
+    sg_principal_t w = principal("t1", custom, 2);
+    const char *fds[] = {"fd-1"};
+    sg_pol_decision_t d;
+
+    d = decide_priv(pol, "default", &w, SG_POL_GROUP_CHANGE, "Custom.Failover", "vasa-1", fds,
+                    1, 0);
+    assert_int_equal(d.allow, 1);
+    assert_string_equal(d.reason, "granted by role 'custom' in tenant 't1'");
+    d = decide_priv(pol, "default", &w, SG_POL_GROUP_QUERY, "Custom.Failover", "vasa-1", fds, 1,
+                    0);
+    assert_int_equal(d.allow, 1);
+    /* Without the override the same principal holds nothing. */
+    expect_deny(decide(pol, &w, SG_POL_GROUP_CHANGE, "vasa-1", fds, 1, 0),
+                "StorageViews.ConfigureService",
+                "no role of 'alice' grants 'StorageViews.ConfigureService'");
+    /* The scope still holds, and its deny names the overridden privilege. */
+    expect_deny(decide_priv(pol, "default", &w, SG_POL_GROUP_CHANGE, "Custom.Failover", "vasa-2",
+                            fds, 1, 0),
+                "Custom.Failover", "provider 'vasa-2' outside tenant 't1' on upstream 'default'");
+    w = principal("t1", both, 2);
+    d = decide_priv(pol, "default", &w, SG_POL_GROUP_CHANGE, "Custom.Failover", "vasa-1", fds,
+                    1, 0);
+    assert_string_equal(d.reason, "granted by role 'custom' in tenant 't1'");
+}
+
+static void denies_an_overridden_privilege_no_role_lists(void **state)
+{
+    const char *all[] = {"dr-forcer", "dr-viewer", "force-only", "unknown"};
+    sg_principal_t w = principal("t1", all, 4);
+    const char *fds[] = {"fd-1"};
+
+    /* The row's ConfigureService (or View for a query) is not the deployment's privilege. */
+    expect_deny(decide_priv(pol, "default", &w, SG_POL_GROUP_CHANGE, "Custom.Failover", "vasa-1",
+                            fds, 1, 0),
+                "Custom.Failover", "no role of 'alice' grants 'Custom.Failover'");
+    expect_deny(decide_priv(pol, "default", &w, SG_POL_GROUP_QUERY, "Custom.Failover", "vasa-1",
+                            fds, 1, 0),
+                "Custom.Failover", "no role of 'alice' grants 'Custom.Failover'");
+    /* Exactly the name: no prefix, no case folding. */
+    expect_deny(decide_priv(pol, "default", &w, SG_POL_GROUP_CHANGE, "custom.failover", "vasa-1",
+                            fds, 1, 0),
+                "custom.failover", "no role of 'alice' grants 'custom.failover'");
+    expect_deny(decide_priv(pol, "default", &w, SG_POL_GROUP_CHANGE, "Custom.Fail", "vasa-1",
+                            fds, 1, 0),
+                "Custom.Fail", "no role of 'alice' grants 'Custom.Fail'");
+}
+
 static void cuts_long_ids_in_the_reason(void **state)
 {
     sg_principal_t w = principal("t1", op_roles, 1);
@@ -529,6 +591,8 @@ int main(void)
         cmocka_unit_test(denies_every_fault_domain_for_a_tenant_without_any),
         cmocka_unit_test(denies_an_unknown_or_missing_tenant),
         cmocka_unit_test(checks_privileges_before_tenants),
+        cmocka_unit_test(allows_an_overridden_privilege_only_to_a_role_listing_it),
+        cmocka_unit_test(denies_an_overridden_privilege_no_role_lists),
         cmocka_unit_test(cuts_long_ids_in_the_reason),
         cmocka_unit_test(confines_a_tenant_to_the_upstreams_it_has_scopes_on),
         cmocka_unit_test(judges_each_upstream_by_its_own_scope),
