@@ -343,6 +343,37 @@ static int ck_server_names(ck_t *ck, const config_setting_t *s, sg_conf_listen_t
     return 0;
 }
 
+/* A certificate and its private key (keys GROUP.certificate and GROUP.private_key, settings
+ * CS and KS): both readable, and belonging together. The certificate into *out (the caller
+ * frees it) when out is not NULL. */
+static int ck_cert_pair(ck_t *ck, const config_setting_t *cs, const config_setting_t *ks,
+                        const char *group, const char *cert, const char *key, X509 **out)
+{
+    char ckey[64], kkey[64];
+    X509 *x = NULL;
+    EVP_PKEY *pkey = NULL;
+    int rc = -1;
+
+    snprintf(ckey, sizeof(ckey), "%s.certificate", group);
+    snprintf(kkey, sizeof(kkey), "%s.private_key", group);
+    if (ck_load_cert(ck, cs, ckey, cert, &x) != 0 ||
+        ck_load_private_key(ck, ks, kkey, key, &pkey) != 0)
+        goto out;
+    if (X509_check_private_key(x, pkey) != 1) {
+        ck_err(ck, ks, "'%s': '%s': does not match the certificate '%s'", kkey, key, cert);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc == 0 && out != NULL)
+        *out = x;
+    else
+        X509_free(x);
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+    return rc;
+}
+
 /* A listen element: its certificate, its private key, that they belong together, and the
  * names it answers for. */
 static int ck_listen(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k, void *obj)
@@ -352,25 +383,12 @@ static int ck_listen(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k
     const config_setting_t *cs = ck_member(tls, "certificate");
     const config_setting_t *ks = ck_member(tls, "private_key");
     X509 *x = NULL;
-    EVP_PKEY *pkey = NULL;
-    int rc = -1;
+    int rc;
 
-    if (ck_load_cert(ck, cs, "listen.tls.certificate", l->certificate, &x) != 0)
-        goto out;
-    if (ck_load_private_key(ck, ks, "listen.tls.private_key", l->private_key, &pkey) != 0)
-        goto out;
-    if (X509_check_private_key(x, pkey) != 1) {
-        ck_err(ck, ks, "'listen.tls.private_key': '%s': does not match the certificate '%s'",
-               l->private_key, l->certificate);
-        goto out;
-    }
-    if (ck_server_names(ck, s, l, x) != 0)
-        goto out;
-    rc = 0;
-out:
+    rc = ck_cert_pair(ck, cs, ks, "listen.tls", l->certificate, l->private_key, &x);
+    if (rc == 0)
+        rc = ck_server_names(ck, s, l, x);
     X509_free(x);
-    EVP_PKEY_free(pkey);
-    ERR_clear_error();
     return rc;
 }
 
@@ -380,9 +398,7 @@ static int ck_vhost(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k,
 {
     sg_conf_vhost_t *v = obj;
     const config_setting_t *cs = ck_member(s, "certificate"), *ks = ck_member(s, "private_key");
-    X509 *x = NULL;
-    EVP_PKEY *pkey = NULL;
-    int rc = -1;
+    int rc;
 
     (void)k;
     if (ck_names(ck, ck_member(s, "server_names"), "listen.vhosts.server_names",
@@ -393,19 +409,7 @@ static int ck_vhost(ck_t *ck, const config_setting_t *s, const sg_conf_key_t *k,
                       "'listen.vhosts': 'certificate' and 'private_key' go together");
     if (v->certificate == NULL)
         return 0;
-    if (ck_load_cert(ck, cs, "listen.vhosts.certificate", v->certificate, &x) != 0 ||
-        ck_load_private_key(ck, ks, "listen.vhosts.private_key", v->private_key, &pkey) != 0)
-        goto out;
-    if (X509_check_private_key(x, pkey) != 1) {
-        ck_err(ck, ks, "'listen.vhosts.private_key': '%s': does not match the certificate '%s'",
-               v->private_key, v->certificate);
-        goto out;
-    }
-    rc = 0;
-out:
-    X509_free(x);
-    EVP_PKEY_free(pkey);
-    ERR_clear_error();
+    rc = ck_cert_pair(ck, cs, ks, "listen.vhosts", v->certificate, v->private_key, NULL);
     return rc;
 }
 
