@@ -396,9 +396,11 @@ static int change_approval(sg_req_t *r, const change_gen_t *cg, const sg_stopreq
                                 .now = now,
                                 .max_s = cg->max_approval_s,
                                 .leeway_s = CHANGE_LEEWAY_S,
-                                /* A rehearsal (X-Dry-Run) checks everything but does not
-                                 * use the statement up: the real request follows. */
-                                .jtis = r->dry_run ? NULL : &change_jtis};
+                                .jtis = &change_jtis,
+                                /* A rehearsal (X-Dry-Run) checks everything, a used jti
+                                 * too, but does not use the statement up: the real
+                                 * request follows. */
+                                .dry_run = r->dry_run};
     rv = sg_approval_verify(cg->approvers, h->value.p, h->value.n, &chk, &out, &why);
     if (rv == SG_ENOMEM)
         return SG_ENOMEM;

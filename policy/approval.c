@@ -313,20 +313,30 @@ static void approval_jtis_expire(sg_approval_jtis_t *c, long long now)
             i++;
 }
 
-int sg_approval_jtis_use(sg_approval_jtis_t *c, const char *approver, const char *jti,
-                         size_t jti_len, long long until, long long now)
+/* The cache's key of (approver, jti): SG_OK, SG_ERR (longer than any statement holds) or
+ * SG_ENOMEM. */
+static int approval_jti_id(const char *approver, const char *jti, size_t jti_len,
+                           unsigned char id[32])
 {
-    unsigned char key[SG_APPROVAL_NAME_MAX + 1 + SG_APPROVAL_JTI_MAX], id[32];
+    unsigned char key[SG_APPROVAL_NAME_MAX + 1 + SG_APPROVAL_JTI_MAX];
     size_t an = strlen(approver);
-    int rc = SG_OK;
 
     if (an > SG_APPROVAL_NAME_MAX || jti_len > SG_APPROVAL_JTI_MAX)
         return SG_ERR; /* never issued: approval.h bounds both */
     memcpy(key, approver, an);
     key[an] = '\0'; /* names hold no NUL: ("a", "bc") and ("ab", "c") differ */
     memcpy(key + an + 1, jti, jti_len);
-    if (sg__pol_sha256(key, an + 1 + jti_len, id) != 0)
-        return SG_ENOMEM;
+    return sg__pol_sha256(key, an + 1 + jti_len, id) != 0 ? SG_ENOMEM : SG_OK;
+}
+
+int sg_approval_jtis_use(sg_approval_jtis_t *c, const char *approver, const char *jti,
+                         size_t jti_len, long long until, long long now)
+{
+    unsigned char id[32];
+    int rc = approval_jti_id(approver, jti, jti_len, id);
+
+    if (rc != SG_OK)
+        return rc;
     pthread_mutex_lock(&c->lock);
     approval_jtis_expire(c, now);
     for (size_t i = 0; i < c->n; i++)
@@ -341,6 +351,23 @@ int sg_approval_jtis_use(sg_approval_jtis_t *c, const char *approver, const char
     memcpy(c->v[c->n].id, id, sizeof(id));
     c->v[c->n++].until = until;
 out:
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int sg_approval_jtis_seen(sg_approval_jtis_t *c, const char *approver, const char *jti,
+                          size_t jti_len, long long now)
+{
+    unsigned char id[32];
+    int rc = approval_jti_id(approver, jti, jti_len, id);
+
+    if (rc != SG_OK)
+        return rc;
+    /* Nothing is dropped here: an entry whose time has come is only not counted. */
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n && rc == SG_OK; i++)
+        if (c->v[i].until > now && memcmp(c->v[i].id, id, sizeof(id)) == 0)
+            rc = SG_ERR;
     pthread_mutex_unlock(&c->lock);
     return rc;
 }
@@ -507,9 +534,12 @@ static int approval_claims(const approval_approver_t *ap, const sg_json_t *c,
     }
     if (chk->jtis == NULL)
         return SG_OK;
-    /* Kept until no clock within the leeway would accept the statement again. */
-    rc = sg_approval_jtis_use(chk->jtis, ap->key.kid, jti->str.p, jti->str.n,
-                              out->exp + 1 + leeway, now);
+    /* Kept until no clock within the leeway would accept the statement again. A dry run
+     * only looks: it tells whether the real request would be refused as a replay. */
+    rc = chk->dry_run ? sg_approval_jtis_seen(chk->jtis, ap->key.kid, jti->str.p, jti->str.n,
+                                              now)
+                      : sg_approval_jtis_use(chk->jtis, ap->key.kid, jti->str.p, jti->str.n,
+                                             out->exp + 1 + leeway, now);
     if (rc == SG_ENOMEM) {
         *reason = "out of memory";
         return SG_ENOMEM;

@@ -125,6 +125,13 @@ void sg_approval_jtis_dispose(sg_approval_jtis_t *c);
  */
 int sg_approval_jtis_use(sg_approval_jtis_t *c, const char *approver, const char *jti,
                          size_t jti_len, long long until, long long now);
+/*
+ * Whether (approver, jti) is recorded and live at now, without recording or dropping
+ * anything: SG_ERR when it is (the statement would be a replay), SG_OK when not,
+ * SG_ENOMEM. A dry run asks this; the real request then calls sg_approval_jtis_use().
+ */
+int sg_approval_jtis_seen(sg_approval_jtis_t *c, const char *approver, const char *jti,
+                          size_t jti_len, long long now);
 /* Live entries (for metrics and tests). */
 size_t sg_approval_jtis_count(sg_approval_jtis_t *c);
 
@@ -139,6 +146,8 @@ typedef struct {
     long long max_s;             /* exp may be at most now + max_s (+ leeway) */
     long long leeway_s;          /* clock skew allowed on exp and iat */
     sg_approval_jtis_t *jtis;    /* the replay cache; NULL: not checked (tests, tools) */
+    int dry_run;                 /* 1: jtis is only looked up (sg_approval_jtis_seen), a
+                                  * used jti refused, a new one left unused */
 } sg_approval_check_t;
 
 /* What a valid statement said. */
@@ -158,7 +167,7 @@ typedef struct {
  * mismatch"), the tenant ("approver may not approve for the tenant"), the requester
  * ("approval by the requester"), and last the replay cache, so that only a statement
  * valid in every other way uses up its jti ("approval replayed", "approval replay cache
- * full").
+ * full"; a dry run looks the jti up only, so "approval replayed" alone).
  *
  * Returns SG_OK (out filled, *reason NULL), SG_ERR (refused: *reason a static message;
  * out->approver set when the signer was identified) or SG_ENOMEM. Leaves OpenSSL's error

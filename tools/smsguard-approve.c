@@ -7,9 +7,11 @@
  *   smsguard-approve --digest|--canonical --upstream NAME [--ticket T] PATH [BODYFILE|-]
  *   smsguard-approve --version | --help
  *
- * The path and the body go through the gateway's own code (filters/canon.c, then
- * filters/stopreq.c), so what is signed is what the gateway will compute from the same
- * request, and a request the gateway would refuse is refused here with the same fault.
+ * The path and the body go through the gateway's own code (filters/canon.c, the row of
+ * filters/ops.c for the path's method, filters/stopreq.c with that row's schema, then
+ * filters/flt_change.c's sg_change_approval_op()), so what is signed is what the gateway
+ * will compute from the same request, and a request the gateway would refuse is refused
+ * here with the same fault.
  *
  * Exit codes: 0 the statement (or digest, or canonical text) on stdout; 1 the request is
  * not one the gateway would accept (the reason on stderr); 2 usage, key or I/O error.
@@ -32,6 +34,7 @@
 #include "base/base.h"
 #include "filters/canon.h"
 #include "filters/flt_change.h"
+#include "filters/ops.h"
 #include "filters/stopreq.h"
 #include "policy/approval.h"
 
@@ -43,7 +46,6 @@
 #define APPROVE_KEY_MAX (1u << 20)
 #define APPROVE_EXPIRES_DEFAULT 3600      /* the gateway's max_approval_s may be shorter */
 #define APPROVE_EXPIRES_MAX (366LL * 86400)
-#define APPROVE_STOP_METHOD "TestFailoverReplicationGroupStop_Task"
 
 enum { OUT_JWS, OUT_DIGEST, OUT_CANONICAL };
 
@@ -184,6 +186,7 @@ static int parse_request(sg_pool_t *pool, const approve_args_t *a, const sg_buf_
     sg_canon_t canon;
     sg_stopreq_t req;
     sg_stopreq_fault_t fault;
+    const sg_op_t *row;
     const char *why = NULL;
     int rc;
 
@@ -192,14 +195,15 @@ static int parse_request(sg_pool_t *pool, const approve_args_t *a, const sg_buf_
         return die(2, "out of memory");
     if (rc != 0)
         return die(1, "%s: refused by the gateway: %s", a->path, why);
-    /* The operation table brings the other guarded methods; until then the stop call is
-     * the one operation whose body the gateway reads. */
-    if (canon.route != SG_ROUTE_STOP_TEST)
-        return die(1, "%s: not an operation that takes an approval (only "
-                      "/sdk/vim25/{release}/sms/VasaProvider/{moId}/" APPROVE_STOP_METHOD ")",
+    /* Every row of the operation table (filters/ops.c) is one the gateway may require an
+     * approval for; its schema is the one the gateway checks the body against. */
+    if ((row = sg_op_of_route(canon.route)) == NULL)
+        return die(1, "%s: not an operation that takes an approval (a VasaProvider method of "
+                      "the replication family, /sdk/vim25/{release}/sms/VasaProvider/{moId}/"
+                      "{method})",
                    a->path);
-    rc = sg_stopreq_parse(pool, sg_buf_head(body), sg_buf_avail(body), &canon.moid, &req,
-                          &fault);
+    rc = sg_stopreq_parse_op(pool, row, sg_buf_head(body), sg_buf_avail(body), &canon.moid,
+                             &req, &fault);
     if (rc == -2)
         return die(2, "out of memory");
     if (rc != 0)

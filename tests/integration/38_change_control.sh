@@ -16,9 +16,13 @@
 #   - four-eyes approvals (stop call, approval = true), statements made with
 #     build/smsguard-approve and generated Ed25519 keys (and, for the expiry cases, with
 #     openssl signing a statement of the documented form): a valid one rehearsed with
-#     X-Dry-Run is not used up, then forwarded once, replayed refused; expired, exp too far, another group set, self-approval (the
-#     approver is the requester), an approver not for the requester's tenant, a forged one
-#     (kid carol, signed by another key), none at all: refused with NoPermission;
+#     X-Dry-Run is not used up, then forwarded once, replayed refused; expired, exp too
+#     far, another group set, self-approval (the approver is the requester), an approver
+#     not for the requester's tenant, a forged one (kid carol, signed by another key), none
+#     at all: refused with NoPermission;
+#   - approval = true on FailoverReplicationGroup_Task (groups inside failoverParam): none
+#     refused; the tool's statement forwarded once; a dry run after that use refused as a
+#     replay, nothing forwarded;
 #   - every refusal leaves nothing at the simulator and a deny decision record whose reason
 #     says why and whose "approver" names the signer; the allowed requests' records carry
 #     "ticket", "approver" and "window"; the access log carries the ticket; the change
@@ -86,7 +90,8 @@ operations = (
   { method = \"PromoteReplicationGroup_Task\"; privilege = \"Example.DR.Promote\"; },
   { method = \"PrepareFailoverReplicationGroup_Task\"; windows = [\"now\"]; },
   { method = \"SyncReplicationGroup_Task\"; windows = [\"away\"]; },
-  { method = \"TestFailoverReplicationGroupStop_Task\"; ticket = \"^CHG[0-9]{7}\$\"; approval = true; }
+  { method = \"TestFailoverReplicationGroupStop_Task\"; ticket = \"^CHG[0-9]{7}\$\"; approval = true; },
+  { method = \"FailoverReplicationGroup_Task\"; approval = true; }
 );"
 GUARD_SETTINGS=("policy=$POLICY" "extra=$CHANGE" "access=$ACCESS")
 start_all
@@ -178,6 +183,29 @@ op "$T_ALICE" vp-ok TestFailoverReplicationGroupStop_Task "$(stop_body vp-ok)" r
 assert_eq 500 "$REQ_CODE" "replay: status"
 assert_vim_fault "$WORK/replay.body" "$WORK/replay.hdr" NoPermission replay
 cmp -s "$SIM_RECORD" "$WORK/before-replay" || fail "the replayed request reached the simulator"
+
+check "approval = true on another operation: a failover approved with smsguard-approve, once"
+# The groups are inside failoverParam; the tool reads them where the gateway does. No
+# ticket is required for this operation, but the one given is bound.
+FO_BODY="{\"failoverParam\":{\"_typeName\":\"FailoverParam\",\"isPlanned\":true,\"checkOnly\":false,\"replicationGroupsToFailover\":[{\"groupId\":$(group dg-fo)}]}}"
+printf '%s' "$FO_BODY" >"$WORK/fo.json"
+FO_JWS=$("$APPROVE" --key "$WORK/carol.key" --name carol --upstream default --ticket CHG0000002 \
+    --expires-in 300 "$(path vp-fo FailoverReplicationGroup_Task)" "$WORK/fo.json") ||
+    fail "smsguard-approve for the failover exited $?"
+op "$T_ALICE" vp-fo FailoverReplicationGroup_Task "$FO_BODY" fo-none -H 'X-Change-Ticket: CHG0000002'
+refused fo-none vp-fo NoPermission
+op "$T_ALICE" vp-fo FailoverReplicationGroup_Task "$FO_BODY" fo \
+    -H 'X-Change-Ticket: CHG0000002' -H "X-Change-Approval: $FO_JWS"
+forwarded fo vp-fo
+assert_eq 1 "$(record_grep /vp-fo/ | wc -l)" "fo: requests of vp-fo at the simulator"
+# A rehearsal of the used statement says what the real request would get: a replay.
+cp "$SIM_RECORD" "$WORK/before-fo-dry"
+op "$T_ALICE" vp-fo FailoverReplicationGroup_Task "$FO_BODY" fo-dry \
+    -H 'X-Change-Ticket: CHG0000002' -H "X-Change-Approval: $FO_JWS" -H 'X-Dry-Run: true'
+assert_eq 500 "$REQ_CODE" "fo-dry: status"
+assert_vim_fault "$WORK/fo-dry.body" "$WORK/fo-dry.hdr" NoPermission fo-dry
+assert_contains "$(json_eval "$WORK/fo-dry.body" 'd["faultstring"]')" "approval replayed" "fo-dry: message"
+cmp -s "$SIM_RECORD" "$WORK/before-fo-dry" || fail "the dry run reached the simulator"
 
 check "expired, too far, another group set, self-approved, wrong tenant, forged, missing: refused"
 # A statement of the documented form signed with openssl: for the expiry cases, which
@@ -287,6 +315,13 @@ if len(d) == 2:
     dec["vp-ok"] = d[:1]
     one("vp-ok", "allow", ticket="CHG0000001", approver="carol")
 one("vp-os", "allow", ticket="CHG0000001", approver="carol")
+fo = [(r.get("decision"), r.get("dry_run"), r.get("approver"), r.get("ticket"),
+       "approval replayed" in (r.get("reason") or ""), "approval missing" in (r.get("reason") or ""))
+      for r in dec.get("vp-fo", [])]
+if fo != [("deny", False, None, "CHG0000002", False, True),
+          ("allow", False, "carol", "CHG0000002", False, False),
+          ("deny", True, "carol", "CHG0000002", True, False)]:
+    errs.append("vp-fo (missing, allowed, dry-run replay): %r" % fo)
 one("vp-dave", "allow", ticket="CHG0000001", approver="dave")
 for a in sys.argv[4:]:
     name, why, who = a.split("=")

@@ -8,9 +8,11 @@
 # compared with a Python reimplementation of the canonical form documented in approval.h
 # and smsguard-approve(1): the body's escapes resolved, repeated groups once, sorted; ids
 # holding "/" kept apart by the lengths. Each bound part (group set, force, ticket,
-# upstream) changes the digest. Requests the gateway would refuse (a body that is not a
-# stop body, a path that is not the stop call, a refused spelling) exit 1 and print
-# nothing; usage errors and keys of the wrong type exit 2.
+# upstream, method) changes the digest. Other rows of the operation table (a failover with
+# its groups inside failoverParam, a sync with pitName) are read with their own schema and
+# give the same form, force false. Requests the gateway would refuse (a body that is not
+# the operation's, a path that is no operation of the table, a refused spelling) exit 1
+# and print nothing; usage errors and keys of the wrong type exit 2.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 APPROVE=${SMSGUARD_APPROVE:-$SG_SOURCE_DIR/build/smsguard-approve}
@@ -46,14 +48,20 @@ def canonical(upstream, path, body, ticket):
     assert parts[:3] == ["", "sdk", "vim25"] and parts[4:6] == ["sms", "VasaProvider"], path
     release, moid, method = parts[3], parts[6], parts[7]
     b = json.loads(body)
+    # Where each operation's body names its groups (smsguard-approve(1), filters/ops.c).
+    if method == "FailoverReplicationGroup_Task":
+        groups = [d["groupId"] for d in b["failoverParam"]["replicationGroupsToFailover"]]
+    else:
+        groups = b["groupId"]
     pairs = sorted(set((g["faultDomainId"]["id"].encode(), g["deviceGroupId"]["id"].encode())
-                       for g in b["groupId"]))
+                       for g in groups))
     def f(k, v):
         v = v.encode() if isinstance(v, str) else v
         return k.encode() + b":" + str(len(v)).encode() + b":" + v + b"\n"
     t = b"smsguard-approval-v1\n" + f("upstream", upstream) + f("release", release)
     t += f("provider", moid) + f("method", method)
-    t += b"force:" + (b"true" if b["force"] else b"false") + b"\n" + f("ticket", ticket or "")
+    # Only the stop call has a force; for the others it is false.
+    t += b"force:" + (b"true" if b.get("force") else b"false") + b"\n" + f("ticket", ticket or "")
     t += b"groups:" + str(len(pairs)).encode() + b"\n"
     for fd, dg in pairs:
         t += b"group:" + str(len(fd)).encode() + b":" + fd + b"/" + str(len(dg)).encode() + b":" + dg + b"\n"
@@ -173,6 +181,46 @@ assert_ne "$DIG" "$(approve --digest --upstream vc-west --ticket CHG-1 "$P" "$WO
 assert_eq "$(python3 "$WORK/approval.py" digest vc-east "$P" "$WORK/noforce.json" "")" \
     "$(approve --digest --upstream vc-east "$P" "$WORK/noforce.json")" "no ticket, no force"
 
+check "other operations of the table: their own body, the same canonical form"
+V=/sdk/vim25/8.0.1.0/sms/VasaProvider/vasa-1
+# A failover names its groups inside failoverParam (ReplicationGroupData.groupId), a sync at
+# the root next to pitName; neither has a force.
+cat >"$WORK/failover.json" <<'JSON'
+{"_typeName":"FailoverReplicationGroupRequestType",
+ "failoverParam":{"_typeName":"FailoverParam","isPlanned":true,"checkOnly":false,
+  "replicationGroupsToFailover":[
+   {"groupId":{"faultDomainId":{"id":"fd-9"},"deviceGroupId":{"id":"dg-2"}}},
+   {"groupId":{"faultDomainId":{"id":"fd-1"},"deviceGroupId":{"id":"dg\u002f3"}},
+    "pitId":{"id":"pit-7"}},
+   {"groupId":{"faultDomainId":{"id":"fd-9"},"deviceGroupId":{"id":"dg-2"}}}]}}
+JSON
+cat >"$WORK/sync.json" <<'JSON'
+{"groupId":[{"faultDomainId":{"id":"fd-2"},"deviceGroupId":{"id":"dg-1"}},
+ {"faultDomainId":{"id":"fd-1"},"deviceGroupId":{"id":"dg-1"}}],"pitName":"before-upgrade"}
+JSON
+for c in "FailoverReplicationGroup_Task:failover.json:2" "SyncReplicationGroup_Task:sync.json:2"; do
+    IFS=: read -r m f n <<<"$c"
+    approve --canonical --upstream vc-east --ticket CHG-9 "$V/$m" "$WORK/$f" >"$WORK/canon.c" ||
+        fail "--canonical for $m exited $?"
+    python3 "$WORK/approval.py" canonical vc-east "$V/$m" "$WORK/$f" CHG-9 >"$WORK/canon.py"
+    cmp "$WORK/canon.c" "$WORK/canon.py" || { diff "$WORK/canon.c" "$WORK/canon.py" >&2; fail "$m: canonical texts differ"; }
+    assert_contains "$(cat "$WORK/canon.c")" "method:${#m}:$m" "$m: method line"
+    assert_contains "$(cat "$WORK/canon.c")" "force:false" "$m: force line"
+    assert_eq "$n" "$(grep -c '^group:' "$WORK/canon.c")" "$m: group lines"
+    d=$(approve --digest --upstream vc-east --ticket CHG-9 "$V/$m" "$WORK/$f")
+    assert_eq "$(python3 "$WORK/approval.py" digest vc-east "$V/$m" "$WORK/$f" CHG-9)" "$d" \
+        "$m: digest against Python"
+    echo "   $m $d"
+    JWS=$(approve --key "$WORK/ed.key" --name alice --upstream vc-east --ticket CHG-9 \
+        --jti "$m" "$V/$m" "$WORK/$f")
+    python3 "$WORK/approval.py" check "$JWS" EdDSA alice "$WORK/ed.pub" "$d" 3600 "$m" "$WORK" \
+        >/dev/null || fail "$m: the statement does not check out"
+done
+# The method is bound: the same groups under another method are another digest.
+assert_ne "$(approve --digest --upstream vc-east "$V/SyncReplicationGroup_Task" "$WORK/sync.json")" \
+    "$(approve --digest --upstream vc-east "$V/ReverseReplicateGroup_Task" - <<<'{"groupId":[{"faultDomainId":{"id":"fd-2"},"deviceGroupId":{"id":"dg-1"}},{"faultDomainId":{"id":"fd-1"},"deviceGroupId":{"id":"dg-1"}}]}')" \
+    "sync and reverse of the same groups"
+
 check "an Ed25519 statement verifies outside smsguard"
 JWS=$(approve --key "$WORK/ed.key" --name alice --upstream vc-east --ticket CHG-1 \
     --expires-in 1800 --jti change-42 "$P" "$WORK/body.json")
@@ -194,7 +242,11 @@ check "requests the gateway would refuse: exit 1, nothing on stdout"
 echo '{"groupId":[],"force":false}' >"$WORK/empty.json"
 echo '{"groupId":[{"faultDomainId":{"id":"f"},"deviceGroupId":{"id":"d"}}],"force":false,"x":1}' >"$WORK/extra.json"
 for c in "$P $WORK/empty.json:groupId" "$P $WORK/extra.json:x" \
-    "/sdk/vim25/8.0.1.0/sms/VasaProvider/vasa-1/QueryReplicationGroup $WORK/body.json:not an operation" \
+    "/sdk/vim25/8.0.1.0/sms/VasaProvider/vasa-1/QueryReplicationGroup $WORK/body.json:force: Unknown member" \
+    "/sdk/vim25/8.0.1.0/sms/VasaProvider/vasa-1/SyncReplicationGroup_Task $WORK/body.json:force: Unknown member" \
+    "/sdk/vim25/8.0.1.0/sms/VasaProvider/vasa-1/FailoverReplicationGroup_Task $WORK/sync.json:groupId: Unknown member" \
+    "/sdk/vim25/8.0.1.0/sms/SmsTask/task-1/QuerySmsTaskInfo $WORK/body.json:not an operation" \
+    "/sdk/vim25/8.0.1.0/sms/VasaProvider/vasa-1/QueryProviderInfo $WORK/body.json:not an operation" \
     "/sdk/vim25/8.0.1.0/sms/VasaProvider/vasa-1/../x/TestFailoverReplicationGroupStop_Task $WORK/body.json:refused"; do
     rc=0
     # shellcheck disable=SC2086

@@ -470,6 +470,47 @@ static void replay_cache_is_bounded_and_expires(void **state)
     sg_approval_jtis_dispose(&c);
 }
 
+static void replay_lookup_records_nothing(void **state)
+{
+    sg_approval_jtis_t c;
+
+    assert_int_equal(sg_approval_jtis_init(&c, 1), SG_OK);
+    assert_int_equal(sg_approval_jtis_seen(&c, "alice", "a", 1, 10), SG_OK);
+    assert_int_equal(sg_approval_jtis_count(&c), 0);
+    assert_int_equal(sg_approval_jtis_use(&c, "alice", "a", 1, 100, 10), SG_OK);
+    assert_int_equal(sg_approval_jtis_seen(&c, "alice", "a", 1, 99), SG_ERR);
+    assert_int_equal(sg_approval_jtis_seen(&c, "bob", "a", 1, 99), SG_OK);
+    assert_int_equal(sg_approval_jtis_seen(&c, "alice", "b", 1, 99), SG_OK);
+    assert_int_equal(sg_approval_jtis_count(&c), 1);
+    /* At 100 the entry is past its time: not seen, and still not dropped by a lookup. */
+    assert_int_equal(sg_approval_jtis_seen(&c, "alice", "a", 1, 100), SG_OK);
+    assert_int_equal(c.n, 1);
+    sg_approval_jtis_dispose(&c);
+}
+
+static void dry_run_refuses_a_used_jti_and_uses_none(void **state)
+{
+    sg_approval_jtis_t jtis;
+    sg_approval_check_t chk = check_base();
+
+    assert_int_equal(sg_approval_jtis_init(&jtis, 16), SG_OK);
+    chk.jtis = &jtis;
+    chk.dry_run = 1;
+    /* Rehearsed twice, still unused; then used for real; then a rehearsal says replay. */
+    assert_string_equal(verdict(alice(NOW, NOW + 600, "j1"), &chk), "ok");
+    assert_string_equal(verdict(alice(NOW, NOW + 600, "j1"), &chk), "ok");
+    assert_int_equal(sg_approval_jtis_count(&jtis), 0);
+    chk.dry_run = 0;
+    assert_string_equal(verdict(alice(NOW, NOW + 600, "j1"), &chk), "ok");
+    chk.dry_run = 1;
+    assert_string_equal(verdict(alice(NOW, NOW + 600, "j1"), &chk), "approval replayed");
+    /* A statement wrong in another way is refused for that, before the cache is asked. */
+    chk.requester = "alice";
+    assert_string_equal(verdict(alice(NOW, NOW + 600, "j1"), &chk), "approval by the requester");
+    assert_int_equal(sg_approval_jtis_count(&jtis), 1);
+    sg_approval_jtis_dispose(&jtis);
+}
+
 static void refuses_when_the_replay_cache_is_full(void **state)
 {
     sg_approval_jtis_t jtis;
@@ -617,6 +658,8 @@ int main(void)
         cmocka_unit_test(refuses_tenants_and_self_approval),
         cmocka_unit_test(refuses_a_replayed_jti),
         cmocka_unit_test(replay_cache_is_bounded_and_expires),
+        cmocka_unit_test(replay_lookup_records_nothing),
+        cmocka_unit_test(dry_run_refuses_a_used_jti_and_uses_none),
         cmocka_unit_test(refuses_when_the_replay_cache_is_full),
         cmocka_unit_test(refuses_malformed_statements),
         cmocka_unit_test(leaves_no_openssl_error_behind),
