@@ -521,8 +521,8 @@ static size_t rp_width(const char *s)
 }
 
 /* s as a table cell: the log escaper's form (base/str.h sg_log_escape: control and bidi
- * characters as \uXXXX, invalid UTF-8 as \ufffd, '\\' as \\), so that no value can break a
- * row or reorder what a terminal shows; "-" for NULL. */
+ * characters as \u and four hex digits, invalid UTF-8 as \ufffd, '\\' as \\), so that no
+ * value can break a row or reorder what a terminal shows; "-" for NULL. */
 static const char *rp_cell(rp_report_t *rp, const char *s)
 {
     size_t n, room;
