@@ -4,6 +4,8 @@
  */
 #include "base/str.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -224,4 +226,16 @@ size_t sg_log_escape(char *o, size_t room, const char *s, size_t n)
         p += k;
     }
     return used;
+}
+
+int sg_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return SG_ERR;
 }

@@ -94,4 +94,9 @@ int sg_buf_json_str(sg_buf_t *b, const char *s, size_t n);
 /* The same for a NUL-terminated string or NULL. */
 int sg_buf_json_cstr(sg_buf_t *b, const char *s);
 
+/* An error message for a caller's buffer: fmt into err (truncated to errlen; nothing when err
+ * is NULL or errlen 0). Returns SG_ERR, so that a check can end with "return sg_errf(...)". */
+__attribute__((format(printf, 3, 4))) int sg_errf(char *err, size_t errlen, const char *fmt,
+                                                  ...);
+
 #endif

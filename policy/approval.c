@@ -161,19 +161,6 @@ void sg_approvers_free(sg_approvers_t *a)
     free(a);
 }
 
-__attribute__((format(printf, 3, 4))) static int approval_err(char *err, size_t errlen,
-                                                              const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* 1 when s[0, n) holds no byte below 0x20 and no DEL: names and jtis go to audit records. */
 static int approval_printable(const char *s, size_t n)
 {
@@ -239,16 +226,16 @@ int sg_approvers_add(sg_approvers_t *a, const char *name, const char *pem, size_
     size_t len = strlen(name);
 
     if (len == 0 || len > SG_APPROVAL_NAME_MAX || !approval_printable(name, len))
-        return approval_err(err, errlen, "approver name must be 1 to %d printable bytes",
+        return sg_errf(err, errlen, "approver name must be 1 to %d printable bytes",
                             SG_APPROVAL_NAME_MAX);
     if (approval_find(a, name, len) != NULL)
-        return approval_err(err, errlen, "approver '%s': named twice", name);
+        return sg_errf(err, errlen, "approver '%s': named twice", name);
     if (ntenants == 0)
-        return approval_err(err, errlen, "approver '%s': no tenants", name);
+        return sg_errf(err, errlen, "approver '%s': no tenants", name);
     ap.key.pkey = approval_load_key(pem, n, &ap.key.alg, &why);
     ERR_clear_error(); /* the caller reports through err, not the OpenSSL queue */
     if (ap.key.pkey == NULL)
-        return approval_err(err, errlen, "approver '%s': %s", name, why);
+        return sg_errf(err, errlen, "approver '%s': %s", name, why);
     ap.key.kid = strdup(name);
     ap.tenants = calloc(ntenants, sizeof(*ap.tenants));
     if (ap.key.kid == NULL || ap.tenants == NULL)
@@ -264,7 +251,7 @@ int sg_approvers_add(sg_approvers_t *a, const char *name, const char *pem, size_
     return 0;
 nomem:
     approval_approver_dispose(&ap);
-    return approval_err(err, errlen, "approver '%s': out of memory", name);
+    return sg_errf(err, errlen, "approver '%s': out of memory", name);
 }
 
 static int approval_may_approve(const approval_approver_t *ap, const char *tenant)

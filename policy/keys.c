@@ -22,19 +22,6 @@
 #define KEYS_FILE_MAX (1u << 20) /* no PEM public key or HMAC secret is near 1 MiB */
 #define KEYS_SECRET_MIN 32       /* RFC 7518 3.2: an HS256 key has at least 256 bits */
 
-__attribute__((format(printf, 3, 4))) static int keys_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* Load and check the key of one policy.jwt.keys element. */
 static int keys_load_one(const sg_conf_jwt_key_t *ck, sg_pol_key_t *k, char *err, size_t errlen)
 {
@@ -48,16 +35,16 @@ static int keys_load_one(const sg_conf_jwt_key_t *ck, sg_pol_key_t *k, char *err
     k->kid = ck->kid;
     k->alg = ck->alg;
     if (path == NULL || path[0] == '\0')
-        return keys_err(err, errlen, "'policy.jwt.keys' kid '%s': no %s", ck->kid,
+        return sg_errf(err, errlen, "'policy.jwt.keys' kid '%s': no %s", ck->kid,
                         ck->alg == SG_JWT_HS256 ? "secret_file" : "public_key");
     if (sg_file_read(&f, path, KEYS_FILE_MAX, SG_FILE_SECRET, &why) != SG_OK) {
-        keys_err(err, errlen, "'policy.jwt.keys' kid '%s': '%s': %s", ck->kid, path, why);
+        sg_errf(err, errlen, "'policy.jwt.keys' kid '%s': '%s': %s", ck->kid, path, why);
         goto out;
     }
     if (ck->alg == SG_JWT_HS256) {
         /* A short HMAC key can be brute-forced offline from one token (RFC 7518 3.2). */
         if (f.len < KEYS_SECRET_MIN) {
-            keys_err(err, errlen, "'policy.jwt.keys' kid '%s': '%s': shorter than %d bytes",
+            sg_errf(err, errlen, "'policy.jwt.keys' kid '%s': '%s': shorter than %d bytes",
                      ck->kid, path, KEYS_SECRET_MIN);
             goto out;
         }
@@ -69,12 +56,12 @@ static int keys_load_one(const sg_conf_jwt_key_t *ck, sg_pol_key_t *k, char *err
     }
     bio = BIO_new_mem_buf(f.data, (int)f.len);
     if (bio == NULL) {
-        keys_err(err, errlen, "'policy.jwt.keys' kid '%s': out of memory", ck->kid);
+        sg_errf(err, errlen, "'policy.jwt.keys' kid '%s': out of memory", ck->kid);
         goto out;
     }
     pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     if (pkey == NULL) {
-        keys_err(err, errlen, "'policy.jwt.keys' kid '%s': '%s': not a PEM public key", ck->kid,
+        sg_errf(err, errlen, "'policy.jwt.keys' kid '%s': '%s': not a PEM public key", ck->kid,
                  path);
         goto out;
     }
@@ -101,7 +88,7 @@ static int keys_load_one(const sg_conf_jwt_key_t *ck, sg_pol_key_t *k, char *err
         EVP_MD_CTX_free(ctx);
     }
     if (why != NULL) {
-        keys_err(err, errlen, "'policy.jwt.keys' kid '%s': '%s': %s", ck->kid, path, why);
+        sg_errf(err, errlen, "'policy.jwt.keys' kid '%s': '%s': %s", ck->kid, path, why);
         goto out;
     }
     k->pkey = pkey;
@@ -156,10 +143,10 @@ int sg_policy_new(const sg_conf_t *conf, sg_policy_t **out, char *err, size_t er
 
     *out = NULL;
     if (conf == NULL)
-        return keys_err(err, errlen, "'policy': no configuration");
+        return sg_errf(err, errlen, "'policy': no configuration");
     p = calloc(1, sizeof(*p));
     if (p == NULL)
-        return keys_err(err, errlen, "'policy': out of memory");
+        return sg_errf(err, errlen, "'policy': out of memory");
     /* The configuration is immutable and refcounted; the cast only takes a reference. */
     p->conf = sg_conf_ref((sg_conf_t *)conf);
     p->tokens = conf->policy.tokens;
@@ -174,7 +161,7 @@ int sg_policy_new(const sg_conf_t *conf, sg_policy_t **out, char *err, size_t er
     if (p->jwt_enabled && conf->policy.jwt.nkeys > 0) {
         p->keys = calloc(conf->policy.jwt.nkeys, sizeof(*p->keys));
         if (p->keys == NULL) {
-            keys_err(err, errlen, "'policy': out of memory");
+            sg_errf(err, errlen, "'policy': out of memory");
             goto fail;
         }
         for (i = 0; i < conf->policy.jwt.nkeys; i++) {
@@ -186,7 +173,7 @@ int sg_policy_new(const sg_conf_t *conf, sg_policy_t **out, char *err, size_t er
         for (i = 1; i < p->nkeys; i++)
             if (strcmp(p->keys[i - 1].kid, p->keys[i].kid) == 0) {
                 /* Two keys for one kid would make the choice depend on the token. */
-                keys_err(err, errlen, "'policy.jwt.keys' kid '%s': duplicate kid", p->keys[i].kid);
+                sg_errf(err, errlen, "'policy.jwt.keys' kid '%s': duplicate kid", p->keys[i].kid);
                 goto fail;
             }
     }
@@ -194,7 +181,7 @@ int sg_policy_new(const sg_conf_t *conf, sg_policy_t **out, char *err, size_t er
     if (conf->policy.nroles > 0) {
         p->roles = calloc(conf->policy.nroles, sizeof(*p->roles));
         if (p->roles == NULL) {
-            keys_err(err, errlen, "'policy': out of memory");
+            sg_errf(err, errlen, "'policy': out of memory");
             goto fail;
         }
         for (i = 0; i < conf->policy.nroles; i++) {
@@ -209,7 +196,7 @@ int sg_policy_new(const sg_conf_t *conf, sg_policy_t **out, char *err, size_t er
     if (conf->policy.ntenants > 0) {
         p->tenants = calloc(conf->policy.ntenants, sizeof(*p->tenants));
         if (p->tenants == NULL) {
-            keys_err(err, errlen, "'policy': out of memory");
+            sg_errf(err, errlen, "'policy': out of memory");
             goto fail;
         }
         for (i = 0; i < conf->policy.ntenants; i++)

@@ -63,18 +63,6 @@ struct sg_window_s {
     tz_zone_t zone;
 };
 
-__attribute__((format(printf, 3, 4))) static void win_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-}
-
 /* S quoted for an error message: printable ASCII as it is, any other byte as '?', at most
  * 40 bytes then "...", so that a value from a configuration file cannot break the line. */
 static const char *win_quote(const char *s, char out[48])
@@ -508,22 +496,22 @@ static int zone_load(tz_zone_t *z, const char *tz, char *err, size_t errlen)
     int rc = -1, n;
 
     if ((why = zone_name_why(tz)) != NULL) {
-        win_err(err, errlen, "timezone '%s': %s", win_quote(tz, q), why);
+        sg_errf(err, errlen, "timezone '%s': %s", win_quote(tz, q), why);
         return -1;
     }
     if (dir == NULL || dir[0] == '\0')
         dir = TZ_DIR_DEFAULT;
     n = snprintf(path, sizeof(path), "%s/%s", dir, tz);
     if (n < 0 || (size_t)n >= sizeof(path)) {
-        win_err(err, errlen, "timezone '%s': path too long", tz);
+        sg_errf(err, errlen, "timezone '%s': path too long", tz);
         return -1;
     }
     if (sg_file_read(&f, path, TZ_FILE_MAX, 0, &why) != SG_OK) {
-        win_err(err, errlen, "timezone '%s': '%s': %s", tz, path, why);
+        sg_errf(err, errlen, "timezone '%s': '%s': %s", tz, path, why);
         return -1;
     }
     if (tzif_parse(f.data, f.len, z, &why) != 0)
-        win_err(err, errlen, "timezone '%s': '%s': %s", tz, path, why);
+        sg_errf(err, errlen, "timezone '%s': '%s': %s", tz, path, why);
     else
         rc = 0;
     sg_file_dispose(&f);
@@ -575,38 +563,38 @@ sg_window_t *sg_window_new(const char *name, const char *tz, const char *const *
     if ((w = calloc(1, sizeof(*w))) == NULL)
         goto nomem;
     if (name == NULL || name[0] == '\0') {
-        win_err(err, errlen, "name: empty");
+        sg_errf(err, errlen, "name: empty");
         goto fail;
     }
     if (ndays == 0) {
-        win_err(err, errlen, "days: empty (list the days the window starts on)");
+        sg_errf(err, errlen, "days: empty (list the days the window starts on)");
         goto fail;
     }
     for (i = 0; i < ndays; i++) {
         if (sg_window_parse_day(days[i], &d) != 0) {
-            win_err(err, errlen, "days: '%s' is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)",
+            sg_errf(err, errlen, "days: '%s' is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)",
                     days[i] ? win_quote(days[i], q) : "(null)");
             goto fail;
         }
         if (w->days & 1u << d) {
             /* Most likely a typo for another day; refusing it shows which. */
-            win_err(err, errlen, "days: '%s' listed twice", day_names[d]);
+            sg_errf(err, errlen, "days: '%s' listed twice", day_names[d]);
             goto fail;
         }
         w->days |= 1u << d;
     }
     if (sg_window_parse_time(from, &w->from) != 0) {
-        win_err(err, errlen, "from '%s': not a time of day HH:MM (00:00 to 23:59)",
+        sg_errf(err, errlen, "from '%s': not a time of day HH:MM (00:00 to 23:59)",
                 from ? win_quote(from, q) : "(null)");
         goto fail;
     }
     if (sg_window_parse_time(to, &w->to) != 0) {
-        win_err(err, errlen, "to '%s': not a time of day HH:MM (00:00 to 23:59)",
+        sg_errf(err, errlen, "to '%s': not a time of day HH:MM (00:00 to 23:59)",
                 to ? win_quote(to, q) : "(null)");
         goto fail;
     }
     if (tz == NULL) {
-        win_err(err, errlen, "timezone: missing");
+        sg_errf(err, errlen, "timezone: missing");
         goto fail;
     }
     if (zone_load(&w->zone, tz, err, errlen) != 0)
@@ -615,7 +603,7 @@ sg_window_t *sg_window_new(const char *name, const char *tz, const char *const *
         goto nomem;
     return w;
 nomem:
-    win_err(err, errlen, "out of memory");
+    sg_errf(err, errlen, "out of memory");
 fail:
     sg_window_free(w);
     return NULL;
