@@ -221,6 +221,9 @@ SSL_CTX *sg_tls_client_ctx(const sg_conf_upstream_t *u, char *err, size_t errlen
 /* HOST (lower case) against one server name: exact, or "*.suffix" for exactly one more
  * label, as a certificate's wildcard matches (RFC 6125 6.4.3). */
 int sg_tls_name_matches(const char *host, const char *name);
+/* HOST against a list of such names (a vhost's, a listener's): 1 when one matches. The TLS
+ * SNI callback and sg_req_check's routing use the same names in the same order. */
+int sg_tls_names_match(const sg_conf_strv_t *names, const char *host);
 /* The OpenSSL error queue as one line (and cleared), for logs. */
 const char *sg_tls_errstr(char *buf, size_t len);
 

@@ -130,14 +130,6 @@ static int rc_refuse(sg_req_t *r, int status, int reason, const char *why)
     return SG_ERR;
 }
 
-static int rc_names_match(const sg_conf_strv_t *names, const char *host)
-{
-    for (size_t i = 0; i < names->n; i++)
-        if (sg_tls_name_matches(host, names->v[i]))
-            return 1;
-    return 0;
-}
-
 /*
  * Rule 5: the verified host is the SNI's, and a vhost's or the listener's name; that
  * vhost's upstream is where the request goes. The listen entry is the connection's (its
@@ -155,11 +147,11 @@ static int rc_route(sg_req_t *r, const char *host)
     if (sni != NULL && strcasecmp(sni, host) != 0)
         return SG_ERR; /* another host than the connection's (RFC 9113 9.1.1) */
     for (size_t j = 0; j < l->nvhosts && u == NULL; j++)
-        if (rc_names_match(&l->vhosts[j].server_names, host))
+        if (sg_tls_names_match(&l->vhosts[j].server_names, host))
             u = &r->conn->conf->upstreams[l->vhosts[j].up];
     if (u == NULL && l->has_up &&
         ((l->server_names.n == 1 && strcmp(l->server_names.v[0], "*") == 0) ||
-         rc_names_match(&l->server_names, host)))
+         sg_tls_names_match(&l->server_names, host)))
         u = &r->conn->conf->upstreams[l->up];
     if (u == NULL)
         return SG_ERR;

@@ -131,6 +131,14 @@ int sg_tls_name_matches(const char *host, const char *name)
     return strcmp(host, name) == 0;
 }
 
+int sg_tls_names_match(const sg_conf_strv_t *names, const char *host)
+{
+    for (size_t i = 0; i < names->n; i++)
+        if (sg_tls_name_matches(host, names->v[i]))
+            return 1;
+    return 0;
+}
+
 /*
  * The client named a server (RFC 6066 3): the first vhost whose names match gets the
  * connection, with its certificate when it has one. A name no vhost has, or none at all,
@@ -152,17 +160,13 @@ static int tls_sni_cb(SSL *ssl, int *alert, void *arg)
     if (n > 1 && host[n - 1] == '.')
         host[n - 1] = '\0';
     for (size_t j = 0; j < t->l->nvhosts; j++) {
-        const sg_conf_strv_t *names = &t->l->vhosts[j].server_names;
-
-        for (size_t k = 0; k < names->n; k++) {
-            if (!sg_tls_name_matches(host, names->v[k]))
-                continue;
-            /* Same verify mode, client CAs and protocol settings: only the certificate
-             * differs (sg_tls_server_ctx built both from the same listener). */
-            if (t->vhost[j] != NULL && SSL_set_SSL_CTX(ssl, t->vhost[j]) == NULL)
-                return SSL_TLSEXT_ERR_ALERT_FATAL;
-            return SSL_TLSEXT_ERR_OK;
-        }
+        if (!sg_tls_names_match(&t->l->vhosts[j].server_names, host))
+            continue;
+        /* Same verify mode, client CAs and protocol settings: only the certificate differs
+         * (sg_tls_server_ctx built both from the same listener). */
+        if (t->vhost[j] != NULL && SSL_set_SSL_CTX(ssl, t->vhost[j]) == NULL)
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        return SSL_TLSEXT_ERR_OK;
     }
     return SSL_TLSEXT_ERR_OK;
 }
